@@ -1,0 +1,163 @@
+"""The layer contract.
+
+A layer holds ``config`` (plain JSON-able values, :meth:`Layer.get_config`),
+``params`` and ``grads`` (``dict[str, ndarray]``, same keys and shapes). It has
+
+- ``build(input_shape, rng)``: create parameters for inputs of shape
+  ``(batch, *input_shape)``; ``rng`` is the model's one ``numpy.random.Generator``,
+  kept by layers that need randomness at training time (dropout);
+- ``forward(x, mask=None, training=False) -> (y, cache)``;
+- ``backward(dy, cache) -> dx``: *accumulates* (``+=``) parameter gradients into
+  ``grads``, as a weight reused at every timestep needs (micrograd's rule);
+- ``compute_output_shape(input_shape)`` and ``compute_mask(x, mask)``: the shape
+  and the (batch, time) mask of the output, so masks from ``Embedding(mask_zero=True)``
+  or ``Masking`` flow through a ``Sequential`` into the loss.
+
+Forward reads its weights from ``self.params`` at every call (never a cached
+alias), so tools such as the gradient check can swap them. There are no hidden
+step counters and no caches that outlive the call that made them: all that
+backward needs travels in ``cache``.
+"""
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import numpy as np
+
+from .. import backend
+from .. import initializers
+from ..errors import BoucleError
+
+__all__ = ["Layer", "LAYERS", "register", "check_input"]
+
+#: class name -> class, for loading model files (unknown names are refused).
+LAYERS: dict[str, type] = {}
+
+_COUNTERS: dict[str, int] = {}
+
+
+def register(cls: type) -> type:
+    LAYERS[cls.__name__] = cls
+    return cls
+
+
+def _auto_name(cls_name: str) -> str:
+    base = re.sub(r"(?<!^)(?=[A-Z])", "_", cls_name).lower()
+    _COUNTERS[base] = _COUNTERS.get(base, 0) + 1
+    n = _COUNTERS[base]
+    return base if n == 1 else f"{base}_{n}"
+
+
+def check_input(x: Any, name: str, ndim: tuple[int, ...], last: int | None, layer: str, dtype=None) -> np.ndarray:
+    """Validate rank and last-axis size of a layer input and convert it to ``dtype``."""
+    x = np.asarray(x)
+    if x.ndim not in ndim:
+        want = " or ".join(f"{d}-D" for d in ndim)
+        raise BoucleError(f"{layer}: {name} must be {want}, got shape {x.shape}")
+    if last is not None and x.shape[-1] != last:
+        raise BoucleError(f"{layer}: {name} last axis must have size {last}, got shape {x.shape}")
+    if dtype is not None and x.dtype != dtype:
+        x = x.astype(dtype)
+    return x
+
+
+class Layer:
+    """Base class: see the module docstring for the contract."""
+
+    #: True for layers whose forward uses ``rng`` when ``training=True``.
+    stochastic = False
+
+    def __init__(self, *, name: str | None = None, dtype: Any = None,
+                 input_shape: tuple | None = None, input_dim: int | None = None,
+                 trainable: bool = True):
+        self.name = name or _auto_name(type(self).__name__)
+        if not isinstance(self.name, str) or not self.name or "/" in self.name:
+            raise BoucleError(f"name: expected a non-empty string without '/', got {name!r}")
+        self._dtype_arg = None if dtype is None else backend.resolve_dtype(dtype).name
+        if input_dim is not None:
+            input_shape = (input_dim,)
+        self.input_shape = None if input_shape is None else tuple(
+            None if d is None else int(d) for d in input_shape)
+        self.trainable = bool(trainable)
+        self.params: dict[str, np.ndarray] = {}
+        self.grads: dict[str, np.ndarray] = {}
+        self.built = False
+        self.built_input_shape: tuple | None = None
+        self.rng: np.random.Generator | None = None
+        self.dtype = backend.resolve_dtype(self._dtype_arg)
+
+    # -- configuration -------------------------------------------------
+    def get_config(self) -> dict:
+        cfg: dict[str, Any] = {"name": self.name, "trainable": self.trainable}
+        if self._dtype_arg is not None:
+            cfg["dtype"] = self._dtype_arg
+        if self.input_shape is not None:
+            cfg["input_shape"] = list(self.input_shape)
+        return cfg
+
+    @classmethod
+    def from_config(cls, config: dict) -> "Layer":
+        return cls(**config)
+
+    # -- building -------------------------------------------------------
+    def build(self, input_shape: tuple, rng: Any = None) -> None:
+        """Create parameters for inputs of shape ``(batch, *input_shape)``."""
+        self.rng = backend.make_rng(rng)
+        self.dtype = backend.resolve_dtype(self._dtype_arg)
+        self.built_input_shape = tuple(input_shape)
+        self._build(self.built_input_shape)
+        self.built = True
+
+    def _build(self, input_shape: tuple) -> None:
+        """Subclasses create their parameters here with :meth:`add_param`."""
+
+    def add_param(self, name: str, shape: tuple, initializer: Any) -> np.ndarray:
+        init = initializers.get(initializer)
+        value = np.asarray(init(tuple(shape), self.rng, self.dtype), dtype=self.dtype)
+        self.params[name] = value
+        self.grads[name] = np.zeros_like(value)
+        return value
+
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
+        return tuple(input_shape)
+
+    def compute_mask(self, x, mask):
+        """The output's (batch, time) mask; by default the input mask passes through."""
+        return mask
+
+    # -- computation ----------------------------------------------------
+    def forward(self, x, mask=None, training: bool = False):
+        raise NotImplementedError
+
+    def backward(self, dy, cache):
+        raise NotImplementedError
+
+    def __call__(self, x, mask=None, training: bool = False):
+        """Inference convenience: build on first use, return the output only."""
+        if not self.built:
+            self.build(np.shape(x)[1:])
+        return self.forward(x, mask=mask, training=training)[0]
+
+    def zero_grads(self) -> None:
+        for g in self.grads.values():
+            g[...] = 0
+
+    # -- weights --------------------------------------------------------
+    def count_params(self) -> int:
+        return int(sum(p.size for p in self.params.values()))
+
+    def get_weights(self) -> dict[str, np.ndarray]:
+        return {k: v.copy() for k, v in self.params.items()}
+
+    def set_weights(self, weights: dict[str, np.ndarray]) -> None:
+        for k, v in weights.items():
+            if k not in self.params:
+                raise BoucleError(f"{self.name}: unknown weight {k!r}, expected one of {sorted(self.params)}")
+            v = np.asarray(v)
+            if v.shape != self.params[k].shape:
+                raise BoucleError(f"{self.name}: weight {k!r} must have shape {self.params[k].shape}, got {v.shape}")
+            self.params[k][...] = v
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self.name!r})"

@@ -1,0 +1,1 @@
+"""Pure functions on arrays: the course's equations and their derivatives."""
