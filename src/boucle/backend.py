@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from .errors import BoucleError
+
 __all__ = ["xp", "floatx", "set_floatx", "resolve_dtype", "make_rng"]
 
 _XP = np
@@ -45,9 +47,9 @@ def resolve_dtype(dtype: Any = None) -> np.dtype:
     try:
         d = np.dtype(dtype)
     except TypeError:
-        raise ValueError(f"dtype: expected one of {_ALLOWED}, got {dtype!r}") from None
+        raise BoucleError(f"dtype: expected one of {_ALLOWED}, got {dtype!r}") from None
     if d.name not in _ALLOWED:
-        raise ValueError(f"dtype: expected one of {_ALLOWED}, got {d.name!r}")
+        raise BoucleError(f"dtype: expected one of {_ALLOWED}, got {d.name!r}")
     return d
 
 
@@ -59,5 +61,5 @@ def make_rng(seed: Any = None) -> np.random.Generator:
     if isinstance(seed, np.random.Generator):
         return seed
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
-        raise ValueError(f"seed: expected a non-negative int, a numpy Generator or None, got {seed!r}")
+        raise BoucleError(f"seed: expected a non-negative int, a numpy Generator or None, got {seed!r}")
     return np.random.default_rng(seed)

@@ -12,6 +12,7 @@ one matrix, as Keras does.
 """
 from __future__ import annotations
 
+import re
 from typing import Callable
 
 import numpy as np
@@ -87,6 +88,7 @@ _NAMED = {
     "he_normal": he_normal,
     "orthogonal": orthogonal,
     "normal": normal(0.05),
+    "uniform": uniform(0.05),
 }
 
 
@@ -96,4 +98,8 @@ def get(init) -> Callable:
         return init
     if isinstance(init, str) and init in _NAMED:
         return _NAMED[init]
+    if isinstance(init, str):  # the names that normal(s) / uniform(l) report, e.g. "normal(0.01)"
+        m = re.fullmatch(r"(normal|uniform)\(([0-9.eE+-]+)\)", init)
+        if m:
+            return {"normal": normal, "uniform": uniform}[m.group(1)](float(m.group(2)))
     raise BoucleError(f"initializer: expected one of {sorted(_NAMED)} or a callable, got {init!r}")
