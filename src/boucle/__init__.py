@@ -1,2 +1,10 @@
 """boucle — recurrent neural networks from the equations up, on NumPy."""
 __version__ = "0.1.0"
+
+from . import backend, callbacks, initializers, layers, losses, metrics, optimizers  # noqa: E402
+from .errors import BoucleError, ModelFileError  # noqa: E402
+from .io import load, save  # noqa: E402
+from .models import Sequential  # noqa: E402
+
+__all__ = ["__version__", "Sequential", "save", "load", "BoucleError", "ModelFileError",
+           "backend", "callbacks", "initializers", "layers", "losses", "metrics", "optimizers"]

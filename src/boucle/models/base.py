@@ -1,0 +1,53 @@
+"""What every boucle model shares: a registry for model files and data checks."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import BoucleError
+
+__all__ = ["MODELS", "register_model", "check_arrays", "check_positive_int"]
+
+#: class name -> class, for :func:`boucle.load` (unknown names are refused).
+MODELS: dict[str, type] = {}
+
+
+def register_model(cls: type) -> type:
+    MODELS[cls.__name__] = cls
+    return cls
+
+
+def check_positive_int(value, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
+        raise BoucleError(f"{name}: expected a positive int, got {value!r}")
+    return int(value)
+
+
+def check_arrays(x, y=None, mask=None, name_x: str = "x", name_y: str = "y"):
+    """Validate a dataset: non-empty, matching lengths, finite values, mask shape.
+
+    Returns ``(x, y, mask)`` as arrays (``y``/``mask`` may be ``None``).
+    """
+    x = np.asarray(x)
+    if x.ndim == 0:
+        raise BoucleError(f"{name_x}: expected an array with a batch axis, got a scalar")
+    if x.shape[0] == 0:
+        raise BoucleError(f"{name_x}: expected at least one sample, got an empty array of shape {x.shape}")
+    if x.dtype == object:
+        raise BoucleError(f"{name_x}: expected a numeric array, got ragged/object data "
+                          "(pad variable-length sequences with boucle.data.pad_sequences)")
+    if np.issubdtype(x.dtype, np.floating) and not np.isfinite(x).all():
+        bad = np.argwhere(~np.isfinite(x))[0]
+        raise BoucleError(f"{name_x}: expected finite values, got {x[tuple(bad)]} at index {tuple(int(i) for i in bad)}")
+    if y is not None:
+        y = np.asarray(y)
+        if y.ndim == 0 or y.shape[0] != x.shape[0]:
+            raise BoucleError(f"{name_y}: expected {x.shape[0]} samples to match {name_x}, "
+                              f"got shape {y.shape}")
+        if np.issubdtype(y.dtype, np.floating) and not np.isfinite(y).all():
+            bad = np.argwhere(~np.isfinite(y))[0]
+            raise BoucleError(f"{name_y}: expected finite values, got {y[tuple(bad)]} at index {tuple(int(i) for i in bad)}")
+    if mask is not None:
+        mask = np.asarray(mask)
+        if mask.shape != x.shape[:2]:
+            raise BoucleError(f"mask: expected shape {x.shape[:2]} (batch, time), got {mask.shape}")
+    return x, y, mask
