@@ -135,7 +135,7 @@ def load(path: str | os.PathLike, compile: bool = True) -> Any:
             opt_state = {k: (v.reshape(()) if k in fresh and np.ndim(fresh[k]) == 0 and v.shape == (1,) else v)
                          for k, v in opt_state.items()}
             try:
-                model.optimizer.load_state_dict(opt_state)
+                model.optimizer.load_state_dict(opt_state, params=model.params)
             except BoucleError as e:
                 raise ModelFileError(f"path: {path!r} has an invalid optimizer state: {e}") from None
     return model
