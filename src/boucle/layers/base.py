@@ -43,7 +43,7 @@ def register(cls: type) -> type:
 
 
 def _auto_name(cls_name: str) -> str:
-    base = re.sub(r"(?<!^)(?=[A-Z])", "_", cls_name).lower()
+    base = re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", cls_name).lower()  # SimpleRNN -> simple_rnn
     _COUNTERS[base] = _COUNTERS.get(base, 0) + 1
     n = _COUNTERS[base]
     return base if n == 1 else f"{base}_{n}"

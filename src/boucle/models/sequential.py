@@ -25,6 +25,11 @@ from .training import ProgressBar, batches
 __all__ = ["Sequential"]
 
 
+def _compatible(a: tuple, b: tuple) -> bool:
+    """Same rank, and equal sizes wherever both are known (None = any)."""
+    return len(a) == len(b) and all(x is None or y is None or x == y for x, y in zip(a, b))
+
+
 @register_model
 class Sequential:
     """A linear stack of layers.
@@ -81,7 +86,8 @@ class Sequential:
         self.built_input_shape = tuple(input_shape)
         shape = self.built_input_shape
         for layer in self.layers:
-            layer.build(shape, self.rng)
+            if not (layer.built and _compatible(layer.built_input_shape, shape)):  # keep weights already set
+                layer.build(shape, self.rng)
             shape = layer.compute_output_shape(shape)
         self.built = True
 
@@ -133,7 +139,7 @@ class Sequential:
     def set_weights(self, weights: dict[str, np.ndarray]) -> None:
         by_name = {l.name: l for l in self.layers}
         for key, value in weights.items():
-            lname, _, pname = key.rpartition("/")
+            lname, _, pname = key.partition("/")  # layer names hold no "/"; param keys may
             if lname not in by_name:
                 raise BoucleError(f"weights: unknown layer in key {key!r}, expected one of {sorted(by_name)}")
             by_name[lname].set_weights({pname: value})
@@ -144,7 +150,7 @@ class Sequential:
             self.build(np.shape(x)[1:])
             return
         want, got = self.built_input_shape, np.shape(x)[1:]
-        if len(want) != len(got) or any(w is not None and w != g for w, g in zip(want, got)):
+        if not _compatible(want, got):
             raise BoucleError(f"x: expected shape (batch, {', '.join('None' if w is None else str(w) for w in want)}), "
                               f"got {np.shape(x)}")
 
