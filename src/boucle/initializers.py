@@ -78,7 +78,7 @@ def orthogonal(shape, rng, dtype, gain: float = 1.0):
     q = q * np.sign(np.diag(r))  # uniform over the orthogonal group
     if rows < cols:
         q = q.T
-    return (gain * q[:rows, :cols]).reshape(shape).astype(dtype)
+    return np.ascontiguousarray((gain * q[:rows, :cols]).reshape(shape), dtype=dtype)
 
 
 _NAMED = {

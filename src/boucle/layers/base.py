@@ -114,7 +114,7 @@ class Layer:
 
     def add_param(self, name: str, shape: tuple, initializer: Any) -> np.ndarray:
         init = initializers.get(initializer)
-        value = np.asarray(init(tuple(shape), self.rng, self.dtype), dtype=self.dtype)
+        value = np.ascontiguousarray(init(tuple(shape), self.rng, self.dtype), dtype=self.dtype)
         self.params[name] = value
         self.grads[name] = np.zeros_like(value)
         return value
