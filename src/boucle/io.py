@@ -16,6 +16,7 @@ interrupted save never leaves a half-written model behind.
 """
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import struct
@@ -31,6 +32,8 @@ __all__ = ["save", "load", "atomic_write_bytes", "read_metadata"]
 
 FORMAT_VERSION = 1
 _OPT_PREFIX = "optimizer/"
+#: modules whose model classes ``load`` may need (imported on demand: they pull in more of scipy).
+_MODEL_MODULES = ("boucle.reservoir",)
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
@@ -108,6 +111,9 @@ def load(path: str | os.PathLike, compile: bool = True) -> Any:
     except Exception as e:  # safetensors raises its own error types
         raise ModelFileError(f"path: {path!r} is corrupt ({type(e).__name__}: {str(e).splitlines()[0]})") from None
     cls_name = meta.get("class_name")
+    if cls_name not in MODELS:  # model classes register when their module is imported
+        for module in _MODEL_MODULES:
+            importlib.import_module(module)
     if cls_name not in MODELS:
         raise ModelFileError(f"path: {path!r} holds unknown model class {cls_name!r}, expected one of {sorted(MODELS)}")
     try:
