@@ -1,4 +1,6 @@
-"""Tools to look inside a network: gradient checks (and, later, gradient flow through time)."""
+"""Tools to look inside a network: gradient checks and gradient flow through time."""
 from .gradcheck import check_gradients, check_loss_gradients, float64_clone, numerical_gradient, relative_error
+from .gradflow import gradient_flow, input_influence, plot_gradient_flow, plot_influence, state_gradients
 
-__all__ = ["check_gradients", "check_loss_gradients", "float64_clone", "numerical_gradient", "relative_error"]
+__all__ = ["check_gradients", "check_loss_gradients", "float64_clone", "numerical_gradient", "relative_error",
+           "state_gradients", "input_influence", "gradient_flow", "plot_gradient_flow", "plot_influence"]

@@ -1,0 +1,396 @@
+"""The vanishing/exploding-gradient study (seed 002, "Dépendances à long terme"; seed 004, Bengio 1994).
+
+Two classic long-range tasks, trained from scratch with boucle's own layers:
+
+- **the adding problem** (Hochreiter & Schmidhuber 1997) at lengths T (default
+  10, 50, 100, 200): SimpleRNN (tanh), SimpleRNN (relu), LSTM and GRU at (nearly)
+  equal parameter count, each with and without gradient clipping (the course's
+  rule over the global norm, ``clipnorm``), over several seeds. A run *solves* T
+  when the validation MSE falls below 0.01 — the trivial answer scores 1/6 ≈ 0.167;
+  "steps to solve" counts mini-batches of fresh examples until then. A run
+  *diverges* when the loss or the gradient norm stops being finite.
+- **the embedded Reber grammar** (same paper, experiment 1): next-symbol prediction;
+  a run succeeds when, thresholding at 0.5, every step of 256 held-out strings is
+  predicted exactly (the penultimate symbol depends on the second one).
+
+Plus the gradient flow through time (:mod:`boucle.diagnostics.gradflow`) of
+freshly initialised cells and of the cells trained on the adding problem.
+
+:func:`run_study` writes ``results.json``, ``adding.csv``, ``reber.csv``,
+``results.md`` and PNG plots to a folder (and ``runs.jsonl``, one line per run as
+the study progresses). The command line is
+``boucle experiment vanishing --out DIR [--seeds N] [--lengths 10,50] [--steps N] [--quick]``
+(:func:`add_commands`) or ``python -m boucle.experiments.vanishing``.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, replace
+from typing import Any, Callable, Iterator, Sequence
+
+import numpy as np
+
+from .. import optimizers
+from ..backend import make_rng
+from ..data.synthetic import adding_problem, embedded_reber
+from ..errors import BoucleError
+from ..layers import GRU, LSTM, Dense, SimpleRNN
+from ..models import Sequential
+
+__all__ = ["KINDS", "StudyConfig", "param_count", "units_for_budget", "build_model", "adding_run", "reber_run",
+           "run_study", "summarize", "add_commands", "main"]
+
+#: cell kinds of the study → (layer class, extra arguments, gate blocks G).
+KINDS: dict[str, tuple[type, dict, int]] = {
+    "rnn_tanh": (SimpleRNN, {"activation": "tanh"}, 1),
+    "rnn_relu": (SimpleRNN, {"activation": "relu"}, 1),
+    "lstm": (LSTM, {}, 4),
+    "gru": (GRU, {}, 3),
+}
+
+
+def param_count(kind: str, units: int, input_dim: int, output_dim: int) -> int:
+    """Parameters of ``cell(units) → Dense(output_dim)``: G·H·(D + H + 1) + (H + 1)·O."""
+    G = _kind(kind)[2]
+    return G * units * (input_dim + units + 1) + (units + 1) * output_dim
+
+
+def units_for_budget(kind: str, budget: int, input_dim: int, output_dim: int) -> int:
+    """The H whose :func:`param_count` is closest to ``budget`` (equal-size comparisons)."""
+    best = min(range(1, 1025), key=lambda h: (abs(param_count(kind, h, input_dim, output_dim) - budget), h))
+    return best
+
+
+def _kind(kind: str) -> tuple[type, dict, int]:
+    if kind not in KINDS:
+        raise BoucleError(f"cell: expected one of {sorted(KINDS)}, got {kind!r}")
+    return KINDS[kind]
+
+
+def build_model(kind: str, units: int, input_dim: int, output_dim: int, seed: int,
+                sequences: bool = False, output_activation: str | None = None) -> Sequential:
+    """``cell(units, return_sequences=sequences) → Dense(output_dim, output_activation)``."""
+    cls, extra, _ = _kind(kind)
+    return Sequential([cls(units, return_sequences=sequences, input_shape=(None, input_dim), **extra),
+                       Dense(output_dim, activation=output_activation)], seed=seed)
+
+
+@dataclass
+class StudyConfig:
+    """What :func:`run_study` runs (defaults: the full grid of ``docs/vanishing.md``)."""
+
+    lengths: tuple[int, ...] = (10, 50, 100, 200)
+    cells: tuple[str, ...] = ("rnn_tanh", "rnn_relu", "lstm", "gru")
+    clips: tuple[float | None, ...] = (None, 1.0)
+    seeds: int = 5
+    max_steps: int = 4000
+    batch_size: int = 32
+    learning_rate: float = 1e-2
+    param_budget: int = 1233                  #: LSTM(16) → Dense(1) on 2 inputs
+    eval_every: int = 50
+    val_size: int = 256
+    threshold: float = 0.01
+    reber_cells: tuple[str, ...] = ("rnn_tanh", "lstm", "gru")
+    reber_seeds: int = 10
+    reber_steps: int = 1500
+    reber_max_length: int = 40
+    reber_budget: int = 1655                  #: LSTM(16) → Dense(7) on 7 inputs
+    gradflow: bool = True
+
+    @classmethod
+    def quick(cls) -> "StudyConfig":
+        """A grid small enough for a smoke test (seconds)."""
+        return cls(lengths=(10, 20), cells=("rnn_tanh", "gru"), clips=(None, 1.0), seeds=1, max_steps=300,
+                   eval_every=25, val_size=64, reber_cells=("gru",), reber_seeds=1, reber_steps=100)
+
+
+@contextlib.contextmanager
+def _one_blas_thread() -> Iterator[None]:
+    """Small matrices run fastest on one BLAS thread (threadpoolctl, if installed)."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        yield
+        return
+    with threadpool_limits(1):
+        yield
+
+
+def _train_step(model: Sequential, opt: optimizers.Optimizer, x, y, mask=None) -> tuple[float, float]:
+    """One step of the course's loop: forward, loss, backward, clip, update. (loss, ‖g‖ before clipping).
+
+    Overflow is an outcome the study measures (divergence), not a warning.
+    """
+    with np.errstate(over="ignore", invalid="ignore"):
+        return _step(model, opt, x, y, mask)
+
+
+def _step(model: Sequential, opt: optimizers.Optimizer, x, y, mask) -> tuple[float, float]:
+    y_pred, cache = model.forward(x, mask=mask, training=True)
+    if not np.isfinite(y_pred).all():                 # the activations overflowed: diverged
+        return float("nan"), float("nan")
+    loss, dy = model.loss.forward_backward(y, y_pred, mask=cache[-1])
+    if not math.isfinite(loss):
+        return loss, float("nan")
+    model.zero_grads()
+    model.backward(dy, cache)
+    params, grads = model.trainable_params()
+    gnorm = opt.step(params, grads)          # the global norm before clipping (NaN/Inf: diverged)
+    return loss, gnorm
+
+
+def adding_run(kind: str, T: int, seed: int, clip: float | None, cfg: StudyConfig,
+               keep_model: bool = False) -> dict:
+    """Train one model on the adding problem of length T; the run's record."""
+    units = units_for_budget(kind, cfg.param_budget, 2, 1)
+    model = build_model(kind, units, 2, 1, seed)
+    opt = optimizers.Adam(cfg.learning_rate, clipnorm=clip)
+    model.compile(optimizer=opt, loss="mse")
+    x_val, y_val = adding_problem(cfg.val_size, T, seed=10_000 + T)
+    rng = make_rng(seed + 1_000_003 * T)
+    rec: dict[str, Any] = {"task": "adding", "cell": kind, "clip": clip, "T": T, "seed": seed, "units": units,
+                           "params": model.count_params(), "solved": False, "steps_to_solve": None,
+                           "diverged": False, "max_grad_norm": 0.0, "curve": []}
+    t0, c0 = time.perf_counter(), time.process_time()
+    best = final = float("inf")
+    for step in range(1, cfg.max_steps + 1):
+        x, y = adding_problem(cfg.batch_size, T, seed=rng)
+        loss, gnorm = _train_step(model, opt, x, y)
+        if not (math.isfinite(loss) and math.isfinite(gnorm)):
+            rec["diverged"], rec["diverged_at"] = True, step
+            break
+        rec["max_grad_norm"] = max(rec["max_grad_norm"], gnorm)
+        if step % cfg.eval_every == 0 or step == cfg.max_steps:
+            with np.errstate(over="ignore", invalid="ignore"):
+                pred = model.predict(x_val, batch_size=cfg.val_size)
+            final = float(np.mean((pred - y_val) ** 2)) if np.isfinite(pred).all() else float("inf")
+            best = min(best, final)
+            rec["curve"].append([step, final])
+            if final < cfg.threshold:
+                rec["solved"], rec["steps_to_solve"] = True, step
+                break
+    rec.update(final_mse=final, best_mse=best, seconds=round(time.perf_counter() - t0, 2),
+               cpu_seconds=round(time.process_time() - c0, 2))
+    if keep_model:
+        rec["model"] = model
+    return rec
+
+
+def _reber_exact(model: Sequential, x, y, mask) -> tuple[float, float]:
+    """(fraction of strings predicted exactly at every step, fraction with the penultimate symbol right)."""
+    p = model.predict(x, mask=mask, batch_size=len(x)) > 0.5
+    t = y > 0.5
+    exact = ((p == t).all(-1) | ~mask).all(-1)
+    last = mask.sum(1) - 2                                    # input = the inner E, next = the 2nd symbol
+    rows = np.arange(len(x))
+    pen = (p[rows, last] == t[rows, last]).all(-1)
+    return float(exact.mean()), float(pen.mean())
+
+
+def reber_run(kind: str, seed: int, cfg: StudyConfig) -> dict:
+    """Train one model on embedded Reber strings (32 per step, clipnorm 1); the run's record."""
+    units = units_for_budget(kind, cfg.reber_budget, 7, 7)
+    model = build_model(kind, units, 7, 7, seed, sequences=True, output_activation="sigmoid")
+    opt = optimizers.Adam(cfg.learning_rate, clipnorm=1.0)
+    model.compile(optimizer=opt, loss="binary_crossentropy")
+    xv, yv, mv, _ = embedded_reber(256, seed=77_777, max_length=cfg.reber_max_length)
+    rng = make_rng(seed + 500_000)
+    rec: dict[str, Any] = {"task": "reber", "cell": kind, "seed": seed, "units": units,
+                           "params": model.count_params(), "solved": False, "strings_to_solve": None}
+    t0, c0 = time.perf_counter(), time.process_time()
+    exact = pen = 0.0
+    for step in range(1, cfg.reber_steps + 1):
+        x, y, m, _ = embedded_reber(cfg.batch_size, seed=rng, max_length=cfg.reber_max_length)
+        loss, gnorm = _train_step(model, opt, x, y, m)
+        if not (math.isfinite(loss) and math.isfinite(gnorm)):
+            rec["diverged"] = True
+            break
+        if step % 25 == 0 or step == cfg.reber_steps:
+            exact, pen = _reber_exact(model, xv, yv, mv)
+            if exact == 1.0:
+                rec["solved"], rec["strings_to_solve"] = True, step * cfg.batch_size
+                break
+    rec.update(exact=exact, penultimate=pen, seconds=round(time.perf_counter() - t0, 2),
+               cpu_seconds=round(time.process_time() - c0, 2))
+    return rec
+
+
+def summarize(runs: Sequence[dict]) -> list[dict]:
+    """One row per (cell, clip, T): success rate, median steps to solve, divergences, mean final MSE."""
+    groups: dict[tuple, list[dict]] = {}
+    for r in runs:
+        if r["task"] == "adding":
+            groups.setdefault((r["cell"], r["clip"], r["T"]), []).append(r)
+    rows = []
+    for (cell, clip, T), rs in groups.items():
+        steps = [r["steps_to_solve"] for r in rs if r["solved"]]
+        finite = [r["final_mse"] for r in rs if math.isfinite(r["final_mse"])]
+        rows.append({"cell": cell, "clip": clip, "T": T, "units": rs[0]["units"], "params": rs[0]["params"],
+                     "runs": len(rs), "solved": len(steps), "success_rate": len(steps) / len(rs),
+                     "median_steps": float(np.median(steps)) if steps else None,
+                     "diverged": sum(r["diverged"] for r in rs),
+                     "mean_final_mse": float(np.mean(finite)) if finite else None,
+                     "max_grad_norm": max(r["max_grad_norm"] for r in rs)})
+    return rows
+
+
+def run_study(cfg: StudyConfig | None = None, out: str | os.PathLike | None = None,
+              log: Callable[[str], None] | None = print) -> dict:
+    """Run the whole study; with ``out`` write the tables and plots there. Returns the results."""
+    cfg = cfg or StudyConfig()
+    for T in cfg.lengths:
+        if isinstance(T, bool) or not isinstance(T, int) or T < 2:
+            raise BoucleError(f"lengths: expected ints >= 2, got {T!r}")
+    if out is not None:
+        out = os.fspath(out)
+        try:
+            os.makedirs(out, exist_ok=True)
+        except OSError as e:
+            raise BoucleError(f"out: cannot create folder {out} ({e.strerror})") from None
+    say = log or (lambda s: None)
+    runs: list[dict] = []
+    progress = None if out is None else os.path.join(out, "runs.jsonl")
+    if progress is not None:
+        open(progress, "w", encoding="utf-8").close()
+
+    def record(r: dict) -> None:                     # one JSON line per finished run, as the study goes
+        runs.append(r)
+        if progress is not None:
+            with open(progress, "a", encoding="utf-8") as f:
+                f.write(json.dumps({k: v for k, v in r.items() if k != "curve"}, allow_nan=True) + "\n")
+
+    trained: dict[str, Any] = {}
+    grad_T = min(cfg.lengths, key=lambda T: abs(T - 100))
+    t_start, c_start = time.perf_counter(), time.process_time()
+    with _one_blas_thread():
+        for seed in range(cfg.seeds):
+            for T in cfg.lengths:
+                for kind in cfg.cells:
+                    for clip in cfg.clips:
+                        keep = cfg.gradflow and seed == 0 and T == grad_T and clip == cfg.clips[-1]
+                        r = adding_run(kind, T, seed, clip, cfg, keep_model=keep)
+                        if keep:
+                            trained[kind] = r.pop("model")
+                        record(r)
+                        say(f"adding T={T:<4} {kind:<9} clip={clip!s:<5} seed={seed}: "
+                            + (f"solved in {r['steps_to_solve']} steps" if r["solved"] else
+                               ("diverged" if r["diverged"] else f"not solved, MSE {r['final_mse']:.4f}"))
+                            + f" ({r['cpu_seconds']:.1f} s CPU)")
+        for seed in range(cfg.reber_seeds):
+            for kind in cfg.reber_cells:
+                r = reber_run(kind, seed, cfg)
+                record(r)
+                say(f"reber {kind:<9} seed={seed}: " + (f"solved after {r['strings_to_solve']} strings"
+                    if r["solved"] else f"not solved (exact {r['exact']:.2f})") + f" ({r['cpu_seconds']:.1f} s CPU)")
+        flow = _gradient_flows(cfg, trained, grad_T) if cfg.gradflow else {}
+    results = {"config": asdict(cfg), "runs": runs, "summary": summarize(runs),
+               "reber": _reber_summary(runs), "gradflow": flow,
+               "seconds": round(time.perf_counter() - t_start, 1),
+               "cpu_seconds": round(time.process_time() - c_start, 1)}
+    if out is not None:
+        from ._report import write_report
+        results["files"] = write_report(results, out)
+    return results
+
+
+def _reber_summary(runs: Sequence[dict]) -> list[dict]:
+    rows = []
+    for cell in dict.fromkeys(r["cell"] for r in runs if r["task"] == "reber"):
+        rs = [r for r in runs if r["task"] == "reber" and r["cell"] == cell]
+        strings = [r["strings_to_solve"] for r in rs if r["solved"]]
+        rows.append({"cell": cell, "units": rs[0]["units"], "params": rs[0]["params"], "runs": len(rs),
+                     "solved": len(strings), "median_strings": float(np.median(strings)) if strings else None,
+                     "mean_exact": float(np.mean([r["exact"] for r in rs]))})
+    return rows
+
+
+def _gradient_flows(cfg: StudyConfig, trained: dict, T: int) -> dict:
+    """‖∂E/∂h_t‖ and ‖∂h_t/∂x_1‖ on adding-problem inputs: fresh layers and the trained ones."""
+    from ..diagnostics.gradflow import input_influence, state_gradients
+    x, _ = adding_problem(4, T, seed=123)
+    out: dict[str, dict] = {"T": T, "init": {}, "trained": {}}
+    for kind in cfg.cells:
+        fresh = build_model(kind, units_for_budget(kind, cfg.param_budget, 2, 1), 2, 1, seed=0)
+        fresh.build((T, 2))
+        for tag, model in (("init", fresh), ("trained", trained.get(kind))):
+            if model is None:
+                continue
+            layer = model.layers[0]
+            g = state_gradients(layer, x, seed=0)
+            out[tag][kind] = {"dE_dh": np.linalg.norm(g["h"], axis=-1).mean(0).tolist(),
+                              "influence": input_influence(layer, x).mean(0).tolist()}
+    return out
+
+
+# ----------------------------------------------------------------------------- command line
+
+def _ints(text: str) -> tuple[int, ...]:
+    try:
+        values = tuple(int(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated ints such as 10,50,100, got {text!r}") from None
+    if not values or min(values) < 2:
+        raise argparse.ArgumentTypeError(f"expected lengths >= 2, got {text!r}")
+    return values
+
+
+def _positive(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        v = 0
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive int, got {text!r}")
+    return v
+
+
+def _configure(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--out", default="vanishing-results", help="folder for results.md/json, CSVs and PNG plots")
+    p.add_argument("--seeds", type=_positive, help="seeds per adding-problem setting (default 5)")
+    p.add_argument("--lengths", type=_ints, help="adding-problem lengths, e.g. 10,50,100,200")
+    p.add_argument("--steps", type=_positive, help="max training steps per adding run (default 4000)")
+    p.add_argument("--reber-seeds", type=_positive, help="seeds per cell on embedded Reber (default 10)")
+    p.add_argument("--quick", action="store_true", help="a tiny grid (seconds), for a smoke test")
+    p.set_defaults(func=_command)
+
+
+def _command(args: argparse.Namespace) -> int:
+    cfg = StudyConfig.quick() if args.quick else StudyConfig()
+    changes = {k: v for k, v in (("seeds", args.seeds), ("lengths", args.lengths), ("max_steps", args.steps),
+                                 ("reber_seeds", args.reber_seeds)) if v is not None}
+    cfg = replace(cfg, **changes)
+    res = run_study(cfg, args.out)
+    print(f"wrote {', '.join(res['files'])} to {args.out} "
+          f"({res['seconds']:.0f} s, {res['cpu_seconds']:.0f} s CPU)")
+    return 0
+
+
+def add_commands(subparsers: Any) -> None:
+    """Register ``experiment vanishing`` on the ``boucle`` command's subparsers
+    (the handler is ``args.func(args) -> int``)."""
+    exp = subparsers.add_parser("experiment", help="reproducible studies (vanishing gradients)")
+    sub = exp.add_subparsers(dest="experiment", metavar="{vanishing}")
+    sub.required = True
+    _configure(sub.add_parser("vanishing", help="adding problem and embedded Reber: RNN vs LSTM vs GRU, "
+                                                "with and without clipping",
+                              description=__doc__.splitlines()[0]))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m boucle.experiments.vanishing [options]``."""
+    p = argparse.ArgumentParser(prog="python -m boucle.experiments.vanishing", description=__doc__.splitlines()[0])
+    _configure(p)
+    args = p.parse_args(argv)
+    try:
+        return args.func(args)
+    except BoucleError as e:
+        p.exit(2, f"error: {e}\n")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
