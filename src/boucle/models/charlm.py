@@ -1,0 +1,490 @@
+r"""Generative character models (seed 002, "RNNs Génératifs"; Karpathy's char-rnn).
+
+The course's task: read a text one character at a time and predict the next one,
+targets c_t = x_{t+1}, cross entropy at every step, E = Σ_t E_t; then generate by
+feeding each sampled character back as the next input. :class:`CharModel` is
+
+    e_t = E[x_t]  (embedding, or the one-hot vector of x_t when ``embed=0``)
+    h^1_t = cell(e_t, h^1_{t-1}),  h^l_t = cell(h^{l-1}_t, h^l_{t-1})   l = 2..L
+    a_t = h^L_t V + b_V,   p(x_{t+1} | x_{≤t}) = softmax(a_t)
+
+with ``cell`` the LSTM, GRU or simple RNN of :mod:`boucle.ops.cells` and
+dropout (optional) on each recurrent layer's output. Training is truncated BPTT
+as char-rnn does it: the text is read as B parallel streams
+(:class:`boucle.data.text.TextStream`), each batch holds the next T characters
+of every stream, and the final states of one batch are the initial states of
+the next (carried, detached: no gradient crosses batches). The loss is the
+mean cross entropy per character in nats; bits per character = loss / ln 2,
+perplexity = e^loss.
+
+Everything a run needs to continue bit-identically lives in the model and is
+saved by :func:`boucle.save` (``include_optimizer=True``): weights, the carried
+states (tensors ``states/<layer>/<h|c>``), the optimizer's slots, and as JSON in
+the config the vocabulary, step, stream position and both generators' states.
+"""
+from __future__ import annotations
+
+import math
+import sys
+import time
+from typing import Any, Callable, Iterator
+
+import numpy as np
+
+from .. import backend
+from .. import optimizers as optimizers_mod
+from ..data.text import TextStream, Vocabulary, eval_chunks
+from ..errors import BoucleError, TrainingDiverged
+from ..layers import GRU, LSTM, Dense, Dropout, Embedding, SimpleRNN
+from ..losses import SparseCategoricalCrossentropy
+from . import sampling
+from .base import check_positive_int, register_model
+
+__all__ = ["CharModel", "CELLS"]
+
+CELLS = ("lstm", "gru", "rnn")
+_LAYER = {"lstm": LSTM, "gru": GRU, "rnn": SimpleRNN}
+LN2 = math.log(2.0)
+
+
+@register_model
+class CharModel:
+    """A character-level language model: embedding → L recurrent layers → Dense to the vocabulary.
+
+    Args:
+        vocab: a :class:`~boucle.data.text.Vocabulary` (or its characters).
+        cell: ``"lstm"``, ``"gru"`` (the course's form) or ``"rnn"`` (Elman, tanh).
+        layers: number L of stacked recurrent layers.
+        hidden: units H per recurrent layer.
+        embed: embedding size; 0 = one-hot inputs (D = vocabulary size).
+        dropout: rate of the dropout on each recurrent layer's output (training only).
+        seed: seeds the model's generators (weights and dropout; the data stream's own).
+        dtype: ``"float32"`` (default) or ``"float64"``.
+
+    >>> model = CharModel(Vocabulary.from_text(text), hidden=128, seed=0)
+    >>> model.fit(text, steps=500, seq_len=64, batch_size=32)
+    >>> print(model.sample(200, prime="def "))
+    """
+
+    def __init__(self, vocab: Vocabulary | str, cell: str = "lstm", layers: int = 2, hidden: int = 256,
+                 embed: int = 64, dropout: float = 0.0, seed: int | None = None, dtype: Any = None,
+                 name: str = "char_model"):
+        self.vocab = vocab if isinstance(vocab, Vocabulary) else Vocabulary(vocab)
+        if cell not in CELLS:
+            raise BoucleError(f"cell: expected one of {list(CELLS)}, got {cell!r}")
+        self.cell, self.name = cell, name
+        self.n_layers = check_positive_int(layers, "layers")
+        self.hidden = check_positive_int(hidden, "hidden")
+        if isinstance(embed, bool) or not isinstance(embed, (int, np.integer)) or embed < 0:
+            raise BoucleError(f"embed: expected an int >= 0 (0 = one-hot), got {embed!r}")
+        self.embed = int(embed)
+        if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
+            raise BoucleError(f"dropout: expected a float in [0, 1), got {dropout!r}")
+        self.dropout = float(dropout)
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
+            raise BoucleError(f"seed: expected a non-negative int or None, got {seed!r}")
+        self.seed = None if seed is None else int(seed)
+        self.dtype = backend.resolve_dtype(dtype)
+        model_ss, data_ss = np.random.SeedSequence(self.seed).spawn(2)
+        self.rng = np.random.Generator(np.random.PCG64(model_ss))        # weights, dropout
+        self.data_rng = np.random.Generator(np.random.PCG64(data_ss))    # stream rotations
+        V, dt = len(self.vocab), self.dtype.name
+        self.embedding = Embedding(V, self.embed, name="embedding", dtype=dt) if self.embed else None
+        self.rnns = [_LAYER[cell](self.hidden, return_sequences=True, return_state=True,
+                                  name=f"{cell}_{k}", dtype=dt) for k in range(self.n_layers)]
+        self.drops = [Dropout(self.dropout, name=f"dropout_{k}", dtype=dt) for k in range(self.n_layers)] \
+            if self.dropout else []
+        self.dense = Dense(V, name="dense", dtype=dt)
+        if self.embedding is not None:
+            self.embedding.build((None,), self.rng)
+        D = self.embed or V
+        for k, rnn in enumerate(self.rnns):
+            rnn.build((None, D if k == 0 else self.hidden), self.rng)
+            if self.drops:
+                self.drops[k].build((None, self.hidden), self.rng)
+        self.dense.build((None, self.hidden), self.rng)
+        self.built = True
+        self.optimizer: optimizers_mod.Optimizer | None = None
+        self._loss = SparseCategoricalCrossentropy(from_logits=True)
+        # training state (saved in model files)
+        self.step = 0
+        self.states: list[tuple] | None = None       # carried (h[, c]) per layer, (B, H) each
+        self.stream_state: dict | None = None        # TextStream.state_dict() + data fingerprint
+        self.history: dict[str, list] = {"step": [], "bpc": [], "val_step": [], "val_bpc": []}
+        self.data: dict = {}                         # free-form description of the training data
+        self.train_seconds = 0.0
+        self.stop_training = False
+
+    # -- structure --------------------------------------------------------------------
+    @property
+    def layers(self) -> list:
+        return ([self.embedding] if self.embedding else []) + self.rnns + self.drops + [self.dense]
+
+    @property
+    def params(self) -> dict[str, np.ndarray]:
+        """Trainable parameters ``"<layer>/<param>"`` (the layers' own arrays)."""
+        return {f"{l.name}/{k}": v for l in self.layers for k, v in l.params.items()}
+
+    @property
+    def grads(self) -> dict[str, np.ndarray]:
+        return {f"{l.name}/{k}": v for l in self.layers for k, v in l.grads.items()}
+
+    def count_params(self) -> int:
+        return sum(l.count_params() for l in self.layers)
+
+    def get_weights(self) -> dict[str, np.ndarray]:
+        """Parameters, plus the carried states ``states/<layer>/<h|c>`` when the model has them."""
+        w = {k: v.copy() for k, v in self.params.items()}
+        for rnn, st in zip(self.rnns, self.states or []):
+            for s_name, s in zip(rnn.state_names, st):
+                w[f"states/{rnn.name}/{s_name}"] = s.copy()
+        return w
+
+    def set_weights(self, weights: dict[str, np.ndarray]) -> None:
+        by_name = {l.name: l for l in self.layers}
+        carried: dict[str, np.ndarray] = {}
+        for key, value in weights.items():
+            lname, _, pname = key.partition("/")
+            if lname == "states":
+                carried[pname] = np.array(value, dtype=self.dtype)
+            elif lname in by_name:
+                by_name[lname].set_weights({pname: value})
+            else:
+                raise BoucleError(f"weights: unknown layer in key {key!r}, expected one of {sorted(by_name)}")
+        if carried:
+            try:
+                self.states = [tuple(carried[f"{r.name}/{s}"] for s in r.state_names) for r in self.rnns]
+            except KeyError as e:
+                raise BoucleError(f"weights: carried state {e.args[0]!r} is missing") from None
+
+    # -- computation ------------------------------------------------------------------
+    def _zero_states(self, B: int) -> list[tuple]:
+        return [tuple(np.zeros((B, self.hidden), self.dtype) for _ in r.state_names) for r in self.rnns]
+
+    def forward(self, ids: np.ndarray, states: list | None = None, training: bool = False):
+        """logits (B, T, V) for ids (B, T); returns ``(logits, cache, final_states)``."""
+        ids = np.asarray(ids)
+        B = ids.shape[0]
+        states = states or self._zero_states(B)
+        if self.embedding is not None:
+            h, c_emb = self.embedding.forward(ids)                         # (B, T, E)
+        else:
+            h, c_emb = np.eye(len(self.vocab), dtype=self.dtype)[ids], None   # (B, T, V) one-hot
+        caches, final = [], []
+        for k, rnn in enumerate(self.rnns):
+            (h, *fin), c = rnn.forward(h, training=training, initial_state=list(states[k]))   # (B, T, H)
+            c_drop = None
+            if self.drops:
+                h, c_drop = self.drops[k].forward(h, training=training)
+            caches.append((c, c_drop))
+            final.append(tuple(fin))
+        logits, c_dense = self.dense.forward(h)                            # (B, T, V)
+        return logits, (c_emb, caches, c_dense), final
+
+    def backward(self, dlogits: np.ndarray, cache) -> None:
+        """Accumulate every parameter's gradient (BPTT inside each layer; none into the carried states)."""
+        c_emb, caches, c_dense = cache
+        dh = self.dense.backward(dlogits, c_dense)
+        for k in range(len(self.rnns) - 1, -1, -1):
+            c, c_drop = caches[k]
+            if self.drops:
+                dh = self.drops[k].backward(dh, c_drop)
+            dh, _ = self.rnns[k].backward([dh] + [None] * len(self.rnns[k].state_names), c)
+        if self.embedding is not None:
+            self.embedding.backward(dh, c_emb)
+
+    def init_output_bias(self, text: Any) -> None:
+        """Set the output bias to the log frequencies of the characters of ``text`` (add-one
+        smoothed): b_V = log p(c). With the small initial weights the untrained model then
+        predicts the unigram distribution instead of the uniform one, which saves the first
+        steps of training (Karpathy, "A recipe for training neural networks", 2019)."""
+        counts = np.bincount(self._ids(text, "text"), minlength=len(self.vocab)) + 1.0
+        self.dense.params["b"][...] = np.log(counts / counts.sum())
+
+    def compile(self, optimizer: Any = "adam") -> None:
+        """Choose the optimizer (name, instance or config); e.g. ``Adam(2e-3, clipnorm=5.0)``."""
+        self.optimizer = optimizers_mod.get(optimizer)
+
+    def train_step(self, x: np.ndarray, y: np.ndarray) -> float:
+        """One truncated-BPTT step from the carried states; returns the batch loss (nats/char)."""
+        if self.optimizer is None:
+            raise BoucleError("model: call compile(optimizer) or fit(..., optimizer=) before training")
+        logits, cache, final = self.forward(x, self.states, training=True)
+        with np.errstate(over="ignore", invalid="ignore"):
+            finite = math.isfinite(float(logits.sum()))
+        loss, dlogits = self._loss.forward_backward(y, logits) if finite else (math.nan, None)
+        if not math.isfinite(loss):
+            raise TrainingDiverged(f"loss: became {loss} at step {self.step + 1}; lower the learning rate "
+                                   f"or clip the gradients (the weights are those of step {self.step})")
+        for l in self.layers:
+            l.zero_grads()
+        self.backward(dlogits, cache)
+        self.optimizer.step(self.params, self.grads)
+        self.states = [tuple(s.copy() for s in st) for st in final]    # detached: truncated BPTT
+        self.step += 1
+        return float(loss)
+
+    # -- training loop ------------------------------------------------------------------
+    def _ids(self, text: Any, name: str) -> np.ndarray:
+        if isinstance(text, str):
+            return self.vocab.encode(text, name)
+        ids = np.asarray(text)
+        if ids.ndim != 1 or not np.issubdtype(ids.dtype, np.integer):
+            raise BoucleError(f"{name}: expected a str or 1-D integer ids, got {ids.dtype} shape {ids.shape}")
+        if ids.size and (ids.min() < 0 or ids.max() >= len(self.vocab)):
+            raise BoucleError(f"{name}: ids must lie in [0, {len(self.vocab)}), got [{ids.min()}, {ids.max()}]")
+        return ids.astype(np.int64)
+
+    def fit(self, text: Any, val_text: Any = None, *, seq_len: int = 100, batch_size: int = 64,
+            steps: int | None = None, epochs: int | None = None, time_budget: float | None = None,
+            optimizer: Any = None, val_every: int = 100, val_chars: int | None = None,
+            sample_every: int | None = None, sample_length: int = 200, sample_temperature: float = 0.8,
+            checkpoint: Callable[["CharModel"], None] | None = None, checkpoint_every: int | None = None,
+            verbose: int = 1, print_fn: Callable[[str], None] | None = None) -> dict:
+        """Train by truncated BPTT on ``text`` (a str or ids), continuing the model's stream.
+
+        Stopping rule, first reached: ``steps`` = total optimizer steps (``model.step``,
+        counting earlier calls and resumed checkpoints), ``epochs`` = total passes over
+        the text, ``time_budget`` = seconds of this call; none of them = one more epoch.
+
+        Args:
+            val_text: validation text; its bits per character are measured every
+                ``val_every`` steps on its first ``val_chars`` characters (all by
+                default) and on the whole of it at the end.
+            optimizer: replaces the model's (default when it has none: Adam(2e-3, clipnorm=5)).
+            sample_every: print a ``sample_length``-character sample every so many steps
+                (default: ``val_every``; 0 = never) at ``sample_temperature``.
+            checkpoint: ``checkpoint(model)`` is called every ``checkpoint_every`` steps
+                (default ``val_every``) and at the end (e.g. an atomic ``boucle.save``).
+            verbose: 0 silent (but for ``print_fn``), 1 progress bar (loss, bpc, chars/s), the
+                interval logs and samples (through ``print_fn``, default: above the bar).
+
+        Returns:
+            :attr:`history`: ``step``/``bpc`` (train, mean over each interval) and
+            ``val_step``/``val_bpc``, for the whole life of the model.
+        """
+        ids = self._ids(text, "text")
+        val_ids = None if val_text is None else self._ids(val_text, "val_text")
+        if val_ids is not None and len(val_ids) < 2:
+            raise BoucleError(f"val_text: expected at least 2 characters, got {len(val_ids)}")
+        val_every = check_positive_int(val_every, "val_every")
+        sample_every = val_every if sample_every is None else int(sample_every)
+        checkpoint_every = val_every if checkpoint_every is None else check_positive_int(checkpoint_every, "checkpoint_every")
+        if time_budget is not None and (isinstance(time_budget, bool) or not time_budget > 0):
+            raise BoucleError(f"time_budget: expected seconds > 0, got {time_budget!r}")
+        stream = TextStream(ids, batch_size, seq_len)
+        fingerprint = _fingerprint(ids)
+        try:
+            if self.stream_state is None or self.stream_state.get("data") != fingerprint:
+                raise BoucleError("new data")
+            stream.load_state_dict(self.stream_state)          # continue the same streams
+        except BoucleError:
+            self.states = None                                 # another text or layout: start afresh
+        if steps is not None:
+            steps = check_positive_int(steps, "steps")
+        if epochs is not None:
+            epochs = check_positive_int(epochs, "epochs")
+        if steps is None and epochs is None and time_budget is None:
+            epochs = stream.epoch + 1
+        if optimizer is not None or self.optimizer is None:
+            self.compile(optimizer if optimizer is not None else optimizers_mod.Adam(2e-3, clipnorm=5.0))
+        say = print_fn or (print if verbose else (lambda line: None))
+        bar = None
+        if verbose:
+            from tqdm.auto import tqdm
+            total = steps if steps is not None else (epochs * stream.chunks_per_epoch if epochs else None)
+            bar = tqdm(total=total, initial=self.step if steps is not None else (
+                stream.epoch * stream.chunks_per_epoch + stream.chunk if epochs else 0),
+                desc="train", unit="step", dynamic_ncols=True, file=sys.stderr, mininterval=0.5)
+            say = print_fn or bar.write
+        t_start = time.perf_counter()
+        interval, rate = [], None
+        self.stop_training = False
+        try:
+            while not self.stop_training:
+                if (steps is not None and self.step >= steps) or (epochs is not None and stream.epoch >= epochs) \
+                        or (time_budget is not None and time.perf_counter() - t_start >= time_budget):
+                    break
+                t0 = time.perf_counter()
+                x, y, new_epoch = stream.next_batch(self.data_rng)
+                if new_epoch:
+                    self.states = None
+                loss = self.train_step(x, y)
+                self.stream_state = {**stream.state_dict(), "data": fingerprint}
+                dt = time.perf_counter() - t0
+                self.train_seconds += dt
+                rate = x.size / dt if rate is None else 0.9 * rate + 0.1 * x.size / dt
+                interval.append(loss)
+                if bar is not None:
+                    bar.update(1)
+                    bar.set_postfix(loss=f"{loss:.3f}", bpc=f"{loss / LN2:.3f}", chars_s=f"{rate:,.0f}", refresh=False)
+                if self.step % val_every == 0:
+                    self._log_interval(interval, val_ids, val_chars, batch_size, seq_len, say)
+                    interval = []
+                if sample_every and self.step % sample_every == 0:
+                    text_out = self.sample(sample_length, temperature=sample_temperature, seed=self.step)
+                    say(f"----- sample at step {self.step} (temperature {sample_temperature}) -----\n{text_out}\n-----")
+                if checkpoint is not None and self.step % checkpoint_every == 0:
+                    checkpoint(self)
+        finally:
+            if bar is not None:
+                bar.close()
+        if interval:
+            self._log_interval(interval, None, None, batch_size, seq_len, say)
+        if val_ids is not None:
+            val = self.evaluate(val_ids, batch_size=batch_size, seq_len=seq_len)
+            self._record_val(val["bpc"])                      # the whole split (replaces a partial one)
+            if verbose:
+                say(f"step {self.step}: val loss {val['loss']:.4f}, val bpc {val['bpc']:.4f} "
+                    f"({val['chars']:,} characters)")
+        if checkpoint is not None:
+            checkpoint(self)
+        return self.history
+
+    def _record_val(self, bpc: float) -> None:
+        if self.history["val_step"] and self.history["val_step"][-1] == self.step:
+            self.history["val_bpc"][-1] = bpc
+        else:
+            self.history["val_step"].append(self.step)
+            self.history["val_bpc"].append(bpc)
+
+    def _log_interval(self, losses, val_ids, val_chars, batch_size, seq_len, say) -> None:
+        bpc = float(np.mean(losses)) / LN2
+        self.history["step"].append(self.step)
+        self.history["bpc"].append(bpc)
+        line = f"step {self.step}: train bpc {bpc:.4f}"
+        if val_ids is not None:
+            v = val_ids if val_chars is None else val_ids[:max(int(val_chars), 1) + 1]
+            val = self.evaluate(v, batch_size=batch_size, seq_len=seq_len)
+            self._record_val(val["bpc"])
+            line += f", val loss {val['loss']:.4f}, val bpc {val['bpc']:.4f}"
+        say(line)
+
+    # -- evaluation ---------------------------------------------------------------------
+    def evaluate(self, text: Any, batch_size: int = 64, seq_len: int = 100) -> dict[str, float]:
+        """Mean cross entropy of every next-character prediction in ``text`` (str or ids).
+
+        Returns ``{"loss": nats/char, "bpc": loss / ln 2, "perplexity": e^loss, "chars": n}``.
+        The text is read as ``batch_size`` contiguous rows, state carried between
+        chunks of ``seq_len`` (:func:`boucle.data.text.eval_chunks`).
+        """
+        ids = self._ids(text, "text")
+        total, count, states = 0.0, 0, None
+        for x, y, m in eval_chunks(ids, batch_size, seq_len):
+            logits, _, states = self.forward(x, states, training=False)
+            n = int(m.sum())
+            total += self._loss(y, logits, mask=m) * n
+            count += n
+        loss = total / count
+        return {"loss": loss, "bpc": loss / LN2, "perplexity": math.exp(min(loss, 700.0)), "chars": count}
+
+    # -- generation ---------------------------------------------------------------------
+    def stepper(self) -> sampling.Stepper:
+        """The one-character step path used by :meth:`sample` (see :class:`~boucle.models.sampling.Stepper`)."""
+        return sampling.Stepper(self)
+
+    def sample_iter(self, length: int, prime: str = "", temperature: float = 1.0, top_k: int | None = None,
+                    top_p: float | None = None, seed: Any = None) -> Iterator[str]:
+        """Yield ``length`` characters, each drawn from p(x_{t+1} | prime, earlier samples) and fed
+        back as the next input (the course's generation loop). Without ``prime`` the model starts
+        as after a newline (or after its first character when the vocabulary has no newline).
+        Options: see :mod:`boucle.models.sampling`; the same ``seed`` gives the same text."""
+        temperature, top_k, top_p = sampling.check_sampling(temperature, top_k, top_p, length)
+        if not isinstance(prime, str):
+            raise BoucleError(f"prime: expected a str, got {type(prime).__name__}")
+        prime_ids = self.vocab.encode(prime, "prime") if prime else \
+            np.array([self.vocab.index.get("\n", 0)], dtype=np.int64)
+        rng = backend.make_rng(seed)
+        return self._sample_gen(int(length), prime_ids, temperature, top_k, top_p, rng)
+
+    def _sample_gen(self, length, prime_ids, temperature, top_k, top_p, rng) -> Iterator[str]:
+        step = sampling.Stepper(self)
+        states = step.zero_states(1)
+        for i in prime_ids[:-1]:
+            _, states = step(np.array([i]), states)
+        nxt = int(prime_ids[-1])
+        chars = self.vocab.chars
+        for _ in range(length):
+            logits, states = step(np.array([nxt]), states)
+            nxt = sampling.draw(sampling.distribution(logits[0], temperature, top_k, top_p), rng)
+            yield chars[nxt]
+
+    def sample(self, length: int, prime: str = "", temperature: float = 1.0, top_k: int | None = None,
+               top_p: float | None = None, seed: Any = None) -> str:
+        """``length`` generated characters as one string (the prime is not repeated); see :meth:`sample_iter`."""
+        return "".join(self.sample_iter(length, prime, temperature, top_k, top_p, seed))
+
+    # -- description and files ------------------------------------------------------------
+    def architecture(self) -> str:
+        """One line: inputs -> recurrent stack -> output, and the parameter count."""
+        D = f"Embedding({len(self.vocab)}, {self.embed})" if self.embed else f"one-hot({len(self.vocab)})"
+        drop = f" + dropout {self.dropout}" if self.dropout else ""
+        return (f"{D} -> {self.n_layers} x {self.cell.upper()}({self.hidden}){drop} -> Dense({len(self.vocab)}); "
+                f"{self.count_params():,} parameters")
+
+    def describe(self) -> str:
+        """Architecture, sizes and training progress, one fact per line."""
+        lines = [f"model: {type(self).__name__} ({self.dtype.name})",
+                 f"architecture: {self.architecture()}",
+                 f"vocabulary: {len(self.vocab)} characters",
+                 f"training steps: {self.step:,} ({self.train_seconds:,.0f} s)"]
+        if self.stream_state:
+            s = self.stream_state
+            per_epoch = max((s["n"] // s["batch_size"] - 1) // s["seq_len"], 1)
+            lines.append(f"epochs: {s['epoch'] + s['chunk'] / per_epoch:.3f} "
+                         f"(batch size {s['batch_size']}, sequence length {s['seq_len']})")
+        if self.optimizer is not None:
+            lines.append(f"optimizer: {self.optimizer!r}")
+        if self.history["val_bpc"]:
+            lines.append(f"last validation bpc: {self.history['val_bpc'][-1]:.4f} "
+                         f"(step {self.history['val_step'][-1]})")
+        if "corpus" in self.data:
+            lines.append(f"data: {self.data['corpus']} ({self.data.get('characters', 0):,} characters)")
+        return "\n".join(lines)
+
+    def get_config(self) -> dict:
+        return {"name": self.name, "vocab": self.vocab.get_config(), "cell": self.cell,
+                "layers": self.n_layers, "hidden": self.hidden, "embed": self.embed,
+                "dropout": self.dropout, "dtype": self.dtype.name, "seed": self.seed,
+                "training": {"step": self.step, "stream": self.stream_state,
+                             "carried_batch": None if self.states is None else int(self.states[0][0].shape[0]),
+                             "rng": self.rng.bit_generator.state, "data_rng": self.data_rng.bit_generator.state,
+                             "history": self.history, "data": self.data,
+                             "train_seconds": self.train_seconds}}
+
+    @classmethod
+    def from_config(cls, config: dict) -> "CharModel":
+        if not isinstance(config, dict):
+            raise BoucleError(f"config: expected a dict, got {type(config).__name__}")
+        try:
+            model = cls(Vocabulary.from_config(config["vocab"]), cell=config["cell"], layers=config["layers"],
+                        hidden=config["hidden"], embed=config["embed"], dropout=config["dropout"],
+                        seed=config.get("seed"), dtype=config.get("dtype"), name=config.get("name", "char_model"))
+            tr = config.get("training") or {}
+            model.step = int(tr.get("step", 0))
+            model.stream_state = tr.get("stream")
+            if tr.get("carried_batch"):
+                model.states = model._zero_states(int(tr["carried_batch"]))
+            if tr.get("rng"):
+                model.rng.bit_generator.state = tr["rng"]
+            if tr.get("data_rng"):
+                model.data_rng.bit_generator.state = tr["data_rng"]
+            model.history = {k: list(tr.get("history", {}).get(k, [])) for k in model.history}
+            model.data = dict(tr.get("data") or {})
+            model.train_seconds = float(tr.get("train_seconds", 0.0))
+        except (KeyError, TypeError, ValueError) as e:
+            if isinstance(e, BoucleError):
+                raise
+            raise BoucleError(f"config: invalid CharModel config ({type(e).__name__}: {e})") from None
+        return model
+
+    def compile_config(self) -> dict | None:
+        return None if self.optimizer is None else {"optimizer": self.optimizer.get_config()}
+
+    def compile_from_config(self, cfg: dict) -> None:
+        self.compile(cfg["optimizer"])
+
+
+def _fingerprint(ids: np.ndarray) -> str:
+    import hashlib
+    return hashlib.sha256(np.ascontiguousarray(ids, dtype=np.int64).tobytes()).hexdigest()[:16]
