@@ -5,7 +5,7 @@ import numpy as np
 
 from ..errors import BoucleError
 
-__all__ = ["MODELS", "register_model", "check_arrays", "check_positive_int"]
+__all__ = ["MODELS", "register_model", "LayerContainer", "check_arrays", "check_positive_int"]
 
 #: class name -> class, for :func:`boucle.load` (unknown names are refused).
 MODELS: dict[str, type] = {}
@@ -14,6 +14,42 @@ MODELS: dict[str, type] = {}
 def register_model(cls: type) -> type:
     MODELS[cls.__name__] = cls
     return cls
+
+
+class LayerContainer:
+    """What every model made of layers shares: its parameters are its layers' own arrays,
+    keyed ``"<layer name>/<param>"`` (layer names hold no ``"/"``; parameter keys may).
+
+    Subclasses provide ``layers`` (a list or a property).
+    """
+
+    layers: list
+
+    @property
+    def params(self) -> dict[str, np.ndarray]:
+        return {f"{l.name}/{k}": v for l in self.layers for k, v in l.params.items()}
+
+    @property
+    def grads(self) -> dict[str, np.ndarray]:
+        return {f"{l.name}/{k}": v for l in self.layers for k, v in l.grads.items()}
+
+    def zero_grads(self) -> None:
+        for layer in self.layers:
+            layer.zero_grads()
+
+    def count_params(self) -> int:
+        return sum(l.count_params() for l in self.layers)
+
+    def get_weights(self) -> dict[str, np.ndarray]:
+        return {k: v.copy() for k, v in self.params.items()}
+
+    def set_weights(self, weights: dict[str, np.ndarray]) -> None:
+        by_name = {l.name: l for l in self.layers}
+        for key, value in weights.items():
+            lname, _, pname = key.partition("/")
+            if lname not in by_name:
+                raise BoucleError(f"weights: unknown layer in key {key!r}, expected one of {sorted(by_name)}")
+            by_name[lname].set_weights({pname: value})
 
 
 def check_positive_int(value, name: str) -> int:

@@ -38,7 +38,7 @@ from ..errors import BoucleError, TrainingDiverged
 from ..layers import GRU, LSTM, Dense, Dropout, Embedding, SimpleRNN
 from ..losses import SparseCategoricalCrossentropy
 from . import sampling
-from .base import check_positive_int, register_model
+from .base import LayerContainer, check_positive_int, register_model
 
 __all__ = ["CharModel", "CELLS"]
 
@@ -48,7 +48,7 @@ LN2 = math.log(2.0)
 
 
 @register_model
-class CharModel:
+class CharModel(LayerContainer):
     """A character-level language model: embedding → L recurrent layers → Dense to the vocabulary.
 
     Args:
@@ -120,37 +120,18 @@ class CharModel:
     def layers(self) -> list:
         return ([self.embedding] if self.embedding else []) + self.rnns + self.drops + [self.dense]
 
-    @property
-    def params(self) -> dict[str, np.ndarray]:
-        """Trainable parameters ``"<layer>/<param>"`` (the layers' own arrays)."""
-        return {f"{l.name}/{k}": v for l in self.layers for k, v in l.params.items()}
-
-    @property
-    def grads(self) -> dict[str, np.ndarray]:
-        return {f"{l.name}/{k}": v for l in self.layers for k, v in l.grads.items()}
-
-    def count_params(self) -> int:
-        return sum(l.count_params() for l in self.layers)
-
     def get_weights(self) -> dict[str, np.ndarray]:
         """Parameters, plus the carried states ``states/<layer>/<h|c>`` when the model has them."""
-        w = {k: v.copy() for k, v in self.params.items()}
+        w = super().get_weights()
         for rnn, st in zip(self.rnns, self.states or []):
             for s_name, s in zip(rnn.state_names, st):
                 w[f"states/{rnn.name}/{s_name}"] = s.copy()
         return w
 
     def set_weights(self, weights: dict[str, np.ndarray]) -> None:
-        by_name = {l.name: l for l in self.layers}
-        carried: dict[str, np.ndarray] = {}
-        for key, value in weights.items():
-            lname, _, pname = key.partition("/")
-            if lname == "states":
-                carried[pname] = np.array(value, dtype=self.dtype)
-            elif lname in by_name:
-                by_name[lname].set_weights({pname: value})
-            else:
-                raise BoucleError(f"weights: unknown layer in key {key!r}, expected one of {sorted(by_name)}")
+        carried = {k[len("states/"):]: np.array(v, dtype=self.dtype) for k, v in weights.items()
+                   if k.startswith("states/")}
+        super().set_weights({k: v for k, v in weights.items() if not k.startswith("states/")})
         if carried:
             try:
                 self.states = [tuple(carried[f"{r.name}/{s}"] for s in r.state_names) for r in self.rnns]

@@ -57,7 +57,7 @@ from ..layers.wrappers import Bidirectional
 from ..losses import SparseCategoricalCrossentropy
 from ..ops import attention as attn_ops
 from ..ops.activations import log_softmax
-from .base import check_positive_int, register_model
+from .base import LayerContainer, check_positive_int, register_model
 from .training import ProgressBar
 
 __all__ = ["Seq2Seq", "Attention", "CELLS"]
@@ -114,7 +114,7 @@ def _choice(value: Any, allowed: tuple, name: str) -> Any:
 
 
 @register_model
-class Seq2Seq:
+class Seq2Seq(LayerContainer):
     """Encoder–decoder with optional attention (see the module docstring for the equations).
 
     Args:
@@ -198,33 +198,6 @@ class Seq2Seq:
     @property
     def dtype(self) -> np.dtype:
         return self.output.dtype
-
-    @property
-    def params(self) -> dict[str, np.ndarray]:
-        """Every parameter, keyed ``"<layer name>/<param>"`` (the layers' own arrays)."""
-        return {f"{l.name}/{k}": v for l in self.layers for k, v in l.params.items()}
-
-    @property
-    def grads(self) -> dict[str, np.ndarray]:
-        return {f"{l.name}/{k}": v for l in self.layers for k, v in l.grads.items()}
-
-    def zero_grads(self) -> None:
-        for layer in self.layers:
-            layer.zero_grads()
-
-    def count_params(self) -> int:
-        return sum(l.count_params() for l in self.layers)
-
-    def get_weights(self) -> dict[str, np.ndarray]:
-        return {k: v.copy() for k, v in self.params.items()}
-
-    def set_weights(self, weights: dict[str, np.ndarray]) -> None:
-        by_name = {l.name: l for l in self.layers}
-        for key, value in weights.items():
-            lname, _, pname = key.partition("/")
-            if lname not in by_name:
-                raise BoucleError(f"weights: unknown layer in key {key!r}, expected one of {sorted(by_name)}")
-            by_name[lname].set_weights({pname: value})
 
     # -- configuration -------------------------------------------------------------------
     def get_config(self) -> dict:

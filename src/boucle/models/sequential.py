@@ -19,7 +19,7 @@ from .. import optimizers as optimizers_mod
 from ..callbacks import CallbackList, History, TerminateOnNaN
 from ..errors import BoucleError
 from ..layers.base import LAYERS, Layer
-from .base import check_arrays, check_positive_int, register_model
+from .base import LayerContainer, check_arrays, check_positive_int, register_model
 from .training import ProgressBar, batches
 
 __all__ = ["Sequential"]
@@ -31,7 +31,7 @@ def _compatible(a: tuple, b: tuple) -> bool:
 
 
 @register_model
-class Sequential:
+class Sequential(LayerContainer):
     """A linear stack of layers.
 
     >>> model = Sequential([Dense(32, activation="relu", input_shape=(784,)), Dense(10, activation="softmax")], seed=0)
@@ -108,15 +108,6 @@ class Sequential:
         for layer in self.layers:
             layer.dtype = np.dtype(value)
 
-    @property
-    def params(self) -> dict[str, np.ndarray]:
-        """Every parameter, keyed ``"<layer name>/<param>"`` (the layers' own arrays)."""
-        return {f"{l.name}/{k}": v for l in self.layers for k, v in l.params.items()}
-
-    @property
-    def grads(self) -> dict[str, np.ndarray]:
-        return {f"{l.name}/{k}": v for l in self.layers for k, v in l.grads.items()}
-
     def trainable_params(self) -> tuple[dict, dict]:
         ps, gs = {}, {}
         for l in self.layers:
@@ -125,24 +116,6 @@ class Sequential:
                     ps[f"{l.name}/{k}"] = l.params[k]
                     gs[f"{l.name}/{k}"] = l.grads[k]
         return ps, gs
-
-    def zero_grads(self) -> None:
-        for layer in self.layers:
-            layer.zero_grads()
-
-    def count_params(self) -> int:
-        return sum(l.count_params() for l in self.layers)
-
-    def get_weights(self) -> dict[str, np.ndarray]:
-        return {k: v.copy() for k, v in self.params.items()}
-
-    def set_weights(self, weights: dict[str, np.ndarray]) -> None:
-        by_name = {l.name: l for l in self.layers}
-        for key, value in weights.items():
-            lname, _, pname = key.partition("/")  # layer names hold no "/"; param keys may
-            if lname not in by_name:
-                raise BoucleError(f"weights: unknown layer in key {key!r}, expected one of {sorted(by_name)}")
-            by_name[lname].set_weights({pname: value})
 
     # -- computation -------------------------------------------------------
     def _ensure_built(self, x) -> None:
