@@ -31,8 +31,8 @@ def machine() -> str:
     try:
         from threadpoolctl import threadpool_info
         info = [i for i in threadpool_info() if i.get("internal_api") == "openblas"]
-        if info:
-            kernel = f"{info[0].get('architecture')} ({info[0].get('num_threads')} threads)"
+        if info:   # NumPy's OpenBLAS first; SciPy's too where loaded (numba's np.dot calls it)
+            kernel = " / ".join(f"{i.get('architecture')} ({i.get('num_threads')} threads)" for i in info)
     except ImportError:
         kernel = "unknown (pip install threadpoolctl to report it)"
     import torch
@@ -43,11 +43,14 @@ def machine() -> str:
 
 
 def interleaved(fns: dict[str, Callable[[], object]], rounds: int = 5, per_block: int = 3,
-                warmup_s: float = 0.3) -> dict[str, float]:
+                warmup_s: float = 0.3, clock: Callable[[], float] = time.perf_counter) -> dict[str, float]:
     """Median seconds per call of each function, timed in blocks with rotating order.
 
     Each side is warmed for ``warmup_s`` at the start of every block (thread pools
     of NumPy and torch slow each other when calls alternate one by one).
+    ``clock``: ``time.perf_counter`` (wall time, default) or ``time.process_time``
+    (CPU time of the process, all threads: robust to other load on a shared machine
+    when both sides run single-threaded).
     """
     names = list(fns)
     times: dict[str, list[float]] = {n: [] for n in names}
@@ -58,7 +61,7 @@ def interleaved(fns: dict[str, Callable[[], object]], rounds: int = 5, per_block
             while time.perf_counter() < t_end:
                 fns[n]()
             for _ in range(per_block):
-                t0 = time.perf_counter()
+                t0 = clock()
                 fns[n]()
-                times[n].append(time.perf_counter() - t0)
+                times[n].append(clock() - t0)
     return {n: statistics.median(v) for n, v in times.items()}

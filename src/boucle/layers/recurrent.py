@@ -4,12 +4,14 @@ All three share :class:`RNN`, which does what is common to every cell:
 
 1. ``XU = x U + b`` for all timesteps at once (x: (B, T, D) batch-first, turned
    time-major, input dropout applied first), written as ``[x, 1] [U; b]`` — the bias
-   is the weight of a constant input — and laid out gate-major (G, T, B, H), one
-   GEMM per gate block;
+   is the weight of a constant input — ONE GEMM (T*B, D+1) x (D+1, G*H), handed to
+   the loop as the gate-major view (T, G, B, H) of its (T, B, G*H) result;
 2. the ONE time loop :func:`boucle.ops.scan.forward` over the cell's step function
-   (masks, direction, state carry);
+   (masks, direction, state carry) — or, where numba is installed and the cell is
+   covered, its compiled twin :func:`boucle.ops.fast.forward` (same equations, tested
+   equal; ``BOUCLE_NO_NUMBA=1`` turns it off);
 3. BPTT with :func:`boucle.ops.scan.backward`, then ``[dU; db] = [x, 1]^T dXU`` and
-   ``dx = Σ_k dXU_k U_k^T`` (GEMMs over the T*B stacked rows).
+   ``dx = dXU U^T`` (one GEMM each over the T*B stacked rows).
 
 Parameters (fixed layout, the course's notation, row vectors ``x @ U``):
 ``U (D, G*H)``, ``W (H, G*H)``, ``b (G*H,)`` with gate blocks along the last axis
@@ -30,7 +32,7 @@ import numpy as np
 
 from .. import initializers
 from ..errors import BoucleError
-from ..ops import cells, scan
+from ..ops import cells, fast, scan
 from ..ops.dropout import dropout_mask
 from .base import Layer, check_input, register
 from .core import _init_name, _positive_int, _rate
@@ -182,9 +184,14 @@ class RNN(Layer):
         if training and self.recurrent_dropout > 0:
             rec_mask = dropout_mask((B, self.units), self.recurrent_dropout, self.rng, self.dtype)
         cell, G, H = self.cell, self.cell.gates, self.units
+        p = cells.loop_params(cell, self.params, rec_mask)
+        mask_t = None if mask is None else mask.T                                      # (T, B)
+        use_fast = fast.supports(cell.kind, p, self.dtype)
         # x1 = [x, 1], time-major: the bias is the weight of a constant input, x1 [U; b] = x U + b
+        # (for the compiled loop laid out (T, K, B), as it reads it; x1 is a (T, B, K) view).
         K = D + (b is not None)
-        x1 = np.empty((T, B, K), dtype=self.dtype)                                    # (T, B, K)
+        x1 = np.empty((T, K, B), dtype=self.dtype).transpose(0, 2, 1) if use_fast else \
+            np.empty((T, B, K), dtype=self.dtype)                                     # (T, B, K)
         if x_mask is None:
             x1[..., :D] = x.transpose(1, 0, 2)
         else:
@@ -193,11 +200,15 @@ class RNN(Layer):
         if b is not None:
             x1[..., D] = 1.0
             Ub = np.concatenate([U, b[None]], axis=0)                                  # (K, G*H)
-        xu = np.matmul(x1.reshape(T * B, K), cells.by_gate(Ub, G))                     # (G, T*B, H)
-        xu = xu.reshape(G, T, B, H).transpose(1, 0, 2, 3)                              # (T, G, B, H) view
-        p = cells.loop_params(cell, self.params, rec_mask)
-        outputs, final, scache = scan.forward(cell.step_forward, p, xu, states0,
-                                              None if mask is None else mask.T, self.go_backwards)
+        if use_fast:       # x U + b inside the compiled loop (in the GEMM of h W where it can)
+            outputs, final, scache = fast.forward(cell.kind, p, None, states0, mask_t, self.go_backwards,
+                                                  x1=x1, Ub=Ub)
+            scache = ("fast", scache)
+        else:              # ONE GEMM for all steps, the gate-major view (T, G, B, H) of its (T*B, G*H) result
+            xu = (x1.reshape(T * B, K) @ Ub).reshape(T, B, G, H).transpose(0, 2, 1, 3)
+            outputs, final, scache = scan.forward(cell.step_forward, p, xu, states0, mask_t,
+                                                  self.go_backwards)
+            scache = ("scan", scache)
         if self.stateful:
             self.states = [s.copy() for s in final]
         y = np.ascontiguousarray(outputs.transpose(1, 0, 2)) if self.return_sequences else final[0]
@@ -223,19 +234,24 @@ class RNN(Layer):
                 d_outputs = np.asarray(d_out, dtype=self.dtype).transpose(1, 0, 2)     # (T, B, H)
             else:                                    # the output is the final h
                 d_final[0] = d_out if d_final[0] is None else d_final[0] + d_out
-        dxu, ds0, pgrads = scan.backward(cell.step_backward, p, d_outputs, d_final, scache,
-                                         cell.param_grads)
+        loop, scache = scache
+        if loop == "fast":
+            dxu, ds0, pgrads = fast.backward(d_outputs, d_final, scache)
+        else:
+            dxu, ds0, pgrads = scan.backward(cell.step_backward, p, d_outputs, d_final, scache,
+                                             cell.param_grads)
+        rows = dxu.transpose(0, 2, 1, 3).reshape(T * B, -1)                            # (T*B, G*H), a view in both layouts
+        dUb = pgrads.pop("Ub", None)                                                   # (K, G*H) = [dU; db]
+        if dUb is None:
+            dUb = x1.reshape(T * B, K).T @ rows
         for k, g in pgrads.items():
             self.grads[k] += g
         U = self.params["U"]
         D = U.shape[0]
-        rows = dxu.transpose(1, 0, 2, 3).reshape(G, T * B, -1)                         # (G, T*B, H)
-        dUb = cells.from_gates(np.matmul(x1.reshape(T * B, K).T, rows))                # (K, G*H) = [dU; db]
         self.grads["U"] += dUb[:D]
         if self.use_bias:
             self.grads["b"] += dUb[D]
-        dx = np.matmul(rows, cells.by_gate(U, G).transpose(0, 2, 1)).sum(axis=0)       # (T*B, D) = Σ_k dA_k U_k^T
-        dx = dx.reshape(T, B, D).transpose(1, 0, 2)                                     # (B, T, D)
+        dx = (rows @ U.T).reshape(T, B, D).transpose(1, 0, 2)                         # (B, T, D) = dXU U^T
         dx = np.ascontiguousarray(dx if x_mask is None else dx * x_mask[:, None, :])
         if source == "learned":
             for s, d in zip(self.state_names, ds0):

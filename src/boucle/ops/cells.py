@@ -16,21 +16,27 @@ Every cell is three pure functions over NumPy-API arrays (row-vector convention,
     is a tuple of per-step arrays (e.g. h_{t-1}) from which dW is formed.
 ``param_grads(p, dxu, factors) -> {name: gradient}``
     after the loop, from ``dxu`` (T, G, B, H) and the factors stacked (T, B, H):
-    dW_k = Σ_t h_{t-1}^T dA_{t,k}, ONE GEMM over the T*B stacked rows per block.
+    dW = Σ_t h_{t-1}^T dA_t, ONE GEMM (H, T*B) x (T*B, G*H) over the stacked rows.
     Gradients come back in the parameter layout (``W``: (H, G*H)).
 
 Gate blocks follow the course's order — LSTM ``i, f, o, g``, GRU ``z, r, g``,
 simplified GRU ``z, g`` — and are **gate-major** inside the loop: ``a[k]`` is block k,
-a contiguous (B, H) array, so ``i, f, o, g = a`` and one sigmoid covers ``a[:3]``.
-The recurrent product stays ONE GEMM ``h_{t-1} W`` (B, H) x (H, G*H), whose result
-is laid out gate-major while it is added to ``xu_t``; in the backward pass
-``Σ_k dA_k W_k^T`` is one GEMM too. :func:`loop_params` hands the cells ``p``:
-``W`` (H, G*H), optionally ``b_W`` (G, 1, H) (GRU ``reset_after``), ``p_i, p_f,
-p_o`` (H,) (peephole LSTM) and ``rec_mask`` (B, H), the recurrent-dropout mask
-applied to h_{t-1} where it enters the recurrent product.
+a (B, H) view, so ``i, f, o, g = a``. The arrays behind these views keep each row's
+blocks side by side, (B, G*H) — the layout of ``h_{t-1} W`` and of ``x U + b`` as the
+layers compute it (T*B, G*H) — so the recurrent product stays ONE GEMM
+(B, H) x (H, G*H) whose result takes xu_t in place, and an operation over several
+blocks is one NumPy call (one tanh covers i, f, o and g: :func:`_gates_`). In the
+backward pass ``Σ_k dA_k W_k^T`` is one GEMM too, on a contiguous W^T kept for the
+duration of one backward pass (``p["memo"]``, see :func:`boucle.ops.scan.backward`).
+:func:`loop_params` hands the cells ``p``: ``W`` (H, G*H), optionally ``b_W``
+(G, 1, H) (GRU ``reset_after``), ``p_i, p_f, p_o`` (H,) (peephole LSTM) and
+``rec_mask`` (B, H), the recurrent-dropout mask applied to h_{t-1} where it enters
+the recurrent product.
 
-sigma(a) is ``activations.sigmoid_`` (in place, 1/2 + 1/2 tanh(a/2)); the
-derivatives come from ``boucle.ops.activations`` too.
+sigma(a) is 1/2 + 1/2 tanh(a/2), in place (``activations.sigmoid_``); the derivatives
+are those of ``boucle.ops.activations`` (written from the outputs: σ' = y(1 - y),
+tanh' = (1 - y)(1 + y)). :mod:`boucle.ops.fast` compiles the same equations for the
+common cells (optional, numba); these functions are the reference it is tested against.
 """
 from __future__ import annotations
 
@@ -65,6 +71,43 @@ def from_gates(Mg):
 _sigmoid_ = activations.sigmoid_
 
 
+def _gate_buffer(G: int, B: int, H: int, dtype):
+    """A new (G, B, H) gate-major view of (B, G*H) row-major memory (see the module doc)."""
+    return backend.xp().empty((B, G, H), dtype=dtype).transpose(1, 0, 2)
+
+
+def _flat(a):
+    """(G, B, H) gate-major view of (B, G*H) memory -> the (B, G*H) array (no copy)."""
+    return a.transpose(1, 0, 2).reshape(a.shape[1], -1)
+
+
+def _gates_(a, n_sigmoid: int):
+    """In place: σ on the first ``n_sigmoid`` blocks of a (G, B, H), tanh on the others.
+
+    σ(a) = 1/2 + 1/2 tanh(a/2) (as :func:`activations.sigmoid_`), so that ONE tanh call
+    covers every block: halve the σ blocks, tanh all, then map them to 1/2 + t/2.
+    """
+    s = a[:n_sigmoid]
+    s *= 0.5
+    backend.xp().tanh(a, out=a)
+    s *= 0.5
+    s += 0.5
+    return a
+
+
+def _gates_backward_(da, a, n_sigmoid: int):
+    """In place: da ⊙= σ'(a) = y (1 - y) on the first blocks, ⊙= tanh'(a) = (1 - y)(1 + y) on
+    the others, with y the block's output ``a`` (one pass over all blocks: (1 - y)(y + [tanh]))."""
+    da *= 1.0 - a
+    if n_sigmoid == a.shape[0]:
+        da *= a
+    else:
+        y_or_1py = a.copy()
+        y_or_1py[n_sigmoid:] += 1.0
+        da *= y_or_1py
+    return da
+
+
 def _recurrent_input(p, h):
     """h_{t-1} as it enters the recurrent product: h ⊙ m with recurrent dropout, else h."""
     m = p.get("rec_mask")
@@ -73,39 +116,57 @@ def _recurrent_input(p, h):
 
 def _recurrent_input_backward(p, dhin):
     m = p.get("rec_mask")
-    return dhin if m is None else dhin * m
+    if m is not None:
+        dhin *= m
+    return dhin
 
 
 def _preactivation(xu_t, hin, W):
     """a_k = xu_t[k] + hin W_k for each gate block k, gate-major (G', B, H).
 
-    One GEMM (B, H) x (H, G'*H); its (B, G'*H) result is read gate-major by the addition.
+    One GEMM (B, H) x (H, G'*H) whose (B, G'*H) result, read gate-major, takes xu_t in place.
     """
-    xp = backend.xp()
-    G, B, H = xu_t.shape
-    hw = hin @ W                                      # (B, G*H)
-    a = xp.empty((G, B, H), dtype=hw.dtype)
-    xp.add(xu_t, hw.reshape(B, G, H).transpose(1, 0, 2), out=a)
+    B, H = hin.shape
+    a = (hin @ W).reshape(B, -1, H).transpose(1, 0, 2)   # (G', B, H) view of (B, G'*H)
+    a += xu_t
     return a
 
 
-def _rec_backward(da, W):
-    """d hin = Σ_k dA_k W_k^T for dA (G', B, H), W (H, G'*H): one GEMM on dA laid out (B, G'*H)."""
+def _transposed(p, key: str, cols: slice = slice(None)):
+    """W[:, cols]^T as a C-contiguous array, memoised in ``p["memo"]`` when present.
+
+    ``dA W^T`` is ~1.2-2x faster with a contiguous W^T; :func:`boucle.ops.scan.backward`
+    gives each call its own ``memo``, so the copy is made once per backward pass and
+    never outlives it (no stale copy after an optimizer step).
+    """
+    xp = backend.xp()
+    memo = p.get("memo")
+    if memo is None:
+        return p[key][:, cols].T
+    name = (key, cols.start, cols.stop)
+    if name not in memo:
+        memo[name] = xp.ascontiguousarray(p[key][:, cols].T)
+    return memo[name]
+
+
+def _rec_backward(p, da, cols: slice = slice(None)):
+    """d hin = Σ_k dA_k W_k^T for dA (G', B, H) gate-major and W[:, cols] (H, G'*H): one GEMM."""
     G, B, H = da.shape
-    return da.transpose(1, 0, 2).reshape(B, G * H) @ W.T
+    return da.transpose(1, 0, 2).reshape(B, G * H) @ _transposed(p, "W", cols)
 
 
 def _rows(a):
-    """(T, G, B, H) gradient -> (G, T*B, H): each block's steps stacked as GEMM rows."""
+    """(T, G, B, H) gradient -> (T*B, G*H): each step's gate blocks side by side, as GEMM rows.
+
+    No copy when ``a`` is laid out (T, B, G*H) in memory, as the recurrent layers do it."""
     T, G, B, H = a.shape
-    return a.transpose(1, 0, 2, 3).reshape(G, T * B, H)
+    return a.transpose(0, 2, 1, 3).reshape(T * B, G * H)
 
 
 def _dW_single(p, dxu, factors):
-    """dW_k = Σ_t hin_t^T dA_{t,k} (one GEMM per block); factors = (hin (T, B, H),)."""
+    """dW = Σ_t hin_t^T dA_t: ONE GEMM (H, T*B) x (T*B, G*H); factors = (hin (T, B, H),)."""
     (hin,) = factors
-    hin2 = hin.reshape(-1, hin.shape[-1])                             # (T*B, H)
-    return {"W": from_gates(backend.xp().matmul(hin2.T, _rows(dxu)))}
+    return {"W": hin.reshape(-1, hin.shape[-1]).T @ _rows(dxu)}
 
 
 # --------------------------------------------------------------------- simple RNN
@@ -118,7 +179,10 @@ def rnn_step_forward(p, xu_t, state, activation: str = "tanh"):
     hin = _recurrent_input(p, h_prev)
     a = hin @ p["W"]                                  # (B, H)
     a += xu_t[0]
-    h = activations.forward(activation, a)
+    if activation == "tanh":
+        h = backend.xp().tanh(a, out=a)
+    else:
+        h = activations.forward(activation, a)
     return (h,), (hin, h)
 
 
@@ -127,7 +191,7 @@ def rnn_step_backward(p, dstate, cache, activation: str = "tanh"):
     (dh,) = dstate
     hin, h = cache
     da = activations.backward(activation, dh, h)      # (B, H)
-    dh_prev = _recurrent_input_backward(p, da @ p["W"].T)
+    dh_prev = _recurrent_input_backward(p, _rec_backward(p, da[None]))
     return da[None], (dh_prev,), (hin,)
 
 
@@ -150,17 +214,17 @@ def lstm_step_forward(p, xu_t, state):
     hin = _recurrent_input(p, h_prev)
     a = _preactivation(xu_t, hin, p["W"])             # (4, B, H): x_t U_k + b_k + h_{t-1} W_k
     i, f, o, g = a
-    xp.tanh(g, out=g)
     if "p_i" in p:                                    # peepholes: i, f see c_{t-1}; o sees c_t
         i += p["p_i"] * c_prev
         f += p["p_f"] * c_prev
         _sigmoid_(a[:2])
+        xp.tanh(g, out=g)
         c = i * g
         c += f * c_prev
         o += p["p_o"] * c
         _sigmoid_(o)
     else:
-        _sigmoid_(a[:3])                              # i, f, o in one call
+        _gates_(a, 3)                                 # i, f, o = σ(.), g = tanh(.): one tanh call
         c = i * g
         c += f * c_prev
     tc = xp.tanh(c)
@@ -181,25 +245,27 @@ def lstm_step_backward(p, dstate, cache):
     dh, dc_next = dstate
     hin, c_prev, a, tc, c = cache
     i, f, o, g = a
-    da = xp.empty_like(a)                             # (4, B, H): dA_i, dA_f, dA_o, dA_g
+    da = _gate_buffer(4, *dh.shape, dh.dtype)         # (4, B, H): dA_i, dA_f, dA_o, dA_g
     peephole = "p_i" in p
     xp.multiply(dh, tc, out=da[2])                    # do
-    dc = activations.tanh_backward(dh * o, tc)
+    dc = dh * o
+    dc *= 1.0 - tc * tc                               # tanh'(c) = 1 - tanh² c
     dc += dc_next
     if peephole:
-        da[2] = activations.sigmoid_backward(da[2], o)
+        _gates_backward_(da[2:3], o[None], 1)
         dc += da[2] * p["p_o"]
     xp.multiply(dc, g, out=da[0])                     # di
     xp.multiply(dc, c_prev, out=da[1])                # df
     xp.multiply(dc, i, out=da[3])                     # dg
     dc_prev = dc * f
-    k = 2 if peephole else 3                          # sigmoid blocks not yet differentiated
-    da[:k] = activations.sigmoid_backward(da[:k], a[:k])
-    da[3] = activations.tanh_backward(da[3], g)
     if peephole:
+        _gates_backward_(da[:2], a[:2], 2)
+        _gates_backward_(da[3:], a[3:], 0)
         dc_prev += da[0] * p["p_i"]
         dc_prev += da[1] * p["p_f"]
-    dh_prev = _recurrent_input_backward(p, _rec_backward(da, p["W"]))
+    else:
+        _gates_backward_(da, a, 3)                    # σ' on i, f, o and tanh' on g, in one pass
+    dh_prev = _recurrent_input_backward(p, _rec_backward(p, da))
     return da, (dh_prev, dc_prev), ((hin, c_prev, c) if peephole else (hin,))
 
 
@@ -249,18 +315,19 @@ def gru_step_backward(p, dstate, cache):
     xp = backend.xp()
     (dh,) = dstate
     h_prev, hin, zr, rh, g = cache
-    W = p["W"]
     H = dh.shape[-1]
     z, r = zr
-    da = xp.empty((3,) + dh.shape, dtype=dh.dtype)    # (3, B, H): dA_z, dA_r, dA_g
-    da[2] = activations.tanh_backward(dh * z, g)
-    drh = da[2] @ W[:, 2 * H:].T                      # (B, H)
-    xp.multiply(dh, g - h_prev, out=da[0])            # dz
+    da = _gate_buffer(3, *dh.shape, dh.dtype)         # (3, B, H): dA_z, dA_r, dA_g
+    xp.multiply(dh, z, out=da[2])                     # dg = dh ⊙ z
+    dh_prev = dh - da[2]                              # dh ⊙ (1 - z)
+    _gates_backward_(da[2:], g[None], 0)
+    drh = _rec_backward(p, da[2:], slice(2 * H, None))  # (B, H) = dA_g W_g^T
+    xp.subtract(g, h_prev, out=da[0])
+    da[0] *= dh                                       # dz
     xp.multiply(drh, hin, out=da[1])                  # dr
-    da[:2] = activations.sigmoid_backward(da[:2], zr)
+    _gates_backward_(da[:2], zr, 2)
     dhin = drh * r
-    dhin += _rec_backward(da[:2], W[:, :2 * H])
-    dh_prev = dh - dh * z
+    dhin += _rec_backward(p, da[:2], slice(0, 2 * H))
     dh_prev += _recurrent_input_backward(p, dhin)
     return da, (dh_prev,), (hin, rh)
 
@@ -270,11 +337,11 @@ def gru_param_grads(p, dxu, factors):
     xp = backend.xp()
     hin, rh = factors
     H = hin.shape[-1]
-    rows = _rows(dxu)                                 # (3, T*B, H)
-    dWg = xp.empty((3, H, H), dtype=dxu.dtype)
-    xp.matmul(hin.reshape(-1, H).T, rows[:2], out=dWg[:2])
-    xp.matmul(rh.reshape(-1, H).T, rows[2], out=dWg[2])
-    return {"W": from_gates(dWg)}
+    rows = _rows(dxu)                                 # (T*B, 3H)
+    dW = xp.empty((H, 3 * H), dtype=dxu.dtype)
+    xp.matmul(hin.reshape(-1, H).T, rows[:, :2 * H], out=dW[:, :2 * H])
+    xp.matmul(rh.reshape(-1, H).T, rows[:, 2 * H:], out=dW[:, 2 * H:])
+    return {"W": dW}
 
 
 # --------------------------------------------------------------------- GRU reset_after
@@ -292,12 +359,9 @@ def gru_reset_after_step_forward(p, xu_t, state):
     (h_prev,) = state
     hin = _recurrent_input(p, h_prev)
     B, H = h_prev.shape
-    s = xp.empty((3, B, H), dtype=h_prev.dtype)        # s_k = h_{t-1} W_k (+ b_W_k), gate-major
-    hw = (hin @ p["W"]).reshape(B, 3, H).transpose(1, 0, 2)
+    s = (hin @ p["W"]).reshape(B, 3, H).transpose(1, 0, 2)   # s_k = h_{t-1} W_k (+ b_W_k), gate-major
     if p.get("b_W") is not None:
-        xp.add(hw, p["b_W"], out=s)
-    else:
-        s[...] = hw
+        s += p["b_W"]
     zr = s[:2] + xu_t[:2]
     _sigmoid_(zr)
     z, r = zr
@@ -320,15 +384,17 @@ def gru_reset_after_step_backward(p, dstate, cache):
     (dh,) = dstate
     h_prev, hin, zr, sg, g = cache
     z, r = zr
-    da = xp.empty((3,) + dh.shape, dtype=dh.dtype)    # dE/d(xu_t): z, r, g blocks
-    da[2] = activations.tanh_backward(dh * z, g)
-    xp.multiply(dh, g - h_prev, out=da[0])            # dz
+    da = _gate_buffer(3, *dh.shape, dh.dtype)         # dE/d(xu_t): z, r, g blocks
+    xp.multiply(dh, z, out=da[2])                     # dg = dh ⊙ z
+    dh_prev = dh - da[2]                              # dh ⊙ (1 - z)
+    _gates_backward_(da[2:], g[None], 0)
+    xp.subtract(g, h_prev, out=da[0])
+    da[0] *= dh                                       # dz
     xp.multiply(da[2], sg, out=da[1])                 # dr
-    da[:2] = activations.sigmoid_backward(da[:2], zr)
+    _gates_backward_(da[:2], zr, 2)
     ds = da.copy()                                    # dE/ds: z, r blocks as da, g block r ⊙ dA_g
     ds[2] *= r
-    dh_prev = dh - dh * z
-    dh_prev += _recurrent_input_backward(p, _rec_backward(ds, p["W"]))
+    dh_prev += _recurrent_input_backward(p, _rec_backward(p, ds))
     return da, (dh_prev,), (hin, ds[2])
 
 
@@ -337,15 +403,15 @@ def gru_reset_after_param_grads(p, dxu, factors):
     xp = backend.xp()
     hin, dsg = factors
     H = hin.shape[-1]
-    rows = _rows(dxu)                                 # (3, T*B, H)
+    rows = _rows(dxu)                                 # (T*B, 3H)
     hin2 = hin.reshape(-1, H)
     dsg2 = dsg.reshape(-1, H)
-    dWg = xp.empty((3, H, H), dtype=dxu.dtype)
-    xp.matmul(hin2.T, rows[:2], out=dWg[:2])
-    xp.matmul(hin2.T, dsg2, out=dWg[2])
-    grads = {"W": from_gates(dWg)}
+    dW = xp.empty((H, 3 * H), dtype=dxu.dtype)
+    xp.matmul(hin2.T, rows[:, :2 * H], out=dW[:, :2 * H])
+    xp.matmul(hin2.T, dsg2, out=dW[:, 2 * H:])
+    grads = {"W": dW}
     if p.get("b_W") is not None:
-        grads["b_W"] = xp.concatenate([rows[0].sum(axis=0), rows[1].sum(axis=0), dsg2.sum(axis=0)])
+        grads["b_W"] = xp.concatenate([rows[:, :2 * H].sum(axis=0), dsg2.sum(axis=0)])
     return grads
 
 
@@ -359,13 +425,10 @@ def gru_simple_step_forward(p, xu_t, state):
 
     xu_t: (2, B, H), blocks z, g; state = (h,).
     """
-    xp = backend.xp()
     (h_prev,) = state
     hin = _recurrent_input(p, h_prev)
     a = _preactivation(xu_t, hin, p["W"])             # (2, B, H)
-    z, g = a
-    _sigmoid_(z)
-    xp.tanh(g, out=g)
+    z, g = _gates_(a, 1)
     h = g - h_prev
     h *= z
     h += h_prev
@@ -378,11 +441,13 @@ def gru_simple_step_backward(p, dstate, cache):
     (dh,) = dstate
     h_prev, hin, a = cache
     z, g = a
-    da = xp.empty_like(a)
-    da[0] = activations.sigmoid_backward(dh * (g - h_prev), z)
-    da[1] = activations.tanh_backward(dh * z, g)
-    dh_prev = dh - dh * z
-    dh_prev += _recurrent_input_backward(p, _rec_backward(da, p["W"]))
+    da = _gate_buffer(2, *dh.shape, dh.dtype)
+    xp.subtract(g, h_prev, out=da[0])
+    da[0] *= dh                                       # dz
+    xp.multiply(dh, z, out=da[1])                     # dg
+    dh_prev = dh - da[1]                              # dh ⊙ (1 - z)
+    _gates_backward_(da, a, 1)
+    dh_prev += _recurrent_input_backward(p, _rec_backward(p, da))
     return da, (dh_prev,), (hin,)
 
 

@@ -10,10 +10,11 @@ bidirectional layer, the encoder and decoder of a seq2seq model — runs through
 
 Layout: **time-major**. ``xu`` is indexed by time first: ``xu[t]`` is the input
 projection x_t U + b of step t as the cell takes it — (G, B, H) for the cells of
-:mod:`boucle.ops.cells`, so ``xu`` is (T, G, B, H), typically a transposed view of a
-gate-major (G, T, B, H) buffer — ``mask`` is (T, B), ``outputs`` (T, B, H). The
+:mod:`boucle.ops.cells`, so ``xu`` is (T, G, B, H), typically a view of the layers'
+(T*B, G*H) GEMM result — ``mask`` is (T, B), ``outputs`` (T, B, H). The
 gradient ``dxu`` has ``xu``'s shape and memory layout. Layers hold batch-first
-(B, T, ·) arrays and transpose at the boundary.
+(B, T, ·) arrays and transpose at the boundary. :mod:`boucle.ops.fast` is this loop
+compiled (optional, numba) for the common cells, with the same contract.
 
 Masks (seed 002's padding, made exact). With m_t ∈ {0, 1} per sequence,
 
@@ -30,7 +31,9 @@ original time index. Without a mask the loop takes a fast path with no blend.
 
 BPTT (seed 002): dE/dW = Σ_t dE_t/dW. The per-step gradient factors are stacked
 over time and turned into parameter gradients by the cell's ``param_grads``
-after the loop (one GEMM for dW instead of T small ones).
+after the loop (one GEMM for dW instead of T small ones). The backward pass hands
+the cells a copy of ``p`` with an empty ``memo`` dict, where they may keep arrays
+derived from the parameters for the duration of that one call (a contiguous W^T).
 """
 from __future__ import annotations
 
@@ -96,6 +99,7 @@ def backward(step_backward: Callable, p: dict, d_outputs, d_final_state: Sequenc
     xp = backend.xp()
     caches, m, reverse, state_meta, (xu_shape, xu_dtype, order) = cache
     T = len(caches)
+    p = {**p, "memo": {}}                       # per-call scratch for the cells (e.g. a contiguous W^T)
     dxu = xp.empty(tuple(xu_shape[k] for k in order), dtype=xu_dtype).transpose(_inverse(order))
     ds = [xp.zeros(shape, dtype) if d is None else xp.asarray(d, dtype=dtype)
           for d, (shape, dtype) in zip(d_final_state, state_meta)]
