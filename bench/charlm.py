@@ -37,7 +37,7 @@ import torch
 sys.path.insert(0, os.path.dirname(__file__))
 from common import interleaved, machine  # noqa: E402
 
-from boucle.cli import blas_threads  # noqa: E402
+from boucle.backend import blas_threads  # noqa: E402
 from boucle.data.text import TextStream, Vocabulary, eval_chunks, load_corpus, split_ids  # noqa: E402
 from boucle.interop import to_torch  # noqa: E402
 from boucle.models.charlm import CharModel  # noqa: E402

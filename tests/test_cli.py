@@ -99,14 +99,14 @@ def test_python_m_boucle(src, tmp_path):
 
 
 def test_threads_option_is_scoped_to_the_command(trained, capsys):
-    from boucle import cli
-    before = [get() for _, get in cli._openblas_entry_points()]
-    with cli.blas_threads(1):
-        seen = [get() for _, get in cli._openblas_entry_points()]
+    from boucle import backend
+    before = [get() for _, get in backend._openblas_entry_points()]
+    with backend.blas_threads(1):
+        seen = [get() for _, get in backend._openblas_entry_points()]
     assert seen == [1] * len(before)
-    assert [get() for _, get in cli._openblas_entry_points()] == before    # restored
+    assert [get() for _, get in backend._openblas_entry_points()] == before    # restored
     assert main(["--threads", "1", "info", str(trained)]) == 0
-    assert [get() for _, get in cli._openblas_entry_points()] == before
+    assert [get() for _, get in backend._openblas_entry_points()] == before
     assert main(["--threads", "0", "info", str(trained)]) == 2
     assert "argument --threads: expected an int >= 1" in capsys.readouterr().err
 

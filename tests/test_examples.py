@@ -9,18 +9,6 @@ import pytest
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
-@pytest.fixture(autouse=True)
-def one_blas_thread():
-    """The examples' matrices are small: one BLAS thread is fastest, and much faster on a busy machine."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        yield
-        return
-    with threadpool_limits(1):
-        yield
-
-
 def load(name: str):
     spec = importlib.util.spec_from_file_location(f"boucle_example_{name}", EXAMPLES / f"{name}.py")
     module = importlib.util.module_from_spec(spec)

@@ -15,19 +15,6 @@ from boucle.schedules import ExponentialDecay
 from boucle.commands.seq2seq import main as cli
 
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_blas_thread():
-    """Small matrices run fastest on one BLAS thread (2 threads on busy shared cores: ~30x slower)."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        yield
-        return
-    with threadpool_limits(1):
-        yield
-
-
 X = np.array([[4, 5, 6, 7, 8], [5, 4, 0, 0, 0], [8, 8, 8, 6, 0]])
 Y = np.array([[4, 5, 6, 0], [6, 0, 0, 0], [3, 4, 5, 6]])
 CONFIGS = [

@@ -11,17 +11,6 @@ from boucle.experiments.vanishing import (KINDS, StudyConfig, adding_run, add_co
                                           reber_run, run_study, summarize, units_for_budget)
 
 
-@pytest.fixture(autouse=True)
-def one_blas_thread():
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        yield
-        return
-    with threadpool_limits(1):
-        yield
-
-
 def test_equal_parameter_counts():
     sizes = {k: param_count(k, units_for_budget(k, 1233, 2, 1), 2, 1) for k in KINDS}
     assert sizes["lstm"] == 1233                                     # LSTM(16) → Dense(1): 4·16·19 + 17

@@ -20,16 +20,18 @@ than returning it). Set the environment variable ``BOUCLE_NO_MALLOPT=1`` to opt 
 """
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import sys
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 
 from .errors import BoucleError
 
-__all__ = ["xp", "floatx", "set_floatx", "resolve_dtype", "make_rng", "tune_allocator", "ALLOCATOR_TUNED"]
+__all__ = ["xp", "floatx", "set_floatx", "resolve_dtype", "make_rng", "blas_threads", "tune_allocator",
+           "ALLOCATOR_TUNED"]
 
 _XP = np
 _FLOATX = np.dtype("float32")
@@ -75,6 +77,50 @@ def make_rng(seed: Any = None) -> np.random.Generator:
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
         raise BoucleError(f"seed: expected a non-negative int, a numpy Generator or None, got {seed!r}")
     return np.random.default_rng(seed)
+
+
+def _openblas_entry_points() -> list:
+    """(set, get) thread-count functions of every OpenBLAS loaded in this process (Linux)."""
+    try:
+        with open("/proc/self/maps") as f:
+            libs = sorted({line.split()[-1] for line in f if "openblas" in line.lower() and ".so" in line})
+    except OSError:
+        return []
+    out = []
+    for path in libs:
+        lib = ctypes.CDLL(path)
+        for suffix in ("scipy_openblas_{}_num_threads64_", "openblas_{}_num_threads64_", "openblas_{}_num_threads"):
+            set_fn, get_fn = getattr(lib, suffix.format("set"), None), getattr(lib, suffix.format("get"), None)
+            if set_fn is not None and get_fn is not None:
+                out.append((set_fn, get_fn))
+                break
+    return out
+
+
+@contextlib.contextmanager
+def blas_threads(n: int) -> Iterator[bool]:
+    """Within the block, the BLAS library behind NumPy uses ``n`` threads (restored after).
+
+    Uses ``threadpoolctl`` when installed, else the ``*_set_num_threads`` entry point of
+    each OpenBLAS loaded in the process (Linux), else does nothing; yields whether it could.
+    """
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        threadpool_limits = None
+    if threadpool_limits is not None:
+        with threadpool_limits(limits=n, user_api="blas"):
+            yield True
+        return
+    fns = _openblas_entry_points()
+    old = [get() for _, get in fns]
+    for set_fn, _ in fns:
+        set_fn(ctypes.c_int(n))
+    try:
+        yield bool(fns)
+    finally:
+        for (set_fn, _), k in zip(fns, old):
+            set_fn(ctypes.c_int(k))
 
 
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3       # glibc <malloc.h>

@@ -20,13 +20,13 @@ error such as a full disk); 130 interrupted (Ctrl-C).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import importlib
 import os
 import sys
-from typing import Iterator, Sequence
+from typing import Sequence
 
 from . import __version__
+from .backend import blas_threads
 from .errors import BoucleError
 
 __all__ = ["main", "build_parser", "blas_threads", "COMMAND_GROUPS"]
@@ -40,52 +40,6 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str):
         self.exit(2, f"{self.prog}: error: {_one_line(message)} (see '{self.prog} --help')\n")
-
-
-def _openblas_entry_points() -> list:
-    """(set, get) thread-count functions of every OpenBLAS loaded in this process (Linux)."""
-    import ctypes
-    try:
-        with open("/proc/self/maps") as f:
-            libs = sorted({line.split()[-1] for line in f if "openblas" in line.lower() and ".so" in line})
-    except OSError:
-        return []
-    out = []
-    for path in libs:
-        lib = ctypes.CDLL(path)
-        for suffix in ("scipy_openblas_{}_num_threads64_", "openblas_{}_num_threads64_", "openblas_{}_num_threads"):
-            set_fn, get_fn = getattr(lib, suffix.format("set"), None), getattr(lib, suffix.format("get"), None)
-            if set_fn is not None and get_fn is not None:
-                out.append((set_fn, get_fn))
-                break
-    return out
-
-
-@contextlib.contextmanager
-def blas_threads(n: int) -> Iterator[bool]:
-    """Within the block, the BLAS library behind NumPy uses ``n`` threads (restored after).
-
-    Uses ``threadpoolctl`` when installed, else the ``*_set_num_threads`` entry point of
-    each OpenBLAS loaded in the process (Linux), else does nothing; yields whether it could.
-    """
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        threadpool_limits = None
-    if threadpool_limits is not None:
-        with threadpool_limits(limits=n, user_api="blas"):
-            yield True
-        return
-    import ctypes
-    fns = _openblas_entry_points()
-    old = [get() for _, get in fns]
-    for set_fn, _ in fns:
-        set_fn(ctypes.c_int(n))
-    try:
-        yield bool(fns)
-    finally:
-        for (set_fn, _), k in zip(fns, old):
-            set_fn(ctypes.c_int(k))
 
 
 def _threads(text: str) -> int:

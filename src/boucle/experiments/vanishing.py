@@ -25,18 +25,17 @@ the study progresses). The command line is
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import math
 import os
 import time
 from dataclasses import asdict, dataclass, replace
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
 from .. import optimizers
-from ..backend import make_rng
+from ..backend import blas_threads, make_rng
 from ..data.synthetic import adding_problem, embedded_reber
 from ..errors import BoucleError
 from ..layers import GRU, LSTM, Dense, SimpleRNN
@@ -107,18 +106,6 @@ class StudyConfig:
         """A grid small enough for a smoke test (seconds)."""
         return cls(lengths=(10, 20), cells=("rnn_tanh", "gru"), clips=(None, 1.0), seeds=1, max_steps=300,
                    eval_every=25, val_size=64, reber_cells=("gru",), reber_seeds=1, reber_steps=100)
-
-
-@contextlib.contextmanager
-def _one_blas_thread() -> Iterator[None]:
-    """Small matrices run fastest on one BLAS thread (threadpoolctl, if installed)."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        yield
-        return
-    with threadpool_limits(1):
-        yield
 
 
 def _train_step(model: Sequential, opt: optimizers.Optimizer, x, y, mask=None) -> tuple[float, float]:
@@ -267,7 +254,7 @@ def run_study(cfg: StudyConfig | None = None, out: str | os.PathLike | None = No
     trained: dict[str, Any] = {}
     grad_T = min(cfg.lengths, key=lambda T: abs(T - 100))
     t_start, c_start = time.perf_counter(), time.process_time()
-    with _one_blas_thread():
+    with blas_threads(1):
         for seed in range(cfg.seeds):
             for T in cfg.lengths:
                 for kind in cfg.cells:
