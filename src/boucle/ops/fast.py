@@ -129,8 +129,9 @@ def forward(kind: str, p: dict, xu, state0: Sequence, mask=None, reverse: bool =
         else:                                         # W^T h_{t-1}^T + xu_t^T
             xs = _c(xu.transpose(0, 1, 3, 2), dt).reshape(T, G * H, B)         # (T, G*H, B)
             WUT = _c(W.T, dt)                                                   # (G*H, H)
+        out, gates, cs = np.empty((T, H, B), dt), np.empty((T, G * H, B), dt), np.empty((T, H, B), dt)
         with _one_blas_thread():
-            out, h, c, gates, cs = _k.lstm_forward(xs, WUT, s0[0], s0[1], m, rec, reverse, Z)
+            h, c = _k.lstm_forward(xs, WUT, s0[0], s0[1], m, rec, reverse, Z, out, gates, cs)
         final, saved = (h, c), (gates, cs, s0[1])
     else:
         if xu is None:
@@ -141,8 +142,10 @@ def forward(kind: str, p: dict, xu, state0: Sequence, mask=None, reverse: bool =
             xuT = _c(xu.transpose(1, 3, 0, 2), dt).reshape(G * H, T * B)
         bW = p.get("b_W")
         bW = np.zeros(0, dt) if bW is None else _c(bW, dt).reshape(-1)
+        out, gates = np.empty((T, H, B), dt), np.empty((T, G * H, B), dt)
+        hps, sgs = np.empty((T, H, B), dt), np.empty((T, H, B), dt)
         with _one_blas_thread():
-            out, h, gates, hps, sgs = _k.gru_reset_after_forward(xuT, W, bW, s0[0], m, rec, reverse, Z[:H])
+            h = _k.gru_reset_after_forward(xuT, W, bW, s0[0], m, rec, reverse, Z[:H], out, gates, hps, sgs)
         final, saved = (h,), (gates, hps, sgs, bW.shape[0] > 0)
     final = tuple(np.ascontiguousarray(s.T) for s in final)                  # (B, H) each
     strides = None if xu is None else xu.strides
@@ -162,15 +165,17 @@ def backward(d_outputs, d_final_state: Sequence, cache: tuple) -> tuple[Any, tup
     d_out = (np.zeros((0, 0, 0), dt) if d_outputs is None
              else _c(np.asarray(d_outputs).transpose(0, 2, 1), dt))          # (T, H, B)
     dT = [np.zeros((H, B), dt) if d is None else _c(np.asarray(d).T, dt) for d in d_final_state]
+    dxuT = np.empty((G * H, T * B), dt)               # from NumPy: huge pages, few page faults
     with _one_blas_thread():
         if kind == "lstm":
             gates, cs, c0 = saved
-            dxuT, dh, dc = _k.lstm_backward(d_out, dT[0], dT[1], W, m, rec, reverse, gates, cs, c0)
-            ds0, dW_rowsT = (dh, dc), dxuT
+            ds0 = _k.lstm_backward(d_out, dT[0], dT[1], W, m, rec, reverse, gates, cs, c0, dxuT)
+            dW_rowsT = dxuT
         else:
             gates, hps, sgs, has_bW = saved
-            dxuT, dW_rowsT, dh = _k.gru_reset_after_backward(d_out, dT[0], W, m, rec, reverse, gates, hps, sgs)
-            ds0 = (dh,)
+            dW_rowsT = np.empty((G * H, T * B), dt)
+            ds0 = (_k.gru_reset_after_backward(d_out, dT[0], W, m, rec, reverse, gates, hps, sgs,
+                                               dxuT, dW_rowsT),)
     H_K = Z.shape[0]
     if dW_rowsT is dxuT:                              # [dW; dUb] = [h_{t-1}; x_t; 1]^T dA: one GEMM
         dZ = Z @ dxuT.T                                                          # (H+K, G*H)

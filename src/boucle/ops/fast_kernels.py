@@ -202,22 +202,20 @@ def _state_gradient(dh, direct, dhin, rec, mask, t):
 
 # ------------------------------------------------------------------ LSTM
 @njit(**_JIT)
-def lstm_forward(xs, WUT, h0, c0, mask, rec, reverse, Z):
+def lstm_forward(xs, WUT, h0, c0, mask, rec, reverse, Z, out, gates, cs):
     """Seed 002's LSTM over the sequence (blocks i, f, o, g)::
 
         [i f o] = σ(x_t U + b + h_{t-1} W)[:3H],  g = tanh(...)[3H:]
         c_t = i ⊙ g + f ⊙ c_{t-1},  h_t = o ⊙ tanh(c_t)
 
-    Returns outputs (T, H, B), h_T, c_T and the caches: gates (T, 4H, B) = [i, f, o, g] and
-    cs (T, H, B), the carried c after each step; fills Z with z_t (see the module doc).
+    Fills the outputs out (T, H, B), the caches gates (T, 4H, B) = [i, f, o, g] and cs
+    (T, H, B) (the carried c after each step) and Z with z_t (see the module doc);
+    returns h_T, c_T. (Large arrays come from the caller: NumPy backs them with huge pages.)
     """
     GH = WUT.shape[0]
     H, B = h0.shape
     T, n = xs.shape[0], H * B
     dt = xs.dtype
-    out = np.empty((T, H, B), dt)
-    gates = np.empty((T, GH, B), dt)
-    cs = np.empty((T, H, B), dt)
     z = np.empty((Z.shape[0], B), dt)
     cn, hn, tch = np.empty((H, B), dt), np.empty((H, B), dt), np.empty((H, B), dt)
     h, c = h0.copy(), c0.copy()
@@ -246,25 +244,24 @@ def lstm_forward(xs, WUT, h0, c0, mask, rec, reverse, Z):
         _copy(out[t].reshape(n), hnf)
         _zero_padded(out[t], mask, t)
         _copy(cs[t].reshape(n), cf)
-    return out, h, c, gates, cs
+    return h, c
 
 
 @njit(**_JIT)
-def lstm_backward(d_out, dhT, dcT, W, mask, rec, reverse, gates, cs, c0):
+def lstm_backward(d_out, dhT, dcT, W, mask, rec, reverse, gates, cs, c0, dxuT):
     """BPTT of :func:`lstm_forward` (as ``cells.lstm_step_backward``)::
 
         do = dh ⊙ tanh c_t;  dc = dc_next + dh ⊙ o ⊙ (1 - tanh² c_t)
         di = dc ⊙ g;  df = dc ⊙ c_{t-1};  dg = dc ⊙ i;  dc_{t-1} = dc ⊙ f
         dA = [di σ', df σ', do σ', dg tanh'];  dh_{t-1} = (dA W^T)^T = W dA^T
 
-    Returns dxuT (4H, T*B), dh_0, dc_0 (H, B).
+    Fills dxuT (4H, T*B); returns dh_0, dc_0 (H, B).
     """
     T, GH, B = gates.shape
     H = GH // 4
     n = H * B
     dt = gates.dtype
     one = dt.type(1.0)
-    dxuT = np.empty((GH, T * B), dt)
     da = np.empty((GH, B), dt)
     dhin, dcn = np.empty((H, B), dt), np.empty((H, B), dt)
     direct = np.zeros((H, B), dt)
@@ -298,27 +295,23 @@ def lstm_backward(d_out, dhT, dcT, W, mask, rec, reverse, gates, cs, c0):
         np.dot(W, da, dhin)                            # (dA W^T)^T, (H, B)
         _store_slab(dxuT, da, t)
         _state_gradient(dh, direct, dhin, rec, mask, t)
-    return dxuT, dh, dc
+    return dh, dc
 
 
 # ------------------------------------------------------------------ GRU, reset after (cuDNN / PyTorch form)
 @njit(**_JIT)
-def gru_reset_after_forward(xuT, W, bW, h0, mask, rec, reverse, hinsT):
+def gru_reset_after_forward(xuT, W, bW, h0, mask, rec, reverse, hinsT, out, gates, hps, sgs):
     """s = h_{t-1} W + b_W;  z, r = σ(x U_{z,r} + b_{z,r} + s_{z,r});  g = tanh(x U_g + b_g + r ⊙ s_g);
     h_t = z ⊙ g + (1 - z) ⊙ h_{t-1}.  bW: (3H,) or (0,) for none.
 
-    Returns outputs (T, H, B), h_T and the caches: gates (T, 3H, B) = [z, r, g], hps (h_{t-1})
-    and sgs (s_g), (T, H, B); writes h_{t-1} (⊙ rec) into hinsT (H, T*B).
+    Fills the outputs out (T, H, B), the caches gates (T, 3H, B) = [z, r, g], hps (h_{t-1})
+    and sgs (s_g), (T, H, B), and hinsT (H, T*B) with h_{t-1} (⊙ rec); returns h_T.
     """
     GH, TB = xuT.shape
     H, B = h0.shape
     T, n = TB // B, H * B
     dt = xuT.dtype
     WT = np.ascontiguousarray(W.T)
-    out = np.empty((T, H, B), dt)
-    gates = np.empty((T, GH, B), dt)
-    hps = np.empty((T, H, B), dt)
-    sgs = np.empty((T, H, B), dt)
     hin, hn = np.empty((H, B), dt), np.empty((H, B), dt)
     bias = bW if bW.shape[0] > 0 else np.zeros(GH, dt)
     h = h0.copy()
@@ -346,25 +339,23 @@ def gru_reset_after_forward(xuT, W, bW, h0, mask, rec, reverse, hinsT):
         _blend(h, hn, mask, t)
         _copy(out[t].reshape(n), hnf)
         _zero_padded(out[t], mask, t)
-    return out, h, gates, hps, sgs
+    return h
 
 
 @njit(**_JIT)
-def gru_reset_after_backward(d_out, dhT, W, mask, rec, reverse, gates, hps, sgs):
+def gru_reset_after_backward(d_out, dhT, W, mask, rec, reverse, gates, hps, sgs, dxuT, dsT):
     """BPTT of :func:`gru_reset_after_forward` (as ``cells.gru_reset_after_step_backward``)::
 
         dA_g = dh ⊙ z ⊙ tanh'(g);  dA_z = dh ⊙ (g - h_{t-1}) ⊙ σ'(z);  dA_r = dA_g ⊙ s_g ⊙ σ'(r)
         ds = [dA_z, dA_r, r ⊙ dA_g];  dh_{t-1} = dh ⊙ (1 - z) + W ds^T
 
-    Returns dxuT = dA^T (3H, T*B), dsT (3H, T*B) (dW = Σ hin^T ds, db_W = Σ ds), dh_0.
+    Fills dxuT = dA^T (3H, T*B) and dsT (3H, T*B) (dW = Σ hin^T ds, db_W = Σ ds); returns dh_0.
     """
     T, GH, B = gates.shape
     H = GH // 3
     n = H * B
     dt = gates.dtype
     one = dt.type(1.0)
-    dxuT = np.empty((GH, T * B), dt)
-    dsT = np.empty((GH, T * B), dt)
     da, ds = np.empty((GH, B), dt), np.empty((GH, B), dt)
     dhin, direct = np.empty((H, B), dt), np.empty((H, B), dt)
     gh = np.empty(n, dt)
@@ -392,4 +383,4 @@ def gru_reset_after_backward(d_out, dhT, W, mask, rec, reverse, gates, hps, sgs)
         _store_slab(dxuT, da, t)
         _store_slab(dsT, ds, t)
         _state_gradient(dh, direct, dhin, rec, mask, t)
-    return dxuT, dsT, dh
+    return dh
