@@ -254,6 +254,15 @@ class _EchoState:
             raise BoucleError(f"readout: expected one of {sorted(READOUTS)} in the config, got {cfg!r}")
         return READOUTS[cfg["class_name"]].from_config(cfg["config"])
 
+    @classmethod
+    def from_config(cls, cfg: dict):
+        """Rebuild from :meth:`get_config` (the echo-state warning was given when the model was made)."""
+        cfg = dict(cfg)
+        readout = cls._readout_from_config(cfg.pop("readout", None))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", EchoStateWarning)
+            return cls(**cfg, readout=readout)
+
 
 @register_model
 class ESN(_EchoState):
@@ -293,14 +302,6 @@ class ESN(_EchoState):
     def get_config(self) -> dict:
         return {**self.reservoir.get_config(), "ridge": self.ridge, "readout": self._readout_config(),
                 "input_to_readout": self.input_to_readout}
-
-    @classmethod
-    def from_config(cls, cfg: dict) -> "ESN":
-        cfg = dict(cfg)
-        readout = cls._readout_from_config(cfg.pop("readout", None))
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", EchoStateWarning)
-            return cls(**cfg, readout=readout)
 
     def __repr__(self) -> str:
         return f"ESN({self.reservoir!r}, readout={type(self.readout).__name__})"
@@ -367,14 +368,6 @@ class DeepESN(_EchoState):
 
     def get_config(self) -> dict:
         return {**self._config, "readout": self._readout_config(), "input_dim": self.input_dim}
-
-    @classmethod
-    def from_config(cls, cfg: dict) -> "DeepESN":
-        cfg = dict(cfg)
-        readout = cls._readout_from_config(cfg.pop("readout", None))
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", EchoStateWarning)
-            return cls(**cfg, readout=readout)
 
     def __repr__(self) -> str:
         return f"DeepESN(units={self._config['units']}, readout={type(self.readout).__name__})"
