@@ -7,7 +7,7 @@ import pytest
 
 from boucle.diagnostics import check_gradients, numerical_gradient, relative_error
 from boucle.errors import BoucleError
-from boucle.layers.base import LAYERS
+from boucle import registry
 from boucle.layers.recurrent import GRU, LSTM, SimpleRNN
 
 TOL = 1e-6
@@ -93,7 +93,7 @@ class Stack:
 
     @classmethod
     def from_config(cls, cfg):
-        return cls([LAYERS[name].from_config(c) for name, c in cfg["layers"]], cfg.get("dtype"))
+        return cls([registry.lookup("layer", name).from_config(c) for name, c in cfg["layers"]], cfg.get("dtype"))
 
     def build(self, shape, seed):
         for la in self.layers:

@@ -11,7 +11,7 @@ import numpy as np
 
 from . import backend
 from .errors import BoucleError
-from .schedules import _real
+from .validators import real
 
 __all__ = ["clip_by_global_norm", "clip_by_value", "global_norm"]
 
@@ -62,7 +62,7 @@ def clip_by_global_norm(grads: dict[str, np.ndarray], threshold: float) -> tuple
     input arrays are never modified) and the norm before clipping. A NaN norm
     leaves the gradients as they are.
     """
-    threshold = _real("clip_by_global_norm", "threshold", threshold, low=0.0, want="a finite float > 0")
+    threshold = real(threshold, "threshold", owner="clip_by_global_norm", low=0.0, want="a finite float > 0")
     grads = _check_grads(grads, "clip_by_global_norm")
     norm = math.sqrt(_sum_squares(grads))
     return _clip_norm(grads, threshold, norm), norm
@@ -70,7 +70,7 @@ def clip_by_global_norm(grads: dict[str, np.ndarray], threshold: float) -> tuple
 
 def clip_by_value(grads: dict[str, np.ndarray], limit: float) -> dict[str, np.ndarray]:
     """Elementwise ``g <- min(max(g, -limit), limit)``; new arrays, the input is untouched."""
-    limit = _real("clip_by_value", "limit", limit, low=0.0, want="a finite float > 0")
+    limit = real(limit, "limit", owner="clip_by_value", low=0.0, want="a finite float > 0")
     grads = _check_grads(grads, "clip_by_value")
     xp = backend.xp()
     return {k: xp.clip(g, -limit, limit) for k, g in grads.items()}

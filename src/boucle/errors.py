@@ -11,5 +11,9 @@ class ModelFileError(BoucleError):
     """A model file that is missing, truncated, corrupt or inconsistent with its config."""
 
 
+class NonFiniteError(BoucleError):
+    """An array that must be finite holds NaN or Inf (during training: the model diverged)."""
+
+
 class TrainingDiverged(BoucleError):
-    """The loss became NaN or Inf during training."""
+    """Training stopped because a step's loss or gradient became NaN or Inf (the command line's error)."""

@@ -16,7 +16,6 @@ interrupted save never leaves a half-written model behind.
 """
 from __future__ import annotations
 
-import importlib
 import json
 import os
 import struct
@@ -25,15 +24,13 @@ from typing import Any
 import numpy as np
 import safetensors.numpy
 
-from . import __version__
+from . import __version__, registry
 from .errors import BoucleError, ModelFileError
 
 __all__ = ["save", "load", "atomic_write_bytes", "read_metadata"]
 
 FORMAT_VERSION = 1
 _OPT_PREFIX = "optimizer/"
-#: modules whose model classes ``load`` may need (imported on demand: they pull in more of scipy).
-_MODEL_MODULES = ("boucle.reservoir",)
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
@@ -56,10 +53,9 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
 
 def save(model: Any, path: str | os.PathLike, include_optimizer: bool = False) -> None:
     """Save ``model`` (weights + config [+ optimizer state]) to one safetensors file, atomically."""
-    from .models.base import MODELS
     cls = type(model).__name__
-    if cls not in MODELS:
-        raise BoucleError(f"model: expected a boucle model ({', '.join(sorted(MODELS))}), got {cls}")
+    if registry.view("model").get(cls) is not type(model):
+        raise BoucleError(f"model: expected a boucle model ({', '.join(registry.names('model'))}), got {cls}")
     if not getattr(model, "built", True):
         raise BoucleError("model: cannot save a model that is not built (train it or call build() first)")
     tensors = {k: np.ascontiguousarray(v) for k, v in model.get_weights().items()}
@@ -99,7 +95,6 @@ def read_metadata(data: bytes, path: str) -> dict:
 
 def load(path: str | os.PathLike, compile: bool = True) -> Any:
     """Load a model saved by :func:`save`; every tensor is validated against the config."""
-    from .models.base import MODELS
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise ModelFileError(f"path: no model file at {path!r}")
@@ -110,14 +105,12 @@ def load(path: str | os.PathLike, compile: bool = True) -> Any:
         tensors = safetensors.numpy.load(data)
     except Exception as e:  # safetensors raises its own error types
         raise ModelFileError(f"path: {path!r} is corrupt ({type(e).__name__}: {str(e).splitlines()[0]})") from None
-    cls_name = meta.get("class_name")
-    if cls_name not in MODELS:  # model classes register when their module is imported
-        for module in _MODEL_MODULES:
-            importlib.import_module(module)
-    if cls_name not in MODELS:
-        raise ModelFileError(f"path: {path!r} holds unknown model class {cls_name!r}, expected one of {sorted(MODELS)}")
     try:
-        model = MODELS[cls_name].from_config(meta["config"])
+        cls = registry.lookup("model", meta.get("class_name"), what=f"path: {path!r} holds a model whose class")
+    except BoucleError as e:
+        raise ModelFileError(str(e)) from None
+    try:
+        model = cls.from_config(meta["config"])
     except BoucleError as e:
         raise ModelFileError(f"path: {path!r} has an invalid config: {e}") from None
     expected = model.get_weights()

@@ -31,6 +31,7 @@ import numpy as np
 
 from .errors import BoucleError
 from .ops import losses as ops
+from .registry import lookup, register
 
 __all__ = [
     "Loss", "MeanSquaredError", "BinaryCrossentropy", "CategoricalCrossentropy",
@@ -84,9 +85,9 @@ class Loss:
         name = ALIASES.get(name, name) if isinstance(name, str) else name
         target = cls
         if cls is Loss:
-            if name not in _CLASSES:
+            if name not in ALIASES.values():
                 raise BoucleError(f"config['name']: expected one of {sorted(ALIASES)}, got {name!r}")
-            target = _CLASSES[name]
+            target = lookup("loss", name)
         elif name is not None and name != cls.name:
             raise BoucleError(f"config['name']: expected {cls.name!r}, got {name!r}")
         allowed = {"from_logits", "time_reduction"} if target._has_logits else {"time_reduction"}
@@ -100,6 +101,7 @@ class Loss:
         return f"{type(self).__name__}({args})"
 
 
+@register("loss", "mean_squared_error")
 class MeanSquaredError(Loss):
     """l = 1/F \\sum_f (y_f - h_f)^2 per element (mean over the last axis, as Keras)."""
 
@@ -110,6 +112,7 @@ class MeanSquaredError(Loss):
         super().__init__(False, time_reduction=time_reduction)
 
 
+@register("loss", "binary_crossentropy")
 class BinaryCrossentropy(Loss):
     """l = -1/F \\sum_f [y_f log h_f + (1 - y_f) log(1 - h_f)] per element (seed 003).
 
@@ -120,6 +123,7 @@ class BinaryCrossentropy(Loss):
     name = "binary_crossentropy"
 
 
+@register("loss", "categorical_crossentropy")
 class CategoricalCrossentropy(Loss):
     """l = -\\sum_c y_c log h_c per element; ``y_true`` one-hot (or probabilities) like ``y_pred``.
 
@@ -129,16 +133,12 @@ class CategoricalCrossentropy(Loss):
     name = "categorical_crossentropy"
 
 
+@register("loss", "sparse_categorical_crossentropy")
 class SparseCategoricalCrossentropy(Loss):
     """l = -log h_k per element, ``y_true`` integer labels k of shape ``y_pred.shape[:-1]``."""
 
     name = "sparse_categorical_crossentropy"
 
-
-_CLASSES: dict[str, type[Loss]] = {
-    c.name: c for c in (MeanSquaredError, BinaryCrossentropy, CategoricalCrossentropy,
-                        SparseCategoricalCrossentropy)
-}
 
 ALIASES: dict[str, str] = {
     "mse": "mean_squared_error",
@@ -160,5 +160,5 @@ def get(identifier: Any) -> Loss:
     if isinstance(identifier, dict):
         return Loss.from_config(identifier)
     if isinstance(identifier, str) and identifier in ALIASES:
-        return _CLASSES[ALIASES[identifier]]()
+        return lookup("loss", ALIASES[identifier])()
     raise BoucleError(f"loss: expected one of {sorted(ALIASES)} or a Loss instance, got {identifier!r}")

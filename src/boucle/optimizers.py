@@ -33,34 +33,24 @@ import numpy as np
 
 from . import backend
 from .errors import BoucleError
+from . import registry
 from .clipping import _check_grads, _clip_norm, _sum_squares, clip_by_global_norm, clip_by_value, global_norm
-from .schedules import (SCHEDULES, ExponentialDecay, Schedule, StepDecay, _real, register_schedule,
-                        schedule_from_config)
+from .schedules import ExponentialDecay, Schedule, StepDecay, register_schedule, schedule_from_config
+from .validators import boolean, rate, real
 
-__all__ = ["Optimizer", "SGD", "Adam", "RMSprop", "Adagrad", "Adadelta", "OPTIMIZERS", "get",
+__all__ = ["Optimizer", "SGD", "Adam", "RMSprop", "Adagrad", "Adadelta", "names", "get",
            "clip_by_global_norm", "clip_by_value", "global_norm",
-           "Schedule", "StepDecay", "ExponentialDecay", "SCHEDULES", "register_schedule",
-           "schedule_from_config"]
+           "Schedule", "StepDecay", "ExponentialDecay", "register_schedule", "schedule_from_config"]
 
-#: lower-case class name -> optimizer class, for :func:`get` and :meth:`Optimizer.from_config`.
-OPTIMIZERS: dict[str, type] = {}
+_register = registry.register("optimizer")
 
 
-def _register(cls: type) -> type:
-    OPTIMIZERS[cls.__name__.lower()] = cls
-    return cls
+def names() -> list[str]:
+    """The optimizers' names as :func:`get` and the command line take them: ``["adadelta", ...]``."""
+    return sorted(n.lower() for n in registry.names("optimizer"))
 
 
 # ----------------------------------------------------------------------------- base class
-
-def _unit(owner: str, name: str, value: Any) -> float:
-    return _real(owner, name, value, low=0.0, low_open=False, high=1.0, high_open=True, want="a float in [0, 1)")
-
-
-def _flag(owner: str, name: str, value: Any) -> bool:
-    if not isinstance(value, (bool, np.bool_)):
-        raise BoucleError(f"{owner}: {name}: expected a bool, got {value!r}")
-    return bool(value)
 
 
 class Optimizer:
@@ -86,11 +76,11 @@ class Optimizer:
         if callable(learning_rate):
             self.learning_rate: float | Callable[[int], float] = learning_rate
         else:
-            self.learning_rate = _real(owner, "learning_rate", learning_rate, low=0.0,
+            self.learning_rate = real(learning_rate, "learning_rate", owner=owner, low=0.0,
                                        want="a finite float > 0 or a schedule callable(iteration) -> lr")
-        self.clipnorm = None if clipnorm is None else _real(owner, "clipnorm", clipnorm, low=0.0,
+        self.clipnorm = None if clipnorm is None else real(clipnorm, "clipnorm", owner=owner, low=0.0,
                                                             want="None or a finite float > 0")
-        self.clipvalue = None if clipvalue is None else _real(owner, "clipvalue", clipvalue, low=0.0,
+        self.clipvalue = None if clipvalue is None else real(clipvalue, "clipvalue", owner=owner, low=0.0,
                                                               want="None or a finite float > 0")
         self.iterations: int = 0
         self._slots: dict[str, np.ndarray] = {}
@@ -101,22 +91,25 @@ class Optimizer:
         lr = self.learning_rate
         if callable(lr):
             value = lr(self.iterations)
-            return _real(type(self).__name__, f"learning_rate schedule at iteration {self.iterations}", value,
+            return real(value, f"learning_rate schedule at iteration {self.iterations}", owner=type(self).__name__,
                          low=0.0, low_open=False, want="a finite float >= 0")
-        return _real(type(self).__name__, "learning_rate", lr, low=0.0, want="a finite float > 0")
+        return real(lr, "learning_rate", owner=type(self).__name__, low=0.0, want="a finite float > 0")
 
     def set_lr(self, lr: float) -> None:
         """Replace the learning rate (a schedule too) by the float ``lr`` > 0."""
-        self.learning_rate = _real(type(self).__name__, "lr", lr, low=0.0, want="a finite float > 0")
+        self.learning_rate = real(lr, "lr", owner=type(self).__name__, low=0.0, want="a finite float > 0")
 
     # -- the step -------------------------------------------------------------------------
-    def step(self, params: dict[str, np.ndarray], grads: dict[str, np.ndarray]) -> float:
+    def step(self, params: dict[str, np.ndarray], grads: dict[str, np.ndarray], *,
+             norm: float | None = None) -> float:
         """Clip ``grads`` (value, then global norm), update every ``params[k]`` in place.
 
         Args:
             params: name -> float array, updated in place.
             grads: name -> array of the same shape; the same names as ``params``;
                 cast to the parameter's dtype if needed; never modified.
+            norm: the global norm of ``grads`` when the caller has it already
+                (the training engine computes it for its divergence policy).
 
         Returns:
             The global gradient norm before any clipping (NaN/Inf when the
@@ -137,7 +130,8 @@ class Optimizer:
                 raise BoucleError(f"{owner}.step: params[{k!r}]: expected a writeable float array, got {got}")
             if grads[k].shape != p.shape:
                 raise BoucleError(f"{owner}.step: grads[{k!r}]: expected shape {p.shape}, got {grads[k].shape}")
-        norm = math.sqrt(_sum_squares(grads))
+        if norm is None:
+            norm = math.sqrt(_sum_squares(grads))
         g_all = grads
         if self.clipvalue is not None:
             g_all = clip_by_value(g_all, self.clipvalue)
@@ -203,10 +197,7 @@ class Optimizer:
         name = cfg.pop("class_name", None)
         target = cls
         if cls is Optimizer:
-            if not isinstance(name, str) or name.lower() not in OPTIMIZERS:
-                raise BoucleError(f"Optimizer.from_config: class_name: expected one of "
-                                  f"{sorted(c.__name__ for c in OPTIMIZERS.values())}, got {name!r}")
-            target = OPTIMIZERS[name.lower()]
+            target = registry.lookup("optimizer", name, what="Optimizer.from_config: class_name")
         elif name is not None and name != cls.__name__:
             raise BoucleError(f"{cls.__name__}.from_config: class_name: expected {cls.__name__!r}, got {name!r}")
         if isinstance(cfg.get("learning_rate"), dict):
@@ -259,7 +250,7 @@ class Optimizer:
             if lr_arr.shape != () or lr_arr.dtype.kind != "f":
                 raise BoucleError(f"{owner}: state['learning_rate']: expected a 0-d float array, "
                                   f"got {lr_arr.dtype} shape {lr_arr.shape}")
-            lr = _real(owner, "state['learning_rate']", float(lr_arr), low=0.0, want="a finite float > 0")
+            lr = real(float(lr_arr), "state['learning_rate']", owner=owner, low=0.0, want="a finite float > 0")
         kinds = self._slot_kinds()
         slots: dict[str, np.ndarray] = {}
         seen: dict[str, dict[str, tuple]] = {}
@@ -316,8 +307,8 @@ class SGD(Optimizer):
     def __init__(self, learning_rate: float | Callable[[int], float] = 0.01, momentum: float = 0.0,
                  nesterov: bool = False, *, clipnorm: float | None = None, clipvalue: float | None = None):
         super().__init__(learning_rate, clipnorm=clipnorm, clipvalue=clipvalue)
-        self.momentum = _unit("SGD", "momentum", momentum)
-        self.nesterov = _flag("SGD", "nesterov", nesterov)
+        self.momentum = rate(momentum, "momentum", "SGD")
+        self.nesterov = boolean(nesterov, "nesterov", "SGD")
         if self.nesterov and self.momentum == 0.0:
             raise BoucleError(f"SGD: nesterov: expected momentum > 0 with nesterov=True, got momentum={momentum!r}")
 
@@ -366,9 +357,9 @@ class Adam(Optimizer):
                  beta_2: float = 0.999, epsilon: float = 1e-7, *,
                  clipnorm: float | None = None, clipvalue: float | None = None):
         super().__init__(learning_rate, clipnorm=clipnorm, clipvalue=clipvalue)
-        self.beta_1 = _unit("Adam", "beta_1", beta_1)
-        self.beta_2 = _unit("Adam", "beta_2", beta_2)
-        self.epsilon = _real("Adam", "epsilon", epsilon, low=0.0, want="a finite float > 0")
+        self.beta_1 = rate(beta_1, "beta_1", "Adam")
+        self.beta_2 = rate(beta_2, "beta_2", "Adam")
+        self.epsilon = real(epsilon, "epsilon", owner="Adam", low=0.0, want="a finite float > 0")
 
     def _slot_kinds(self) -> tuple[str, ...]:
         return ("m", "v")
@@ -416,10 +407,10 @@ class RMSprop(Optimizer):
                  epsilon: float = 1e-7, momentum: float = 0.0, centered: bool = False, *,
                  clipnorm: float | None = None, clipvalue: float | None = None):
         super().__init__(learning_rate, clipnorm=clipnorm, clipvalue=clipvalue)
-        self.rho = _unit("RMSprop", "rho", rho)
-        self.epsilon = _real("RMSprop", "epsilon", epsilon, low=0.0, want="a finite float > 0")
-        self.momentum = _unit("RMSprop", "momentum", momentum)
-        self.centered = _flag("RMSprop", "centered", centered)
+        self.rho = rate(rho, "rho", "RMSprop")
+        self.epsilon = real(epsilon, "epsilon", owner="RMSprop", low=0.0, want="a finite float > 0")
+        self.momentum = rate(momentum, "momentum", "RMSprop")
+        self.centered = boolean(centered, "centered", "RMSprop")
 
     def _slot_kinds(self) -> tuple[str, ...]:
         return ("v",) + (("mg",) if self.centered else ()) + (("momentum",) if self.momentum > 0 else ())
@@ -475,9 +466,9 @@ class Adagrad(Optimizer):
                  initial_accumulator_value: float = 0.1, epsilon: float = 1e-7, *,
                  clipnorm: float | None = None, clipvalue: float | None = None):
         super().__init__(learning_rate, clipnorm=clipnorm, clipvalue=clipvalue)
-        self.initial_accumulator_value = _real("Adagrad", "initial_accumulator_value", initial_accumulator_value,
+        self.initial_accumulator_value = real(initial_accumulator_value, "initial_accumulator_value", owner="Adagrad",
                                                low=0.0, low_open=False, want="a finite float >= 0")
-        self.epsilon = _real("Adagrad", "epsilon", epsilon, low=0.0, want="a finite float > 0")
+        self.epsilon = real(epsilon, "epsilon", owner="Adagrad", low=0.0, want="a finite float > 0")
 
     def _slot_kinds(self) -> tuple[str, ...]:
         return ("accumulator",)
@@ -516,8 +507,8 @@ class Adadelta(Optimizer):
     def __init__(self, learning_rate: float | Callable[[int], float] = 1.0, rho: float = 0.95,
                  epsilon: float = 1e-7, *, clipnorm: float | None = None, clipvalue: float | None = None):
         super().__init__(learning_rate, clipnorm=clipnorm, clipvalue=clipvalue)
-        self.rho = _unit("Adadelta", "rho", rho)
-        self.epsilon = _real("Adadelta", "epsilon", epsilon, low=0.0, want="a finite float > 0")
+        self.rho = rate(rho, "rho", "Adadelta")
+        self.epsilon = real(epsilon, "epsilon", owner="Adadelta", low=0.0, want="a finite float > 0")
 
     def _slot_kinds(self) -> tuple[str, ...]:
         return ("v", "u")
@@ -550,11 +541,11 @@ def get(identifier: Any) -> Optimizer:
     (returned as is), an optimizer class, or a :meth:`Optimizer.get_config` dict."""
     if isinstance(identifier, Optimizer):
         return identifier
-    if isinstance(identifier, str) and identifier.lower() in OPTIMIZERS:
-        return OPTIMIZERS[identifier.lower()]()
+    if isinstance(identifier, str) and identifier.lower() in names():
+        return registry.lookup("optimizer", identifier)()
     if isinstance(identifier, type) and issubclass(identifier, Optimizer) and identifier is not Optimizer:
         return identifier()
     if isinstance(identifier, dict):
         return Optimizer.from_config(identifier)
-    raise BoucleError(f"optimizer: expected one of {sorted(OPTIMIZERS)} or an Optimizer instance, "
+    raise BoucleError(f"optimizer: expected one of {names()} or an Optimizer instance, "
                       f"got {identifier!r}")

@@ -6,7 +6,7 @@ the end to gain precision. A schedule is any callable ``(iteration: int) ->
 float``; an optimizer evaluates it at its own step counter (``0`` for the first
 step), as Keras does. The classes below also have ``get_config`` /
 ``from_config`` so that a model file can record them; they are found by class
-name in :data:`SCHEDULES` (:func:`register_schedule` adds a custom one).
+name in :mod:`boucle.registry` (kind ``"schedule"``; :func:`register_schedule` adds one).
 
 - :class:`StepDecay`: ``lr = initial * drop ** floor(it / every)``
 - :class:`ExponentialDecay`: ``lr = initial * decay_rate ** (it / decay_steps)``
@@ -20,33 +20,13 @@ from typing import Any
 import numpy as np
 
 from .errors import BoucleError
+from .registry import deserialize, register
+from .validators import real
 
-__all__ = ["Schedule", "StepDecay", "ExponentialDecay", "SCHEDULES", "register_schedule",
-           "schedule_from_config"]
+__all__ = ["Schedule", "StepDecay", "ExponentialDecay", "register_schedule", "schedule_from_config"]
 
-#: class name -> schedule class, for :func:`schedule_from_config`.
-SCHEDULES: dict[str, type] = {}
-
-
-def register_schedule(cls: type) -> type:
-    """Class decorator: make a schedule findable by its class name in model files."""
-    SCHEDULES[cls.__name__] = cls
-    return cls
-
-
-def _real(owner: str, name: str, value: Any, *, low: float | None = None, low_open: bool = True,
-          high: float | None = None, high_open: bool = False, want: str) -> float:
-    """``value`` as a finite Python float within bounds, else a one-line BoucleError."""
-    ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
-    v = float(value) if ok else math.nan
-    ok = ok and math.isfinite(v)
-    if ok and low is not None:
-        ok = v > low if low_open else v >= low
-    if ok and high is not None:
-        ok = v < high if high_open else v <= high
-    if not ok:
-        raise BoucleError(f"{owner}: {name}: expected {want}, got {value!r}")
-    return v
+#: class decorator: make a schedule findable by its class name in model files.
+register_schedule = register("schedule")
 
 
 def _check_iteration(owner: str, iteration: Any) -> int:
@@ -92,8 +72,8 @@ class StepDecay(Schedule):
     """
 
     def __init__(self, initial: float, drop: float, every: int):
-        self.initial = _real("StepDecay", "initial", initial, low=0.0, want="a finite float > 0")
-        self.drop = _real("StepDecay", "drop", drop, low=0.0, high=1.0, want="a float in (0, 1]")
+        self.initial = real(initial, "initial", owner="StepDecay", low=0.0, want="a finite float > 0")
+        self.drop = real(drop, "drop", owner="StepDecay", low=0.0, high=1.0, want="a float in (0, 1]")
         if isinstance(every, bool) or not isinstance(every, int) or every < 1:
             raise BoucleError(f"StepDecay: every: expected a positive int, got {every!r}")
         self.every = every
@@ -121,10 +101,10 @@ class ExponentialDecay(Schedule):
     """
 
     def __init__(self, initial: float, decay_rate: float, decay_steps: float, staircase: bool = False):
-        self.initial = _real("ExponentialDecay", "initial", initial, low=0.0, want="a finite float > 0")
-        self.decay_rate = _real("ExponentialDecay", "decay_rate", decay_rate, low=0.0,
+        self.initial = real(initial, "initial", owner="ExponentialDecay", low=0.0, want="a finite float > 0")
+        self.decay_rate = real(decay_rate, "decay_rate", owner="ExponentialDecay", low=0.0,
                                 want="a finite float > 0")
-        self.decay_steps = _real("ExponentialDecay", "decay_steps", decay_steps, low=0.0,
+        self.decay_steps = real(decay_steps, "decay_steps", owner="ExponentialDecay", low=0.0,
                                  want="a finite number > 0")
         if not isinstance(staircase, bool):
             raise BoucleError(f"ExponentialDecay: staircase: expected a bool, got {staircase!r}")
@@ -158,7 +138,4 @@ def schedule_from_config(cfg: dict) -> Schedule:
     """Rebuild a schedule from ``get_config()`` output, looked up by ``class_name``."""
     if not isinstance(cfg, dict) or "class_name" not in cfg:
         raise BoucleError(f"schedule config: expected a dict with 'class_name', got {cfg!r}")
-    name = cfg["class_name"]
-    if name not in SCHEDULES:
-        raise BoucleError(f"schedule config: class_name: expected one of {sorted(SCHEDULES)}, got {name!r}")
-    return _build(SCHEDULES[name], cfg)
+    return deserialize("schedule", {"class_name": cfg["class_name"], "config": cfg}, what="schedule config: class_name")

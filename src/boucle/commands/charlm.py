@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import math
 import os
 import sys
 import time
@@ -19,9 +20,11 @@ from typing import Any
 
 from .. import io as boucle_io
 from ..data.text import TextStream, Vocabulary, load_corpus, split_ids
-from ..errors import BoucleError
+from ..errors import BoucleError, TrainingDiverged
 from ..models.charlm import CELLS, CharModel      # importing it registers CharModel for boucle.load
-from ..optimizers import OPTIMIZERS
+from .. import registry
+from ..optimizers import names as optimizer_names
+from ..training import History
 
 __all__ = ["add_commands", "DEFAULTS", "MODEL_FILE"]
 
@@ -108,7 +111,7 @@ def add_commands(sub) -> None:
     g.add_argument("--time-budget", type=_pos_float, default=None, metavar="SECONDS",
                    help=f"stop after this many seconds of training in this run (default {DEFAULT_TIME_BUDGET:.0f} "
                         "when no other stopping rule is given)")
-    g.add_argument("--optimizer", choices=sorted(OPTIMIZERS), default=None, help=f"optimizer (default {d['optimizer']})")
+    g.add_argument("--optimizer", choices=optimizer_names(), default=None, help=f"optimizer (default {d['optimizer']})")
     g.add_argument("--lr", metavar="LR", type=_pos_float, default=None, help=f"learning rate (default {d['lr']})")
     g.add_argument("--clip", metavar="NORM", type=_nonneg_float, default=None,
                    help=f"clip the global gradient norm to this value, 0 = no clipping (default {d['clip']})")
@@ -189,13 +192,14 @@ def _require_matplotlib():
     return plt
 
 
-def write_plot(history: dict, path: Path) -> None:
+def write_plot(history: History, path: Path) -> None:
     """PNG of train and validation bits per character against the step, written atomically."""
     plt = _require_matplotlib()
     fig, ax = plt.subplots(figsize=(7, 4))
-    ax.plot(history["step"], history["bpc"], label="train (interval mean)")
-    if history["val_step"]:
-        ax.plot(history["val_step"], history["val_bpc"], "o-", label="validation")
+    ax.plot(history.step, history.history.get("bpc", []), label="train (interval mean)")
+    val = [(s, v) for s, v in zip(history.step, history.history.get("val_bpc", [])) if v == v]   # not NaN
+    if val:
+        ax.plot(*zip(*val), "o-", label="validation")
     ax.set_xlabel("step")
     ax.set_ylabel("bits per character")
     ax.grid(alpha=0.3)
@@ -207,7 +211,7 @@ def write_plot(history: dict, path: Path) -> None:
 
 
 def _make_optimizer(name: str, lr: float, clip: float):
-    return OPTIMIZERS[name](lr, clipnorm=clip or None)
+    return registry.lookup("optimizer", name)(lr, clipnorm=clip or None)
 
 
 # ------------------------------------------------------------------ commands
@@ -284,7 +288,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.plot:
         write_plot(model.history, out / "bpc.png")
     h = model.history
-    val = f", val bpc {h['val_bpc'][-1]:.4f}" if h["val_bpc"] and h["val_step"][-1] == model.step else ""
+    if h.stopped_reason:                  # the divergence policy stopped the run: exit 2 with its message
+        raise TrainingDiverged(f"{h.stopped_reason}; {ckpt} holds the weights of step {model.step}")
+    last_val = h.history.get("val_bpc", [math.nan])[-1] if h.step and h.step[-1] == model.step else math.nan
+    val = f", val bpc {last_val:.4f}" if last_val == last_val else ""
     say(f"done: {model.step:,} steps{val}, {time.perf_counter() - t_wall:.0f} s; "
         f"model in {ckpt}" + (f", plot in {out / 'bpc.png'}" if args.plot else ""))
     return 0

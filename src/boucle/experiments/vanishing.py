@@ -40,6 +40,7 @@ from ..data.synthetic import adding_problem, embedded_reber
 from ..errors import BoucleError
 from ..layers import GRU, LSTM, Dense, SimpleRNN
 from ..models import Sequential
+from ..training import train_step
 
 __all__ = ["KINDS", "StudyConfig", "param_count", "units_for_budget", "build_model", "adding_run", "reber_run",
            "run_study", "summarize", "add_commands", "main"]
@@ -108,27 +109,14 @@ class StudyConfig:
                    eval_every=25, val_size=64, reber_cells=("gru",), reber_seeds=1, reber_steps=100)
 
 
-def _train_step(model: Sequential, opt: optimizers.Optimizer, x, y, mask=None) -> tuple[float, float]:
-    """One step of the course's loop: forward, loss, backward, clip, update. (loss, ‖g‖ before clipping).
+def _train_step(model: Sequential, x, y, mask=None) -> tuple[float, float]:
+    """One step of the course's loop through the training engine: (loss, ‖g‖ before clipping).
 
-    Overflow is an outcome the study measures (divergence), not a warning.
+    A step the engine refuses (non-finite loss or gradient: the divergence policy) is the
+    outcome this study measures (divergence): its loss or norm comes back NaN or Inf.
     """
-    with np.errstate(over="ignore", invalid="ignore"):
-        return _step(model, opt, x, y, mask)
-
-
-def _step(model: Sequential, opt: optimizers.Optimizer, x, y, mask) -> tuple[float, float]:
-    y_pred, cache = model.forward(x, mask=mask, training=True)
-    if not np.isfinite(y_pred).all():                 # the activations overflowed: diverged
-        return float("nan"), float("nan")
-    loss, dy = model.loss.forward_backward(y, y_pred, mask=cache[-1])
-    if not math.isfinite(loss):
-        return loss, float("nan")
-    model.zero_grads()
-    model.backward(dy, cache)
-    params, grads = model.trainable_params()
-    gnorm = opt.step(params, grads)          # the global norm before clipping (NaN/Inf: diverged)
-    return loss, gnorm
+    r = train_step(model, (x, y, mask))
+    return r.loss, r.grad_norm
 
 
 def adding_run(kind: str, T: int, seed: int, clip: float | None, cfg: StudyConfig,
@@ -147,7 +135,7 @@ def adding_run(kind: str, T: int, seed: int, clip: float | None, cfg: StudyConfi
     best = final = float("inf")
     for step in range(1, cfg.max_steps + 1):
         x, y = adding_problem(cfg.batch_size, T, seed=rng)
-        loss, gnorm = _train_step(model, opt, x, y)
+        loss, gnorm = _train_step(model, x, y)
         if not (math.isfinite(loss) and math.isfinite(gnorm)):
             rec["diverged"], rec["diverged_at"] = True, step
             break
@@ -193,7 +181,7 @@ def reber_run(kind: str, seed: int, cfg: StudyConfig) -> dict:
     exact = pen = 0.0
     for step in range(1, cfg.reber_steps + 1):
         x, y, m, _ = embedded_reber(cfg.batch_size, seed=rng, max_length=cfg.reber_max_length)
-        loss, gnorm = _train_step(model, opt, x, y, m)
+        loss, gnorm = _train_step(model, x, y, m)
         if not (math.isfinite(loss) and math.isfinite(gnorm)):
             rec["diverged"] = True
             break

@@ -1,9 +1,9 @@
 """Layers: thin objects holding config, params and grads, calling ``boucle.ops``."""
-from .base import LAYERS, Layer, register
+from .base import Layer, register
 from .core import Activation, Dense, Dropout, Embedding, Flatten
 from .recurrent import GRU, LSTM, RNN, SimpleRNN
 from .sequence import Masking, RepeatVector
 from .wrappers import Bidirectional
 
-__all__ = ["LAYERS", "Layer", "register", "Dense", "Activation", "Dropout", "Flatten", "Embedding",
+__all__ = ["Layer", "register", "Dense", "Activation", "Dropout", "Flatten", "Embedding",
            "RNN", "SimpleRNN", "LSTM", "GRU", "Bidirectional", "Masking", "RepeatVector"]

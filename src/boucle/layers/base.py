@@ -26,20 +26,15 @@ from typing import Any
 import numpy as np
 
 from .. import backend
-from .. import initializers
+from .. import initializers, registry
 from ..errors import BoucleError
 
-__all__ = ["Layer", "LAYERS", "register", "check_input"]
+__all__ = ["Layer", "register", "check_input"]
 
-#: class name -> class, for loading model files (unknown names are refused).
-LAYERS: dict[str, type] = {}
+#: class decorator: make a layer findable by its class name in model files (:mod:`boucle.registry`).
+register = registry.register("layer")
 
 _COUNTERS: dict[str, int] = {}
-
-
-def register(cls: type) -> type:
-    LAYERS[cls.__name__] = cls
-    return cls
 
 
 def _auto_name(cls_name: str) -> str:

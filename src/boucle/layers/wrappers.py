@@ -12,7 +12,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import BoucleError
-from .base import LAYERS, Layer, register
+from .. import registry
+from .base import Layer, register
 from .recurrent import RNN
 
 __all__ = ["Bidirectional"]
@@ -71,11 +72,8 @@ class Bidirectional(Layer):
     @classmethod
     def from_config(cls, config: dict) -> "Bidirectional":
         config = dict(config)
-        spec = config.pop("layer")
-        if not isinstance(spec, dict) or spec.get("class_name") not in LAYERS:
-            raise BoucleError(f"Bidirectional: layer must be {{'class_name': <a registered layer>, "
-                              f"'config': {{...}}}}, got {spec!r}")
-        return cls(LAYERS[spec["class_name"]].from_config(dict(spec["config"])), **config)
+        spec = config.pop("layer", None)
+        return cls(registry.deserialize("layer", spec, what="Bidirectional: layer must be a registered layer"), **config)
 
     def _build(self, input_shape):
         for prefix, layer in (("forward", self.forward_layer), ("backward", self.backward_layer)):

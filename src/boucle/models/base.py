@@ -3,17 +3,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import registry
 from ..errors import BoucleError
 
-__all__ = ["MODELS", "register_model", "LayerContainer", "check_arrays", "check_positive_int"]
+__all__ = ["register_model", "LayerContainer", "check_arrays"]
 
-#: class name -> class, for :func:`boucle.load` (unknown names are refused).
-MODELS: dict[str, type] = {}
-
-
-def register_model(cls: type) -> type:
-    MODELS[cls.__name__] = cls
-    return cls
+#: class decorator: make a model class loadable by :func:`boucle.load` (:mod:`boucle.registry`).
+register_model = registry.register("model")
 
 
 class LayerContainer:
@@ -33,6 +29,16 @@ class LayerContainer:
     def grads(self) -> dict[str, np.ndarray]:
         return {f"{l.name}/{k}": v for l in self.layers for k, v in l.grads.items()}
 
+    def trainable_params(self) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+        """``(params, grads)`` of the trainable layers, the same keys: what the optimizer updates."""
+        ps, gs = {}, {}
+        for l in self.layers:
+            if l.trainable:
+                for k in l.params:
+                    ps[f"{l.name}/{k}"] = l.params[k]
+                    gs[f"{l.name}/{k}"] = l.grads[k]
+        return ps, gs
+
     def zero_grads(self) -> None:
         for layer in self.layers:
             layer.zero_grads()
@@ -50,12 +56,6 @@ class LayerContainer:
             if lname not in by_name:
                 raise BoucleError(f"weights: unknown layer in key {key!r}, expected one of {sorted(by_name)}")
             by_name[lname].set_weights({pname: value})
-
-
-def check_positive_int(value, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
-        raise BoucleError(f"{name}: expected a positive int, got {value!r}")
-    return int(value)
 
 
 def check_arrays(x, y=None, mask=None, name_x: str = "x", name_y: str = "y"):

@@ -24,9 +24,9 @@ the config the vocabulary, step, stream position and both generators' states.
 """
 from __future__ import annotations
 
+import itertools
 import math
 import sys
-import time
 from typing import Any, Callable, Iterator
 
 import numpy as np
@@ -34,11 +34,13 @@ import numpy as np
 from .. import backend
 from .. import optimizers as optimizers_mod
 from ..data.text import TextStream, Vocabulary, eval_chunks
-from ..errors import BoucleError, TrainingDiverged
+from ..errors import BoucleError
 from ..layers import GRU, LSTM, Dense, Dropout, Embedding, SimpleRNN
 from ..losses import SparseCategoricalCrossentropy
+from ..training import Callback, Forward, History, ProgressBar, fit, train_step
+from ..validators import nonneg_int, positive_int, rate, seed as check_seed
 from . import sampling
-from .base import LayerContainer, check_positive_int, register_model
+from .base import LayerContainer, register_model
 
 __all__ = ["CharModel", "CELLS"]
 
@@ -73,17 +75,11 @@ class CharModel(LayerContainer):
         if cell not in CELLS:
             raise BoucleError(f"cell: expected one of {list(CELLS)}, got {cell!r}")
         self.cell, self.name = cell, name
-        self.n_layers = check_positive_int(layers, "layers")
-        self.hidden = check_positive_int(hidden, "hidden")
-        if isinstance(embed, bool) or not isinstance(embed, (int, np.integer)) or embed < 0:
-            raise BoucleError(f"embed: expected an int >= 0 (0 = one-hot), got {embed!r}")
-        self.embed = int(embed)
-        if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
-            raise BoucleError(f"dropout: expected a float in [0, 1), got {dropout!r}")
-        self.dropout = float(dropout)
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
-            raise BoucleError(f"seed: expected a non-negative int or None, got {seed!r}")
-        self.seed = None if seed is None else int(seed)
+        self.n_layers = positive_int(layers, "layers")
+        self.hidden = positive_int(hidden, "hidden")
+        self.embed = nonneg_int(embed, "embed (0 = one-hot)")
+        self.dropout = rate(dropout, "dropout")
+        self.seed = check_seed(seed)
         self.dtype = backend.resolve_dtype(dtype)
         model_ss, data_ss = np.random.SeedSequence(self.seed).spawn(2)
         self.rng = np.random.Generator(np.random.PCG64(model_ss))        # weights, dropout
@@ -110,7 +106,8 @@ class CharModel(LayerContainer):
         self.step = 0
         self.states: list[tuple] | None = None       # carried (h[, c]) per layer, (B, H) each
         self.stream_state: dict | None = None        # TextStream.state_dict() + data fingerprint
-        self.history: dict[str, list] = {"step": [], "bpc": [], "val_step": [], "val_bpc": []}
+        self.history = History()                     # one record over the model's life (saved in files)
+        self.metrics: list = []
         self.data: dict = {}                         # free-form description of the training data
         self.train_seconds = 0.0
         self.stop_training = False
@@ -187,23 +184,33 @@ class CharModel(LayerContainer):
         self.optimizer = optimizers_mod.get(optimizer)
 
     def train_step(self, x: np.ndarray, y: np.ndarray) -> float:
-        """One truncated-BPTT step from the carried states; returns the batch loss (nats/char)."""
+        """One truncated-BPTT step from the carried states; returns the batch loss (nats/char).
+
+        Under the engine's divergence policy: a non-finite loss or gradient is not applied
+        (the weights, states and ``step`` stay as they were) and the loss is returned as is.
+        """
         if self.optimizer is None:
             raise BoucleError("model: call compile(optimizer) or fit(..., optimizer=) before training")
-        logits, cache, final = self.forward(x, self.states, training=True)
-        with np.errstate(over="ignore", invalid="ignore"):
-            finite = math.isfinite(float(logits.sum()))
-        loss, dlogits = self._loss.forward_backward(y, logits) if finite else (math.nan, None)
-        if not math.isfinite(loss):
-            raise TrainingDiverged(f"loss: became {loss} at step {self.step + 1}; lower the learning rate "
-                                   f"or clip the gradients (the weights are those of step {self.step})")
-        for l in self.layers:
-            l.zero_grads()
-        self.backward(dlogits, cache)
-        self.optimizer.step(self.params, self.grads)
-        self.states = [tuple(s.copy() for s in st) for st in final]    # detached: truncated BPTT
-        self.step += 1
-        return float(loss)
+        return train_step(self, (x, y, False, None)).loss
+
+    # -- the engine's model protocol (boucle.training.engine) -----------------------------
+    def train_forward(self, batch) -> Forward:
+        """Batch ``(x, y, new_stream, stream_state)``: the loss from the carried states (zeros when
+        the streams jumped, ``new_stream``)."""
+        x, y, new_stream, _ = batch
+        logits, cache, final = self.forward(x, None if new_stream else self.states, training=True)
+        loss, dlogits = self._loss.forward_backward(y, logits)
+        return Forward(loss, (cache, dlogits, final), size=x.size, logs={"bpc": loss / LN2})
+
+    def train_backward(self, cache) -> None:
+        fcache, dlogits, _ = cache
+        self.backward(dlogits, fcache)
+
+    def train_commit(self, batch, cache) -> None:
+        """Carry the final states to the next batch, detached (truncated BPTT); record the stream position."""
+        self.states = [tuple(s.copy() for s in st) for st in cache[2]]
+        if batch[3] is not None:
+            self.stream_state = batch[3]
 
     # -- training loop ------------------------------------------------------------------
     def _ids(self, text: Any, name: str) -> np.ndarray:
@@ -221,12 +228,17 @@ class CharModel(LayerContainer):
             optimizer: Any = None, val_every: int = 100, val_chars: int | None = None,
             sample_every: int | None = None, sample_length: int = 200, sample_temperature: float = 0.8,
             checkpoint: Callable[["CharModel"], None] | None = None, checkpoint_every: int | None = None,
-            verbose: int = 1, print_fn: Callable[[str], None] | None = None) -> dict:
+            verbose: int = 1, print_fn: Callable[[str], None] | None = None,
+            callbacks: list | None = None) -> History:
         """Train by truncated BPTT on ``text`` (a str or ids), continuing the model's stream.
 
         Stopping rule, first reached: ``steps`` = total optimizer steps (``model.step``,
         counting earlier calls and resumed checkpoints), ``epochs`` = total passes over
         the text, ``time_budget`` = seconds of this call; none of them = one more epoch.
+
+        Training runs through the one engine (:func:`boucle.training.fit`); its "epoch" — what
+        callbacks, the history and the progress logs count — is the reporting interval of
+        ``val_every`` steps, aligned on the model's step count (Keras's ``steps_per_epoch``).
 
         Args:
             val_text: validation text; its bits per character are measured every
@@ -239,18 +251,21 @@ class CharModel(LayerContainer):
                 (default ``val_every``) and at the end (e.g. an atomic ``boucle.save``).
             verbose: 0 silent (but for ``print_fn``), 1 progress bar (loss, bpc, chars/s), the
                 interval logs and samples (through ``print_fn``, default: above the bar).
+            callbacks: Keras-style callbacks (EarlyStopping, ModelCheckpoint, CSVLogger, ...),
+                called at every interval end with ``loss``, ``bpc``, ``val_loss``, ``val_bpc``.
 
         Returns:
-            :attr:`history`: ``step``/``bpc`` (train, mean over each interval) and
-            ``val_step``/``val_bpc``, for the whole life of the model.
+            :attr:`history`, the model's lifetime :class:`~boucle.training.History`: per interval
+            ``loss``/``bpc`` (train means) and ``val_loss``/``val_bpc``, with ``history.step``.
+            ``history.stopped_reason`` says why training stopped early on divergence.
         """
         ids = self._ids(text, "text")
         val_ids = None if val_text is None else self._ids(val_text, "val_text")
         if val_ids is not None and len(val_ids) < 2:
             raise BoucleError(f"val_text: expected at least 2 characters, got {len(val_ids)}")
-        val_every = check_positive_int(val_every, "val_every")
-        sample_every = val_every if sample_every is None else int(sample_every)
-        checkpoint_every = val_every if checkpoint_every is None else check_positive_int(checkpoint_every, "checkpoint_every")
+        val_every = positive_int(val_every, "val_every")
+        sample_every = val_every if sample_every is None else nonneg_int(sample_every, "sample_every")
+        checkpoint_every = val_every if checkpoint_every is None else positive_int(checkpoint_every, "checkpoint_every")
         if time_budget is not None and (isinstance(time_budget, bool) or not time_budget > 0):
             raise BoucleError(f"time_budget: expected seconds > 0, got {time_budget!r}")
         stream = TextStream(ids, batch_size, seq_len)
@@ -262,84 +277,68 @@ class CharModel(LayerContainer):
         except BoucleError:
             self.states = None                                 # another text or layout: start afresh
         if steps is not None:
-            steps = check_positive_int(steps, "steps")
+            steps = positive_int(steps, "steps")
         if epochs is not None:
-            epochs = check_positive_int(epochs, "epochs")
+            epochs = positive_int(epochs, "epochs")
         if steps is None and epochs is None and time_budget is None:
             epochs = stream.epoch + 1
         if optimizer is not None or self.optimizer is None:
             self.compile(optimizer if optimizer is not None else optimizers_mod.Adam(2e-3, clipnorm=5.0))
-        say = print_fn or (print if verbose else (lambda line: None))
+        if print_fn is not None:
+            say = print_fn
+        elif verbose:
+            from tqdm.auto import tqdm
+            say = tqdm.write                                   # above the progress bar
+        else:
+            def say(line: str) -> None:
+                pass
+
+        def stream_batches() -> Iterator[tuple]:
+            while epochs is None or stream.epoch < epochs:
+                x, y, new = stream.next_batch(self.data_rng)
+                yield x, y, new, {**stream.state_dict(), "data": fingerprint}
+        batches = stream_batches()
+
+        def interval(epoch: int):                              # the next batches up to a multiple of val_every
+            return itertools.islice(batches, val_every - self.step % val_every)
+
+        def validate() -> dict:
+            v = val_ids if val_chars is None else val_ids[:max(int(val_chars), 1) + 1]
+            r = self.evaluate(v, batch_size=batch_size, seq_len=seq_len)
+            return {"loss": r["loss"], "bpc": r["bpc"]}
+
+        cbs: list[Callback] = [_Report(say, self)]
+        if sample_every:
+            cbs.append(_Every(sample_every, val_every, lambda m: say(
+                f"----- sample at step {m.step} (temperature {sample_temperature}) -----\n"
+                f"{m.sample(sample_length, temperature=sample_temperature, seed=m.step)}\n-----")))
+        if checkpoint is not None:
+            cbs.append(_Every(checkpoint_every, val_every, checkpoint))
         bar = None
         if verbose:
-            from tqdm.auto import tqdm
             total = steps if steps is not None else (epochs * stream.chunks_per_epoch if epochs else None)
-            bar = tqdm(total=total, initial=self.step if steps is not None else (
-                stream.epoch * stream.chunks_per_epoch + stream.chunk if epochs else 0),
-                desc="train", unit="step", dynamic_ncols=True, file=sys.stderr, mininterval=0.5)
-            say = print_fn or bar.write
-        t_start = time.perf_counter()
-        interval, rate = [], None
-        self.stop_training = False
-        try:
-            while not self.stop_training:
-                if (steps is not None and self.step >= steps) or (epochs is not None and stream.epoch >= epochs) \
-                        or (time_budget is not None and time.perf_counter() - t_start >= time_budget):
-                    break
-                t0 = time.perf_counter()
-                x, y, new_epoch = stream.next_batch(self.data_rng)
-                if new_epoch:
-                    self.states = None
-                loss = self.train_step(x, y)
-                self.stream_state = {**stream.state_dict(), "data": fingerprint}
-                dt = time.perf_counter() - t0
-                self.train_seconds += dt
-                rate = x.size / dt if rate is None else 0.9 * rate + 0.1 * x.size / dt
-                interval.append(loss)
-                if bar is not None:
-                    bar.update(1)
-                    bar.set_postfix(loss=f"{loss:.3f}", bpc=f"{loss / LN2:.3f}", chars_s=f"{rate:,.0f}", refresh=False)
-                if self.step % val_every == 0:
-                    self._log_interval(interval, val_ids, val_chars, batch_size, seq_len, say)
-                    interval = []
-                if sample_every and self.step % sample_every == 0:
-                    text_out = self.sample(sample_length, temperature=sample_temperature, seed=self.step)
-                    say(f"----- sample at step {self.step} (temperature {sample_temperature}) -----\n{text_out}\n-----")
-                if checkpoint is not None and self.step % checkpoint_every == 0:
-                    checkpoint(self)
-        finally:
-            if bar is not None:
-                bar.close()
-        if interval:
-            self._log_interval(interval, None, None, batch_size, seq_len, say)
-        if val_ids is not None:
-            val = self.evaluate(val_ids, batch_size=batch_size, seq_len=seq_len)
-            self._record_val(val["bpc"])                      # the whole split (replaces a partial one)
+            initial = self.step if steps is not None else (
+                stream.epoch * stream.chunks_per_epoch + stream.chunk if epochs else 0)
+            bar = ProgressBar(per_epoch=False, total=total, initial=initial, desc="train", unit="step",
+                              keys=("loss", "bpc"), rate="chars_s", file=sys.stderr)
+        fit(self, interval, steps=steps, time_budget=time_budget, initial_epoch=self.step // val_every,
+            validate=None if val_ids is None else validate, callbacks=[*cbs, *(callbacks or [])],
+            verbose=0, progress=bar, history=self.history)
+        if val_ids is not None:                                # the whole split (replaces a partial one)
+            h = self.history
+            last = h.step[-1] if h.step else None
+            if val_chars is None and last == self.step and not math.isnan(h.history.get("val_loss", [math.nan])[-1]):
+                val = {"loss": h.history["val_loss"][-1], "bpc": h.history["val_bpc"][-1], "chars": len(val_ids) - 1}
+            else:
+                val = self.evaluate(val_ids, batch_size=batch_size, seq_len=seq_len)
+                if last == self.step:
+                    h.history["val_loss"][-1], h.history["val_bpc"][-1] = val["loss"], val["bpc"]
             if verbose:
                 say(f"step {self.step}: val loss {val['loss']:.4f}, val bpc {val['bpc']:.4f} "
                     f"({val['chars']:,} characters)")
         if checkpoint is not None:
             checkpoint(self)
         return self.history
-
-    def _record_val(self, bpc: float) -> None:
-        if self.history["val_step"] and self.history["val_step"][-1] == self.step:
-            self.history["val_bpc"][-1] = bpc
-        else:
-            self.history["val_step"].append(self.step)
-            self.history["val_bpc"].append(bpc)
-
-    def _log_interval(self, losses, val_ids, val_chars, batch_size, seq_len, say) -> None:
-        bpc = float(np.mean(losses)) / LN2
-        self.history["step"].append(self.step)
-        self.history["bpc"].append(bpc)
-        line = f"step {self.step}: train bpc {bpc:.4f}"
-        if val_ids is not None:
-            v = val_ids if val_chars is None else val_ids[:max(int(val_chars), 1) + 1]
-            val = self.evaluate(v, batch_size=batch_size, seq_len=seq_len)
-            self._record_val(val["bpc"])
-            line += f", val loss {val['loss']:.4f}, val bpc {val['bpc']:.4f}"
-        say(line)
 
     # -- evaluation ---------------------------------------------------------------------
     def evaluate(self, text: Any, batch_size: int = 64, seq_len: int = 100) -> dict[str, float]:
@@ -416,9 +415,10 @@ class CharModel(LayerContainer):
                          f"(batch size {s['batch_size']}, sequence length {s['seq_len']})")
         if self.optimizer is not None:
             lines.append(f"optimizer: {self.optimizer!r}")
-        if self.history["val_bpc"]:
-            lines.append(f"last validation bpc: {self.history['val_bpc'][-1]:.4f} "
-                         f"(step {self.history['val_step'][-1]})")
+        vals = [(st, v) for st, v in zip(self.history.step, self.history.history.get("val_bpc", []))
+                if not math.isnan(v)]
+        if vals:
+            lines.append(f"last validation bpc: {vals[-1][1]:.4f} (step {vals[-1][0]})")
         if "corpus" in self.data:
             lines.append(f"data: {self.data['corpus']} ({self.data.get('characters', 0):,} characters)")
         return "\n".join(lines)
@@ -430,7 +430,7 @@ class CharModel(LayerContainer):
                 "training": {"step": self.step, "stream": self.stream_state,
                              "carried_batch": None if self.states is None else int(self.states[0][0].shape[0]),
                              "rng": self.rng.bit_generator.state, "data_rng": self.data_rng.bit_generator.state,
-                             "history": self.history, "data": self.data,
+                             "history": self.history.get_config(), "data": self.data,
                              "train_seconds": self.train_seconds}}
 
     @classmethod
@@ -450,7 +450,7 @@ class CharModel(LayerContainer):
                 model.rng.bit_generator.state = tr["rng"]
             if tr.get("data_rng"):
                 model.data_rng.bit_generator.state = tr["data_rng"]
-            model.history = {k: list(tr.get("history", {}).get(k, [])) for k in model.history}
+            model.history = _history_from_config(tr.get("history") or {})
             model.data = dict(tr.get("data") or {})
             model.train_seconds = float(tr.get("train_seconds", 0.0))
         except (KeyError, TypeError, ValueError) as e:
@@ -464,6 +464,59 @@ class CharModel(LayerContainer):
 
     def compile_from_config(self, cfg: dict) -> None:
         self.compile(cfg["optimizer"])
+
+
+class _Report(Callback):
+    """Prints each interval's line — ``step 250: train bpc 2.1234, val loss 1.4, val bpc 2.0`` —
+    and adds the step times to the model's ``train_seconds``."""
+
+    def __init__(self, say: Callable[[str], None], model: "CharModel"):
+        self.say, self.owner = say, model
+
+    def on_batch_end(self, batch, logs=None):
+        self.owner.train_seconds += (logs or {}).get("time", 0.0)
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        line = f"step {self.owner.step}: train bpc {logs.get('bpc', math.nan):.4f}"
+        if "val_loss" in logs:
+            line += f", val loss {logs['val_loss']:.4f}, val bpc {logs['val_bpc']:.4f}"
+        self.say(line)
+
+
+class _Every(Callback):
+    """Calls ``fn(model)`` every ``every`` steps — at the interval's end when ``every`` is a multiple of
+    the interval (so a sample follows that interval's line), else right after the step."""
+
+    def __init__(self, every: int, interval: int, fn: Callable[[Any], None]):
+        self.every, self.fn, self.at_epoch_end = every, fn, every % interval == 0
+
+    def _maybe(self) -> None:
+        if self.model.step % self.every == 0 and self.model.step != getattr(self, "_done", None):
+            self._done = self.model.step
+            self.fn(self.model)
+
+    def on_batch_end(self, batch, logs=None):
+        if not self.at_epoch_end:
+            self._maybe()
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.at_epoch_end:
+            self._maybe()
+
+
+def _history_from_config(cfg: dict) -> History:
+    """The saved lifetime history; files written before the training engine held
+    ``{"step", "bpc", "val_step", "val_bpc"}`` lists, turned into the History layout here."""
+    if "val_step" not in cfg:
+        return History.from_config(cfg)
+    step, bpc = list(cfg.get("step", [])), list(cfg.get("bpc", []))
+    val = dict(zip(cfg.get("val_step", []), cfg.get("val_bpc", [])))
+    hist = {"loss": [b * LN2 for b in bpc], "bpc": bpc}
+    if val:
+        hist["val_bpc"] = [val.get(s, math.nan) for s in step]
+        hist["val_loss"] = [v * LN2 for v in hist["val_bpc"]]
+    return History(hist, list(range(len(step))), step)
 
 
 def _fingerprint(ids: np.ndarray) -> str:

@@ -38,15 +38,12 @@ Decoding (greedy, beam search) is in :mod:`boucle.models.decoding`.
 from __future__ import annotations
 
 import inspect
-import math
-import time
 from typing import Any, Callable
 
 import numpy as np
 
 from .. import backend
 from .. import optimizers as optimizers_mod
-from ..callbacks import CallbackList, History, TerminateOnNaN
 from ..data.padding import bucket_batches
 from ..data.seq2seq_tasks import END, PAD, CharVocab, teacher_forcing, token_ids, trim_padding
 from ..errors import BoucleError
@@ -57,8 +54,9 @@ from ..layers.wrappers import Bidirectional
 from ..losses import SparseCategoricalCrossentropy
 from ..ops import attention as attn_ops
 from ..ops.activations import log_softmax
-from .base import LayerContainer, check_positive_int, register_model
-from .training import ProgressBar
+from ..training import Forward, History, fit
+from ..validators import positive_int
+from .base import LayerContainer, register_model
 
 __all__ = ["Seq2Seq", "Attention", "CELLS"]
 
@@ -141,24 +139,26 @@ class Seq2Seq(LayerContainer):
         self.source_vocab, self.source_size = _vocab(source_vocab, "source_vocab")
         self.target_vocab, self.target_size = _vocab(source_vocab if target_vocab is None else target_vocab,
                                                      "target_vocab")
-        self.units = check_positive_int(units, "units")
-        self.embed_dim = check_positive_int(embed_dim, "embed_dim")
+        self.units = positive_int(units, "units")
+        self.embed_dim = positive_int(embed_dim, "embed_dim")
         self.cell = _choice(cell, tuple(CELLS), "cell")
-        self.num_layers = check_positive_int(num_layers, "num_layers")
+        self.num_layers = positive_int(num_layers, "num_layers")
         self.bidirectional = bool(bidirectional)
         self.merge = _choice(merge, ("concat", "sum"), "merge")
         self.attention = _choice(attention, (None,) + attn_ops.SCORES, "attention")
-        self.attention_units = None if attention_units is None else check_positive_int(attention_units,
+        self.attention_units = None if attention_units is None else positive_int(attention_units,
                                                                                        "attention_units")
-        self.max_source_len = None if max_source_len is None else check_positive_int(max_source_len, "max_source_len")
-        self.max_target_len = None if max_target_len is None else check_positive_int(max_target_len, "max_target_len")
+        self.max_source_len = None if max_source_len is None else positive_int(max_source_len, "max_source_len")
+        self.max_target_len = None if max_target_len is None else positive_int(max_target_len, "max_target_len")
         self.name, self.seed = name, seed
         self._dtype_arg = None if dtype is None else backend.resolve_dtype(dtype).name
         self.rng = backend.make_rng(seed)
         self.optimizer = None
         self.loss = SparseCategoricalCrossentropy(from_logits=True)
+        self.metrics: list = []
         self.stop_training = False
         self.history: History | None = None
+        self.step = 0                      #: optimizer steps applied over the model's life
         self._build()
 
     # -- structure ----------------------------------------------------------------------
@@ -329,8 +329,10 @@ class Seq2Seq(LayerContainer):
         logits, alpha, new, _ = self.run_decoder(np.asarray(tokens, dtype=np.int64)[:, None], states, memory, src_mask)
         return log_softmax(logits[:, 0]), new, None if alpha is None else alpha[:, 0]
 
-    # -- training ------------------------------------------------------------------------
-    def _train_step(self, x, y, p_sample: float) -> dict[str, float]:
+    # -- the engine's model protocol (boucle.training.engine) ------------------------------
+    def train_forward(self, batch) -> Forward:
+        """Teacher-forced loss of a batch ``(x, y, p)``; with p > 0 two-pass scheduled sampling."""
+        x, y, p_sample = batch
         dec_in, target, tgt_mask = self.teacher_forcing(y)
         if p_sample > 0:                      # two-pass scheduled sampling
             logits, _, _ = self.forward(x, dec_in, tgt_mask)
@@ -340,13 +342,15 @@ class Seq2Seq(LayerContainer):
             dec_in = np.where(swap, np.roll(pred, 1, axis=1), dec_in)
         logits, _, cache = self.forward(x, dec_in, tgt_mask, training=True)
         loss, dlogits = self.loss.forward_backward(target, logits, tgt_mask)
-        if not math.isfinite(loss):
-            return {"loss": loss, "accuracy": float("nan")}
-        self.zero_grads()
-        self.backward(dlogits, cache)
-        self.optimizer.step(self.params, self.grads)
         acc = float(((logits.argmax(-1) == target) & tgt_mask).sum() / tgt_mask.sum())
-        return {"loss": loss, "accuracy": acc}
+        return Forward(loss, (cache, dlogits), size=len(x), logs={"accuracy": acc})
+
+    def train_backward(self, cache) -> None:
+        fcache, dlogits = cache
+        self.backward(dlogits, fcache)
+
+    def train_commit(self, batch, cache) -> None:
+        """Nothing to carry: every batch starts from the encoder."""
 
     def _pairs(self, x, y, name_x: str = "x", name_y: str = "y") -> tuple[np.ndarray, np.ndarray]:
         xi = self.source_ids(x, name=name_x, limit=False)
@@ -370,59 +374,39 @@ class Seq2Seq(LayerContainer):
             validation_data: ``(x_val, y_val)``: ``val_loss``, ``val_accuracy`` (per token,
                 teacher forced) and ``val_exact_match`` (greedy decoding) each epoch.
             scheduled_sampling: p in [0, 1], or ``callable(epoch) -> p``.
-            time_budget: stop after the first epoch that ends past this many seconds.
+            time_budget: stop training after this many seconds (the epoch in progress ends there,
+                with its validation).
             verbose: 0 silent, 1 progress bar, 2 one line per epoch.
+
+        Returns:
+            the :class:`~boucle.training.History` of the run (training goes through the
+            one engine, :func:`boucle.training.fit`: callbacks, divergence policy).
         """
         if self.optimizer is None:
             raise BoucleError("model: call compile(optimizer) before fit")
         xi, yi = self._pairs(x, y)
-        batch_size = check_positive_int(batch_size, "batch_size")
-        epochs = check_positive_int(epochs, "epochs")
+        batch_size = positive_int(batch_size, "batch_size")
+        epochs = positive_int(epochs, "epochs")
         if validation_data is not None:
             if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
                 raise BoucleError("validation_data: expected (x_val, y_val)")
             validation_data = self._pairs(*validation_data, name_x="x_val", name_y="y_val")
         self.max_source_len = max(self.max_source_len or 0, int((xi != PAD).sum(1).max()))
         self.max_target_len = max(self.max_target_len or 0, int((yi != PAD).sum(1).max()))
-        self.history = History()
-        cbs = CallbackList([self.history, TerminateOnNaN(), *(callbacks or [])])
-        cbs.set_model(self)
-        self.stop_training, start = False, time.perf_counter()
-        cbs.on_train_begin({})
         lengths = (xi != PAD).sum(axis=1)
-        for epoch in range(epochs):
-            self._current_epoch = epoch
+
+        def epoch_batches(epoch: int) -> list:
             p = scheduled_sampling(epoch) if callable(scheduled_sampling) else scheduled_sampling
             if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0.0 <= p <= 1.0:
                 raise BoucleError(f"scheduled_sampling: expected a probability in [0, 1], got {p!r} at epoch {epoch}")
-            cbs.on_epoch_begin(epoch, {})
-            order = list(bucket_batches(lengths, batch_size, self.rng, shuffle=shuffle, bucket_width=2))
-            bar = ProgressBar(len(order), f"Epoch {epoch + 1}/{epochs}", verbose == 1)
-            sums, seen = {"loss": 0.0, "accuracy": 0.0}, 0
-            for b, idx in enumerate(order):
-                cbs.on_batch_begin(b, {})
-                xb, yb = xi[idx], yi[idx]
-                xb = trim_padding(xb)
-                step = self._train_step(xb, yb, p)
-                for k in sums:
-                    sums[k] += step[k] * len(idx)
-                seen += len(idx)
-                logs = {k: v / seen for k, v in sums.items()}
-                bar.update(logs)
-                cbs.on_batch_end(b, {"loss": step["loss"]})
-                if self.stop_training:
-                    break
-            if validation_data is not None:
-                logs.update({f"val_{k}": v for k, v in self.evaluate(*validation_data).items()})
-            bar.close(logs)
-            if verbose == 2:
-                print(f"Epoch {epoch + 1}/{epochs} - " + " - ".join(f"{k}: {v:.4g}" for k, v in logs.items())
-                      + f" - {time.perf_counter() - start:.0f}s", flush=True)
-            cbs.on_epoch_end(epoch, logs)
-            if self.stop_training or (time_budget is not None and time.perf_counter() - start > time_budget):
-                break
-        cbs.on_train_end({})
-        return self.history
+            order = bucket_batches(lengths, batch_size, self.rng, shuffle=shuffle, bucket_width=2)
+            return [(trim_padding(xi[idx]), yi[idx], p) for idx in order]
+
+        def validate() -> dict:
+            return self.evaluate(*validation_data)
+
+        return fit(self, epoch_batches, epochs=epochs, time_budget=time_budget, callbacks=callbacks,
+                   verbose=verbose, validate=None if validation_data is None else validate)
 
     def evaluate(self, x: Any, y: Any = None, *, batch_size: int = 256, exact_match: bool = True,
                  beam_width: int = 1, length_penalty: float = 1.0) -> dict[str, float]:
@@ -430,7 +414,7 @@ class Seq2Seq(LayerContainer):
         fraction of sequences decoded exactly (greedy, or beam search when ``beam_width`` > 1)."""
         from .decoding import _check, decode_ids
         xi, yi = self._pairs(x, y)
-        batch_size = check_positive_int(batch_size, "batch_size")
+        batch_size = positive_int(batch_size, "batch_size")
         longest = max(self.max_target_len or 0, int((yi != PAD).sum(1).max()))
         K, max_len, alpha = _check(beam_width, longest, length_penalty, self)
         loss = correct = tokens = hits = 0.0

@@ -1,26 +1,27 @@
 """``Sequential``: a linear stack of layers with Keras's compile / fit / evaluate / predict.
 
-The training step is the plain loop of DESIGN.md (seed 003's mini-batch
-gradient descent): forward, loss, backward, clip, optimizer step, callbacks.
-Masks produced by ``Embedding(mask_zero=True)``/``Masking`` (or passed as
+It trains through the one engine (:func:`boucle.training.fit`, seed 003's mini-batch
+gradient descent): the model supplies shuffled mini-batches and its loss, the engine
+runs the steps, clipping, optimizer, callbacks, progress bar, history and divergence
+policy. Masks produced by ``Embedding(mask_zero=True)``/``Masking`` (or passed as
 ``mask=``) flow through the layers into the loss, so padded steps are ignored.
 """
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
 
-from .. import backend
+from .. import backend, registry
 from .. import losses as losses_mod
 from .. import metrics as metrics_mod
 from .. import optimizers as optimizers_mod
-from ..callbacks import CallbackList, History, TerminateOnNaN
+from ..data.batching import ArrayBatches, minibatches
 from ..errors import BoucleError
-from ..layers.base import LAYERS, Layer
-from .base import LayerContainer, check_arrays, check_positive_int, register_model
-from .training import ProgressBar, batches
+from ..layers.base import Layer
+from ..training import Forward, History, ProgressBar, fit, train_step
+from ..validators import positive_int, rate
+from .base import LayerContainer, check_arrays, register_model
 
 __all__ = ["Sequential"]
 
@@ -59,6 +60,7 @@ class Sequential(LayerContainer):
         self.metrics: list = []
         self.stop_training = False
         self.history: History | None = None
+        self.step = 0                      #: optimizer steps applied over the model's life
         for layer in layers or []:
             self.add(layer)
 
@@ -108,15 +110,6 @@ class Sequential(LayerContainer):
         for layer in self.layers:
             layer.dtype = np.dtype(value)
 
-    def trainable_params(self) -> tuple[dict, dict]:
-        ps, gs = {}, {}
-        for l in self.layers:
-            if l.trainable:
-                for k in l.params:
-                    ps[f"{l.name}/{k}"] = l.params[k]
-                    gs[f"{l.name}/{k}"] = l.grads[k]
-        return ps, gs
-
     # -- computation -------------------------------------------------------
     def _ensure_built(self, x) -> None:
         if not self.built:
@@ -163,28 +156,32 @@ class Sequential(LayerContainer):
             raise BoucleError("model: call compile(optimizer, loss, metrics) before training or evaluating")
 
     def train_on_batch(self, x, y, mask=None) -> dict[str, float]:
-        """One gradient step on one batch; returns the batch's loss (and metrics)."""
+        """One gradient step on one batch (under the engine's divergence policy: a non-finite
+        loss or gradient is not applied); returns the batch's loss (and metrics)."""
         self._require_compiled()
         x, y, mask = check_arrays(x, y, mask)
         self._ensure_built(x)
         for m in self.metrics:
             m.reset()
-        logs = self._train_step(x, y, mask)
-        logs.update({m.name: m.result() for m in self.metrics})
-        return logs
+        r = train_step(self, (x, y, mask))
+        return {"loss": r.loss, **{m.name: m.result() for m in self.metrics}}
 
-    def _train_step(self, x, y, mask) -> dict[str, float]:
+    # -- the engine's model protocol (boucle.training.engine) --------------
+    def train_forward(self, batch) -> Forward:
+        x, y, mask = batch
         y_pred, cache = self.forward(x, mask=mask, training=True)
         loss, dy = self.loss.forward_backward(y, y_pred, mask=cache[-1])
-        if not math.isfinite(loss):  # leave the weights at their last finite values
-            return {"loss": loss}
-        self.zero_grads()
-        self.backward(dy, cache)
-        params, grads = self.trainable_params()
-        self.optimizer.step(params, grads)
+        return Forward(loss, (cache, dy, y_pred), size=len(x))
+
+    def train_backward(self, cache) -> None:
+        fcache, dy, _ = cache
+        self.backward(dy, fcache)
+
+    def train_commit(self, batch, cache) -> None:
+        _, y, _ = batch
+        fcache, _, y_pred = cache
         for m in self.metrics:
-            m.update(y, y_pred, mask=cache[-1])
-        return {"loss": loss}
+            m.update(y, y_pred, mask=fcache[-1])
 
     def fit(self, x, y, batch_size: int = 32, epochs: int = 1, verbose: int = 1, callbacks: list | None = None,
             validation_split: float = 0.0, validation_data: tuple | None = None, shuffle: bool = True,
@@ -197,14 +194,14 @@ class Sequential(LayerContainer):
             validation_data: ``(x_val, y_val)`` or ``(x_val, y_val, mask_val)``.
             verbose: 0 silent, 1 progress bar, 2 one line per epoch.
         Returns:
-            a :class:`History` (also kept as ``model.history``).
+            a :class:`~boucle.training.History` (also kept as ``model.history``); its
+            ``stopped_reason`` says why training stopped early on divergence.
         """
         self._require_compiled()
         x, y, mask = check_arrays(x, y, mask)
-        batch_size = check_positive_int(batch_size, "batch_size")
-        epochs = check_positive_int(epochs, "epochs")
-        if not 0.0 <= validation_split < 1.0:
-            raise BoucleError(f"validation_split: expected a float in [0, 1), got {validation_split!r}")
+        batch_size = positive_int(batch_size, "batch_size")
+        epochs = positive_int(epochs, "epochs")
+        validation_split = rate(validation_split, "validation_split")
         if validation_data is None and validation_split > 0:
             n_val = int(round(len(x) * validation_split))
             if n_val == 0 or n_val == len(x):
@@ -218,74 +215,48 @@ class Sequential(LayerContainer):
             validation_data = check_arrays(*validation_data[:2], *validation_data[2:], name_x="x_val", name_y="y_val")
         self._ensure_built(x)
 
-        self.history = History()
-        user = list(callbacks or [])
-        if not any(isinstance(c, TerminateOnNaN) for c in user):
-            user.append(TerminateOnNaN())
-        cbs = CallbackList([self.history, *user])
-        cbs.set_model(self)
-        self.stop_training = False
-        cbs.on_train_begin({})
-        n = len(x)
-        for epoch in range(initial_epoch, epochs):
-            self._current_epoch = epoch
-            cbs.on_epoch_begin(epoch, {})
-            for m in self.metrics:
-                m.reset()
-            total, seen = 0.0, 0
-            bar = ProgressBar(math.ceil(n / batch_size), f"Epoch {epoch + 1}/{epochs}", verbose == 1)
-            order = self.rng.permutation(n) if shuffle else None
-            for b, idx in enumerate(batches(n, batch_size, order)):
-                cbs.on_batch_begin(b, {})
-                step = self._train_step(x[idx], y[idx], None if mask is None else mask[idx])
-                total += step["loss"] * len(idx)
-                seen += len(idx)
-                logs = {"loss": total / seen, **{m.name: m.result() for m in self.metrics}}
-                bar.update(logs)
-                cbs.on_batch_end(b, {"loss": step["loss"]})
-                if self.stop_training:
-                    break
-            if validation_data is not None:
-                val = self.evaluate(*validation_data[:2], mask=validation_data[2], batch_size=batch_size)
-                logs.update({f"val_{k}": v for k, v in val.items()})
-            bar.close(logs)
-            if verbose == 2:
-                print(f"Epoch {epoch + 1}/{epochs} - " + " - ".join(f"{k}: {v:.4g}" for k, v in logs.items()))
-            cbs.on_epoch_end(epoch, logs)
-            if self.stop_training:
-                break
-        cbs.on_train_end({})
-        return self.history
+        def epoch_batches(epoch: int) -> ArrayBatches:
+            return ArrayBatches((x, y, mask), batch_size, self.rng.permutation(len(x)) if shuffle else None)
+
+        def validate() -> dict:
+            return self.evaluate(*validation_data[:2], mask=validation_data[2], batch_size=batch_size)
+
+        return fit(self, epoch_batches, epochs=epochs, initial_epoch=initial_epoch, callbacks=callbacks,
+                   verbose=verbose, validate=None if validation_data is None else validate)
 
     def evaluate(self, x, y, batch_size: int = 32, mask=None, verbose: int = 0) -> dict[str, float]:
         """Loss and metrics over a dataset, without training: ``{"loss": ..., "accuracy": ...}``."""
         self._require_compiled()
         x, y, mask = check_arrays(x, y, mask)
-        batch_size = check_positive_int(batch_size, "batch_size")
+        batch_size = positive_int(batch_size, "batch_size")
         self._ensure_built(x)
         for m in self.metrics:
             m.reset()
         total, weight = 0.0, 0
-        bar = ProgressBar(math.ceil(len(x) / batch_size), "Evaluate", verbose == 1)
-        for idx in batches(len(x), batch_size):
-            xb, yb = x[idx], y[idx]
-            y_pred, cache = self.forward(xb, mask=None if mask is None else mask[idx])
+        source = ArrayBatches((x, y, mask), batch_size)
+        bar = ProgressBar(desc="Evaluate", per_epoch=False, total=len(source)) if verbose == 1 else None
+        if bar is not None:
+            bar.on_train_begin()
+        for xb, yb, mb in source:
+            y_pred, cache = self.forward(xb, mask=mb)
             total += self.loss(yb, y_pred, mask=cache[-1]) * len(xb)
             weight += len(xb)
             for m in self.metrics:
                 m.update(yb, y_pred, mask=cache[-1])
-            bar.update({"loss": total / weight})
+            if bar is not None:
+                bar.on_batch_end(0, {"loss": total / weight})
         logs = {"loss": total / weight, **{m.name: m.result() for m in self.metrics}}
-        bar.close(logs)
+        if bar is not None:
+            bar.on_train_end(logs)
         return logs
 
     def predict(self, x, batch_size: int = 32, mask=None, verbose: int = 0) -> np.ndarray:
         """Outputs for every sample, computed in batches (inference mode)."""
         x, _, mask = check_arrays(x, None, mask)
-        batch_size = check_positive_int(batch_size, "batch_size")
+        batch_size = positive_int(batch_size, "batch_size")
         self._ensure_built(x)
         outs = [self.forward(x[idx], mask=None if mask is None else mask[idx])[0]
-                for idx in batches(len(x), batch_size)]
+                for idx in minibatches(len(x), batch_size)]
         return np.concatenate(outs, axis=0)
 
     # -- description -------------------------------------------------------
@@ -323,12 +294,7 @@ class Sequential(LayerContainer):
 
     @classmethod
     def from_config(cls, config: dict) -> "Sequential":
-        layers = []
-        for spec in config.get("layers", []):
-            name = spec.get("class_name")
-            if name not in LAYERS:
-                raise BoucleError(f"layers: unknown layer class {name!r}, expected one of {sorted(LAYERS)}")
-            layers.append(LAYERS[name].from_config(dict(spec.get("config", {}))))
+        layers = [registry.deserialize("layer", spec, what="layers") for spec in config.get("layers", [])]
         model = cls(name=config.get("name", "sequential"), seed=config.get("seed"), dtype=config.get("dtype"))
         for l in layers:
             model.add(l)

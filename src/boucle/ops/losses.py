@@ -52,7 +52,7 @@ from typing import Callable
 import numpy as np
 
 from .. import backend
-from ..errors import BoucleError
+from ..errors import BoucleError, NonFiniteError
 from .activations import log_softmax, sigmoid
 
 __all__ = [
@@ -170,7 +170,7 @@ def _check_finite(a, name: str) -> None:
         total = float(a.sum())
     if not math.isfinite(total) and not bool(backend.xp().isfinite(a).all()):
         bad = int((~backend.xp().isfinite(a)).sum())
-        raise BoucleError(f"{name}: expected finite values, got {bad} NaN/Inf entries of {a.size}")
+        raise NonFiniteError(f"{name}: expected finite values, got {bad} NaN/Inf entries of {a.size}")
 
 
 def check_pred(y_pred, min_ndim: int = 1, name: str = "y_pred"):

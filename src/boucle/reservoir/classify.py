@@ -20,7 +20,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..errors import BoucleError
-from ..models.base import register_model
+from ..registry import register
 from .esn import DeepESN, _EchoState
 from .readout import Ridge, solve_ridge
 from .reservoir import EchoStateWarning, Reservoir
@@ -30,7 +30,7 @@ __all__ = ["ESNClassifier"]
 _MODES = ("last", "transduction")
 
 
-@register_model
+@register("model")
 class ESNClassifier(_EchoState):
     """Classify whole sequences from reservoir states (``units`` a list: a deep reservoir).
 

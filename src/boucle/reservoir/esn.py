@@ -29,7 +29,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..errors import BoucleError
-from ..models.base import register_model
+from ..registry import register
 from ._sequences import Sequences, check_targets, to_batch
 from .readout import READOUTS, RLS, Ridge
 from .reservoir import EchoStateWarning, Reservoir, _check_units
@@ -264,7 +264,7 @@ class _EchoState:
             return cls(**cfg, readout=readout)
 
 
-@register_model
+@register("model")
 class ESN(_EchoState):
     """Echo state network: one sparse random reservoir and a trained linear readout.
 
@@ -315,7 +315,7 @@ def _per_layer(value: Any, L: int, name: str) -> list:
     return [value] * L
 
 
-@register_model
+@register("model")
 class DeepESN(_EchoState):
     """Deep echo state network: stacked reservoirs, the readout on all layers' states.
 
