@@ -23,11 +23,12 @@ import argparse
 import importlib
 import os
 import sys
+import warnings
 from typing import Sequence
 
 from . import __version__
 from .backend import blas_threads
-from .errors import BoucleError
+from .errors import BoucleError, DivergenceWarning
 
 __all__ = ["main", "build_parser", "blas_threads", "COMMAND_GROUPS"]
 
@@ -82,7 +83,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return e.code if isinstance(e.code, int) else (0 if e.code is None else 2)
     prog = f"boucle {args.command}"
     try:
-        with blas_threads(args.threads):
+        with blas_threads(args.threads), warnings.catch_warnings():
+            warnings.simplefilter("ignore", DivergenceWarning)   # reported as the command's error instead
             return int(args.func(args) or 0)
     except BoucleError as e:
         print(f"{prog}: error: {_one_line(e)}", file=sys.stderr)

@@ -17,3 +17,8 @@ class NonFiniteError(BoucleError):
 
 class TrainingDiverged(BoucleError):
     """Training stopped because a step's loss or gradient became NaN or Inf (the command line's error)."""
+
+
+class DivergenceWarning(RuntimeWarning):
+    """Training stopped because a step's loss or gradient became NaN or Inf (the library's warning;
+    the command line reports it as a :class:`TrainingDiverged` error instead)."""

@@ -281,15 +281,15 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(f"interrupted at step {model.step}; {ckpt} holds the last checkpoint (written every "
               f"{args.val_every} steps): continue with the same command and --resume", file=sys.stderr)
         raise
+    h = model.history
+    if args.plot:
+        write_plot(h, out / "bpc.png")
+    if h.stopped_reason:                  # the divergence policy stopped the run: exit 2 with its message
+        raise TrainingDiverged(f"{h.stopped_reason}; {ckpt} holds the weights of step {model.step}")
     if args.sample_length and not args.quiet and model.step % args.val_every:
         say(f"----- final sample (temperature {args.temperature}) -----")
         say(model.sample(args.sample_length, temperature=args.temperature, seed=model.step))
         say("-----")
-    if args.plot:
-        write_plot(model.history, out / "bpc.png")
-    h = model.history
-    if h.stopped_reason:                  # the divergence policy stopped the run: exit 2 with its message
-        raise TrainingDiverged(f"{h.stopped_reason}; {ckpt} holds the weights of step {model.step}")
     last_val = h.history.get("val_bpc", [math.nan])[-1] if h.step and h.step[-1] == model.step else math.nan
     val = f", val bpc {last_val:.4f}" if last_val == last_val else ""
     say(f"done: {model.step:,} steps{val}, {time.perf_counter() - t_wall:.0f} s; "

@@ -18,7 +18,7 @@ import sys
 import time
 from typing import Callable
 
-from ..errors import BoucleError
+from ..errors import BoucleError, TrainingDiverged
 
 __all__ = ["add_commands", "main"]
 
@@ -78,6 +78,8 @@ def _train(args: argparse.Namespace) -> int:
                                                  restore_best_weights=True)])
     seconds = time.perf_counter() - start
     save(model, args.out)
+    if model.history.stopped_reason:      # the divergence policy stopped the run: exit 2 with its message
+        raise TrainingDiverged(f"{model.history.stopped_reason}; {args.out} holds the weights of step {model.step}")
     acc = model.evaluate(data.x_test, data.y_test)["exact_match"]
     print(f"{args.task}: exact match {acc:.4f} on {len(data.x_test)} held-out examples (greedy), "
           f"trained in {seconds:.0f} s; model saved to {args.out}")

@@ -324,7 +324,7 @@ class CharModel(LayerContainer):
         fit(self, interval, steps=steps, time_budget=time_budget, initial_epoch=self.step // val_every,
             validate=None if val_ids is None else validate, callbacks=[*cbs, *(callbacks or [])],
             verbose=0, progress=bar, history=self.history)
-        if val_ids is not None:                                # the whole split (replaces a partial one)
+        if val_ids is not None and not self.history.stopped_reason:   # the whole split (replaces a partial one)
             h = self.history
             last = h.step[-1] if h.step else None
             if val_chars is None and last == self.step and not math.isnan(h.history.get("val_loss", [math.nan])[-1]):

@@ -19,7 +19,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..errors import BoucleError
+from ..errors import BoucleError, DivergenceWarning
 from ..io import save
 
 __all__ = ["Callback", "History", "EarlyStopping", "ModelCheckpoint", "LearningRateScheduler",
@@ -141,7 +141,7 @@ class TerminateOnNaN(Callback):
         msg = (f"training stopped: {what} is {value} at epoch {getattr(self, '_epoch', 0) + 1}, batch {batch + 1} "
                f"(step {step + 1}); that step was not applied, the weights are those of step {step}; "
                "lower the learning rate or clip the gradients (clipnorm=)")
-        warnings.warn(msg, RuntimeWarning, stacklevel=2)
+        warnings.warn(msg, DivergenceWarning, stacklevel=2)
         self.model.stop_training = True
         history = getattr(self.model, "history", None)
         if history is not None:

@@ -140,7 +140,9 @@ def fit(model: Any, data: Callable[[int], Iterable], *, epochs: int | None = Non
 
     Returns:
         the :class:`History` (also set as ``model.history``). A stop — by a callback, a limit
-        or the divergence policy — ends the current epoch normally (validation, ``on_epoch_end``).
+        or the divergence policy — ends the current epoch normally (validation, ``on_epoch_end``),
+        except that an epoch ended by a refused step skips its validation: the weights of the
+        last good step are the ones whose outputs overflowed.
     """
     _check_limits(epochs, steps, time_budget)
     history = history if history is not None else History()
@@ -169,6 +171,19 @@ def fit(model: Any, data: Callable[[int], Iterable], *, epochs: int | None = Non
                     or (time_budget is not None and time.perf_counter() - start >= time_budget))
 
     cbs.on_train_begin({})
+    try:
+        logs = _run_epochs(model, data, cbs, epochs, initial_epoch, validate, limit_reached)
+    except BaseException:                                   # an exception (Ctrl-C) still closes the bar
+        for c in extra:
+            if isinstance(c, ProgressBar):
+                c.close()
+        raise
+    cbs.on_train_end(logs)
+    return history
+
+
+def _run_epochs(model, data, cbs: CallbackList, epochs, initial_epoch: int, validate, limit_reached) -> dict:
+    """The epochs of :func:`fit`; returns the last epoch's logs."""
     metrics = list(getattr(model, "metrics", ()))
     logs: dict = {}
     epoch = initial_epoch
@@ -181,7 +196,7 @@ def fit(model: Any, data: Callable[[int], Iterable], *, epochs: int | None = Non
         cbs.on_epoch_begin(epoch, {"batches": len(source)} if hasattr(source, "__len__") else {})
         for m in metrics:
             m.reset()
-        means, b = _Means(), 0
+        means, b, refused = _Means(), 0, False
         while batch is not None:
             cbs.on_batch_begin(b, {})
             t0 = time.perf_counter()
@@ -190,16 +205,15 @@ def fit(model: Any, data: Callable[[int], Iterable], *, epochs: int | None = Non
                 means.add({"loss": r.loss, **r.logs}, r.size)
                 logs = {**means.result(), **{m.name: m.result() for m in metrics}}
             else:                                           # the refused step's own values
-                logs = {"loss": r.loss}
+                logs, refused = {"loss": r.loss}, True
             logs.update(grad_norm=r.grad_norm, size=r.size, step=model.step, time=time.perf_counter() - t0)
             cbs.on_batch_end(b, logs)
             if limit_reached():
                 break
             batch, b = next(batches, None), b + 1
         logs = {**means.result(), **{m.name: m.result() for m in metrics}}
-        if validate is not None:
+        if validate is not None and not refused:             # (after a refused step the outputs overflow)
             logs.update({f"val_{k}": v for k, v in validate().items()})
         cbs.on_epoch_end(epoch, logs)
         epoch += 1
-    cbs.on_train_end(logs)
-    return history
+    return logs

@@ -58,6 +58,10 @@ class ProgressBar(Callback):
             self._bar.close()
             self._bar = None
 
+    def close(self) -> None:
+        """Close the open bar (the engine calls it when training ends by an exception)."""
+        self._close(None)
+
     def _postfix(self, logs: dict) -> dict[str, str]:
         out = shown(logs, self.keys)
         if self.rate and self._speed is not None:
