@@ -156,6 +156,34 @@ def test_gradient_of_the_loss_through_the_carried_state_float64():
         assert relative_error(grads[name].reshape(-1)[idx], num) < 1e-6, name
 
 
+def test_the_carried_state_is_the_previous_batch_final_state():
+    """Truncated BPTT by behaviour: the second train_step's loss is the loss of a forward pass
+    started from the first step's final states (computed before its update), and differs from
+    a pass started from zeros."""
+    m = small_model("lstm", 3, dtype="float64")
+    m.compile(SGD(0.5))
+    rng = np.random.default_rng(0)
+    x1, y1, x2, y2 = (rng.integers(0, len(m.vocab), (3, 6)) for _ in range(4))
+    _, _, final1 = m.forward(x1)                                      # before the first update
+    m.train_step(x1, y1)
+    for carried, want in zip(m.states, final1):
+        for a, b in zip(carried, want):
+            np.testing.assert_array_equal(a, b)
+    expected = m._loss(y2, m.forward(x2, m.states)[0])               # the updated weights, carried states
+    from_zeros = m._loss(y2, m.forward(x2)[0])
+    assert m.train_step(x2, y2) == pytest.approx(expected, rel=1e-13, abs=0)
+    assert abs(expected - from_zeros) > 1e-6
+
+
+def test_evaluate_does_not_depend_on_the_chunk_length():
+    """The state is carried across chunks, so every character is scored with its whole left context."""
+    m = small_model("gru", 3, dtype="float64")
+    m.fit(TEXT, steps=5, seq_len=8, batch_size=4, verbose=0)
+    scores = [m.evaluate(TEXT[:400], batch_size=3, seq_len=n)["bpc"] for n in (5, 17, 400)]
+    assert scores == pytest.approx([scores[0]] * 3, rel=1e-12, abs=0)
+    assert m.evaluate(TEXT[:400], batch_size=5, seq_len=17)["bpc"] != pytest.approx(scores[0], rel=1e-9)
+
+
 def test_output_bias_starts_at_the_unigram_distribution():
     m = small_model()
     counts = np.bincount(m.vocab.encode(TEXT), minlength=len(m.vocab)) + 1.0

@@ -123,6 +123,31 @@ def test_greedy_equals_beam_width_one_and_brute_force_beam(rng):
     assert [tuple(w) for w in wide] == best
 
 
+def test_wide_beam_with_the_default_length_penalty_equals_brute_force():
+    """With the default length penalty (α = 1: mean log-probability per token, END counted), a
+    beam as wide as the search space returns argmax S(y) / |y| over every possible output."""
+    m = Seq2Seq(9, 6, units=6, embed_dim=4, seed=5, attention="dot", dtype="float64", max_target_len=3)
+    rng = np.random.default_rng(3)                                   # weights where α = 0 and α = 1 disagree
+    for p in m.params.values():
+        p[...] = rng.standard_normal(p.shape) * 0.8
+    x = np.array([[4, 5, 6], [7, 0, 0], [8, 6, 0], [5, 5, 5], [6, 4, 0]])
+    best, best_score = [], []
+    for b in range(len(x)):
+        scores = {}
+        for L in range(0, 4):                                        # L tokens, then END: |y| = L + 1
+            for seq in itertools.product([3, 4, 5], repeat=L):
+                scores[seq] = _log_prob(m, x[b:b + 1], list(seq) + [END]) / (L + 1)
+        for seq in itertools.product([3, 4, 5], repeat=4):           # unfinished after max_len + 1 steps
+            scores[seq] = _log_prob(m, x[b:b + 1], list(seq)) / 4
+        best.append(max(scores, key=scores.get))
+        best_score.append(scores[best[-1]])
+    wide, got = beam_search(m, x, 4 ** 4, 3)                         # default length_penalty=1.0
+    assert [tuple(w) for w in wide] == best
+    np.testing.assert_allclose(got, best_score, rtol=0, atol=1e-12)
+    raw, _ = beam_search(m, x, 4 ** 4, 3, length_penalty=0.0)
+    assert any(tuple(a) != tuple(b) for a, b in zip(raw, wide))     # the penalty changes some answers
+
+
 def _log_prob(m, x, seq):
     memory, mask, states, _ = m.encode(x)
     tok, total = 1, 0.0
