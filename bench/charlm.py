@@ -38,7 +38,8 @@ sys.path.insert(0, os.path.dirname(__file__))
 from common import interleaved, machine  # noqa: E402
 
 from boucle.backend import blas_threads  # noqa: E402
-from boucle.data.text import TextStream, Vocabulary, eval_chunks, load_corpus, split_ids  # noqa: E402
+from boucle.data.text import TextStream, eval_chunks, load_corpus, split_ids
+from boucle.data.vocab import Vocabulary  # noqa: E402
 from boucle.interop import to_torch  # noqa: E402
 from boucle.models.charlm import CharModel  # noqa: E402
 from boucle.optimizers import Adam  # noqa: E402

@@ -40,7 +40,7 @@ from reservoirpy.nodes import Reservoir as RpReservoir, Ridge as RpRidge
 
 sys.path.insert(0, os.path.dirname(__file__))
 import boucle  # noqa: E402
-from boucle.data.timeseries import mackey_glass, to_forecasting  # noqa: E402
+from boucle.data.tasks.timeseries import mackey_glass, to_forecasting  # noqa: E402
 from boucle.reservoir import ESN, nrmse, rmse, rsquare  # noqa: E402
 
 

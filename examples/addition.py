@@ -12,7 +12,7 @@ import argparse
 import time
 
 import boucle
-from boucle.data.seq2seq_tasks import addition_dataset
+from boucle.data.tasks.translation import addition_dataset
 from boucle.models.seq2seq import Seq2Seq
 
 

@@ -14,7 +14,7 @@ import argparse
 import time
 
 import boucle
-from boucle.data.seq2seq_tasks import dates_dataset
+from boucle.data.tasks.translation import dates_dataset
 from boucle.models.decoding import attention_map
 from boucle.models.seq2seq import Seq2Seq
 

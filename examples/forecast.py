@@ -26,7 +26,7 @@ import numpy as np
 
 import boucle
 from boucle.data.loaders import load_csv_series
-from boucle.data.timeseries import mackey_glass
+from boucle.data.tasks.timeseries import mackey_glass
 from boucle.data.windows import forecast_splits, persistence_forecast
 from boucle.layers import GRU, Dense
 

@@ -4,7 +4,7 @@ at time t is the input at time t+1).
 
     python examples/melody_one_to_many.py [--steps 600] [--units 48] [--seed 0]
 
-Data (:func:`boucle.data.synthetic.melodies`): a condition ``c = [key, pattern,
+Data (:func:`boucle.data.tasks.synthetic.melodies`): a condition ``c = [key, pattern,
 direction]`` (one-hot) and the 8 notes of that scale or arpeggio. Model, with
 boucle's layers composed by hand (the recurrent layer's ``initial_state`` and its
 gradient)::
@@ -25,7 +25,7 @@ import argparse
 import numpy as np
 
 from boucle import losses, optimizers
-from boucle.data.synthetic import melodies
+from boucle.data.tasks.synthetic import melodies
 from boucle.layers import GRU, Dense, Embedding
 
 

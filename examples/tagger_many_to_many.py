@@ -3,7 +3,7 @@ a unidirectional GRU against a bidirectional one (seed 000: "Bidirectional RNN (
 
     python examples/tagger_many_to_many.py [--chars 6000] [--epochs 15] [--seed 0]
 
-Data (:mod:`boucle.data.tagging`): stdlib modules cut into windows of 64 characters;
+Data (:mod:`boucle.data.tasks.tagging`): stdlib modules cut into windows of 64 characters;
 each character's class (space, name, keyword, string, comment, number, op) comes
 from Python's ``tokenize``. The last module is the test set. Model::
 
@@ -21,7 +21,7 @@ import argparse
 import numpy as np
 
 import boucle
-from boucle.data.tagging import TAG_CLASSES, python_tagging_data
+from boucle.data.tasks.tagging import TAG_CLASSES, python_tagging_data
 from boucle.layers import GRU, Bidirectional, Dense, Embedding
 
 

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 import boucle
-from boucle.data.text import (TextStream, Vocabulary, builtin_files, eval_chunks, find_files, load_corpus,
+from boucle.data.vocab import Vocabulary
+from boucle.data.text import (TextStream, builtin_files, eval_chunks, find_files, load_corpus,
                               read_text, split_ids)
 from boucle.diagnostics import numerical_gradient, relative_error
 from boucle.errors import BoucleError

@@ -11,11 +11,11 @@ import boucle
 from boucle.callbacks import (Callback, CSVLogger, EarlyStopping, LearningRateScheduler, ModelCheckpoint,
                               ReduceLROnPlateau, TerminateOnNaN)
 from boucle.cli import main
-from boucle.data.text import Vocabulary
+from boucle.data.vocab import Vocabulary
 from boucle.errors import BoucleError
 from boucle.layers import Dense
 from boucle.models import CharModel, Seq2Seq, Sequential
-from boucle.optimizers import SGD, Adam
+from boucle.optimizers import SGD
 from boucle.training import History, fit, train_step
 
 TEXT = "def add(a, b):\n    return a + b\n\n" * 40

@@ -6,7 +6,7 @@ import pytest
 import scipy.linalg
 
 import boucle
-from boucle.data.timeseries import mackey_glass, to_forecasting
+from boucle.data.tasks.timeseries import mackey_glass, to_forecasting
 from boucle.errors import BoucleError
 from boucle.reservoir import (ESN, RLS, DeepESN, EchoStateWarning, ESNClassifier, Reservoir, Ridge,
                               memory_capacity, nrmse, rmse, rsquare, spectral_radius)

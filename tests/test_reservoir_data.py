@@ -1,8 +1,8 @@
-"""Reservoir-computing benchmark series (boucle.data.timeseries): determinism, equations, errors."""
+"""Reservoir-computing benchmark series (boucle.data.tasks.timeseries): determinism, equations, errors."""
 import numpy as np
 import pytest
 
-from boucle.data.timeseries import lorenz, mackey_glass, narma10, to_forecasting
+from boucle.data.tasks.timeseries import lorenz, mackey_glass, narma10, to_forecasting
 from boucle.errors import BoucleError
 
 

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 import boucle
-from boucle.data.seq2seq_tasks import END, PAD, UNK, CharVocab, addition_dataset, dates_dataset
+from boucle.data.tasks.translation import addition_dataset, dates_dataset
+from boucle.data.vocab import END, PAD, UNK, Vocabulary
 from boucle.diagnostics.gradcheck import numerical_gradient, relative_error
 from boucle.errors import BoucleError, ModelFileError
 from boucle.models.decoding import attention_map, beam_search, decode, greedy_decode, translate
@@ -252,7 +253,7 @@ def test_bad_input_one_line_errors(dates_model):
 
 # ----------------------------------------------------------------------------- training options
 def test_autoencoder_is_one_line_and_learns_to_copy():
-    vocab = CharVocab("abcde")
+    vocab = Vocabulary("abcde", specials=True)
     rng = np.random.default_rng(0)
     words = ["".join(rng.choice(list("abcde"), rng.integers(2, 6))) for _ in range(1500)]
     fresh = ["".join(rng.choice(list("abcde"), rng.integers(2, 6))) for _ in range(200)]
@@ -297,7 +298,7 @@ def test_datasets_hold_out_dates_and_questions():
     a = addition_dataset(3000, 300, seed=1)
     assert not set(a.x_train) & set(a.x_test)
     assert all(int(q.split("+")[0]) + int(q.split("+")[1]) == int(s) for q, s in zip(a.x_test, a.y_test))
-    v = CharVocab("ab")
+    v = Vocabulary("ab", specials=True)
     assert v.decode(v.encode("ba").tolist() + [END, 4]) == "ba" and len(v) == 6
     with pytest.raises(BoucleError, match="n_train"):
         dates_dataset(0)
@@ -335,7 +336,7 @@ def test_examples_run_with_small_settings(tmp_path):
 
 
 def test_config_round_trip_and_unknown_keys():
-    m = Seq2Seq(CharVocab("abc"), 12, units=8, bidirectional=True, attention="additive", attention_units=5, seed=1)
+    m = Seq2Seq(Vocabulary("abc", specials=True), 12, units=8, bidirectional=True, attention="additive", attention_units=5, seed=1)
     m2 = Seq2Seq.from_config(m.get_config())
     assert m2.get_config() == m.get_config()
     assert all(np.array_equal(m.params[k], m2.params[k]) for k in m.params)    # same seed, same weights

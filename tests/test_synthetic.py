@@ -4,7 +4,7 @@ import math
 import numpy as np
 import pytest
 
-from boucle.data.synthetic import (ADDING_BASELINE_MSE, MELODY_PATTERNS, REBER_SYMBOLS, adding_problem, copy_baseline,
+from boucle.data.tasks.synthetic import (ADDING_BASELINE_MSE, MELODY_PATTERNS, REBER_SYMBOLS, adding_problem, copy_baseline,
                                    copy_task, embedded_reber, embedded_reber_string, is_embedded_reber, is_reber,
                                    melodies, reber_next_symbols, reber_string, sine_mixture)
 from boucle.errors import BoucleError
@@ -123,7 +123,7 @@ def test_bad_arguments_raise_one_line_errors(call, match):
 
 # ----------------------------------------------------------------------------- Python-source tagging
 
-from boucle.data.tagging import (TAG_CLASSES, char_vocabulary, python_tagging_data, stdlib_sources,  # noqa: E402
+from boucle.data.tasks.tagging import (TAG_CLASSES, char_vocabulary, python_tagging_data, stdlib_sources,  # noqa: E402
                                  tag_python_source, tagging_windows)
 
 

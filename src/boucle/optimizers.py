@@ -31,9 +31,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from . import backend
-from .errors import BoucleError
 from . import registry
+from .errors import BoucleError
 from .clipping import _check_grads, _clip_norm, _sum_squares, clip_by_global_norm, clip_by_value, global_norm
 from .schedules import ExponentialDecay, Schedule, StepDecay, register_schedule, schedule_from_config
 from .validators import boolean, rate, real

@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from .. import io as boucle_io
-from ..data.text import TextStream, Vocabulary, load_corpus, split_ids
+from ..data.text import TextStream, load_corpus, split_ids
+from ..data.vocab import Vocabulary
 from ..errors import BoucleError, TrainingDiverged
 from ..models.charlm import CELLS, CharModel      # importing it registers CharModel for boucle.load
 from .. import registry

@@ -56,7 +56,7 @@ def _translate(args: argparse.Namespace) -> int:
 
 def _train(args: argparse.Namespace) -> int:
     from .. import callbacks, optimizers
-    from ..data.seq2seq_tasks import addition_dataset, dates_dataset
+    from ..data.tasks.translation import addition_dataset, dates_dataset
     from ..io import save
     from ..models.seq2seq import Seq2Seq
     if args.task == "dates":

@@ -3,7 +3,9 @@
 Mini-batches of sequences of different lengths: pad them to a common length and
 keep a (B, T) mask of the valid steps (:func:`pad_sequences`); when the lengths
 differ a lot, sort the sequences by length so that each batch holds similar
-lengths and little padding (:func:`bucket_batches`).
+lengths and little padding (:func:`bucket_batches`). For token ids right-padded with
+``PAD`` (:mod:`boucle.data.vocab`): :func:`trim_padding` drops all-padding columns and
+:func:`teacher_forcing` makes an encoder–decoder's decoder inputs, targets and mask.
 """
 from __future__ import annotations
 
@@ -13,8 +15,9 @@ import numpy as np
 
 from .. import backend
 from ..errors import BoucleError
+from .vocab import END, PAD, START
 
-__all__ = ["pad_sequences", "bucket_batches"]
+__all__ = ["pad_sequences", "bucket_batches", "trim_padding", "teacher_forcing"]
 
 _SIDES = ("post", "pre")
 
@@ -126,3 +129,27 @@ def _describe(obj: Any) -> str:
     if isinstance(obj, (list, tuple)):
         return f"{type(obj).__name__} of length {len(obj)}"
     return repr(obj)
+
+
+def trim_padding(x: np.ndarray) -> np.ndarray:
+    """x (N, T) without its trailing all-PAD columns (at least one column kept)."""
+    cols = np.flatnonzero((x != PAD).any(axis=0))
+    return x[:, :int(cols[-1]) + 1 if len(cols) else 1]
+
+
+def teacher_forcing(y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Right-padded targets (N, T) → decoder inputs [START, y_1..y_L], targets [y_1..y_L, END]
+    and their (N, T') boolean mask, T' = longest L + 1. Teacher forcing: seed 002's generative
+    RNN gives "la sortie au temps t comme entrée au temps t+1"; in training that output is the true one."""
+    valid = y != PAD
+    lengths = valid.sum(axis=1)
+    if (valid != (np.arange(y.shape[1]) < lengths[:, None])).any():
+        raise BoucleError("y: expected right-padded target ids (PAD = 0 only after the last token)")
+    T = int(lengths.max()) + 1
+    dec_in = np.zeros((len(y), T), dtype=np.int64)
+    dec_in[:, 0] = START
+    dec_in[:, 1:] = y[:, :T - 1]
+    target = np.zeros((len(y), T), dtype=np.int64)
+    target[:, :T - 1] = y[:, :T - 1]
+    target[np.arange(len(y)), lengths] = END
+    return dec_in, target, np.arange(T) <= lengths[:, None]

@@ -14,8 +14,7 @@ step. This module turns files into the integer arrays such a model trains on.
   about 4.7 MB (4,698,280 characters, 166 distinct). Every Python installation
   carries it, so nothing is downloaded; the same interpreter always gives the
   same corpus.
-- :class:`Vocabulary`: char <-> id, ids in the sorted order of the characters,
-  JSON-able (:meth:`Vocabulary.get_config`).
+- the vocabulary (characters <-> ids) is :class:`boucle.data.vocab.Vocabulary`.
 - :func:`split_ids`: the last ``val_fraction`` of the text is the validation split.
 - :class:`TextStream`: mini-batches for truncated BPTT, as char-rnn: the training
   text (a ring) is cut into B streams, one per batch row; each batch holds the
@@ -32,14 +31,14 @@ import os
 import sysconfig
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 
 from ..errors import BoucleError
 
-__all__ = ["read_text", "builtin_files", "find_files", "load_corpus", "Corpus", "Vocabulary",
-           "split_ids", "TextStream", "eval_chunks", "BUILTIN_DESCRIPTION"]
+__all__ = ["read_text", "builtin_files", "find_files", "load_corpus", "Corpus", "split_ids", "TextStream",
+           "eval_chunks", "BUILTIN_DESCRIPTION"]
 
 BUILTIN_DESCRIPTION = ("the .py files directly in the Python standard library folder "
                        "(sysconfig.get_paths()['stdlib'], no subfolders), sorted by name")
@@ -127,85 +126,6 @@ def load_corpus(paths: Sequence[str | os.PathLike] | None = None, glob: str | No
     if not text:
         raise BoucleError(f"corpus: no text in {source} (empty files)")
     return Corpus(text, files, source)
-
-
-class Vocabulary:
-    """The characters of a text, each with an id (ids follow the sorted order of the characters).
-
-    ``encode(text) -> ids`` (int64 array), ``decode(ids) -> str``; a character
-    outside the vocabulary raises :class:`BoucleError` naming it.
-    """
-
-    def __init__(self, chars: Sequence[str] | str):
-        chars = list(chars)
-        if not chars:
-            raise BoucleError("chars: expected at least one character, got none")
-        for c in chars:
-            if not isinstance(c, str) or len(c) != 1:
-                raise BoucleError(f"chars: expected single characters, got {c!r}")
-        if len(set(chars)) != len(chars):
-            raise BoucleError("chars: expected distinct characters, got duplicates")
-        self.chars: list[str] = sorted(chars)
-        self._codes = np.array([ord(c) for c in self.chars], dtype=np.int64)   # sorted code points
-        self.index = {c: i for i, c in enumerate(self.chars)}
-
-    @classmethod
-    def from_text(cls, text: str) -> "Vocabulary":
-        if not text:
-            raise BoucleError("text: expected a non-empty text to build a vocabulary from, got ''")
-        return cls(set(text))
-
-    def __len__(self) -> int:
-        return len(self.chars)
-
-    def __contains__(self, ch: str) -> bool:
-        return ch in self.index
-
-    def __eq__(self, other: Any) -> bool:
-        return isinstance(other, Vocabulary) and self.chars == other.chars
-
-    def __repr__(self) -> str:
-        return f"Vocabulary({len(self)} characters)"
-
-    def unknown(self, text: str) -> list[str]:
-        """The distinct characters of ``text`` that are not in the vocabulary, in order of appearance."""
-        return [c for c in dict.fromkeys(text) if c not in self.index]
-
-    def encode(self, text: str, name: str = "text") -> np.ndarray:
-        """ids (len(text),) int64; raises if ``text`` holds characters outside the vocabulary."""
-        if not isinstance(text, str):
-            raise BoucleError(f"{name}: expected a str, got {type(text).__name__}")
-        cps = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32).astype(np.int64)
-        ids = np.searchsorted(self._codes, cps)
-        ids_c = np.minimum(ids, len(self.chars) - 1)
-        bad = self._codes[ids_c] != cps
-        if bad.any():
-            raise BoucleError(f"{name}: {describe_chars(self.unknown(text))} not in the model's "
-                              f"vocabulary of {len(self)} characters")
-        return ids
-
-    def decode(self, ids: Any) -> str:
-        """The text of ``ids`` (integers in [0, len(vocab)))."""
-        ids = np.asarray(ids, dtype=np.int64).reshape(-1)
-        if ids.size and (ids.min() < 0 or ids.max() >= len(self.chars)):
-            raise BoucleError(f"ids: expected values in [0, {len(self.chars)}), got [{ids.min()}, {ids.max()}]")
-        return self._codes[ids].astype(np.uint32).tobytes().decode("utf-32-le")
-
-    def get_config(self) -> dict:
-        return {"chars": "".join(self.chars)}
-
-    @classmethod
-    def from_config(cls, config: dict) -> "Vocabulary":
-        if not isinstance(config, dict) or not isinstance(config.get("chars"), str):
-            raise BoucleError(f"vocabulary config: expected {{'chars': str}}, got {config!r:.80}")
-        return cls(config["chars"])
-
-
-def describe_chars(chars: Sequence[str], limit: int = 8) -> str:
-    """``'é' (U+00E9), '\\t' (U+0009)`` — for error messages."""
-    parts = [f"{c!r} (U+{ord(c):04X})" for c in chars[:limit]]
-    more = f" and {len(chars) - limit} more" if len(chars) > limit else ""
-    return f"character{'s' * (len(chars) != 1)} " + ", ".join(parts) + more
 
 
 def split_ids(ids: np.ndarray, val_fraction: float) -> tuple[np.ndarray, np.ndarray]:

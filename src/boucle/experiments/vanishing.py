@@ -36,7 +36,7 @@ import numpy as np
 
 from .. import optimizers
 from ..backend import blas_threads, make_rng
-from ..data.synthetic import adding_problem, embedded_reber
+from ..data.tasks.synthetic import adding_problem, embedded_reber
 from ..errors import BoucleError
 from ..layers import GRU, LSTM, Dense, SimpleRNN
 from ..models import Sequential

@@ -33,7 +33,8 @@ import numpy as np
 
 from .. import backend
 from .. import optimizers as optimizers_mod
-from ..data.text import TextStream, Vocabulary, eval_chunks
+from ..data.text import TextStream, eval_chunks
+from ..data.vocab import Vocabulary
 from ..errors import BoucleError
 from ..layers import GRU, LSTM, Dense, Dropout, Embedding, SimpleRNN
 from ..losses import SparseCategoricalCrossentropy

@@ -31,7 +31,8 @@ from typing import Any
 
 import numpy as np
 
-from ..data.seq2seq_tasks import END, PAD, START, trim_padding
+from ..data.padding import trim_padding
+from ..data.vocab import END, PAD, START
 from ..errors import BoucleError
 
 __all__ = ["greedy_decode", "beam_search", "decode", "decode_ids", "translate", "attention_map"]

@@ -45,7 +45,8 @@ import numpy as np
 from .. import backend
 from .. import optimizers as optimizers_mod
 from ..data.padding import bucket_batches
-from ..data.seq2seq_tasks import END, PAD, CharVocab, teacher_forcing, token_ids, trim_padding
+from ..data.padding import teacher_forcing, trim_padding
+from ..data.vocab import END, PAD, Vocabulary, token_ids
 from ..errors import BoucleError
 from ..layers.base import Layer
 from ..layers.core import Dense, Embedding
@@ -95,14 +96,17 @@ class Attention(Layer):
         return dq, de
 
 
-def _vocab(v: Any, name: str) -> tuple[CharVocab | None, int]:
-    if isinstance(v, CharVocab):
-        return v, len(v)
+def _vocab(v: Any, name: str) -> tuple[Vocabulary | None, int]:
     if isinstance(v, dict):
-        return CharVocab.from_config(v), len(CharVocab.from_config(v))
+        v = Vocabulary.from_config(v, default_specials=True)
+    if isinstance(v, Vocabulary):
+        if not v.specials:
+            raise BoucleError(f"{name}: expected a Vocabulary with the special tokens PAD, START, END, UNK "
+                              f"(Vocabulary(chars, specials=True)), got {v!r}")
+        return v, len(v)
     if isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v > END + 1:
         return None, int(v)
-    raise BoucleError(f"{name}: expected a CharVocab or a vocabulary size > {END + 1}, got {v!r}")
+    raise BoucleError(f"{name}: expected a Vocabulary or a vocabulary size > {END + 1}, got {v!r}")
 
 
 def _choice(value: Any, allowed: tuple, name: str) -> Any:
@@ -116,7 +120,7 @@ class Seq2Seq(LayerContainer):
     """Encoder–decoder with optional attention (see the module docstring for the equations).
 
     Args:
-        source_vocab, target_vocab: :class:`~boucle.data.seq2seq_tasks.CharVocab` (texts can
+        source_vocab, target_vocab: :class:`~boucle.data.vocab.Vocabulary` with the special tokens (texts can
             then be passed directly, and decoded) or vocabulary sizes (ids, PAD = 0,
             START = 1, END = 2). ``target_vocab=None``: the source vocabulary.
         units: H of every recurrent layer (encoder and decoder).
@@ -239,7 +243,7 @@ class Seq2Seq(LayerContainer):
     # -- data ----------------------------------------------------------------------------
     def source_ids(self, x: Any, *, unknown: str = "error", too_long: str = "error", name: str = "x",
                    limit: bool = True) -> np.ndarray:
-        """Source texts (with a CharVocab) or padded ids → (N, T_x) int64 ids, checked (and, with
+        """Source texts (with a character vocabulary) or padded ids → (N, T_x) int64 ids, checked (and, with
         ``limit``, no longer than ``max_source_len``: the inference policy; training data is not limited)."""
         return token_ids(x, self.source_vocab, self.source_size, name, unknown, too_long,
                          self.max_source_len if limit else None)
@@ -247,7 +251,7 @@ class Seq2Seq(LayerContainer):
     def target_ids(self, y: Any, name: str = "y") -> np.ndarray:
         return token_ids(y, self.target_vocab, self.target_size, name)
 
-    #: right-padded targets -> (decoder inputs, targets, mask); see :func:`boucle.data.seq2seq_tasks.teacher_forcing`.
+    #: right-padded targets -> (decoder inputs, targets, mask); see :func:`boucle.data.padding.teacher_forcing`.
     teacher_forcing = staticmethod(teacher_forcing)
 
     # -- computation ---------------------------------------------------------------------
@@ -369,7 +373,7 @@ class Seq2Seq(LayerContainer):
         """Train with teacher forcing on (source, target) pairs, in length-bucketed mini-batches.
 
         Args:
-            x, y: lists of strings (with CharVocabs) or right-padded (N, T) ids; ``y=None``
+            x, y: lists of strings (with character vocabularies) or right-padded (N, T) ids; ``y=None``
                 for an autoencoder (target = source).
             validation_data: ``(x_val, y_val)``: ``val_loss``, ``val_accuracy`` (per token,
                 teacher forced) and ``val_exact_match`` (greedy decoding) each epoch.

@@ -7,7 +7,7 @@ dimension; only a linear *readout* learns, in closed form (ridge) or online (RLS
 - :class:`Ridge`, :class:`RLS` -- readouts;
 - :class:`ESN`, :class:`DeepESN`, :class:`ESNClassifier` -- models that ``boucle.save``/``boucle.load``;
 - :func:`rmse`, :func:`nrmse`, :func:`rsquare`, :func:`memory_capacity` -- measures;
-- data: :mod:`boucle.data.timeseries` (Mackey-Glass, NARMA-10, Lorenz).
+- data: :mod:`boucle.data.tasks.timeseries` (Mackey-Glass, NARMA-10, Lorenz).
 """
 from .classify import ESNClassifier
 from .esn import ESN, DeepESN

@@ -20,8 +20,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..backend import make_rng
-from ..errors import BoucleError
+from ...backend import make_rng
+from ...errors import BoucleError
 
 __all__ = ["mackey_glass", "narma10", "lorenz", "to_forecasting"]
 

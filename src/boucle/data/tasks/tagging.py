@@ -35,7 +35,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from ..errors import BoucleError
+from ...errors import BoucleError
 
 __all__ = ["TAG_CLASSES", "tag_python_source", "stdlib_sources", "DEFAULT_STDLIB_FILES", "char_vocabulary",
            "TaggingData", "tagging_windows", "python_tagging_data"]

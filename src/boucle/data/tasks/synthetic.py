@@ -11,7 +11,7 @@
   where the penultimate symbol depends on the second one (seed 002, "Dépendances à
   long terme").
 - :func:`sine_mixture` — a sum of sines, a smooth series to forecast (Mackey–Glass
-  lives in :mod:`boucle.data.timeseries`).
+  lives in :mod:`boucle.data.tasks.timeseries`).
 - :func:`melodies` — scales and arpeggios by key, for one-to-many generation
   (seed 000: "Génération de musique", x = ∅ or one vector → a sequence).
 
@@ -25,9 +25,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..backend import floatx, make_rng, resolve_dtype
-from ..errors import BoucleError
-from .padding import pad_sequences
+from ...backend import floatx, make_rng, resolve_dtype
+from ...errors import BoucleError
+from ..padding import pad_sequences
 
 __all__ = ["adding_problem", "ADDING_BASELINE_MSE", "copy_task", "copy_baseline",
            "REBER_SYMBOLS", "reber_string", "embedded_reber_string", "is_reber", "is_embedded_reber",
