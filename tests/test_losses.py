@@ -12,7 +12,6 @@ import torch.nn.functional as F
 from boucle import losses
 from boucle.diagnostics import check_loss_gradients
 from boucle.errors import BoucleError
-from boucle.ops import losses as ops
 
 B, T, C = 3, 5, 4
 MASK_BT = np.array([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1], [1, 0, 0, 0, 0]], dtype=np.float64)

@@ -153,7 +153,7 @@ def test_repeat_vector(rng):
     assert check_gradients(layer, x)["input"] < 1e-6
     np.testing.assert_array_equal(layer.backward(np.ones((4, 3, 2)), None), np.full((4, 2), 3.0))
     assert RepeatVector.from_config(layer.get_config()).n == 3
-    with pytest.raises(BoucleError, match="n must be a positive int"):
+    with pytest.raises(BoucleError, match="RepeatVector: n: expected a positive int, got 0"):
         RepeatVector(0)
     with pytest.raises(BoucleError, match="x must be 2-D"):
         layer.forward(np.zeros((4, 3, 2)))

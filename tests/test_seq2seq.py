@@ -13,7 +13,7 @@ from boucle.errors import BoucleError, ModelFileError
 from boucle.models.decoding import attention_map, beam_search, decode, greedy_decode, translate
 from boucle.models.seq2seq import Seq2Seq
 from boucle.schedules import ExponentialDecay
-from boucle.commands.seq2seq import main as cli
+from boucle.cli import main as cli
 
 
 X = np.array([[4, 5, 6, 7, 8], [5, 4, 0, 0, 0], [8, 8, 8, 6, 0]])

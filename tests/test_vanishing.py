@@ -7,8 +7,10 @@ import math
 import pytest
 
 from boucle.errors import BoucleError
-from boucle.experiments.vanishing import (KINDS, StudyConfig, adding_run, add_commands, main, param_count,
-                                          reber_run, run_study, summarize, units_for_budget)
+from boucle.cli import main as boucle_main
+from boucle.commands.experiment import add_commands
+from boucle.experiments.vanishing import (KINDS, StudyConfig, adding_run, param_count, reber_run, run_study,
+                                          summarize, units_for_budget)
 
 
 def test_equal_parameter_counts():
@@ -84,8 +86,6 @@ def test_bad_study_arguments(tmp_path):
     blocker.write_text("x")
     with pytest.raises(BoucleError, match="out: cannot create folder"):
         run_study(StudyConfig.quick(), blocker / "sub", log=None)
-    with pytest.raises(BoucleError, match="lengths: expected ints >= 2"):
+    with pytest.raises(BoucleError, match="lengths: expected an int >= 2, got 1"):
         run_study(StudyConfig(lengths=(1,)), None, log=None)
-    with pytest.raises(SystemExit) as e:
-        main(["--out", str(blocker / "sub"), "--quick"])
-    assert e.value.code == 2
+    assert boucle_main(["experiment", "vanishing", "--out", str(blocker / "sub"), "--quick"]) == 2

@@ -28,6 +28,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
+from . import validators
 from .errors import BoucleError
 
 __all__ = ["xp", "floatx", "set_floatx", "resolve_dtype", "make_rng", "blas_threads", "tune_allocator",
@@ -74,9 +75,7 @@ def make_rng(seed: Any = None) -> np.random.Generator:
     """
     if isinstance(seed, np.random.Generator):
         return seed
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
-        raise BoucleError(f"seed: expected a non-negative int, a numpy Generator or None, got {seed!r}")
-    return np.random.default_rng(seed)
+    return np.random.default_rng(validators.seed(seed, "seed (or a numpy Generator)"))
 
 
 def _openblas_entry_points() -> list:

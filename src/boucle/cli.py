@@ -28,39 +28,23 @@ from typing import Sequence
 
 from . import __version__
 from .backend import blas_threads
+from .commands.options import OneLineParser, at_least_one, one_line
 from .errors import BoucleError, DivergenceWarning
 
 __all__ = ["main", "build_parser", "blas_threads", "COMMAND_GROUPS"]
 
 #: modules that add command groups (each exposes ``add_commands(subparsers)``).
-COMMAND_GROUPS: list[str] = ["boucle.commands.charlm", "boucle.commands.seq2seq", "boucle.experiments.vanishing"]
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse, with its errors on one line (and exit code 2)."""
-
-    def error(self, message: str):
-        self.exit(2, f"{self.prog}: error: {_one_line(message)} (see '{self.prog} --help')\n")
-
-
-def _threads(text: str) -> int:
-    try:
-        n = int(text)
-    except ValueError:
-        n = 0
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"expected an int >= 1, got {text!r}")
-    return n
+COMMAND_GROUPS: list[str] = ["boucle.commands.charlm", "boucle.commands.seq2seq", "boucle.commands.experiment"]
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The top-level parser with every group's sub-commands."""
-    parser = _Parser(
+    parser = OneLineParser(
         prog="boucle",
         description="Recurrent neural networks from the equations up, on NumPy.",
         epilog="Run 'boucle COMMAND --help' for the options of a command.")
     parser.add_argument("--version", action="version", version=f"boucle {__version__}")
-    parser.add_argument("--threads", type=_threads, default=1, metavar="N",
+    parser.add_argument("--threads", type=at_least_one, default=1, metavar="N",
                         help="threads of NumPy's BLAS (matrix products); default 1, the fastest for "
                              "recurrent loops on a busy machine")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
@@ -68,10 +52,6 @@ def build_parser() -> argparse.ArgumentParser:
     for name in COMMAND_GROUPS:
         importlib.import_module(name).add_commands(sub)
     return parser
-
-
-def _one_line(msg: str) -> str:
-    return " ".join(str(msg).split())
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -87,7 +67,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             warnings.simplefilter("ignore", DivergenceWarning)   # reported as the command's error instead
             return int(args.func(args) or 0)
     except BoucleError as e:
-        print(f"{prog}: error: {_one_line(e)}", file=sys.stderr)
+        print(f"{prog}: error: {one_line(e)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"\n{prog}: interrupted", file=sys.stderr)
@@ -97,7 +77,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(devnull, sys.stdout.fileno())
         return 0
     except OSError as e:
-        print(f"{prog}: error: {_one_line(e)}", file=sys.stderr)
+        print(f"{prog}: error: {one_line(e)}", file=sys.stderr)
         return 1
 
 

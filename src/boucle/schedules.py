@@ -21,7 +21,7 @@ import numpy as np
 
 from .errors import BoucleError
 from .registry import deserialize, register
-from .validators import real
+from .validators import positive_int, real
 
 __all__ = ["Schedule", "StepDecay", "ExponentialDecay", "register_schedule", "schedule_from_config"]
 
@@ -74,9 +74,7 @@ class StepDecay(Schedule):
     def __init__(self, initial: float, drop: float, every: int):
         self.initial = real(initial, "initial", owner="StepDecay", low=0.0, want="a finite float > 0")
         self.drop = real(drop, "drop", owner="StepDecay", low=0.0, high=1.0, want="a float in (0, 1]")
-        if isinstance(every, bool) or not isinstance(every, int) or every < 1:
-            raise BoucleError(f"StepDecay: every: expected a positive int, got {every!r}")
-        self.every = every
+        self.every = positive_int(every, "every", "StepDecay")
 
     def __call__(self, iteration: int) -> float:
         it = _check_iteration("StepDecay", iteration)

@@ -49,10 +49,12 @@ def integer(value: Any, name: str, *, minimum: int | None = None, maximum: int |
     return int(value)
 
 
-def positive_int(value: Any, name: str, owner: str | None = None) -> int:
-    """An int > 0."""
+def positive_int(value: Any, name: str, owner: str | None = None, *, optional: bool = False) -> int | None:
+    """An int > 0 (or None when ``optional``)."""
+    if optional and value is None:
+        return None
     if not (_is_int(value) and value > 0):
-        raise fail(name, "a positive int", value, owner)
+        raise fail(name, "a positive int or None" if optional else "a positive int", value, owner)
     return int(value)
 
 

@@ -26,6 +26,7 @@ from ..models.charlm import CELLS, CharModel      # importing it registers CharM
 from .. import registry
 from ..optimizers import names as optimizer_names
 from ..training import History
+from .options import nonneg_float, nonneg_int, positive_float, positive_int, top_p, unit_rate
 
 __all__ = ["add_commands", "DEFAULTS", "MODEL_FILE"]
 
@@ -45,27 +46,6 @@ DEFAULT_TIME_BUDGET = 240.0
 #: options that define the model, data and optimizer: fixed by the checkpoint on --resume.
 _FIXED = ("cell", "layers", "hidden", "embed", "seq_len", "batch_size", "optimizer", "lr", "clip",
           "dropout", "val_fraction", "seed")
-
-
-# ------------------------------------------------------------------ option types
-def _number(kind, test, want):
-    def parse(text: str):
-        try:
-            v = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected {want}, got {text!r}") from None
-        if not test(v):
-            raise argparse.ArgumentTypeError(f"expected {want}, got {text!r}")
-        return v
-    return parse
-
-
-_pos_int = _number(int, lambda v: v > 0, "an int > 0")
-_nonneg_int = _number(int, lambda v: v >= 0, "an int >= 0")
-_pos_float = _number(float, lambda v: 0 < v < float("inf"), "a finite number > 0")
-_nonneg_float = _number(float, lambda v: 0 <= v < float("inf"), "a finite number >= 0")
-_rate = _number(float, lambda v: 0 <= v < 1, "a number in [0, 1)")
-_top_p = _number(float, lambda v: 0 < v <= 1, "a number in (0, 1]")
 
 
 def add_commands(sub) -> None:
@@ -92,31 +72,31 @@ def add_commands(sub) -> None:
     g.add_argument("paths", nargs="*", metavar="PATH", help="UTF-8 text files or folders (default: built-in corpus)")
     g.add_argument("--glob", metavar="PATTERN", default=None, help="files to read in folders (default '*'; '*.py' for the built-in corpus; "
                                                 "'**/*.py' recurses)")
-    g.add_argument("--val-fraction", metavar="F", type=_rate, default=None,
+    g.add_argument("--val-fraction", metavar="F", type=unit_rate, default=None,
                    help=f"last fraction of the text held out for validation (default {d['val_fraction']}; 0 = none)")
     g = p.add_argument_group("model")
     g.add_argument("--cell", choices=CELLS, default=None, help=f"recurrent cell (default {d['cell']})")
-    g.add_argument("--layers", type=_pos_int, metavar="N", default=None, help=f"stacked recurrent layers (default {d['layers']})")
-    g.add_argument("--hidden", type=_pos_int, metavar="N", default=None, help=f"units per layer (default {d['hidden']})")
-    g.add_argument("--embed", type=_nonneg_int, metavar="N", default=None,
+    g.add_argument("--layers", type=positive_int, metavar="N", default=None, help=f"stacked recurrent layers (default {d['layers']})")
+    g.add_argument("--hidden", type=positive_int, metavar="N", default=None, help=f"units per layer (default {d['hidden']})")
+    g.add_argument("--embed", type=nonneg_int, metavar="N", default=None,
                    help=f"embedding size, 0 = one-hot inputs (default {d['embed']})")
-    g.add_argument("--dropout", metavar="RATE", type=_rate, default=None,
+    g.add_argument("--dropout", metavar="RATE", type=unit_rate, default=None,
                    help=f"dropout on each recurrent layer's output (default {d['dropout']})")
     g = p.add_argument_group("training")
-    g.add_argument("--seq-len", type=_pos_int, metavar="N", default=None,
+    g.add_argument("--seq-len", type=positive_int, metavar="N", default=None,
                    help=f"characters per BPTT chunk (default {d['seq_len']})")
-    g.add_argument("--batch-size", type=_pos_int, metavar="N", default=None,
+    g.add_argument("--batch-size", type=positive_int, metavar="N", default=None,
                    help=f"parallel text streams per batch (default {d['batch_size']})")
-    g.add_argument("--steps", type=_pos_int, metavar="N", default=None, help="stop after this many optimizer steps in total")
-    g.add_argument("--epochs", type=_pos_int, metavar="N", default=None, help="stop after this many passes over the text in total")
-    g.add_argument("--time-budget", type=_pos_float, default=None, metavar="SECONDS",
+    g.add_argument("--steps", type=positive_int, metavar="N", default=None, help="stop after this many optimizer steps in total")
+    g.add_argument("--epochs", type=positive_int, metavar="N", default=None, help="stop after this many passes over the text in total")
+    g.add_argument("--time-budget", type=positive_float, default=None, metavar="SECONDS",
                    help=f"stop after this many seconds of training in this run (default {DEFAULT_TIME_BUDGET:.0f} "
                         "when no other stopping rule is given)")
     g.add_argument("--optimizer", choices=optimizer_names(), default=None, help=f"optimizer (default {d['optimizer']})")
-    g.add_argument("--lr", metavar="LR", type=_pos_float, default=None, help=f"learning rate (default {d['lr']})")
-    g.add_argument("--clip", metavar="NORM", type=_nonneg_float, default=None,
+    g.add_argument("--lr", metavar="LR", type=positive_float, default=None, help=f"learning rate (default {d['lr']})")
+    g.add_argument("--clip", metavar="NORM", type=nonneg_float, default=None,
                    help=f"clip the global gradient norm to this value, 0 = no clipping (default {d['clip']})")
-    g.add_argument("--seed", type=_nonneg_int, metavar="N", default=None,
+    g.add_argument("--seed", type=nonneg_int, metavar="N", default=None,
                    help=f"seed of the weights, dropout and data streams (default {d['seed']})")
     g = p.add_argument_group("output")
     g.add_argument("--out", default="runs/charlm", metavar="DIR",
@@ -124,14 +104,14 @@ def add_commands(sub) -> None:
     g.add_argument("--resume", action="store_true", help=f"continue the run checkpointed in DIR/{MODEL_FILE}")
     g.add_argument("--plot", action="store_true", help="write DIR/bpc.png, train/val bpc (needs matplotlib: "
                                                        "pip install 'boucle[plot]')")
-    g.add_argument("--val-every", type=_pos_int, default=250, metavar="STEPS",
+    g.add_argument("--val-every", type=positive_int, default=250, metavar="STEPS",
                    help="validate, sample and checkpoint every so many steps (default 250)")
-    g.add_argument("--val-chars", type=_pos_int, metavar="N", default=None,
+    g.add_argument("--val-chars", type=positive_int, metavar="N", default=None,
                    help="score only the first N characters of the validation split at each interval "
                         "(default: all of it; the whole split is scored at the end)")
-    g.add_argument("--sample-length", type=_nonneg_int, metavar="N", default=300,
+    g.add_argument("--sample-length", type=nonneg_int, metavar="N", default=300,
                    help="length of the printed samples, 0 = none (default 300)")
-    g.add_argument("--temperature", metavar="T", type=_pos_float, default=0.8, help="of the printed samples (default 0.8)")
+    g.add_argument("--temperature", metavar="T", type=positive_float, default=0.8, help="of the printed samples (default 0.8)")
     g.add_argument("--quiet", action="store_true", help="no progress bar and no samples")
     p.set_defaults(func=cmd_train)
 
@@ -141,13 +121,13 @@ def add_commands(sub) -> None:
     p.add_argument("model", metavar="MODEL", help=f"model file, or a folder holding {MODEL_FILE}")
     p.add_argument("--prime", metavar="TEXT", default="", help="text the model reads first; printed, then continued "
                                                "(default: start as after a newline)")
-    p.add_argument("--length", type=_nonneg_int, metavar="N", default=500, help="characters to generate (default 500)")
-    p.add_argument("--temperature", metavar="T", type=_pos_float, default=0.8,
+    p.add_argument("--length", type=nonneg_int, metavar="N", default=500, help="characters to generate (default 500)")
+    p.add_argument("--temperature", metavar="T", type=positive_float, default=0.8,
                    help="> 0; lower = more conservative, 1 = the model's distribution (default 0.8)")
-    p.add_argument("--top-k", type=_pos_int, metavar="N", default=None, help="sample among the N most likely characters (1 = greedy)")
-    p.add_argument("--top-p", metavar="P", type=_top_p, default=None,
+    p.add_argument("--top-k", type=positive_int, metavar="N", default=None, help="sample among the N most likely characters (1 = greedy)")
+    p.add_argument("--top-p", metavar="P", type=top_p, default=None,
                    help="sample among the most likely characters whose probability reaches P, in (0, 1]")
-    p.add_argument("--seed", type=_nonneg_int, metavar="N", default=None, help="seed of the sampling (default: random)")
+    p.add_argument("--seed", type=nonneg_int, metavar="N", default=None, help="seed of the sampling (default: random)")
     p.set_defaults(func=cmd_generate)
 
     p = sub.add_parser("evaluate", help="loss, bits per character and perplexity of a model on text",
@@ -157,8 +137,8 @@ def add_commands(sub) -> None:
     p.add_argument("model", metavar="MODEL", help=f"model file, or a folder holding {MODEL_FILE}")
     p.add_argument("paths", nargs="+", metavar="PATH", help="UTF-8 text files or folders")
     p.add_argument("--glob", metavar="PATTERN", default="*", help="files to read in folders (default '*')")
-    p.add_argument("--batch-size", type=_pos_int, metavar="N", default=64, help="parallel rows (default 64)")
-    p.add_argument("--seq-len", type=_pos_int, metavar="N", default=100, help="characters per chunk (default 100)")
+    p.add_argument("--batch-size", type=positive_int, metavar="N", default=64, help="parallel rows (default 64)")
+    p.add_argument("--seq-len", type=positive_int, metavar="N", default=100, help="characters per chunk (default 100)")
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("info", help="architecture, parameter count, vocabulary and training of a model",

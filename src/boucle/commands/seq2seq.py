@@ -5,8 +5,7 @@
     boucle train-seq2seq --task dates|addition --out MODEL [--attention general] [--epochs N] ...
 
 ``add_commands(subparsers)`` registers both on the ``boucle`` parser (each sets
-``func``, which returns the exit status); ``python -m boucle.commands.seq2seq`` runs
-them alone. Bad input (a missing or corrupt model file, a model that is not a
+``func``, which returns the exit status). Bad input (a missing or corrupt model file, a model that is not a
 Seq2Seq, unknown characters, an empty text, a text longer than the model's
 ``max_source_len``, ``--beam`` ≤ 0, ...) prints one line ``boucle <command>: error:
 ...`` on stderr and returns 2.
@@ -14,28 +13,22 @@ Seq2Seq, unknown characters, an empty text, a text longer than the model's
 from __future__ import annotations
 
 import argparse
-import sys
 import time
-from typing import Callable
 
+from .. import callbacks, optimizers
+from ..data.tasks.translation import addition_dataset, dates_dataset
 from ..errors import BoucleError, TrainingDiverged
+from ..io import load, save
+from ..models.decoding import translate
+from ..models.seq2seq import Seq2Seq
+from .options import number
 
-__all__ = ["add_commands", "main"]
+__all__ = ["add_commands"]
 
-
-def _guard(name: str, fn: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
-    def run(args: argparse.Namespace) -> int:
-        try:
-            return fn(args)
-        except BoucleError as e:
-            print(f"boucle {name}: error: {e}", file=sys.stderr)
-            return 2
-    return run
+_int = number(int, lambda v: True, "an int")
 
 
-def _load_seq2seq(path: str):
-    from ..io import load
-    from ..models.seq2seq import Seq2Seq
+def _load_seq2seq(path: str) -> Seq2Seq:
     model = load(path, compile=False)
     if not isinstance(model, Seq2Seq):
         raise BoucleError(f"MODEL: expected a Seq2Seq model file, got a {type(model).__name__} in {path!r}")
@@ -43,7 +36,6 @@ def _load_seq2seq(path: str):
 
 
 def _translate(args: argparse.Namespace) -> int:
-    from ..models.decoding import translate
     model = _load_seq2seq(args.model)
     texts = args.text[0] if len(args.text) == 1 else list(args.text)
     out = translate(model, texts, beam_width=args.beam, max_len=args.max_len,
@@ -55,10 +47,6 @@ def _translate(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from .. import callbacks, optimizers
-    from ..data.tasks.translation import addition_dataset, dates_dataset
-    from ..io import save
-    from ..models.seq2seq import Seq2Seq
     if args.task == "dates":
         data = dates_dataset(args.n_train or 30000, args.n_test, seed=args.seed)
     else:
@@ -86,13 +74,6 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _int(text: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an int, got {text!r}") from None
-
-
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
     """Register ``translate`` and ``train-seq2seq`` on a ``boucle`` subparsers object."""
     t = subparsers.add_parser(
@@ -110,7 +91,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
                    help="characters outside the vocabulary: an error naming them (default) or <unk>")
     t.add_argument("--truncate", action="store_true",
                    help="truncate texts longer than the model's max_source_len (with a warning) instead of failing")
-    t.set_defaults(func=_guard("translate", _translate))
+    t.set_defaults(func=_translate)
 
     s = subparsers.add_parser(
         "train-seq2seq", help="train an encoder-decoder on a generated task (dates, addition)",
@@ -133,21 +114,4 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     s.add_argument("--time-budget", type=float, default=None, help="stop after the epoch that ends past SECONDS")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--verbose", type=int, choices=[0, 1, 2], default=1)
-    s.set_defaults(func=_guard("train-seq2seq", _train))
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Run the seq2seq commands on their own (``python -m boucle.commands.seq2seq ...``)."""
-    parser = argparse.ArgumentParser(prog="boucle", description="boucle seq2seq commands")
-    add_commands(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    return args.func(args)
-
-
-if __name__ == "__main__":
-    try:                                 # small matrices: one BLAS thread is fastest (as `boucle --threads 1`)
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        sys.exit(main())
-    with threadpool_limits(1):
-        sys.exit(main())
+    s.set_defaults(func=_train)

@@ -13,7 +13,7 @@ from typing import Any, Iterator, Sequence
 
 import numpy as np
 
-from .. import backend
+from .. import backend, validators
 from ..errors import BoucleError
 from .vocab import END, PAD, START
 
@@ -67,9 +67,7 @@ def pad_sequences(seqs: Sequence[Any], maxlen: int | None = None, padding: str =
     lengths = [len(a) if a.size or a.ndim == ndim else 0 for a in arrays]
     if maxlen is None:
         maxlen = max(lengths)
-    elif isinstance(maxlen, bool) or not isinstance(maxlen, (int, np.integer)) or maxlen <= 0:
-        raise BoucleError(f"maxlen: expected a positive int or None, got {maxlen!r}")
-    maxlen = int(maxlen)
+    maxlen = validators.positive_int(maxlen, "maxlen", optional=True)
     if dtype is None:
         ints = all(np.issubdtype(a.dtype, np.integer) or a.size == 0 for a in arrays)
         dtype = np.int64 if ints else backend.floatx()
@@ -105,11 +103,8 @@ def bucket_batches(lengths: Sequence[int], batch_size: int, rng: Any = None, shu
     if lengths.ndim != 1 or lengths.size == 0 or not np.issubdtype(lengths.dtype, np.integer) \
             or (lengths < 0).any():
         raise BoucleError(f"lengths: expected a non-empty 1-D list of non-negative ints, got {_describe(lengths)}")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size <= 0:
-        raise BoucleError(f"batch_size: expected a positive int, got {batch_size!r}")
-    if bucket_width is not None and (isinstance(bucket_width, bool) or
-                                     not isinstance(bucket_width, (int, np.integer)) or bucket_width <= 0):
-        raise BoucleError(f"bucket_width: expected a positive int or None, got {bucket_width!r}")
+    batch_size = validators.positive_int(batch_size, "batch_size")
+    bucket_width = validators.positive_int(bucket_width, "bucket_width", optional=True)
     key = lengths if bucket_width is None else lengths // int(bucket_width)
     if shuffle:
         rng = backend.make_rng(rng)

@@ -35,6 +35,7 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
+from .. import validators
 from ..errors import BoucleError
 
 __all__ = ["read_text", "builtin_files", "find_files", "load_corpus", "Corpus", "split_ids", "TextStream",
@@ -130,8 +131,7 @@ def load_corpus(paths: Sequence[str | os.PathLike] | None = None, glob: str | No
 
 def split_ids(ids: np.ndarray, val_fraction: float) -> tuple[np.ndarray, np.ndarray]:
     """(train, val): the last ``round(N * val_fraction)`` ids are the validation split."""
-    if isinstance(val_fraction, bool) or not isinstance(val_fraction, (int, float)) or not 0 <= val_fraction < 1:
-        raise BoucleError(f"val_fraction: expected a float in [0, 1), got {val_fraction!r}")
+    val_fraction = validators.rate(val_fraction, "val_fraction")
     n_val = int(round(len(ids) * val_fraction))
     if val_fraction > 0 and n_val < 2:
         raise BoucleError(f"val_fraction: {val_fraction} of {len(ids)} characters leaves fewer than 2 "
@@ -140,9 +140,8 @@ def split_ids(ids: np.ndarray, val_fraction: float) -> tuple[np.ndarray, np.ndar
 
 
 def _check_sizes(batch_size: int, seq_len: int) -> None:
-    for name, v in (("batch_size", batch_size), ("seq_len", seq_len)):
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v <= 0:
-            raise BoucleError(f"{name}: expected a positive int, got {v!r}")
+    validators.positive_int(batch_size, "batch_size")
+    validators.positive_int(seq_len, "seq_len")
 
 
 class TextStream:

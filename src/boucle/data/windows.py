@@ -20,16 +20,11 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..backend import make_rng
+from .. import validators
 from ..errors import BoucleError
 
 __all__ = ["sliding_windows", "split_series", "split_indices", "Normalizer", "forecast_splits",
            "persistence_forecast", "ForecastData"]
-
-
-def _int(v: Any, name: str, minimum: int) -> int:
-    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < minimum:
-        raise BoucleError(f"{name}: expected an int >= {minimum}, got {v!r}")
-    return int(v)
 
 
 def _series(series: Any, name: str = "series") -> np.ndarray:
@@ -71,7 +66,7 @@ def sliding_windows(series: Any, window: int, horizon: int = 1, stride: int = 1,
         ``M = (N - window - horizon) // stride + 1`` (copies, in the series' dtype).
     """
     s = _series(series)
-    window, horizon, stride = _int(window, "window", 1), _int(horizon, "horizon", 1), _int(stride, "stride", 1)
+    window, horizon, stride = validators.integer(window, "window", minimum=1), validators.integer(horizon, "horizon", minimum=1), validators.integer(stride, "stride", minimum=1)
     N, D = s.shape
     if N < window + horizon:
         raise BoucleError(f"series: expected at least window + horizon = {window + horizon} rows, got {N}")
@@ -91,8 +86,7 @@ def split_series(series: Any, val: float = 0.15, test: float = 0.15) -> tuple[np
 
 def _split_points(n: int, val: float, test: float) -> tuple[int, int]:
     for name, f in (("val", val), ("test", test)):
-        if isinstance(f, bool) or not isinstance(f, (int, float)) or not 0.0 <= f < 1.0:
-            raise BoucleError(f"{name}: expected a fraction in [0, 1), got {f!r}")
+        validators.real(f, name, low=0.0, low_open=False, high=1.0, high_open=True, want="a fraction in [0, 1)")
     if val + test >= 1.0:
         raise BoucleError(f"val + test: expected a sum < 1 (some data must train), got {val + test:g}")
     n_test = int(round(n * test))
@@ -107,7 +101,7 @@ def split_indices(n: int, val: float = 0.15, test: float = 0.15, shuffle: bool =
                   seed: Any = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Index arrays (train, val, test) over ``n`` examples; shuffled from ``seed`` unless
     ``shuffle=False`` (then in order, as for a time series)."""
-    n = _int(n, "n", 1)
+    n = validators.integer(n, "n", minimum=1)
     order = make_rng(seed).permutation(n) if shuffle else np.arange(n)
     a, b = _split_points(n, val, test)
     return order[:a], order[a:b], order[b:]
@@ -206,7 +200,7 @@ def forecast_splits(series: Any, window: int, horizon: int = 1, val: float = 0.1
     """
     s = _series(series).astype(np.float64)
     a, b = _split_points(len(s), val, test)
-    window, horizon = _int(window, "window", 1), _int(horizon, "horizon", 1)
+    window, horizon = validators.integer(window, "window", minimum=1), validators.integer(horizon, "horizon", minimum=1)
     if a < window + horizon:
         raise BoucleError(f"series: the training part ({a} rows) is shorter than window + horizon = "
                           f"{window + horizon}")
@@ -229,6 +223,6 @@ def persistence_forecast(x: Any, horizon: int = 1, targets: Sequence[int] | None
     x = np.asarray(x)
     if x.ndim != 3 or x.shape[1] == 0:
         raise BoucleError(f"x: expected windows of shape (M, window, D), got {x.shape}")
-    horizon = _int(horizon, "horizon", 1)
+    horizon = validators.integer(horizon, "horizon", minimum=1)
     cols = _columns(targets, x.shape[2])
     return np.repeat(x[:, -1:, cols], horizon, axis=1)

@@ -35,6 +35,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..backend import make_rng
+from .. import validators
 from ..errors import BoucleError
 from ..layers.recurrent import GRU, LSTM, RNN, SimpleRNN
 
@@ -151,8 +152,7 @@ def input_influence(layer: RNN, x: Any, source: int = 0, mask: Any = None) -> np
     """
     x, mask = _inputs(layer, x, mask)
     B, T, D = x.shape
-    if isinstance(source, bool) or not isinstance(source, (int, np.integer)) or not 0 <= source < T:
-        raise BoucleError(f"source: expected an int in [0, {T}), got {source!r}")
+    source = validators.integer(source, "source", minimum=0, maximum=T - 1)
     H = layer.units
     twin = _clone(layer, sequences=False)
     n = twin.cell.n_states

@@ -20,16 +20,15 @@ freshly initialised cells and of the cells trained on the adding problem.
 ``results.md`` and PNG plots to a folder (and ``runs.jsonl``, one line per run as
 the study progresses). The command line is
 ``boucle experiment vanishing --out DIR [--seeds N] [--lengths 10,50] [--steps N] [--quick]``
-(:func:`add_commands`) or ``python -m boucle.experiments.vanishing``.
+(:mod:`boucle.commands.experiment`).
 """
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import os
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -37,13 +36,14 @@ import numpy as np
 from .. import optimizers
 from ..backend import blas_threads, make_rng
 from ..data.tasks.synthetic import adding_problem, embedded_reber
+from .. import validators
 from ..errors import BoucleError
 from ..layers import GRU, LSTM, Dense, SimpleRNN
 from ..models import Sequential
 from ..training import train_step
 
 __all__ = ["KINDS", "StudyConfig", "param_count", "units_for_budget", "build_model", "adding_run", "reber_run",
-           "run_study", "summarize", "add_commands", "main"]
+           "run_study", "summarize"]
 
 #: cell kinds of the study → (layer class, extra arguments, gate blocks G).
 KINDS: dict[str, tuple[type, dict, int]] = {
@@ -219,8 +219,7 @@ def run_study(cfg: StudyConfig | None = None, out: str | os.PathLike | None = No
     """Run the whole study; with ``out`` write the tables and plots there. Returns the results."""
     cfg = cfg or StudyConfig()
     for T in cfg.lengths:
-        if isinstance(T, bool) or not isinstance(T, int) or T < 2:
-            raise BoucleError(f"lengths: expected ints >= 2, got {T!r}")
+        validators.integer(T, "lengths", minimum=2)
     if out is not None:
         out = os.fspath(out)
         try:
@@ -300,72 +299,3 @@ def _gradient_flows(cfg: StudyConfig, trained: dict, T: int) -> dict:
             out[tag][kind] = {"dE_dh": np.linalg.norm(g["h"], axis=-1).mean(0).tolist(),
                               "influence": input_influence(layer, x).mean(0).tolist()}
     return out
-
-
-# ----------------------------------------------------------------------------- command line
-
-def _ints(text: str) -> tuple[int, ...]:
-    try:
-        values = tuple(int(v) for v in text.split(",") if v.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated ints such as 10,50,100, got {text!r}") from None
-    if not values or min(values) < 2:
-        raise argparse.ArgumentTypeError(f"expected lengths >= 2, got {text!r}")
-    return values
-
-
-def _positive(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        v = 0
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive int, got {text!r}")
-    return v
-
-
-def _configure(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--out", default="vanishing-results", help="folder for results.md/json, CSVs and PNG plots")
-    p.add_argument("--seeds", type=_positive, help="seeds per adding-problem setting (default 5)")
-    p.add_argument("--lengths", type=_ints, help="adding-problem lengths, e.g. 10,50,100,200")
-    p.add_argument("--steps", type=_positive, help="max training steps per adding run (default 4000)")
-    p.add_argument("--reber-seeds", type=_positive, help="seeds per cell on embedded Reber (default 10)")
-    p.add_argument("--quick", action="store_true", help="a tiny grid (seconds), for a smoke test")
-    p.set_defaults(func=_command)
-
-
-def _command(args: argparse.Namespace) -> int:
-    cfg = StudyConfig.quick() if args.quick else StudyConfig()
-    changes = {k: v for k, v in (("seeds", args.seeds), ("lengths", args.lengths), ("max_steps", args.steps),
-                                 ("reber_seeds", args.reber_seeds)) if v is not None}
-    cfg = replace(cfg, **changes)
-    res = run_study(cfg, args.out)
-    print(f"wrote {', '.join(res['files'])} to {args.out} "
-          f"({res['seconds']:.0f} s, {res['cpu_seconds']:.0f} s CPU)")
-    return 0
-
-
-def add_commands(subparsers: Any) -> None:
-    """Register ``experiment vanishing`` on the ``boucle`` command's subparsers
-    (the handler is ``args.func(args) -> int``)."""
-    exp = subparsers.add_parser("experiment", help="reproducible studies (vanishing gradients)")
-    sub = exp.add_subparsers(dest="experiment", metavar="{vanishing}")
-    sub.required = True
-    _configure(sub.add_parser("vanishing", help="adding problem and embedded Reber: RNN vs LSTM vs GRU, "
-                                                "with and without clipping",
-                              description=__doc__.splitlines()[0]))
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m boucle.experiments.vanishing [options]``."""
-    p = argparse.ArgumentParser(prog="python -m boucle.experiments.vanishing", description=__doc__.splitlines()[0])
-    _configure(p)
-    args = p.parse_args(argv)
-    try:
-        return args.func(args)
-    except BoucleError as e:
-        p.exit(2, f"error: {e}\n")
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

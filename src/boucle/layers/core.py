@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import validators
 from ..errors import BoucleError
 from ..ops import activations
 from ..ops.dense import dense_backward, dense_forward, embedding_backward, embedding_forward
@@ -10,18 +11,6 @@ from ..ops.dropout import dropout_mask
 from .base import Layer, check_input, register
 
 __all__ = ["Dense", "Activation", "Dropout", "Flatten", "Embedding"]
-
-
-def _positive_int(value, name: str, layer: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
-        raise BoucleError(f"{layer}: {name} must be a positive int, got {value!r}")
-    return int(value)
-
-
-def _rate(value, name: str, layer: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value < 1.0:
-        raise BoucleError(f"{layer}: {name} must be a float in [0, 1), got {value!r}")
-    return float(value)
 
 
 @register
@@ -35,7 +24,7 @@ class Dense(Layer):
     def __init__(self, units: int, activation: str | None = None, use_bias: bool = True,
                  kernel_initializer="glorot_uniform", bias_initializer="zeros", **kwargs):
         super().__init__(**kwargs)
-        self.units = _positive_int(units, "units", "Dense")
+        self.units = validators.positive_int(units, "units", "Dense")
         activations.get(activation)
         self.activation = activation or "linear"
         self.use_bias = bool(use_bias)
@@ -105,7 +94,7 @@ class Dropout(Layer):
 
     def __init__(self, rate: float, **kwargs):
         super().__init__(**kwargs)
-        self.rate = _rate(rate, "rate", "Dropout")
+        self.rate = validators.rate(rate, "rate", "Dropout")
 
     def get_config(self) -> dict:
         return {**super().get_config(), "rate": self.rate}
@@ -153,8 +142,8 @@ class Embedding(Layer):
     def __init__(self, input_dim: int, output_dim: int, mask_zero: bool = False,
                  embeddings_initializer="uniform", **kwargs):
         super().__init__(**kwargs)
-        self.input_dim = _positive_int(input_dim, "input_dim", "Embedding")
-        self.output_dim = _positive_int(output_dim, "output_dim", "Embedding")
+        self.input_dim = validators.positive_int(input_dim, "input_dim", "Embedding")
+        self.output_dim = validators.positive_int(output_dim, "output_dim", "Embedding")
         self.mask_zero = bool(mask_zero)
         self.embeddings_initializer = embeddings_initializer
 

@@ -35,7 +35,8 @@ from ..errors import BoucleError
 from ..ops import cells, fast, scan
 from ..ops.dropout import dropout_mask
 from .base import Layer, check_input, register
-from .core import _init_name, _positive_int, _rate
+from .. import validators
+from .core import _init_name
 
 __all__ = ["RNN", "SimpleRNN", "LSTM", "GRU"]
 
@@ -68,15 +69,15 @@ class RNN(Layer):
                  bias_initializer: Any = "zeros", **kwargs):
         super().__init__(**kwargs)
         cls = type(self).__name__
-        self.units = _positive_int(units, "units", cls)
+        self.units = validators.positive_int(units, "units", cls)
         self.use_bias = bool(use_bias)
         self.return_sequences = bool(return_sequences)
         self.return_state = bool(return_state)
         self.go_backwards = bool(go_backwards)
         self.stateful = bool(stateful)
         self.learn_initial_state = bool(learn_initial_state)
-        self.dropout = _rate(dropout, "dropout", cls)
-        self.recurrent_dropout = _rate(recurrent_dropout, "recurrent_dropout", cls)
+        self.dropout = validators.rate(dropout, "dropout", cls)
+        self.recurrent_dropout = validators.rate(recurrent_dropout, "recurrent_dropout", cls)
         self.stochastic = self.dropout > 0 or self.recurrent_dropout > 0
         self.kernel_initializer = kernel_initializer
         self.recurrent_initializer = recurrent_initializer

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import validators
 from ..errors import BoucleError
 from .base import Layer, check_input, register
-from .core import _positive_int
 
 __all__ = ["Masking", "RepeatVector"]
 
@@ -52,7 +52,7 @@ class RepeatVector(Layer):
 
     def __init__(self, n: int, **kwargs):
         super().__init__(**kwargs)
-        self.n = _positive_int(n, "n", "RepeatVector")
+        self.n = validators.positive_int(n, "n", "RepeatVector")
 
     def get_config(self) -> dict:
         return {**super().get_config(), "n": self.n}

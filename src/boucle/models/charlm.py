@@ -39,7 +39,7 @@ from ..errors import BoucleError
 from ..layers import GRU, LSTM, Dense, Dropout, Embedding, SimpleRNN
 from ..losses import SparseCategoricalCrossentropy
 from ..training import Callback, Forward, History, ProgressBar, fit, train_step
-from ..validators import nonneg_int, positive_int, rate, seed as check_seed
+from ..validators import nonneg_int, positive_int, rate, real, seed as check_seed
 from . import sampling
 from .base import LayerContainer, register_model
 
@@ -267,8 +267,8 @@ class CharModel(LayerContainer):
         val_every = positive_int(val_every, "val_every")
         sample_every = val_every if sample_every is None else nonneg_int(sample_every, "sample_every")
         checkpoint_every = val_every if checkpoint_every is None else positive_int(checkpoint_every, "checkpoint_every")
-        if time_budget is not None and (isinstance(time_budget, bool) or not time_budget > 0):
-            raise BoucleError(f"time_budget: expected seconds > 0, got {time_budget!r}")
+        if time_budget is not None:
+            time_budget = real(time_budget, "time_budget", low=0.0, want="seconds > 0")
         stream = TextStream(ids, batch_size, seq_len)
         fingerprint = _fingerprint(ids)
         try:

@@ -33,6 +33,7 @@ import numpy as np
 
 from ..data.padding import trim_padding
 from ..data.vocab import END, PAD, START
+from .. import validators
 from ..errors import BoucleError
 
 __all__ = ["greedy_decode", "beam_search", "decode", "decode_ids", "translate", "attention_map"]
@@ -41,16 +42,13 @@ _DEFAULT_MAX_LEN = 100
 
 
 def _check(beam_width: Any, max_len: Any, length_penalty: Any, model: Any) -> tuple[int, int, float]:
-    if isinstance(beam_width, bool) or not isinstance(beam_width, (int, np.integer)) or beam_width <= 0:
-        raise BoucleError(f"beam_width: expected a positive int, got {beam_width!r}")
+    beam_width = validators.positive_int(beam_width, "beam_width")
     if max_len is None:
         max_len = model.max_target_len or _DEFAULT_MAX_LEN
-    if isinstance(max_len, bool) or not isinstance(max_len, (int, np.integer)) or max_len <= 0:
-        raise BoucleError(f"max_len: expected a positive int or None, got {max_len!r}")
-    if isinstance(length_penalty, bool) or not isinstance(length_penalty, (int, float)) \
-            or not 0.0 <= length_penalty < float("inf"):
-        raise BoucleError(f"length_penalty: expected a finite float >= 0, got {length_penalty!r}")
-    return int(beam_width), int(max_len), float(length_penalty)
+    max_len = validators.positive_int(max_len, "max_len", optional=True)
+    length_penalty = validators.real(length_penalty, "length_penalty", low=0.0, low_open=False,
+                                     want="a finite float >= 0")
+    return beam_width, max_len, length_penalty
 
 
 def _step(model: Any, tokens, states, memory, src_mask):

@@ -48,6 +48,7 @@ from ..data.padding import bucket_batches
 from ..data.padding import teacher_forcing, trim_padding
 from ..data.vocab import END, PAD, Vocabulary, token_ids
 from ..errors import BoucleError
+from ..layers.attention import Attention
 from ..layers.base import Layer
 from ..layers.core import Dense, Embedding
 from ..layers.recurrent import GRU, LSTM, SimpleRNN
@@ -56,44 +57,13 @@ from ..losses import SparseCategoricalCrossentropy
 from ..ops import attention as attn_ops
 from ..ops.activations import log_softmax
 from ..training import Forward, History, fit
-from ..validators import positive_int
+from ..validators import positive_int, probability
 from .base import LayerContainer, register_model
 
-__all__ = ["Seq2Seq", "Attention", "CELLS"]
+__all__ = ["Seq2Seq", "CELLS"]
 
 #: cell name -> recurrent layer class.
 CELLS = {"lstm": LSTM, "gru": GRU, "rnn": SimpleRNN}
-
-
-class Attention(Layer):
-    """Holds the score parameters of :mod:`boucle.ops.attention`; ``forward(q, e, mask)``.
-
-    Built with ``input_shape = (H_q, H_e)``. ``W_a``, ``W_q``, ``W_k`` start Glorot-uniform,
-    ``v`` uniform(±0.05).
-    """
-
-    def __init__(self, score: str, units: int | None = None, **kwargs):
-        super().__init__(**kwargs)
-        if score not in attn_ops.SCORES:
-            raise BoucleError(f"attention: expected one of {list(attn_ops.SCORES)}, got {score!r}")
-        self.score, self.units = score, units
-
-    def get_config(self) -> dict:
-        return {**super().get_config(), "score": self.score, "units": self.units}
-
-    def _build(self, input_shape):
-        for k, shape in attn_ops.param_shapes(self.score, *input_shape, self.units).items():
-            self.add_param(k, shape, "uniform" if k == "v" else "glorot_uniform")
-
-    def forward(self, q, e, mask=None):
-        ctx, alpha, cache = attn_ops.attention_forward(self.score, self.params, q, e, mask)
-        return (ctx, alpha), cache
-
-    def backward(self, d_context, cache):
-        dq, de, grads = attn_ops.attention_backward(self.params, d_context, cache)
-        for k, g in grads.items():
-            self.grads[k] += g
-        return dq, de
 
 
 def _vocab(v: Any, name: str) -> tuple[Vocabulary | None, int]:
@@ -401,8 +371,7 @@ class Seq2Seq(LayerContainer):
 
         def epoch_batches(epoch: int) -> list:
             p = scheduled_sampling(epoch) if callable(scheduled_sampling) else scheduled_sampling
-            if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0.0 <= p <= 1.0:
-                raise BoucleError(f"scheduled_sampling: expected a probability in [0, 1], got {p!r} at epoch {epoch}")
+            p = probability(p, f"scheduled_sampling at epoch {epoch}")
             order = bucket_batches(lengths, batch_size, self.rng, shuffle=shuffle, bucket_width=2)
             return [(trim_padding(xi[idx]), yi[idx], p) for idx in order]
 

@@ -41,6 +41,7 @@ from typing import Any, Callable, Iterable
 
 import numpy as np
 
+from .. import validators
 from ..clipping import global_norm
 from ..errors import BoucleError, NonFiniteError
 from .callbacks import Callback, CallbackList, History, TerminateOnNaN
@@ -111,13 +112,12 @@ class _Means:
 
 
 def _check_limits(epochs, steps, time_budget) -> None:
-    if epochs is not None and (isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0):
-        raise BoucleError(f"epochs: expected an int >= 0 or None, got {epochs!r}")
-    if steps is not None and (isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 0):
-        raise BoucleError(f"steps: expected an int >= 0 or None, got {steps!r}")
-    if time_budget is not None and (isinstance(time_budget, bool) or not isinstance(time_budget, (int, float))
-                                    or not 0 < time_budget < math.inf):
-        raise BoucleError(f"time_budget: expected seconds > 0, got {time_budget!r}")
+    if epochs is not None:
+        validators.nonneg_int(epochs, "epochs")
+    if steps is not None:
+        validators.nonneg_int(steps, "steps")
+    if time_budget is not None:
+        validators.real(time_budget, "time_budget", low=0.0, want="seconds > 0")
 
 
 def fit(model: Any, data: Callable[[int], Iterable], *, epochs: int | None = None, steps: int | None = None,

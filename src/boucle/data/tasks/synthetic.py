@@ -26,6 +26,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ...backend import floatx, make_rng, resolve_dtype
+from ... import validators
 from ...errors import BoucleError
 from ..padding import pad_sequences
 
@@ -35,12 +36,6 @@ __all__ = ["adding_problem", "ADDING_BASELINE_MSE", "copy_task", "copy_baseline"
 
 #: MSE of always predicting E[y] = 1 on the adding problem: Var(u1 + u2) = 2 * 1/12.
 ADDING_BASELINE_MSE = 1.0 / 6.0
-
-
-def _pos_int(v: Any, name: str, minimum: int = 1) -> int:
-    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < minimum:
-        raise BoucleError(f"{name}: expected an int >= {minimum}, got {v!r}")
-    return int(v)
 
 
 # ----------------------------------------------------------------------------- adding problem
@@ -53,7 +48,7 @@ def adding_problem(n: int, T: int, seed: Any = None, dtype: Any = None) -> tuple
     ``y = Σ_t u_t · marker_t``. A model must carry the first marked value across at
     least T/2 steps; the trivial answer y = 1 scores :data:`ADDING_BASELINE_MSE`.
     """
-    n, T = _pos_int(n, "n"), _pos_int(T, "T", 2)
+    n, T = validators.integer(n, "n", minimum=1), validators.integer(T, "T", minimum=2)
     rng = make_rng(seed)
     dt = resolve_dtype(dtype)
     half = T // 2
@@ -81,8 +76,8 @@ def copy_task(n: int, length: int = 10, delay: int = 20, n_symbols: int = 8,
     earlier. Use ``n_symbols + 2`` input classes and ``n_symbols + 1`` output classes.
     The memoryless baseline is :func:`copy_baseline`.
     """
-    n, length = _pos_int(n, "n"), _pos_int(length, "length")
-    delay, n_symbols = _pos_int(delay, "delay"), _pos_int(n_symbols, "n_symbols")
+    n, length = validators.integer(n, "n", minimum=1), validators.integer(length, "length", minimum=1)
+    delay, n_symbols = validators.integer(delay, "delay", minimum=1), validators.integer(n_symbols, "n_symbols", minimum=1)
     rng = make_rng(seed)
     T = length + delay + length
     s = rng.integers(1, n_symbols + 1, size=(n, length))
@@ -97,7 +92,7 @@ def copy_task(n: int, length: int = 10, delay: int = 20, n_symbols: int = 8,
 def copy_baseline(length: int = 10, delay: int = 20, n_symbols: int = 8) -> float:
     """Cross-entropy (nats per step) of the best memoryless strategy on :func:`copy_task`:
     blanks for ``length + delay`` steps, then a uniform guess: ``L log(K) / (2L + delay)``."""
-    length, delay, n_symbols = _pos_int(length, "length"), _pos_int(delay, "delay"), _pos_int(n_symbols, "n_symbols")
+    length, delay, n_symbols = validators.integer(length, "length", minimum=1), validators.integer(delay, "delay", minimum=1), validators.integer(n_symbols, "n_symbols", minimum=1)
     return length * math.log(n_symbols) / (2 * length + delay)
 
 
@@ -220,7 +215,7 @@ def embedded_reber(n: int, seed: Any = None, max_length: int | None = None,
     exact set at every step — in particular the penultimate symbol, which only the
     second symbol determines.
     """
-    n = _pos_int(n, "n")
+    n = validators.integer(n, "n", minimum=1)
     rng = make_rng(seed)
     dt = resolve_dtype(dtype)
     eye = np.eye(len(REBER_SYMBOLS), dtype=dt)
@@ -245,7 +240,7 @@ def sine_mixture(n_steps: int, components: int = 3, period_range: Sequence[float
 
     Periods P_k ~ U[period_range], phases φ_k ~ U[0, 2π), amplitudes a_k ~ U[0.5, 1].
     """
-    n_steps, components = _pos_int(n_steps, "n_steps"), _pos_int(components, "components")
+    n_steps, components = validators.integer(n_steps, "n_steps", minimum=1), validators.integer(components, "components", minimum=1)
     lo, hi = (float(v) for v in period_range)
     if not 0 < lo <= hi:
         raise BoucleError(f"period_range: expected 0 < low <= high, got {tuple(period_range)}")
@@ -286,7 +281,7 @@ def melodies(n: int, seed: Any = None, patterns: Sequence[str] | None = None,
     Returns ``c (n, C)`` float, ``y (n, 8)`` int64 and ``info`` (``n_notes``,
     ``patterns``, ``keys (n,)``, ``pattern_ids (n,)``, ``directions (n,)``).
     """
-    n = _pos_int(n, "n")
+    n = validators.integer(n, "n", minimum=1)
     names = list(MELODY_PATTERNS) if patterns is None else list(patterns)
     for p in names:
         if p not in MELODY_PATTERNS:

@@ -35,6 +35,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
+from ... import validators
 from ...errors import BoucleError
 
 __all__ = ["TAG_CLASSES", "tag_python_source", "stdlib_sources", "DEFAULT_STDLIB_FILES", "char_vocabulary",
@@ -173,11 +174,8 @@ def tagging_windows(texts: Sequence[tuple[str, str]] | Sequence[str], seq_len: i
     Returns:
         :class:`TaggingData`; a text's last, shorter window is right-padded and masked.
     """
-    if isinstance(seq_len, bool) or not isinstance(seq_len, (int, np.integer)) or seq_len < 1:
-        raise BoucleError(f"seq_len: expected a positive int, got {seq_len!r}")
-    stride = seq_len if stride is None else stride
-    if isinstance(stride, bool) or not isinstance(stride, (int, np.integer)) or stride < 1:
-        raise BoucleError(f"stride: expected a positive int, got {stride!r}")
+    seq_len = validators.positive_int(seq_len, "seq_len")
+    stride = seq_len if stride is None else validators.positive_int(stride, "stride")
     pairs = [(t if isinstance(t, tuple) else (f"texts[{i}]", t)) for i, t in enumerate(texts)]
     if not pairs:
         raise BoucleError("texts: expected at least one text, got none")

@@ -21,21 +21,10 @@ from typing import Any, Sequence
 import numpy as np
 
 from ...backend import make_rng
+from ... import validators
 from ...errors import BoucleError
 
 __all__ = ["mackey_glass", "narma10", "lorenz", "to_forecasting"]
-
-
-def _positive_int(v: Any, name: str) -> int:
-    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v <= 0:
-        raise BoucleError(f"{name}: expected a positive int, got {v!r}")
-    return int(v)
-
-
-def _positive(v: Any, name: str) -> float:
-    if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)) or not v > 0:
-        raise BoucleError(f"{name}: expected a positive number, got {v!r}")
-    return float(v)
 
 
 def mackey_glass(n_steps: int, tau: float = 17.0, a: float = 0.2, b: float = 0.1, n: float = 10.0,
@@ -46,15 +35,14 @@ def mackey_glass(n_steps: int, tau: float = 17.0, a: float = 0.2, b: float = 0.1
     ``tau / (sample_step / substeps)`` must be a whole number of integration steps.
     ``discard`` samples are dropped from the start (the transient from the history).
     """
-    n_steps = _positive_int(n_steps, "n_steps")
-    substeps = _positive_int(substeps, "substeps")
-    dt = _positive(sample_step, "sample_step") / substeps
-    tau = _positive(tau, "tau")
+    n_steps = validators.positive_int(n_steps, "n_steps")
+    substeps = validators.positive_int(substeps, "substeps")
+    dt = validators.real(sample_step, "sample_step", low=0.0, want="a positive number") / substeps
+    tau = validators.real(tau, "tau", low=0.0, want="a positive number")
     lag = tau / dt
     if abs(lag - round(lag)) > 1e-9:
         raise BoucleError(f"tau: expected a whole number of integration steps (dt = {dt:g}), got tau={tau:g}")
-    if isinstance(discard, bool) or not isinstance(discard, (int, np.integer)) or discard < 0:
-        raise BoucleError(f"discard: expected a non-negative int, got {discard!r}")
+    discard = validators.nonneg_int(discard, "discard")
     m = int(round(lag))
     rng = make_rng(seed)
     total = (n_steps + discard) * substeps
@@ -89,9 +77,8 @@ def narma10(n_steps: int, seed: Any = None, discard: int = 200) -> tuple[np.ndar
     predict ``y[t]`` from the inputs up to ``t``. ``discard`` initial steps are dropped
     (the system starts from y = 0). Raises if the (rarely) unstable system diverges.
     """
-    n_steps = _positive_int(n_steps, "n_steps")
-    if isinstance(discard, bool) or not isinstance(discard, (int, np.integer)) or discard < 0:
-        raise BoucleError(f"discard: expected a non-negative int, got {discard!r}")
+    n_steps = validators.positive_int(n_steps, "n_steps")
+    discard = validators.nonneg_int(discard, "discard")
     T = n_steps + discard
     u = make_rng(seed).uniform(0.0, 0.5, size=T)
     y = np.zeros(T + 1)
@@ -112,9 +99,9 @@ def lorenz(n_steps: int, sample_step: float = 0.03, sigma: float = 10.0, rho: fl
     RK4 with ``substeps`` steps per sample. ``x0=None`` starts near (1, 1, 1) with a
     N(0, 0.1^2) perturbation from the seed; ``discard`` samples are dropped first.
     """
-    n_steps = _positive_int(n_steps, "n_steps")
-    substeps = _positive_int(substeps, "substeps")
-    dt = _positive(sample_step, "sample_step") / substeps
+    n_steps = validators.positive_int(n_steps, "n_steps")
+    substeps = validators.positive_int(substeps, "substeps")
+    dt = validators.real(sample_step, "sample_step", low=0.0, want="a positive number") / substeps
     if x0 is None:
         s = np.ones(3) + 0.1 * make_rng(seed).standard_normal(3)
     else:
@@ -142,7 +129,7 @@ def to_forecasting(series: Any, forecast: int = 1) -> tuple[np.ndarray, np.ndarr
     s = np.asarray(series, dtype=np.float64)
     if s.ndim == 1:
         s = s.reshape(-1, 1)
-    forecast = _positive_int(forecast, "forecast")
+    forecast = validators.positive_int(forecast, "forecast")
     if s.ndim != 2 or s.shape[0] <= forecast:
         raise BoucleError(f"series: expected (T, D) with T > forecast={forecast}, got shape {s.shape}")
     return s[:-forecast], s[forecast:]

@@ -19,6 +19,7 @@ from typing import Sequence
 import numpy as np
 
 from ... import backend
+from ... import validators
 from ...errors import BoucleError
 from ..vocab import Vocabulary
 
@@ -111,9 +112,7 @@ def dates_dataset(n_train: int = 20000, n_test: int = 2000, seed: int = 0, years
     character the formats can produce; the target vocabulary ``0123456789-``.
     """
     rng = backend.make_rng(seed)
-    for name, v in (("n_train", n_train), ("n_test", n_test)):
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v <= 0:
-            raise BoucleError(f"{name}: expected a positive int, got {v!r}")
+    n_train, n_test = validators.positive_int(n_train, "n_train"), validators.positive_int(n_test, "n_test")
     if not 0.0 < test_fraction < 1.0:
         raise BoucleError(f"test_fraction: expected a float in (0, 1), got {test_fraction!r}")
     y0, y1 = years
@@ -157,11 +156,8 @@ def addition_dataset(n_train: int = 50000, n_test: int = 5000, digits: int = 3, 
     the question string (Sutskever et al. 2014's trick, which the Keras example uses).
     """
     rng = backend.make_rng(seed)
-    if isinstance(digits, bool) or not isinstance(digits, (int, np.integer)) or not 1 <= digits <= 9:
-        raise BoucleError(f"digits: expected an int in [1, 9], got {digits!r}")
-    for name, v in (("n_train", n_train), ("n_test", n_test)):
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v <= 0:
-            raise BoucleError(f"{name}: expected a positive int, got {v!r}")
+    digits = validators.integer(digits, "digits", minimum=1, maximum=9)
+    n_train, n_test = validators.positive_int(n_train, "n_train"), validators.positive_int(n_test, "n_test")
     n_possible = sum(9 * 10 ** (k - 1) + (k == 1) for k in range(1, digits + 1)) ** 2
     total = n_train + n_test
     if total > 0.8 * n_possible:

@@ -1,0 +1,63 @@
+"""Argument types of the ``boucle`` command, one module for every command.
+
+Each type parses a command-line string into a value or raises argparse's error, which
+the command line prints as one line (``boucle train: error: argument --hidden: expected
+an int > 0, got '0'``) with exit code 2. The library checks its own arguments with
+:mod:`boucle.validators`; these are the command line's spelling of the same rules.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+from typing import Callable
+
+__all__ = ["number", "positive_int", "nonneg_int", "at_least_one", "positive_float", "nonneg_float", "unit_rate",
+           "top_p", "int_list", "OneLineParser", "one_line"]
+
+
+def number(kind: type, test: Callable[[float], bool], want: str) -> Callable[[str], float]:
+    """An argparse type: ``kind(text)`` (int or float) that passes ``test``, else ``expected <want>``."""
+    def parse(text: str):
+        try:
+            v = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {want}, got {text!r}") from None
+        if not test(v):
+            raise argparse.ArgumentTypeError(f"expected {want}, got {text!r}")
+        return v
+    parse.__name__ = want                      # argparse names the type in some messages
+    return parse
+
+
+positive_int = number(int, lambda v: v > 0, "an int > 0")
+nonneg_int = number(int, lambda v: v >= 0, "an int >= 0")
+at_least_one = number(int, lambda v: v >= 1, "an int >= 1")
+positive_float = number(float, lambda v: 0 < v < math.inf, "a finite number > 0")
+nonneg_float = number(float, lambda v: 0 <= v < math.inf, "a finite number >= 0")
+unit_rate = number(float, lambda v: 0 <= v < 1, "a number in [0, 1)")
+top_p = number(float, lambda v: 0 < v <= 1, "a number in (0, 1]")
+
+
+def int_list(minimum: int) -> Callable[[str], tuple[int, ...]]:
+    """Comma-separated ints, each ``>= minimum`` (e.g. ``10,50,100``)."""
+    def parse(text: str) -> tuple[int, ...]:
+        try:
+            values = tuple(int(v) for v in text.split(",") if v.strip())
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected comma-separated ints such as 10,50,100, got {text!r}") from None
+        if not values or min(values) < minimum:
+            raise argparse.ArgumentTypeError(f"expected ints >= {minimum}, got {text!r}")
+        return values
+    return parse
+
+
+def one_line(msg: object) -> str:
+    """``msg`` with its whitespace runs (newlines included) collapsed: one line on stderr."""
+    return " ".join(str(msg).split())
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, with its errors on one line (and exit code 2)."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {one_line(message)} (see '{self.prog} --help')\n")
