@@ -128,7 +128,7 @@ def test_masking_layer_mask_values_and_gradient(rng):
     assert check_gradients(layer, rng.standard_normal((3, 4, 2)))["input"] < 1e-6
     with pytest.raises(BoucleError, match="x must be 3-D"):
         layer.forward(np.zeros((3, 4)))
-    with pytest.raises(BoucleError, match="mask_value must be a number"):
+    with pytest.raises(BoucleError, match="Masking: mask_value: expected a number"):
         Masking("pad")
 
 

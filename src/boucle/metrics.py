@@ -32,6 +32,7 @@ from typing import Any, Callable
 import numpy as np
 
 from . import losses as _losses
+from . import validators
 from .errors import BoucleError
 from .ops import losses as ops
 
@@ -111,9 +112,7 @@ class BinaryAccuracy(MeanMetric):
     name = "binary_accuracy"
 
     def __init__(self, threshold: float = 0.5, name: str | None = None) -> None:
-        if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not math.isfinite(threshold):
-            raise BoucleError(f"threshold: expected a finite number, got {threshold!r}")
-        self.threshold = float(threshold)
+        self.threshold = validators.real(threshold, "threshold")
         super().__init__(name)
 
     def _values(self, y_true, y_pred):

@@ -21,7 +21,7 @@ import numpy as np
 
 from .errors import BoucleError
 from .registry import deserialize, register
-from .validators import positive_int, real
+from .validators import boolean, positive_int, real
 
 __all__ = ["Schedule", "StepDecay", "ExponentialDecay", "register_schedule", "schedule_from_config"]
 
@@ -104,9 +104,7 @@ class ExponentialDecay(Schedule):
                                 want="a finite float > 0")
         self.decay_steps = real(decay_steps, "decay_steps", owner="ExponentialDecay", low=0.0,
                                  want="a finite number > 0")
-        if not isinstance(staircase, bool):
-            raise BoucleError(f"ExponentialDecay: staircase: expected a bool, got {staircase!r}")
-        self.staircase = staircase
+        self.staircase = boolean(staircase, "staircase", "ExponentialDecay")
 
     def __call__(self, iteration: int) -> float:
         it = _check_iteration("ExponentialDecay", iteration)

@@ -22,7 +22,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 
 from ..errors import BoucleError
-from ..validators import one_of
+from ..validators import boolean, one_of
 
 __all__ = ["PAD", "START", "END", "UNK", "SPECIAL_TOKENS", "Vocabulary", "token_ids", "describe_chars"]
 
@@ -191,9 +191,7 @@ class Vocabulary:
         take ``default_specials`` (False for char models, True for encoder–decoders)."""
         if not isinstance(config, dict) or not isinstance(config.get("chars"), str):
             raise BoucleError(f"vocabulary config: expected {{'chars': str}}, got {_short(config, 80)}")
-        specials = config.get("specials", default_specials)
-        if not isinstance(specials, bool):
-            raise BoucleError(f"vocabulary config: specials: expected a bool, got {specials!r}")
+        specials = boolean(config.get("specials", default_specials), "specials", "vocabulary config")
         return cls(config["chars"], specials)
 
 

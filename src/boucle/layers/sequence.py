@@ -4,7 +4,6 @@ from __future__ import annotations
 import numpy as np
 
 from .. import validators
-from ..errors import BoucleError
 from .base import Layer, check_input, register
 
 __all__ = ["Masking", "RepeatVector"]
@@ -21,9 +20,7 @@ class Masking(Layer):
 
     def __init__(self, mask_value: float = 0.0, **kwargs):
         super().__init__(**kwargs)
-        if isinstance(mask_value, bool) or not isinstance(mask_value, (int, float, np.number)):
-            raise BoucleError(f"Masking: mask_value must be a number, got {mask_value!r}")
-        self.mask_value = float(mask_value)
+        self.mask_value = validators.real(mask_value, "mask_value", owner="Masking", want="a number")
 
     def get_config(self) -> dict:
         return {**super().get_config(), "mask_value": self.mask_value}
