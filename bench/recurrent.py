@@ -23,11 +23,12 @@ Memory = growth of the peak resident set over one training step (VmHWM reset thr
 /proc/self/clear_refs, Linux), each side in a fresh subprocess after a small warm-up
 step (``--no-mem`` skips it): it counts NumPy, numba and torch allocations alike.
 
-The boucle column is whatever ``import boucle`` selects: for LSTM and GRU the numba
-kernels of ``boucle.ops.fast`` where numba is installed (``BOUCLE_NO_NUMBA=1`` for
-the plain NumPy path), SimpleRNN always the NumPy path. Targets (issue 3): LSTM <= 1.0x
-nn.LSTM, GRU <= 0.8x nn.GRU, SimpleRNN <= 0.6x nn.RNN, >= 50 % of the GEMM peak at
-H >= 256.
+The boucle column is the engine ``boucle.ops.recurrent`` picks (``--engine auto``, the
+default): for LSTM and GRU the compiled loop (numba kernels of ``boucle.ops.fast``)
+where numba is installed (``BOUCLE_NO_NUMBA=1`` for the plain NumPy scan), SimpleRNN
+always the scan; ``--engine scan`` / ``--engine compiled`` force one (``--kinds lstm,gru``
+with ``compiled``). Targets (issue 3): LSTM <= 1.0x nn.LSTM, GRU <= 0.8x nn.GRU,
+SimpleRNN <= 0.6x nn.RNN, >= 50 % of the GEMM peak at H >= 256.
 """
 from __future__ import annotations
 
@@ -43,7 +44,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(__file__))
 import boucle  # noqa: E402  (first: loads the BLAS libraries that the thread limits must reach)
 from boucle.layers import GRU, LSTM, SimpleRNN  # noqa: E402
-from boucle.ops import fast  # noqa: E402
+from boucle.ops import recurrent  # noqa: E402
 import torch  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
 from common import interleaved, machine  # noqa: E402
@@ -177,9 +178,9 @@ def memory_probe(kind: str, B: int, H: int, side: str) -> None:
     print((after - before) / 1024)
 
 
-def memory(kind: str, B: int, H: int, side: str, threads: int) -> float:
+def memory(kind: str, B: int, H: int, side: str, threads: int, engine: str) -> float:
     out = subprocess.run([sys.executable, __file__, "--mem-probe", kind, str(B), str(H), side,
-                          "--threads", str(threads)], capture_output=True, text=True, check=True)
+                          "--threads", str(threads), "--engine", engine], capture_output=True, text=True, check=True)
     return float(out.stdout.strip().splitlines()[-1])
 
 
@@ -191,10 +192,17 @@ def main() -> None:
     p.add_argument("--kinds", default="lstm,gru,rnn")
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--no-mem", action="store_true")
+    p.add_argument("--engine", choices=recurrent.ENGINES, default="auto",
+                   help="the recurrent engine of boucle.ops.recurrent (default: its automatic choice)")
     p.add_argument("--mem-probe", nargs=4, metavar=("KIND", "B", "H", "SIDE"), help=argparse.SUPPRESS)
     args = p.parse_args()
     threadpool_limits(args.threads)
     torch.set_num_threads(args.threads)
+    with recurrent.use_engine(args.engine):
+        run_bench(args)
+
+
+def run_bench(args) -> None:
     if args.mem_probe:
         kind, B, H, side = args.mem_probe
         memory_probe(kind, int(B), int(H), side)
@@ -202,7 +210,8 @@ def main() -> None:
     clock = time.process_time if args.threads == 1 else time.perf_counter
     grid = [(32, 64), (32, 256)] if args.quick else [(B, H) for B in (32, 128) for H in (64, 128, 256, 512)]
     print(machine())
-    print(f"boucle path: {'numba kernels (boucle.ops.fast) for LSTM and GRU' if fast.ENABLED else 'plain NumPy (boucle.ops.scan)'}; "
+    engines = ", ".join(f"{k} {recurrent.engine_for(make_boucle(k, 8).cell, np.float32)}" for k in args.kinds.split(","))
+    print(f"boucle engine (boucle.ops.recurrent, --engine {args.engine}): {engines}; "
           f"allocator tuned: {boucle.backend.ALLOCATOR_TUNED}; "
           f"{'CPU time (process_time), 1 thread per library' if args.threads == 1 else f'wall time, {args.threads} threads'}")
     print(f"T={T}, D={D}, float32; train = forward + backward, loss = sum(y * R); medians of "
@@ -222,7 +231,7 @@ def main() -> None:
             ratio = tr["boucle"] / tr["torch"]
             ok = "met" if ratio <= TARGET[kind] else "MISSED"
             mem = ("-", "-") if args.no_mem else tuple(
-                f"{memory(kind, B, H, s, args.threads):.0f} MiB" for s in ("boucle", "torch"))
+                f"{memory(kind, B, H, s, args.threads, args.engine):.0f} MiB" for s in ("boucle", "torch"))
             print(f"| {TORCH_NAME[kind].removeprefix('nn.')}{'(reset_after)' if kind == 'gru' else ''} "
                   f"| {B} | {H} | {tr['boucle'] * 1e3:.1f} ms | {tr['torch'] * 1e3:.1f} ms | {ratio:.2f}x "
                   f"| <= {TARGET[kind]}x {ok} | {tr['loop'] * 1e3:.1f} ms | {tr['boucle'] / tr['loop']:.2f}x "

@@ -1,5 +1,7 @@
 """Cells: each step equals the course's equations written out, and each step backward
 equals finite differences of its step forward (dxu, previous state, loop parameters)."""
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -74,7 +76,7 @@ IDS = ["rnn-tanh", "rnn-relu", "rnn-sigmoid", "lstm", "lstm-peephole", "gru", "g
 
 def make(kind, act, extra, rng, rec_mask=False):
     """A cell, its parameters in the layer layout, the loop views ``p``, xu (G, B, H), a state."""
-    cell = cells.get_cell(kind, act)
+    cell = cells.get_cell(kind, act, peephole="p_i" in extra)
     G = cell.gates
     params = {"W": rng.standard_normal((H, G * H)) * 0.6}
     for k in extra:
@@ -136,8 +138,8 @@ def test_recurrent_dropout_masks_only_the_recurrent_product(rng):
     """LSTM: h_{t-1} ⊙ m enters h W; the cell state c_{t-1} is not masked."""
     cell, _, p, xu, (h, c) = make("lstm", "tanh", (), rng, rec_mask=True)
     masked, _ = cell.step_forward(p, xu, (h, c))
-    m = p.pop("rec_mask")
-    plain, _ = cell.step_forward(p, xu, (h * m, c))
+    m = p.rec_mask
+    plain, _ = cell.step_forward(dataclasses.replace(p, rec_mask=None), xu, (h * m, c))
     for a, b in zip(masked, plain):
         np.testing.assert_allclose(a, b, rtol=1e-13)
 
@@ -179,4 +181,34 @@ def test_gate_blocks_are_views_of_the_parameters(rng):
         np.testing.assert_array_equal(Wg[k], W[:, k * H:(k + 1) * H])
     np.testing.assert_array_equal(cells.from_gates(Wg), W)
     p = cells.loop_params(cells.get_cell("gru_reset_after"), {"W": W[:, :3 * H], "b_W": np.arange(3 * H)})
-    assert p["b_W"].shape == (3, 1, H) and p["b_W"][1, 0, 0] == H
+    assert p.b_W.shape == (3, 1, H) and p.b_W[1, 0, 0] == H
+
+
+def test_cell_variants_are_explicit_and_checked():
+    """A Cell names its variant; options a kind does not have are one-line errors, and the
+    loop parameters must be exactly those the variant declares."""
+    lstm = cells.get_cell("lstm", peephole=True)
+    assert (lstm.kind, lstm.gates, lstm.n_states, lstm.peephole, lstm.recurrent_bias) == ("lstm", 4, 2, True, False)
+    assert lstm.loop_param_names == ("W", "p_i", "p_f", "p_o")
+    assert cells.get_cell("gru_reset_after").recurrent_bias is True                # the kind's default
+    assert cells.get_cell("gru_reset_after", recurrent_bias=False).loop_param_names == ("W",)
+    assert cells.get_cell("lstm") is cells.get_cell("lstm")                        # one shared instance
+    assert cells.Cell("rnn", "relu") == cells.get_cell("rnn", "relu")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        lstm.peephole = False
+    for make_cell, message in [
+        (lambda: cells.get_cell("gru", peephole=True), r"^peephole: .* expected False for 'gru', got True$"),
+        (lambda: cells.get_cell("lstm", recurrent_bias=True), r"^recurrent_bias: .* expected False for 'lstm'"),
+        (lambda: cells.get_cell("lstm", "relu"), r"^activation: .* expected 'tanh' for 'lstm', got 'relu'$"),
+    ]:
+        with pytest.raises(BoucleError, match=message):
+            make_cell()
+    W = np.zeros((H, 4 * H))
+    with pytest.raises(BoucleError, match=r"^params: expected 'p_i' for Cell\(kind='lstm'.*got none$"):
+        cells.loop_params(lstm, {"W": W})
+    with pytest.raises(BoucleError, match=r"^params: expected no 'p_i' for .*got one$"):
+        cells.loop_params(cells.get_cell("lstm"), {"W": W, "p_i": np.zeros(H)})
+    with pytest.raises(BoucleError, match=r"^params: expected 'b_W' for .*got none$"):
+        cells.loop_params(cells.get_cell("gru_reset_after"), {"W": W[:, :3 * H]})
+    p = cells.loop_params(lstm, {"W": W, "p_i": np.ones(H), "p_f": 2 * np.ones(H), "p_o": 3 * np.ones(H)})
+    assert p.W is W and [v[0] for v in p.peepholes] == [1, 2, 3] and p.b_W is None and p.rec_mask is None

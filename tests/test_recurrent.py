@@ -9,6 +9,7 @@ from boucle.diagnostics import check_gradients, numerical_gradient, relative_err
 from boucle.errors import BoucleError
 from boucle import registry
 from boucle.layers.recurrent import GRU, LSTM, SimpleRNN
+from boucle.ops import recurrent
 
 TOL = 1e-6
 B, T, D, H = 5, 6, 3, 4
@@ -359,6 +360,32 @@ def test_backward_returns_state_gradients_shaped_like_initial_state(rng):
     y, cache = lstm.forward(x, initial_state=[np.zeros((B, H))] * 2)
     dx, ds = lstm.backward([None, np.ones((B, H)), None], cache)   # None = zero gradient
     assert isinstance(ds, list) and len(ds) == 2 and ds[1].shape == (B, H)
+
+
+ENGINE_VARIANTS = [(v, "scan") for v in VARIANTS] + [(v, "compiled") for v in ("lstm", "gru-reset-after")]
+
+
+@pytest.mark.parametrize("variant,engine", ENGINE_VARIANTS, ids=[f"{v}-{e}" for v, e in ENGINE_VARIANTS])
+def test_an_empty_batch_gives_empty_outputs_and_zero_gradients(variant, engine):
+    """B = 0 (e.g. an empty last batch): empty outputs and states, dx and state gradients
+    empty, every parameter gradient zero; with a mask, an initial state, every option."""
+    layer = build(variant, dtype="float64", return_sequences=True, return_state=True, go_backwards=True,
+                  learn_initial_state=True)
+    n = layer.cell.n_states
+    x, mask = np.zeros((0, T, D)), np.zeros((0, T), bool)
+    with recurrent.use_engine(engine):
+        for init in (None, [np.zeros((0, H))] * n if n > 1 else np.zeros((0, H))):
+            y, cache = layer.forward(x, mask=mask, training=True, initial_state=init)
+            assert cache.loop.engine == engine
+            assert y[0].shape == (0, T, H) and all(s.shape == (0, H) for s in y[1:])
+            back = layer.backward([np.zeros((0, T, H))] + [np.zeros((0, H))] * n, cache)
+            dx, ds = back if init is not None else (back, None)
+            assert dx.shape == (0, T, D)
+            if init is not None:
+                assert (ds[0] if n > 1 else ds).shape == (0, H)
+            assert all(np.all(g == 0) for g in layer.grads.values())
+    last = build(variant, dtype="float64")
+    assert last(np.zeros((0, T, D))).shape == (0, H)
 
 
 # ------------------------------------------------------------------ bad input

@@ -1,8 +1,11 @@
 """Parity with PyTorch 2.13 (CPU, float64) through boucle.interop: outputs, final states
 and every gradient (input, h_0/c_0, each parameter mapped back through the converter's
 layout) of nn.RNN (tanh/relu), nn.LSTM and nn.GRU, 1-3 layers, bidirectional, masked
-batches against pack_padded_sequence — max abs difference < 1e-10. Also the converters'
-round trips, a Sequential built from torch weights, and their one-line errors."""
+batches against pack_padded_sequence — max abs difference < 1e-10 — on BOTH engines of
+boucle.ops.recurrent: the reference scan (every cell) and the compiled loop (where it
+covers the cell), with a negative control (a wrong derivative in the plain LSTM cell
+fails the comparison, and the compiled loop alone would not see it). Also the
+converters' round trips, a Sequential built from torch weights, and their one-line errors."""
 import copy
 
 import numpy as np
@@ -15,6 +18,7 @@ from boucle.interop import from_torch, sequential_from_torch, to_torch
 from boucle.layers.core import Dense
 from boucle.layers.recurrent import GRU, LSTM, SimpleRNN
 from boucle.layers.wrappers import Bidirectional
+from boucle.ops import cells, recurrent
 
 TOL = 1e-10
 TORCH = {"rnn_tanh": lambda D, H, **kw: torch.nn.RNN(D, H, nonlinearity="tanh", **kw),
@@ -90,8 +94,46 @@ def torch_grads_as_boucle(module):
     return out if isinstance(out, list) else [out]
 
 
-@pytest.mark.parametrize("case", CASES, ids=["-".join(map(str, c)) for c in CASES])
-def test_parity_outputs_states_and_every_gradient(case):
+# the compiled loop covers torch's LSTM and GRU (boucle's GRU(reset_after=True)), not nn.RNN
+ENGINE_CASES = [("scan", c) for c in CASES] + [("compiled", c) for c in CASES if c[0] in ("lstm", "gru")]
+ENGINES = ["scan", "compiled"]
+
+
+@pytest.mark.parametrize("engine,case", ENGINE_CASES, ids=[f"{e}-" + "-".join(map(str, c)) for e, c in ENGINE_CASES])
+def test_parity_outputs_states_and_every_gradient(engine, case):
+    with recurrent.use_engine(engine):              # a forced "compiled" raises where it does not cover
+        diffs, y, mask = parity_diffs(case)
+    assert max(diffs.values()) < TOL, {k: v for k, v in diffs.items() if v >= TOL}
+    if mask is not None:                            # outputs at padded steps are zero on both sides
+        assert np.all(y[~mask] == 0)
+
+
+def _wrong_forget_gate_backward(p, dstate, cache):
+    """The plain LSTM step backward with a classic slip: df = dc ⊙ c_t instead of dc ⊙ c_{t-1}."""
+    return cells.lstm_step_backward(p, dstate, cache._replace(c_prev=cache.c))
+
+
+@pytest.mark.parametrize("case", [CASES[5], CASES[7]], ids=["lstm-1", "lstm-2-bidir"])
+def test_parity_catches_a_wrong_derivative_in_the_plain_cells(case, monkeypatch):
+    """Negative control: with a wrong forget-gate derivative in the plain cell, the scan
+    engine's parity fails on the gradients (not on the forward values), while the compiled
+    loop — which does not use the plain cells — still passes: parity must run on both."""
+    broken = cells.Cell("lstm")
+    object.__setattr__(broken, "step_backward", _wrong_forget_gate_backward)
+    assert broken == cells.get_cell("lstm")                   # the same variant, one wrong function
+    monkeypatch.setattr(cells, "get_cell", lambda *args, **kwargs: broken)
+    with recurrent.use_engine("scan"):
+        diffs, _, _ = parity_diffs(case)
+    wrong = {k for k, v in diffs.items() if v >= TOL}
+    assert {"U", "W", "b"} <= {k.split()[0][1:].split("/")[-1] for k in wrong}    # "dforward/U l0" -> U
+    assert not any(k == "output" or k.startswith("final") for k in wrong), wrong
+    with recurrent.use_engine("compiled"):
+        diffs, _, _ = parity_diffs(case)
+    assert max(diffs.values()) < TOL
+
+
+def parity_diffs(case):
+    """Max abs differences boucle vs torch for one case: {quantity: diff}, y, mask."""
     kind, L, bidir, masked, bf, bias, pass_h0 = case
     rng = np.random.default_rng(100 + CASES.index(case))
     B, T, D, H = (int(rng.integers(lo, hi + 1)) for lo, hi in ((1, 5), (1, 7), (1, 6), (1, 8)))
@@ -147,9 +189,7 @@ def test_parity_outputs_states_and_every_gradient(case):
         assert set(layer.grads) == set(ref.params)
         for name in layer.grads:
             diffs[f"d{name} l{k}"] = np.abs(layer.grads[name] - ref.params[name]).max()
-    assert max(diffs.values()) < TOL, {k: v for k, v in diffs.items() if v >= TOL}
-    if masked:                                      # outputs at padded steps are zero on both sides
-        assert np.all(y[~mask] == 0)
+    return diffs, y, mask
 
 
 @pytest.mark.parametrize("kind", list(TORCH))
@@ -175,13 +215,19 @@ def test_torch_round_trip_is_exact(kind, L, bidir, bias):
         assert all(np.array_equal(a.params[k], b.params[k]) for k in a.params)
 
 
-@pytest.mark.parametrize("make", [
-    lambda: [SimpleRNN(4, activation="relu", return_sequences=True, dtype="float64")],
-    lambda: [LSTM(4, return_sequences=True, dtype="float64"), LSTM(4, return_sequences=True, dtype="float64")],
-    lambda: [Bidirectional(GRU(4, reset_after=True, return_sequences=True, dtype="float64")),
-             Bidirectional(GRU(4, reset_after=True, return_sequences=True, dtype="float64"))],
-])
-def test_to_torch_of_boucle_layers_predicts_like_them(make):
+@pytest.mark.parametrize("make,engine", [
+    (lambda: [SimpleRNN(4, activation="relu", return_sequences=True, dtype="float64")], "scan"),
+    *[(lambda: [LSTM(4, return_sequences=True, dtype="float64"), LSTM(4, return_sequences=True, dtype="float64")],
+       e) for e in ENGINES],
+    *[(lambda: [Bidirectional(GRU(4, reset_after=True, return_sequences=True, dtype="float64")),
+                Bidirectional(GRU(4, reset_after=True, return_sequences=True, dtype="float64"))], e) for e in ENGINES],
+], ids=["rnn-scan", "lstm-scan", "lstm-compiled", "gru-scan", "gru-compiled"])
+def test_to_torch_of_boucle_layers_predicts_like_them(make, engine):
+    with recurrent.use_engine(engine):
+        _to_torch_predicts_like_boucle(make)
+
+
+def _to_torch_predicts_like_boucle(make):
     rng = np.random.default_rng(3)
     layers, D = make(), 3
     for k, layer in enumerate(layers):
@@ -201,8 +247,16 @@ def test_to_torch_of_boucle_layers_predicts_like_them(make):
         assert all(np.array_equal(a.params[k], b.params[k]) for k in a.params)
 
 
-@pytest.mark.parametrize("kind,bidir", [("lstm", True), ("gru", False), ("rnn_relu", True)])
-def test_sequential_from_torch_predicts_like_torch(kind, bidir):
+SEQ_CASES = [("lstm", True, e) for e in ENGINES] + [("gru", False, e) for e in ENGINES] + [("rnn_relu", True, "scan")]
+
+
+@pytest.mark.parametrize("kind,bidir,engine", SEQ_CASES, ids=["-".join(map(str, c)) for c in SEQ_CASES])
+def test_sequential_from_torch_predicts_like_torch(kind, bidir, engine):
+    with recurrent.use_engine(engine):
+        _sequential_predicts_like_torch(kind, bidir)
+
+
+def _sequential_predicts_like_torch(kind, bidir):
     rng = np.random.default_rng(11)
     m = make_module(kind, 3, 5, 2, bidir, True, True, rng)
     x, lengths = rng.standard_normal((5, 7, 3)), np.array([7, 3, 1, 5, 2])
@@ -223,7 +277,13 @@ def test_sequential_from_torch_predicts_like_torch(kind, bidir):
     assert np.abs(last - ref).max() < TOL
 
 
-def test_single_layer_and_float32():
+@pytest.mark.parametrize("engine", ENGINES)
+def test_single_layer_and_float32(engine):
+    with recurrent.use_engine(engine):
+        _single_layer_and_float32()
+
+
+def _single_layer_and_float32():
     rng = np.random.default_rng(5)
     m = make_module("lstm", 2, 3, 1, False, True, True, rng, dtype=torch.float32)
     layer = from_torch(m, return_sequences=False, name="enc")

@@ -1,17 +1,12 @@
 """Recurrent layers: SimpleRNN, LSTM, GRU (seed 002; seed 000; peepholes: seed 004).
 
-All three share :class:`RNN`, which does what is common to every cell:
-
-1. ``XU = x U + b`` for all timesteps at once (x: (B, T, D) batch-first, turned
-   time-major, input dropout applied first), written as ``[x, 1] [U; b]`` — the bias
-   is the weight of a constant input — ONE GEMM (T*B, D+1) x (D+1, G*H), handed to
-   the loop as the gate-major view (T, G, B, H) of its (T, B, G*H) result;
-2. the ONE time loop :func:`boucle.ops.scan.forward` over the cell's step function
-   (masks, direction, state carry) — or, where numba is installed and the cell is
-   covered, its compiled twin :func:`boucle.ops.fast.forward` (same equations, tested
-   equal; ``BOUCLE_NO_NUMBA=1`` turns it off);
-3. BPTT with :func:`boucle.ops.scan.backward`, then ``[dU; db] = [x, 1]^T dXU`` and
-   ``dx = dXU U^T`` (one GEMM each over the T*B stacked rows).
+All three share :class:`RNN`, which keeps what belongs to a layer — input checks,
+dropout masks, the initial states (argument, stateful carry, learned h0, zeros), the
+shape of what it returns — and hands the computation to the one door of the time
+loop, :func:`boucle.ops.recurrent.forward` / :func:`boucle.ops.recurrent.backward`:
+the input projection ``[x, 1] [U; b]`` for all timesteps, the loop over the cell's
+equations (:mod:`boucle.ops.cells`; the reference scan or its compiled twin, tested
+equal), and BPTT back to ``dx``, the initial states and every parameter.
 
 Parameters (fixed layout, the course's notation, row vectors ``x @ U``):
 ``U (D, G*H)``, ``W (H, G*H)``, ``b (G*H,)`` with gate blocks along the last axis
@@ -26,19 +21,26 @@ the reversed pass starts at each sequence's own last valid step.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
-from .. import initializers
 from ..errors import BoucleError
-from ..ops import cells, fast, scan
+from ..ops import cells
+from ..ops import recurrent as time_loop
 from ..ops.dropout import dropout_mask
 from .base import Layer, check_input, register
 from .. import validators
 from .core import _init_name
 
 __all__ = ["RNN", "SimpleRNN", "LSTM", "GRU"]
+
+
+class RNNCache(NamedTuple):
+    """The cache of :meth:`RNN.forward`, for :meth:`RNN.backward`."""
+    loop: time_loop.RecurrentCache  # the time loop's (engine, inputs, per-step caches)
+    source: str                 # where the initial states came from: argument | stateful | learned | zeros
+    structure: bool | None      # initial_state given as a list (True) or one array (False); else None
 
 
 class RNN(Layer):
@@ -88,6 +90,7 @@ class RNN(Layer):
     # -- configuration ---------------------------------------------------
     @property
     def cell(self) -> cells.Cell:
+        """The cell variant (:class:`boucle.ops.cells.Cell`)."""
         return cells.get_cell(self.cell_kind)
 
     @property
@@ -172,8 +175,7 @@ class RNN(Layer):
     def forward(self, x, mask=None, training: bool = False, initial_state=None):
         if not self.built:
             raise BoucleError(f"{self.name}: layer is not built, call build(input_shape) first")
-        U, b = self.params["U"], self.params.get("b")
-        x = check_input(x, "x", (3,), U.shape[0], self.name, self.dtype)
+        x = check_input(x, "x", (3,), self.params["U"].shape[0], self.name, self.dtype)
         B, T, D = x.shape
         if T == 0:
             raise BoucleError(f"{self.name}: x must have at least one time step, got shape {x.shape}")
@@ -184,44 +186,18 @@ class RNN(Layer):
             x_mask = dropout_mask((B, D), self.dropout, self.rng, self.dtype)            # (B, D)
         if training and self.recurrent_dropout > 0:
             rec_mask = dropout_mask((B, self.units), self.recurrent_dropout, self.rng, self.dtype)
-        cell, G, H = self.cell, self.cell.gates, self.units
-        p = cells.loop_params(cell, self.params, rec_mask)
-        mask_t = None if mask is None else mask.T                                      # (T, B)
-        use_fast = fast.supports(cell.kind, p, self.dtype)
-        # x1 = [x, 1], time-major: the bias is the weight of a constant input, x1 [U; b] = x U + b
-        # (for the compiled loop laid out (T, K, B), as it reads it; x1 is a (T, B, K) view).
-        K = D + (b is not None)
-        x1 = np.empty((T, K, B), dtype=self.dtype).transpose(0, 2, 1) if use_fast else \
-            np.empty((T, B, K), dtype=self.dtype)                                     # (T, B, K)
-        if x_mask is None:
-            x1[..., :D] = x.transpose(1, 0, 2)
-        else:
-            np.multiply(x.transpose(1, 0, 2), x_mask, out=x1[..., :D])
-        Ub = U
-        if b is not None:
-            x1[..., D] = 1.0
-            Ub = np.concatenate([U, b[None]], axis=0)                                  # (K, G*H)
-        if use_fast:       # x U + b inside the compiled loop (in the GEMM of h W where it can)
-            outputs, final, scache = fast.forward(cell.kind, p, None, states0, mask_t, self.go_backwards,
-                                                  x1=x1, Ub=Ub)
-            scache = ("fast", scache)
-        else:              # ONE GEMM for all steps, the gate-major view (T, G, B, H) of its (T*B, G*H) result
-            xu = (x1.reshape(T * B, K) @ Ub).reshape(T, B, G, H).transpose(0, 2, 1, 3)
-            outputs, final, scache = scan.forward(cell.step_forward, p, xu, states0, mask_t,
-                                                  self.go_backwards)
-            scache = ("scan", scache)
+        outputs, final, lcache = time_loop.forward(self.cell, self.params, x, states0, mask, self.go_backwards,
+                                              x_mask=x_mask, rec_mask=rec_mask)           # (B, T, H)
         if self.stateful:
             self.states = [s.copy() for s in final]
-        y = np.ascontiguousarray(outputs.transpose(1, 0, 2)) if self.return_sequences else final[0]
+        y = np.ascontiguousarray(outputs) if self.return_sequences else final[0]
         if self.return_state:
             y = [y, *final]
         structure = None if source != "argument" else isinstance(initial_state, (list, tuple))
-        return y, (x1, x_mask, p, scache, source, structure)
+        return y, RNNCache(lcache, source, structure)
 
-    def backward(self, dy, cache):
-        x1, x_mask, p, scache, source, structure = cache
-        T, B, K = x1.shape
-        cell, n, G = self.cell, self.cell.n_states, self.cell.gates
+    def backward(self, dy, cache: RNNCache):
+        n = self.cell.n_states
         if self.return_state:
             if not isinstance(dy, (list, tuple)) or len(dy) != 1 + n:
                 raise BoucleError(f"{self.name}: dy must be a list of {1 + n} arrays (return_state), "
@@ -232,33 +208,17 @@ class RNN(Layer):
         d_outputs = None
         if d_out is not None:
             if self.return_sequences:
-                d_outputs = np.asarray(d_out, dtype=self.dtype).transpose(1, 0, 2)     # (T, B, H)
+                d_outputs = np.asarray(d_out, dtype=self.dtype)                         # (B, T, H)
             else:                                    # the output is the final h
                 d_final[0] = d_out if d_final[0] is None else d_final[0] + d_out
-        loop, scache = scache
-        if loop == "fast":
-            dxu, ds0, pgrads = fast.backward(d_outputs, d_final, scache)
-        else:
-            dxu, ds0, pgrads = scan.backward(cell.step_backward, p, d_outputs, d_final, scache,
-                                             cell.param_grads)
-        rows = dxu.transpose(0, 2, 1, 3).reshape(T * B, -1)                            # (T*B, G*H), a view in both layouts
-        dUb = pgrads.pop("Ub", None)                                                   # (K, G*H) = [dU; db]
-        if dUb is None:
-            dUb = x1.reshape(T * B, K).T @ rows
-        for k, g in pgrads.items():
+        dx, ds0, grads = time_loop.backward(d_outputs, d_final, cache.loop)
+        for k, g in grads.items():
             self.grads[k] += g
-        U = self.params["U"]
-        D = U.shape[0]
-        self.grads["U"] += dUb[:D]
-        if self.use_bias:
-            self.grads["b"] += dUb[D]
-        dx = (rows @ U.T).reshape(T, B, D).transpose(1, 0, 2)                         # (B, T, D) = dXU U^T
-        dx = np.ascontiguousarray(dx if x_mask is None else dx * x_mask[:, None, :])
-        if source == "learned":
+        if cache.source == "learned":
             for s, d in zip(self.state_names, ds0):
                 self.grads[f"{s}0"] += d.sum(axis=0)
-        if source == "argument":
-            return dx, (list(ds0) if structure else ds0[0])
+        if cache.source == "argument":
+            return dx, (list(ds0) if cache.structure else ds0[0])
         return dx
 
     def __call__(self, x, mask=None, training: bool = False, initial_state=None):
@@ -306,6 +266,10 @@ class LSTM(RNN):
         self.unit_forget_bias = bool(unit_forget_bias)
         super().__init__(units, **kwargs)
 
+    @property
+    def cell(self) -> cells.Cell:
+        return cells.get_cell("lstm", peephole=self.peephole)
+
     def get_config(self) -> dict:
         return {**super().get_config(), "peephole": self.peephole,
                 "unit_forget_bias": self.unit_forget_bias}
@@ -347,6 +311,10 @@ class GRU(RNN):
         if self.variant == "simplified":
             return "gru_simple"
         return "gru_reset_after" if self.reset_after else "gru"
+
+    @property
+    def cell(self) -> cells.Cell:
+        return cells.get_cell(self.cell_kind, recurrent_bias=self.reset_after and self.use_bias)
 
     def get_config(self) -> dict:
         return {**super().get_config(), "reset_after": self.reset_after, "variant": self.variant}

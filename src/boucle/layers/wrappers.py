@@ -1,7 +1,7 @@
 """Bidirectional wrapper (seed 000: BRNN, y_t = g(V [h→_t, h←_t] + b)).
 
 Two copies of a recurrent layer read the sequence in both directions through the
-same time loop (:func:`boucle.ops.scan.forward`, ``reverse=True`` for the backward
+same time loop (:func:`boucle.ops.recurrent.forward`, ``reverse=True`` for the backward
 copy). With a mask the backward direction starts at each sequence's own last valid
 step, and both directions' outputs are aligned in time, so a right-padded batch
 gives exactly what each sequence gives alone (the pitfall of keras #7244 and

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import BoucleError
-from ..ops import cells
+from ..ops import recurrent
 
 __all__ = ["check_sampling", "distribution", "draw", "Stepper"]
 
@@ -92,7 +92,7 @@ class Stepper:
     def __init__(self, model: Any):
         self.model = model
         self.cells = [r.cell for r in model.rnns]
-        self.p = [cells.loop_params(c, r.params) for c, r in zip(self.cells, model.rnns)]
+        self.p = [recurrent.loop_params(c, r.params) for c, r in zip(self.cells, model.rnns)]
         r0 = model.rnns[0]
         b0 = r0.params.get("b", 0)
         E = model.embedding.params["E"] if model.embedding is not None else None
@@ -106,14 +106,13 @@ class Stepper:
 
     def __call__(self, ids: np.ndarray, states: list[tuple]) -> tuple[np.ndarray, list[tuple]]:
         """ids (B,) -> logits (B, V) and the new states."""
-        B, H = len(ids), self.model.hidden
         xu = self.table[ids]                                                   # (B, G*H)
         new = []
         for k, (cell, p) in enumerate(zip(self.cells, self.p)):
             if k:
                 U, b = self.U[k - 1]
                 xu = h @ U + b                                                 # (B, G*H)
-            s, _ = cell.step_forward(p, xu.reshape(B, cell.gates, H).transpose(1, 0, 2), states[k])
+            s = recurrent.step(cell, p, xu, states[k])
             new.append(s)
             h = s[0]
         return h @ self.V + self.bV, new                                       # (B, V)

@@ -1,9 +1,11 @@
-"""The ONE time loop of boucle: forward and backward (BPTT) for any cell, masks, direction.
+"""The reference time loop of boucle: forward and backward (BPTT) for any cell, masks, direction.
 
 Every recurrent computation — simple RNN, LSTM, GRU, both directions of a
-bidirectional layer, the encoder and decoder of a seq2seq model — runs through
-:func:`forward` and :func:`backward`. A cell is a pair of step functions (see
-:mod:`boucle.ops.cells`)::
+bidirectional layer, the encoder and decoder of a seq2seq model — is defined by
+:func:`forward` and :func:`backward`; the layers reach them through
+:mod:`boucle.ops.recurrent`, which runs this loop or its compiled twin
+(:mod:`boucle.ops.fast`, tested equal to it). A cell is a pair of step functions
+(see :mod:`boucle.ops.cells`)::
 
     new_state, cache_t = step(p, xu_t, state)
     dxu_t, dprev_state, factors_t = step_backward(p, dstate, cache_t)
@@ -13,8 +15,7 @@ projection x_t U + b of step t as the cell takes it — (G, B, H) for the cells 
 :mod:`boucle.ops.cells`, so ``xu`` is (T, G, B, H), typically a view of the layers'
 (T*B, G*H) GEMM result — ``mask`` is (T, B), ``outputs`` (T, B, H). The
 gradient ``dxu`` has ``xu``'s shape and memory layout. Layers hold batch-first
-(B, T, ·) arrays and transpose at the boundary. :mod:`boucle.ops.fast` is this loop
-compiled (optional, numba) for the common cells, with the same contract.
+(B, T, ·) arrays and transpose at the boundary (:mod:`boucle.ops.recurrent` does).
 
 Masks (seed 002's padding, made exact). With m_t ∈ {0, 1} per sequence,
 
@@ -37,11 +38,21 @@ derived from the parameters for the duration of that one call (a contiguous W^T)
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+import dataclasses
+from typing import Any, Callable, NamedTuple, Sequence
 
 from .. import backend
 
-__all__ = ["forward", "backward"]
+__all__ = ["forward", "backward", "ScanCache"]
+
+
+class ScanCache(NamedTuple):
+    """What :func:`backward` needs from :func:`forward`."""
+    steps: list           # the cells' per-step caches, indexed by t
+    mask: Any             # (T, B, 1) bool, or None
+    reverse: bool
+    states0: list         # (shape, dtype) of each initial state
+    layout: tuple         # (shape, dtype, axis order) of xu: dxu is allocated alike
 
 
 def forward(step: Callable, p: dict, xu, state0: Sequence, mask=None,
@@ -50,7 +61,7 @@ def forward(step: Callable, p: dict, xu, state0: Sequence, mask=None,
 
     Args:
         step: ``step(p, xu_t, state) -> (new_state, cache_t)``.
-        p: the loop parameters handed to every step (``W``, ...).
+        p: the loop parameters handed to every step (:class:`boucle.ops.cells.LoopParams`).
         xu: (T, ...) input projections, time first (T >= 1); ``xu[t]`` goes to ``step``.
         state0: tuple of initial states, each (B, H).
         mask: None or (T, B) boolean (or 0/1) array; True = valid step.
@@ -58,7 +69,7 @@ def forward(step: Callable, p: dict, xu, state0: Sequence, mask=None,
 
     Returns:
         ``outputs`` (T, B, H) (h_t, zero at masked steps), ``final_state`` (tuple),
-        ``cache`` for :func:`backward`.
+        ``cache`` (a :class:`ScanCache`) for :func:`backward`.
     """
     xp = backend.xp()
     T = xu.shape[0]
@@ -76,11 +87,11 @@ def forward(step: Callable, p: dict, xu, state0: Sequence, mask=None,
             state = tuple(xp.where(m[t], n, s) for n, s in zip(new, state))
             xp.multiply(new[0], m[t], out=outputs[t])
     layout = (xu.shape, xu.dtype, _axis_order(xu))
-    return outputs, state, (caches, m, reverse, [(s.shape, s.dtype) for s in state0], layout)
+    return outputs, state, ScanCache(caches, m, reverse, [(s.shape, s.dtype) for s in state0], layout)
 
 
 def backward(step_backward: Callable, p: dict, d_outputs, d_final_state: Sequence,
-             cache: tuple, param_grads: Callable) -> tuple[Any, tuple, dict]:
+             cache: ScanCache, param_grads: Callable) -> tuple[Any, tuple, dict]:
     """Backpropagation through time for :func:`forward`.
 
     Args:
@@ -99,7 +110,7 @@ def backward(step_backward: Callable, p: dict, d_outputs, d_final_state: Sequenc
     xp = backend.xp()
     caches, m, reverse, state_meta, (xu_shape, xu_dtype, order) = cache
     T = len(caches)
-    p = {**p, "memo": {}}                       # per-call scratch for the cells (e.g. a contiguous W^T)
+    p = dataclasses.replace(p, memo={})         # per-call scratch for the cells (e.g. a contiguous W^T)
     dxu = xp.empty(tuple(xu_shape[k] for k in order), dtype=xu_dtype).transpose(_inverse(order))
     ds = [xp.zeros(shape, dtype) if d is None else xp.asarray(d, dtype=dtype)
           for d, (shape, dtype) in zip(d_final_state, state_meta)]
@@ -120,7 +131,6 @@ def backward(step_backward: Callable, p: dict, d_outputs, d_final_state: Sequenc
         for buf, f in zip(factors, f_t):
             buf[t] = f
     return dxu, tuple(ds), param_grads(p, dxu, tuple(factors))
-
 
 
 def _axis_order(a) -> tuple:
