@@ -109,10 +109,8 @@ class Stepper:
         xu = self.table[ids]                                                   # (B, G*H)
         new = []
         for k, (cell, p) in enumerate(zip(self.cells, self.p)):
-            if k:
-                U, b = self.U[k - 1]
-                xu = h @ U + b                                                 # (B, G*H)
-            s = recurrent.step(cell, p, xu, states[k])
-            new.append(s)
-            h = s[0]
-        return h @ self.V + self.bV, new                                       # (B, V)
+            new.append(recurrent.step(cell, p, xu, states[k]))
+            if k < len(self.U):                                                # the next layer's x U + b
+                U, b = self.U[k]
+                xu = new[-1][0] @ U + b                                        # (B, G*H)
+        return new[-1][0] @ self.V + self.bV, new                              # (B, V)
