@@ -9,7 +9,7 @@ Formats (:func:`load_vectors`; ``.gz`` files are read through gzip, a ``.zip`` t
   follow each vector).
 
 :meth:`WordVectors.align` builds the ``(len(vocab), D)`` matrix of a vocabulary — PAD at zero,
-each word's vector when the file has it (else its lower-cased form), the rest (other specials,
+each word's vector when the file has it (else the first word equal to it lower-cased), the rest (other specials,
 out-of-vocabulary words) drawn N(0, σ²) with σ the vectors' standard deviation, or zero —
 and counts what it could not find; ``boucle.layers.Embedding.from_pretrained`` turns the
 matrix into a frozen layer. :func:`fetch_vectors` gets a published set (:data:`PRETRAINED`)
@@ -108,11 +108,13 @@ class WordVectors:
         matrix = (rng.normal(0.0, sigma, (V, D)) if oov == "random" else np.zeros((V, D))).astype(np.float32)
         found = np.zeros(V, dtype=bool)
         missing: list[str] = []
-        index = self.index
+        index, folded = self.index, {}
+        for k in range(len(self.words) - 1, -1, -1):                   # the first of each lower-cased form
+            folded[self.words[k].lower()] = k
         for w, i in vocab.index.items():
             j = index.get(w)
             if j is None:
-                j = index.get(w.lower())
+                j = folded.get(w.lower())
             if j is None:
                 missing.append(w)
             else:
@@ -208,7 +210,7 @@ def _read_text(f: BinaryIO, path: Path, format: str, keep, limit) -> tuple[list[
         parts = line.rsplit(" ", D)
         if len(parts) != D + 1 or not parts[0]:
             raise BoucleError(f"{path}:{n}: expected a word and {D} numbers, got {len(parts) - 1} numbers")
-        if keep is not None and parts[0] not in keep:
+        if keep is not None and parts[0] not in keep and parts[0].lower() not in keep:
             continue
         try:
             rows.append(np.array(parts[1:], dtype=np.float64))
@@ -253,7 +255,7 @@ def _read_binary(f: BinaryIO, path: Path, keep, limit) -> tuple[list[str], list]
             w = word.decode("utf-8")
         except UnicodeDecodeError:
             raise BoucleError(f"{path}: vector {k + 1}: the word is not UTF-8") from None
-        if keep is None or w in keep:
+        if keep is None or w in keep or w.lower() in keep:
             out_words.append(w)
             rows.append(np.frombuffer(data, dtype="<f4"))
             if limit is not None and len(out_words) >= limit:
