@@ -115,7 +115,7 @@ def test_classifier_learns_with_masks_and_frozen_embeddings_stay(tmp_path):
     f = word_classifier(vocab, 2, embedding=frozen, trainable=False, units=12, seed=0)
     f.fit(x, y, epochs=1, verbose=0)
     np.testing.assert_array_equal(f.layers[0].params["E"], frozen.astype(np.float32))
-    with one_line_error(r"embedding: expected a \(13, D\) matrix"):
+    with one_line_error(r"embedding: expected a \(12, D\) matrix"):
         word_classifier(vocab, 2, embedding=np.zeros((3, 8)))
 
 
