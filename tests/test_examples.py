@@ -90,3 +90,25 @@ def test_forecast_recursive_feeds_predictions_back():
 def test_every_example_has_main_and_a_docstring(name):
     ex = load(name)
     assert callable(ex.main) and callable(ex.run) and ex.__doc__.strip()
+
+
+@pytest.mark.slow
+def test_word_embeddings_compares_three_embeddings(tmp_path):
+    from boucle.data.english import Passage
+    from boucle.data.loaders import WordVectors, save_vectors
+    from boucle.data.tasks.docstrings import PACKAGES
+    ex = load("word_embeddings")
+    rng = np.random.default_rng(0)
+    words = {p: [f"{p}word{i}" for i in range(6)] for p in PACKAGES}
+    common = ["the", "a", "of", "return", "value"]
+    passages = [Passage(" ".join(rng.choice(words[p] + common, 8)), f"{p}/m.py", 1, "docstring")
+                for p in PACKAGES for _ in range(40)]
+    w2v, seconds = ex.train_word2vec([q.text for q in passages], epochs=5, dim=8, min_count=1, verbose=0)
+    vecs = w2v.word_vectors()
+    path = save_vectors(WordVectors(vecs.words, vecs.vectors + 0.01), tmp_path / "v.txt", "glove")
+    res = ex.compare(w2v, str(path), epochs=6, lm_epochs=1, passages=passages)
+    assert list(res["rows"]) == ["random", "boucle skip-gram", "GloVe 6B (pretrained)"]
+    assert res["rows"]["GloVe 6B (pretrained)"]["oov"] == 0 and res["majority"] < 0.3
+    assert res["rows"]["random"]["accuracy"] >= 0.8, res                 # chance: 1/8
+    for name, row in res["rows"].items():
+        assert row["accuracy"] > res["majority"] + 0.1 and row["perplexity"] < res["vocab"], (name, row)

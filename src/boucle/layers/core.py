@@ -177,6 +177,20 @@ class Embedding(Layer):
                               f"got values in [{x.min()}, {x.max()}]")
         return x
 
+    @classmethod
+    def from_pretrained(cls, weights, trainable: bool = False, mask_zero: bool = False, **kwargs) -> "Embedding":
+        """A built layer whose table ``E`` is ``weights (input_dim, output_dim)`` — e.g. the matrix of
+        ``WordVectors.align(vocab)`` — frozen by default (``trainable=False``: the optimizer never
+        sees it; it is saved with the model all the same). As ``torch.nn.Embedding.from_pretrained``."""
+        w = np.asarray(weights)
+        if w.ndim != 2 or 0 in w.shape or not np.issubdtype(w.dtype, np.number) or not np.isfinite(w).all():
+            raise BoucleError(f"weights: expected a finite 2-D (input_dim, output_dim) matrix, got "
+                              f"{w.dtype} shape {w.shape}")
+        layer = cls(w.shape[0], w.shape[1], mask_zero=mask_zero, trainable=trainable, **kwargs)
+        layer.build((None,), 0)
+        layer.set_weights({"E": w.astype(layer.dtype)})
+        return layer
+
     def forward(self, x, mask=None, training=False):
         ids = self._check_ids(x)
         return embedding_forward(ids, self.params["E"]), ids

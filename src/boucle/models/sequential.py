@@ -17,6 +17,7 @@ from .. import losses as losses_mod
 from .. import metrics as metrics_mod
 from .. import optimizers as optimizers_mod
 from ..data.batching import ArrayBatches, minibatches
+from ..data.vocab import Vocabulary
 from ..errors import BoucleError
 from ..layers.base import Layer
 from ..training import Forward, History, ProgressBar, fit, train_step
@@ -44,10 +45,15 @@ class Sequential(LayerContainer):
             dropout): the same seed gives bit-identical training.
         dtype: ``"float32"``/``"float64"`` for every layer (default: each layer's own,
             else the global ``boucle.backend.floatx()``).
+        vocab: the :class:`~boucle.data.vocab.Vocabulary` of a model reading tokens (optional;
+            saved and loaded with the model, e.g. a word classifier's).
     """
 
     def __init__(self, layers: list[Layer] | None = None, name: str = "sequential",
-                 seed: int | None = None, dtype: Any = None):
+                 seed: int | None = None, dtype: Any = None, vocab: Vocabulary | None = None):
+        if vocab is not None and not isinstance(vocab, Vocabulary):
+            raise BoucleError(f"vocab: expected a Vocabulary or None, got {type(vocab).__name__}")
+        self.vocab = vocab
         self.name = name
         self.seed = seed
         self._dtype_arg = None if dtype is None else backend.resolve_dtype(dtype).name
@@ -290,12 +296,16 @@ class Sequential(LayerContainer):
         }
         if self._dtype_arg is not None:
             cfg["dtype"] = self._dtype_arg
+        if self.vocab is not None:
+            cfg["vocab"] = self.vocab.get_config()
         return cfg
 
     @classmethod
     def from_config(cls, config: dict) -> "Sequential":
         layers = [registry.deserialize("layer", spec, what="layers") for spec in config.get("layers", [])]
-        model = cls(name=config.get("name", "sequential"), seed=config.get("seed"), dtype=config.get("dtype"))
+        vocab = None if config.get("vocab") is None else Vocabulary.from_config(config["vocab"])
+        model = cls(name=config.get("name", "sequential"), seed=config.get("seed"), dtype=config.get("dtype"),
+                    vocab=vocab)
         for l in layers:
             model.add(l)
         if not model.built and config.get("input_shape") is not None:
