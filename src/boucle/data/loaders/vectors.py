@@ -20,7 +20,6 @@ from __future__ import annotations
 import gzip
 import io
 import os
-import struct
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
