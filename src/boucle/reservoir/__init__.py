@@ -9,6 +9,7 @@ dimension; only a linear *readout* learns, in closed form (ridge) or online (RLS
 - :func:`rmse`, :func:`nrmse`, :func:`rsquare`, :func:`memory_capacity` -- measures;
 - data: :mod:`boucle.data.timeseries` (Mackey-Glass, NARMA-10, Lorenz).
 """
+from ._echo import StateWarning
 from .classify import ESNClassifier
 from .esn import ESN, DeepESN
 from .measures import memory_capacity, nrmse, rmse, rsquare
@@ -16,4 +17,4 @@ from .readout import RLS, Ridge, solve_ridge
 from .reservoir import EchoStateWarning, Reservoir, spectral_radius
 
 __all__ = ["Reservoir", "EchoStateWarning", "spectral_radius", "Ridge", "RLS", "solve_ridge", "ESN", "DeepESN",
-           "ESNClassifier", "rmse", "nrmse", "rsquare", "memory_capacity"]
+           "ESNClassifier", "StateWarning", "rmse", "nrmse", "rsquare", "memory_capacity"]
