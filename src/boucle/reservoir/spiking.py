@@ -229,8 +229,10 @@ class LIFReservoir:
             else:  # shapes from a saved config; set_weights fills them
                 nnz = _check_units(nnz, "nnz") if nnz else 0
                 idt = _index_dtype(max(nnz, 1), H)
-                self._set(np.zeros((input_dim, H)), np.zeros(nnz), np.zeros(nnz, idt), np.zeros(H + 1, idt),
-                          np.zeros((H, 3)), np.zeros(H))
+                indptr = np.zeros(H + 1, idt)
+                indptr[-1] = nnz
+                self._set(np.zeros((input_dim, H)), np.zeros(nnz), np.zeros(nnz, idt), indptr, np.zeros((H, 3)),
+                          np.zeros(H))
 
     # ------------------------------------------------------------------ constants
     def _propagators(self) -> None:
@@ -345,16 +347,20 @@ class LIFReservoir:
     def set_weights(self, weights: dict[str, np.ndarray], prefix: str = "liquid") -> None:
         if not self.built:
             raise BoucleError("liquid: build it (or rebuild it from a saved config) before set_weights")
+        H = self.units
         for k, (shape, dtype) in self.weight_shapes(prefix).items():
             if k not in weights:
                 raise BoucleError(f"weights: missing {k!r}")
             v = np.asarray(weights[k])
-            if v.shape != shape or v.dtype != dtype:
-                raise BoucleError(f"weights: {k!r} should be {np.dtype(dtype).name}{list(shape)}, "
-                                  f"got {v.dtype.name}{list(v.shape)}")
-        H = self.units
+            sparse = k.endswith(("/W/data", "/W/indices"))  # any number of synapses
+            ok = v.ndim == 1 if sparse else v.shape == shape
+            ok = ok and (v.dtype.kind in "iu" if k.endswith(("/indices", "/indptr")) else v.dtype == np.float64)
+            if not ok:
+                raise BoucleError(f"weights: {k!r} should be {np.dtype(dtype).name}"
+                                  f"{['nnz'] if sparse else list(shape)}, got {v.dtype.name}{list(v.shape)}")
         indptr, indices = np.array(weights[f"{prefix}/W/indptr"]), np.array(weights[f"{prefix}/W/indices"])
         if indptr[0] != 0 or indptr[-1] != indices.size or (np.diff(indptr) < 0).any() \
+                or indices.size != np.asarray(weights[f"{prefix}/W/data"]).size \
                 or (indices.size and (indices.min() < 0 or indices.max() >= H)):
             raise BoucleError(f"weights: {prefix}/W is not a valid {H}x{H} CSR matrix")
         self._set(np.array(weights[f"{prefix}/W_in"]), np.array(weights[f"{prefix}/W/data"]), indices, indptr,
