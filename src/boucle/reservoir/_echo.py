@@ -338,8 +338,8 @@ class _EchoState:
         if not self.readout.built:
             raise BoucleError(f"{type(self).__name__}: not fitted yet (call fit first)")
         seqs = self._inputs(X)
-        initial_state = self._start(initial_state, seqs, "predict")
         ys = self._teacher(seqs, teacher)
+        initial_state = self._start(initial_state, seqs, "predict")
         if self.feedback and ys is None:
             return seqs.restore(self._closed_loop(seqs, initial_state)[0])
         F, _ = self._features(seqs, initial_state, teacher=ys)
