@@ -23,39 +23,28 @@ step is a fixed propagator, exact for any ``dt``::
     P22 = exp(-dt/tau_m), P11x = exp(-dt/tau_x),
     P21x = R tau_x / (tau_x - tau_m) (P11x - P22)    (R dt/tau_m P22 when tau_x = tau_m)
 
-Forward Euler would need ``dt << tau`` and still drift (O(dt) per unit time); here the
-membrane between spikes equals its closed form to rounding error at ``dt = 0.5 ms``
-and the only discretisation left is that spikes land on the grid (at most ``dt`` late).
+Forward Euler would need ``dt << tau`` and still drift; here the membrane between
+spikes equals its closed form to rounding, and spikes land on the grid (<= ``dt`` late).
 
-**Circuit.** Neurons sit on the points of a 3-D integer grid (default: the smallest
-near-cube holding ``units`` points, a random subset of it when larger); a fraction
-``inhibitory`` (20 %) is inhibitory, placed at random. Neuron ``a`` connects to ``b``
-(``a != b``) with probability ``C_{type(a) type(b)} exp(-(D(a, b) / lambda)^2)``,
-``C = (EE 0.3, EI 0.2, IE 0.4, II 0.1)``, ``lambda = 2``; weights are Gamma
-distributed (mean ``|A|``, standard deviation ``|A| / 2``), signed by the presynaptic
-type. Maass et al.'s dynamic (depressing/facilitating) synapses are replaced by
-static ones of amplitude ``0.2 A``, their mean amplitudes ``A = (EE 30, EI 60, IE 19,
-II 19)`` nA scaled down: without depression, recurrent excitation at ``0.3 A`` and
-above keeps the liquid firing after its input stops (no fading memory).
-Neuron index order puts the excitatory neurons first.
+**Circuit.** Neurons on a 3-D integer grid (default: the smallest near-cube holding
+``units`` points); a fraction ``inhibitory`` (20 %), placed at random, listed last.
+``a`` connects to ``b != a`` with probability ``C_{type(a) type(b)} exp(-(D(a, b) /
+lambda)^2)``, ``C = (EE 0.3, EI 0.2, IE 0.4, II 0.1)``, ``lambda = 2``; amplitudes Gamma
+distributed (mean ``|A|``, std ``|A| / 2``), negative from inhibitory neurons. Static
+synapses of amplitude ``0.2 A``, Maass et al.'s mean amplitudes ``A = (30, 60, 19, 19)``
+nA scaled down (their synapses depress; static ones at ``0.3 A`` and above keep the
+liquid firing after its input stops).
 
-**Input.** ``input_coding="current"``: ``I_in = u_t W_in`` (``W_in (D, H)``: a fraction
-``input_connectivity`` of entries, uniform in [-``input_scaling``, ``input_scaling``] nA,
-so that neurons have varied tuning curves; centre the inputs); ``"rate"``: input
-feature ``d`` is a Poisson spike train of rate ``max_rate * clip(u_{t,d}, 0, 1)`` Hz
-whose spikes add ``W_in`` (Gamma distributed entries of mean ``input_scaling``) to
-``I_e`` (scale inputs to [0, 1]).
-Each input step ``u_t`` is held for ``input_duration`` ms (``input_duration / dt``
-simulation steps).
+**Input.** ``input_coding="current"``: ``I_in = u_t W_in``, a fraction
+``input_connectivity`` of entries uniform in +-``input_scaling`` nA (varied tuning
+curves; centre the inputs). ``"rate"``: feature ``d`` is a Poisson spike train of rate
+``max_rate * clip(u_{t,d}, 0, 1)`` Hz adding ``W_in`` (Gamma, mean ``input_scaling``)
+to ``I_e``. Each input step is held for ``input_duration`` ms.
 
-**Features** for the readout: the spike trains filtered by an exponential kernel,
-``r_j(t) = sum_{spikes s of j} exp(-(t - t_s) / tau_readout)``, read at the end of each
-input step: ``(N, T, H)`` for ``u (N, T, D)``.
-
-Vectorised over neurons and sequences: state arrays are ``(H, N)``; the recurrent
-input of one step is two CSR products (SciPy's kernel, adding in place) with
-``W_e^T``, ``W_i^T`` on the spike indicators, cost ``nnz x N``.
-State (``last_state``, ``initial_state``): ``(N, 5H)`` packed as
+**Features**: ``r_j(t) = sum_{spikes s of j} exp(-(t - t_s) / tau_readout)`` at the end
+of each input step, ``(N, T, H)`` for ``u (N, T, D)``. Vectorised over neurons and
+sequences (state arrays ``(H, N)``; the recurrent input is two in-place CSR products,
+cost ``nnz x N``). State (``last_state``, ``initial_state``): ``(N, 5H)`` packed as
 ``[V, I_e, I_i, refractory steps left, r]``; the zero state is ``V = V_reset``, the rest 0.
 """
 from __future__ import annotations
