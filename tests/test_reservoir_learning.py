@@ -95,6 +95,7 @@ def test_ip_bad_input(rng):
              (lambda: IntrinsicPlasticity(mu=0.0).fit(Reservoir(10, activation="sigmoid", seed=0), u),
               r"mu: a sigmoid reservoir's exponential target needs a mean in \(0, 1\)"),
              (lambda: IntrinsicPlasticity().fit(LSM(10, seed=0), u), "model: intrinsic plasticity needs"),
+             (lambda: IntrinsicPlasticity().fit(ESN(10, feedback_scaling=0.5, seed=0), u), "output feedback"),
              (lambda: IntrinsicPlasticity(warmup=50).fit(Reservoir(10, seed=0), u), "warmup")]
     for fn, match in cases:
         with pytest.raises(BoucleError, match=match) as e:

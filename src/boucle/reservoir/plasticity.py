@@ -119,6 +119,9 @@ class IntrinsicPlasticity:
         layers = getattr(model, "reservoirs", [model])
         if not all(isinstance(r, Reservoir) for r in layers):
             raise BoucleError(f"model: intrinsic plasticity needs tanh/sigmoid reservoirs, got {type(model).__name__}")
+        if getattr(model, "feedback", False):
+            raise BoucleError("model: intrinsic plasticity runs on the input alone; a reservoir with output feedback "
+                              "is driven by its outputs too (adapt it before adding feedback)")
         for res in layers:
             self._rule(res)
         seqs = to_batch(X, "X", dim=layers[0].input_dim, dtype=layers[0].dtype)
