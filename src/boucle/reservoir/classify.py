@@ -10,7 +10,9 @@ One label per sequence, two readouts:
   argmax class and the sequence gets the majority (ties: the larger mean score).
 
 Targets are one-hot rows, fitted with the ridge readout. Labels may be ints or
-strings; they are kept (sorted) in ``classes_``.
+strings; they are kept (sorted) in ``classes_``. :class:`SequenceClassifier` holds
+the logic for any reservoir; :class:`ESNClassifier` uses tanh reservoirs,
+:class:`~boucle.reservoir.LSMClassifier` a spiking liquid.
 """
 from __future__ import annotations
 
@@ -21,59 +23,31 @@ import numpy as np
 
 from ..errors import BoucleError
 from ..registry import register
-from .esn import DeepESN, _EchoState
+from ._echo import _EchoState
+from .esn import DeepESN
 from .readout import Ridge, solve_ridge
 from .reservoir import EchoStateWarning, Reservoir
 
-__all__ = ["ESNClassifier"]
+__all__ = ["ESNClassifier", "SequenceClassifier"]
 
 _MODES = ("last", "transduction")
 
 
-@register("model")
-class ESNClassifier(_EchoState):
-    """Classify whole sequences from reservoir states (``units`` a list: a deep reservoir).
+class SequenceClassifier(_EchoState):
+    """Classification on reservoir features: ``fit(X, labels)``, ``predict``, ``decision_function``, ``score``.
 
-    Args: as :class:`~boucle.reservoir.ESN` (``units`` may be a list for stacked
-    reservoirs), plus ``mode`` (``"last"`` or ``"transduction"``).
-
-    ``fit(X, labels, warmup=0)``, ``predict(X) -> labels (N,)``,
-    ``decision_function(X) -> (N, C)`` (last: readout scores; transduction: vote
-    fractions), ``score(X, labels) -> accuracy``.
+    Subclasses build the reservoirs, then call :meth:`_init_classifier`.
     """
 
-    def __init__(self, units: int | Sequence[int] = 100, mode: str = "last", spectral_radius: float = 0.9,
-                 leak_rate: float = 1.0, input_scaling: float | Sequence[float] = 1.0, bias_scaling: float = 0.0,
-                 connectivity: float = 0.1, input_connectivity: float = 0.1, activation: str = "tanh",
-                 ridge: float = 1e-6, input_to_readout: bool = False, seed: int | None = None,
-                 dtype: Any = "float64", input_dim: int | None = None,
-                 classes: Sequence[Any] | None = None) -> None:
+    def _init_classifier(self, mode: str, ridge: float, classes: Sequence[Any] | None) -> None:
         if mode not in _MODES:
             raise BoucleError(f"mode: expected one of {_MODES}, got {mode!r}")
-        kw = dict(spectral_radius=spectral_radius, leak_rate=leak_rate, input_scaling=input_scaling,
-                  bias_scaling=bias_scaling, connectivity=connectivity, input_connectivity=input_connectivity,
-                  activation=activation, dtype=dtype)
-        if isinstance(units, (list, tuple)):  # stacked reservoirs, built (and seeded) as DeepESN builds them
-            deep = DeepESN(list(units), seed=seed, input_dim=input_dim, **kw)
-            reservoirs = deep.reservoirs
-            per_layer = {"spectral_radius": deep._config["spectral_radius"], "leak_rate": deep._config["leak_rate"]}
-        else:
-            reservoirs = [Reservoir(units, seed=seed, input_dim=input_dim, **kw)]
-            per_layer = {}
-        n_in = input_dim if input_to_readout and input_dim is not None else 0
-        readout = Ridge(ridge)
-        super().__init__(reservoirs, readout, ridge, input_to_readout)
         self.mode = mode
         self.classes_: list | None = None
-        self._config = {"units": list(units) if isinstance(units, (list, tuple)) else int(units), "mode": mode,
-                        **{k: v for k, v in reservoirs[0].get_config().items()
-                           if k in ("spectral_radius", "leak_rate", "input_scaling", "bias_scaling",
-                                    "connectivity", "input_connectivity", "activation", "dtype")},
-                        **per_layer, "ridge": float(ridge), "input_to_readout": self.input_to_readout,
-                        "seed": None if seed is None else int(seed)}
         if classes is not None:  # a loaded model: shapes known from the config
             self.classes_ = list(classes)
-            F = sum(r.units for r in reservoirs) + n_in
+            n_in = self.input_dim if self.input_to_readout and self.input_dim is not None else 0
+            F = sum(r.units for r in self.reservoirs) + n_in
             self.readout = Ridge(ridge, input_dim=F, output_dim=len(self.classes_))
 
     def _labels(self, labels: Any, n: int) -> np.ndarray:
@@ -84,15 +58,11 @@ class ESNClassifier(_EchoState):
             raise BoucleError(f"labels: expected int or str labels, got dtype {y.dtype}")
         return y
 
-    def fit(self, X: Any, labels: Any, warmup: int = 0, initial_state: Any = None) -> "ESNClassifier":
+    def fit(self, X: Any, labels: Any, warmup: int = 0, initial_state: Any = None) -> "SequenceClassifier":
         """Fit the readout on one-hot targets (last states, or every step ``t >= warmup``)."""
         seqs = self._inputs(X)
         y = self._labels(labels, seqs.n)
-        if isinstance(warmup, bool) or not isinstance(warmup, (int, np.integer)) or warmup < 0:
-            raise BoucleError(f"warmup: expected a non-negative int, got {warmup!r}")
-        if warmup >= int(seqs.lengths.min()):
-            raise BoucleError(f"warmup: expected fewer steps than the shortest sequence "
-                              f"({int(seqs.lengths.min())} timesteps), got {warmup}")
+        self._check_warmup(seqs, warmup)
         classes = np.unique(y)
         if classes.size < 2:
             raise BoucleError(f"labels: expected at least 2 classes, got {classes.tolist()}")
@@ -112,7 +82,7 @@ class ESNClassifier(_EchoState):
 
     def _scores(self, X: Any, initial_state: Any = None) -> tuple[np.ndarray, np.ndarray | None]:
         if self.classes_ is None or not self.readout.built:
-            raise BoucleError("ESNClassifier: not fitted yet (call fit first)")
+            raise BoucleError(f"{type(self).__name__}: not fitted yet (call fit first)")
         seqs = self._inputs(X)
         F, _ = self._features(seqs, initial_state)
         W, b = self.readout.W_out, self.readout.b_out
@@ -146,15 +116,54 @@ class ESNClassifier(_EchoState):
         y = self._labels(labels, pred.shape[0])
         return float((pred == y).mean())
 
-    def generate(self, *args: Any, **kwargs: Any) -> Any:
-        raise BoucleError("ESNClassifier: generate is for forecasting models (ESN, DeepESN)")
-
-    def get_config(self) -> dict:
-        return {**self._config, "input_dim": self.input_dim, "classes": self.classes_}
-
     @classmethod
-    def from_config(cls, cfg: dict) -> "ESNClassifier":
+    def from_config(cls, cfg: dict) -> "SequenceClassifier":
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", EchoStateWarning)
             return cls(**cfg)
+
+    def generate(self, *args: Any, **kwargs: Any) -> Any:
+        raise BoucleError(f"{type(self).__name__}: generate is for forecasting models (ESN, DeepESN, LSM)")
+
+@register("model")
+class ESNClassifier(SequenceClassifier):
+    """Classify whole sequences from reservoir states (``units`` a list: a deep reservoir).
+
+    Args: as :class:`~boucle.reservoir.ESN` (``units`` may be a list for stacked
+    reservoirs), plus ``mode`` (``"last"`` or ``"transduction"``).
+
+    ``fit(X, labels, warmup=0)``, ``predict(X) -> labels (N,)``,
+    ``decision_function(X) -> (N, C)`` (last: readout scores; transduction: vote
+    fractions), ``score(X, labels) -> accuracy``.
+    """
+
+    def __init__(self, units: int | Sequence[int] = 100, mode: str = "last", spectral_radius: float = 0.9,
+                 leak_rate: float = 1.0, input_scaling: float | Sequence[float] = 1.0, bias_scaling: float = 0.0,
+                 connectivity: float = 0.1, input_connectivity: float = 0.1, activation: str = "tanh",
+                 ridge: float = 1e-6, input_to_readout: bool = False, seed: int | None = None,
+                 dtype: Any = "float64", input_dim: int | None = None,
+                 classes: Sequence[Any] | None = None) -> None:
+        if mode not in _MODES:
+            raise BoucleError(f"mode: expected one of {_MODES}, got {mode!r}")
+        kw = dict(spectral_radius=spectral_radius, leak_rate=leak_rate, input_scaling=input_scaling,
+                  bias_scaling=bias_scaling, connectivity=connectivity, input_connectivity=input_connectivity,
+                  activation=activation, dtype=dtype)
+        if isinstance(units, (list, tuple)):  # stacked reservoirs, built (and seeded) as DeepESN builds them
+            deep = DeepESN(list(units), seed=seed, input_dim=input_dim, **kw)
+            reservoirs = deep.reservoirs
+            per_layer = {"spectral_radius": deep._config["spectral_radius"], "leak_rate": deep._config["leak_rate"]}
+        else:
+            reservoirs = [Reservoir(units, seed=seed, input_dim=input_dim, **kw)]
+            per_layer = {}
+        super().__init__(reservoirs, Ridge(ridge), ridge, input_to_readout)
+        self._init_classifier(mode, ridge, classes)
+        self._config = {"units": list(units) if isinstance(units, (list, tuple)) else int(units), "mode": mode,
+                        **{k: v for k, v in reservoirs[0].get_config().items()
+                           if k in ("spectral_radius", "leak_rate", "input_scaling", "bias_scaling",
+                                    "connectivity", "input_connectivity", "activation", "dtype")},
+                        **per_layer, "ridge": float(ridge), "input_to_readout": self.input_to_readout,
+                        "seed": None if seed is None else int(seed)}
+
+    def get_config(self) -> dict:
+        return {**self._config, "input_dim": self.input_dim, "classes": self.classes_}
 

@@ -1,38 +1,42 @@
 """Echo state network models: reservoir(s) + trained linear readout (seed 004; Jaeger 2001).
 
 - :class:`ESN`: one :class:`~boucle.reservoir.Reservoir` and a readout
-  (:class:`~boucle.reservoir.Ridge` by default, :class:`~boucle.reservoir.RLS` online).
+  (:class:`~boucle.reservoir.Ridge` by default, :class:`~boucle.reservoir.RLS` online),
+  optionally with output feedback ``y_{t-1} W_fb`` into the reservoir (Jaeger & Haas 2004);
 - :class:`DeepESN`: stacked reservoirs, layer ``l`` driven by the states of layer
   ``l - 1``; the readout sees the states of *all* layers (Gallicchio & Micheli 2017).
 
 Readout features per step: ``s_t = [x^1_t, ..., x^L_t (, u_t if input_to_readout)]``,
 output ``y_t = s_t W_out + b_out``. Data: ``X`` as ``(T, D)``, ``(N, T, D)`` or a list
 of ``(T_i, D)`` arrays, targets ``Y`` in the same form; outputs come back in the
-form of ``X``. Several sequences run through the reservoir together.
+form of ``X``. Several sequences run through the reservoir together. Running,
+fitting, state between calls and feedback: :mod:`boucle.reservoir._echo`.
 
 State: :meth:`fit`, :meth:`run` and :meth:`predict` start from zeros unless
 ``initial_state`` says otherwise, and keep the final states in :attr:`last_state`;
 ``initial_state="last"`` continues from there (reservoirpy's models are always
 stateful: ``esn.fit(x_train, y_train); esn.run(x_test)`` continues the training
-run -- ``predict(x_test, initial_state="last")`` here).
+run -- ``predict(x_test, initial_state="last")`` here; ``predict`` warns with a
+:class:`~boucle.reservoir.StateWarning` when a single sequence starts cold after an
+earlier call without being told to).
 
 Model files (``boucle.save`` / ``boucle.load``): tensors ``reservoir/W_in``,
 ``reservoir/b``, ``reservoir/W/{data,indices,indptr}`` (the sparse ``W`` as CSR
-components; ``reservoir_<l>/...`` per layer of a DeepESN), ``readout/W_out``,
-``readout/b_out`` (and ``readout/P`` for RLS, to resume online learning).
+components; ``reservoir_<l>/...`` per layer of a DeepESN), ``feedback/W_fb`` (with
+output feedback), ``readout/W_out``, ``readout/b_out`` (and ``readout/P`` for RLS,
+to resume online learning).
 """
 from __future__ import annotations
 
-import warnings
 from typing import Any, Sequence
 
 import numpy as np
 
 from ..errors import BoucleError
 from ..registry import register
-from ._sequences import Sequences, check_targets, to_batch
-from .readout import READOUTS, RLS, Ridge
-from .reservoir import EchoStateWarning, Reservoir, _check_units
+from ._echo import _EchoState
+from .readout import RLS, Ridge
+from .reservoir import Reservoir, _check_units
 
 __all__ = ["ESN", "DeepESN"]
 
@@ -42,226 +46,6 @@ def _layer_seed(seed: int | None, layer: int) -> int | None:
     if seed is None:
         return None
     return int(np.random.SeedSequence([int(seed), layer]).generate_state(1)[0])
-
-
-class _EchoState:
-    """Reservoir layers + readout: running, fitting, predicting, generating, model files."""
-
-    def __init__(self, reservoirs: list[Reservoir], readout: Ridge | RLS | None, ridge: float,
-                 input_to_readout: bool) -> None:
-        if readout is None:
-            readout = Ridge(ridge)
-        if not isinstance(readout, (Ridge, RLS)):
-            raise BoucleError(f"readout: expected a Ridge or RLS instance, got {type(readout).__name__}")
-        if not isinstance(input_to_readout, (bool, np.bool_)):
-            raise BoucleError(f"input_to_readout: expected a bool, got {input_to_readout!r}")
-        self.reservoirs = reservoirs
-        self.readout = readout
-        self.input_to_readout = bool(input_to_readout)
-        self._last: list[np.ndarray] | None = None
-
-    # ------------------------------------------------------------ properties
-    @property
-    def input_dim(self) -> int | None:
-        return self.reservoirs[0].input_dim
-
-    @property
-    def output_dim(self) -> int | None:
-        return self.readout.output_dim
-
-    @property
-    def built(self) -> bool:
-        """True once fitted (the reservoirs are drawn and the readout has weights)."""
-        return all(r.built for r in self.reservoirs) and self.readout.built
-
-    @property
-    def n_features(self) -> int:
-        """Readout feature size: all layers' units (+ input size with ``input_to_readout``)."""
-        return sum(r.units for r in self.reservoirs) + (self.input_dim or 0) * self.input_to_readout
-
-    # ------------------------------------------------------------ running
-    def _initial(self, initial_state: Any, n: int) -> list[Any]:
-        L = len(self.reservoirs)
-        if initial_state is None:
-            return [None] * L
-        if isinstance(initial_state, str):
-            if initial_state != "last":
-                raise BoucleError(f"initial_state: expected None, 'last' or an array, got {initial_state!r}")
-            if self._last is None:
-                return [None] * L
-            return list(self._last)
-        if L == 1 and not isinstance(initial_state, (list, tuple)):
-            return [initial_state]
-        if not isinstance(initial_state, (list, tuple)) or len(initial_state) != L:
-            raise BoucleError(f"initial_state: expected a list of {L} arrays (one per layer), "
-                              f"got {type(initial_state).__name__}")
-        return list(initial_state)
-
-    def _features(self, seqs: Sequences, initial_state: Any = None,
-                  with_input: bool = True) -> tuple[np.ndarray, list[np.ndarray]]:
-        """Readout features ``(N, T_max, F)`` of a padded batch, and each layer's last states ``(N, H_l)``."""
-        h0 = self._initial(initial_state, seqs.n)
-        feats, lasts, inp = [], [], seqs
-        for l, res in enumerate(self.reservoirs):
-            states, last = res.run_batch(inp, h0[l])
-            feats.append(states)
-            lasts.append(last)
-            inp = Sequences(states, seqs.lengths, seqs.kind)
-        if with_input and self.input_to_readout:
-            feats.append(seqs.data.astype(feats[0].dtype, copy=False))
-        F = feats[0] if len(feats) == 1 else np.concatenate(feats, axis=-1)
-        single = seqs.kind == "single"
-        self._last = [h[0] if single else h for h in lasts]
-        return F, lasts
-
-    def _inputs(self, X: Any, name: str = "X") -> Sequences:
-        return to_batch(X, name, dim=self.input_dim, dtype=self.reservoirs[0].dtype)
-
-    @property
-    def last_state(self) -> Any:
-        """Final reservoir state(s) of the last call: ``(H,)`` or ``(N, H)``; a list per layer for DeepESN."""
-        if self._last is None or len(self.reservoirs) > 1:
-            return self._last
-        return self._last[0]
-
-    def run(self, X: Any, initial_state: Any = None) -> Any:
-        """Reservoir states (all layers concatenated, no input) in the form of ``X``."""
-        seqs = self._inputs(X)
-        F, _ = self._features(seqs, initial_state, with_input=False)
-        return seqs.restore(F)
-
-    def fit(self, X: Any, Y: Any, warmup: int = 0, initial_state: Any = None) -> "_EchoState":
-        """Run the reservoir(s) on ``X`` and fit the readout on steps ``t >= warmup`` of every sequence.
-
-        Ridge: one closed-form solve over all sequences; RLS: one online pass, in order.
-        """
-        seqs = self._inputs(X)
-        ys = check_targets(seqs, Y, "Y")
-        if isinstance(warmup, bool) or not isinstance(warmup, (int, np.integer)) or warmup < 0:
-            raise BoucleError(f"warmup: expected a non-negative int, got {warmup!r}")
-        if warmup >= int(seqs.lengths.min()):
-            raise BoucleError(f"warmup: expected fewer steps than the shortest sequence "
-                              f"({int(seqs.lengths.min())} timesteps), got {warmup}")
-        F, _ = self._features(seqs, initial_state)
-        self.readout.fit(Sequences(F, seqs.lengths, seqs.kind), ys, warmup=warmup)
-        return self
-
-    def partial_fit(self, X: Any, Y: Any, initial_state: Any = "last") -> Any:
-        """Online learning (RLS readout only): continue the state, update the readout step by step.
-
-        Returns the predictions made *before* each update (the online error signal).
-        """
-        if not isinstance(self.readout, RLS):
-            raise BoucleError(f"readout: partial_fit needs an RLS readout, got {type(self.readout).__name__}")
-        seqs = self._inputs(X)
-        ys = check_targets(seqs, Y, "Y")
-        F, _ = self._features(seqs, initial_state)
-        Fs = Sequences(F, seqs.lengths, seqs.kind)
-        prior = self.readout.partial_fit(Fs.valid_rows(F), ys.valid_rows(ys.data))
-        out = np.zeros(F.shape[:2] + (prior.shape[1],))
-        i = 0
-        for n, L in enumerate(seqs.lengths):
-            out[n, :L] = prior[i:i + L]
-            i += L
-        return seqs.restore(out)
-
-    def predict(self, X: Any, initial_state: Any = None) -> Any:
-        """Readout outputs ``(T, O)`` / ``(N, T, O)`` / list, in the form of ``X``."""
-        if not self.readout.built:
-            raise BoucleError(f"{type(self).__name__}: not fitted yet (call fit first)")
-        seqs = self._inputs(X)
-        F, _ = self._features(seqs, initial_state)
-        N, T, Fd = F.shape
-        out = (F.reshape(N * T, Fd) @ self.readout.W_out + self.readout.b_out).reshape(N, T, -1)
-        return seqs.restore(out)
-
-    def generate(self, n_steps: int, warmup_inputs: Any, initial_state: Any = None) -> Any:
-        """Closed loop: teacher-force ``warmup_inputs``, then feed each prediction back as the next input.
-
-        For a one-step-ahead model trained on ``(u_t, u_{t+1})`` pairs and warm-up
-        inputs ``u_1..u_W``: ``y_0 = readout(x_W)`` predicts ``u_{W+1}``; then
-        ``x_{W+t} = step(x_{W+t-1}, y_{t-1})`` and ``y_t = readout(x_{W+t})``.
-        Returns ``[y_0, ..., y_{n_steps-1}]``, the continuation of the series:
-        ``(n_steps, O)`` (``(N, n_steps, O)`` / a list for several warm-up sequences).
-        Needs ``output_dim == input_dim``.
-        """
-        if not self.readout.built:
-            raise BoucleError(f"{type(self).__name__}: not fitted yet (call fit first)")
-        n_steps = _check_units(n_steps, "n_steps")
-        if self.output_dim != self.input_dim:
-            raise BoucleError(f"generate: predictions are fed back as inputs, so output_dim must equal "
-                              f"input_dim ({self.input_dim}), got {self.output_dim}")
-        seqs = self._inputs(warmup_inputs, "warmup_inputs")
-        F, lasts = self._features(seqs, initial_state)
-        W, b = self.readout.W_out, self.readout.b_out
-        idx = np.arange(seqs.n)
-        y = F[idx, seqs.lengths - 1] @ W + b  # (N, O)
-        states = list(lasts)
-        out = np.empty((seqs.n, n_steps, self.output_dim))
-        out[:, 0] = y
-        for t in range(1, n_steps):
-            u = y[:, None, :].astype(self.reservoirs[0].dtype)  # (N, 1, D)
-            inp, feats = u, []
-            for l, res in enumerate(self.reservoirs):
-                states[l] = res.forward(inp, states[l])[:, 0]
-                feats.append(states[l])
-                inp = states[l][:, None, :]
-            if self.input_to_readout:
-                feats.append(u[:, 0])
-            y = np.concatenate(feats, axis=-1) @ W + b
-            out[:, t] = y
-        single = seqs.kind == "single"
-        self._last = [h[0] if single else h for h in states]
-        if seqs.kind == "list":
-            return [out[i] for i in range(seqs.n)]
-        return out[0] if single else out
-
-    # ------------------------------------------------------------ model files
-    def _prefixes(self) -> list[str]:
-        return ["reservoir"] if len(self.reservoirs) == 1 else [f"reservoir_{l}" for l in range(len(self.reservoirs))]
-
-    def get_weights(self) -> dict[str, np.ndarray]:
-        if not self.built:
-            raise BoucleError(f"{type(self).__name__}: not fitted yet (call fit first)")
-        w: dict[str, np.ndarray] = {}
-        for p, r in zip(self._prefixes(), self.reservoirs):
-            w.update(r.get_weights(p))
-        w.update(self.readout.get_weights("readout"))
-        return w
-
-    def set_weights(self, weights: dict[str, np.ndarray]) -> None:
-        """Set all weights; every name, shape and dtype is checked against the config."""
-        if not self.built:
-            raise BoucleError(f"{type(self).__name__}: build the model (fit, or from_config of a fitted model) "
-                              "before set_weights")
-        want = set()
-        for p, r in zip(self._prefixes(), self.reservoirs):
-            want |= set(r.weight_shapes(p))
-        want |= set(self.readout.weight_shapes("readout"))
-        unknown = sorted(set(weights) - want)
-        if unknown:
-            raise BoucleError(f"weights: unexpected tensors {unknown[:5]}")
-        for p, r in zip(self._prefixes(), self.reservoirs):
-            r.set_weights(weights, p)
-        self.readout.set_weights(weights, "readout")
-
-    def _readout_config(self) -> dict:
-        return {"class_name": type(self.readout).__name__, "config": self.readout.get_config()}
-
-    @staticmethod
-    def _readout_from_config(cfg: dict) -> Ridge | RLS:
-        if not isinstance(cfg, dict) or cfg.get("class_name") not in READOUTS:
-            raise BoucleError(f"readout: expected one of {sorted(READOUTS)} in the config, got {cfg!r}")
-        return READOUTS[cfg["class_name"]].from_config(cfg["config"])
-
-    @classmethod
-    def from_config(cls, cfg: dict):
-        """Rebuild from :meth:`get_config` (the echo-state warning was given when the model was made)."""
-        cfg = dict(cfg)
-        readout = cls._readout_from_config(cfg.pop("readout", None))
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", EchoStateWarning)
-            return cls(**cfg, readout=readout)
 
 
 @register("model")
@@ -274,7 +58,16 @@ class ESN(_EchoState):
         ridge: the ridge penalty of the default :class:`Ridge` readout;
         readout: a :class:`Ridge` or :class:`RLS` instance (overrides ``ridge``);
         input_to_readout: also feed the input ``u_t`` to the readout;
+        feedback_scaling: output feedback ``x~_t = f(u_t W_in + x_{t-1} W + y_{t-1} W_fb + b)``
+            with ``W_fb (O, H)`` +-``feedback_scaling`` entries (0, the default: no feedback);
+        feedback_connectivity: density of ``W_fb`` in (0, 1];
+        feedback_noise: std of the Gaussian noise added to the teacher fed back during
+            ``fit`` (stabilises the closed loop);
         input_dim: build at once (else on the first call).
+
+    With feedback, ``fit`` teacher-forces ``Y`` and ``predict`` runs the closed loop
+    (``teacher=`` to force it); after ``fit``, ``predict(X, initial_state="last")``
+    continues the trained run as a free-running generator.
 
     Example::
 
@@ -287,12 +80,14 @@ class ESN(_EchoState):
                  input_scaling: float | Sequence[float] = 1.0, bias_scaling: float = 0.0,
                  connectivity: float = 0.1, input_connectivity: float = 0.1, activation: str = "tanh",
                  ridge: float = 1e-6, readout: Ridge | RLS | None = None, input_to_readout: bool = False,
+                 feedback_scaling: float = 0.0, feedback_connectivity: float = 0.1, feedback_noise: float = 0.0,
                  seed: int | None = None, dtype: Any = "float64", input_dim: int | None = None) -> None:
         res = Reservoir(units, spectral_radius=spectral_radius, leak_rate=leak_rate, input_scaling=input_scaling,
                         bias_scaling=bias_scaling, connectivity=connectivity,
                         input_connectivity=input_connectivity, activation=activation, seed=seed, dtype=dtype,
                         input_dim=input_dim)
         super().__init__([res], readout, ridge, input_to_readout)
+        self._init_feedback(feedback_scaling, feedback_connectivity, feedback_noise, res.seed)
         self.ridge = float(ridge)
 
     @property
@@ -301,7 +96,8 @@ class ESN(_EchoState):
 
     def get_config(self) -> dict:
         return {**self.reservoir.get_config(), "ridge": self.ridge, "readout": self._readout_config(),
-                "input_to_readout": self.input_to_readout}
+                "input_to_readout": self.input_to_readout, "feedback_scaling": self.feedback_scaling,
+                "feedback_connectivity": self.feedback_connectivity, "feedback_noise": self.feedback_noise}
 
     def __repr__(self) -> str:
         return f"ESN({self.reservoir!r}, readout={type(self.readout).__name__})"

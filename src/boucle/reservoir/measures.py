@@ -17,6 +17,14 @@ correlations on held-out steps::
     MC = sum_{k=1}^{k_max} corr^2(u(t - k), y_k(t))
 
 For a reservoir of ``N`` units with a linear readout, ``MC <= N``.
+
+Forecast horizon of a free-running (closed-loop) prediction: the number of steps
+before the error of one step, normalised, first exceeds a threshold::
+
+    horizon = min{t : |y_pred(t) - y_true(t)| / scale > threshold}    (rms over features)
+
+``scale`` defaults to ``std(y_true)``; pass the whole series' standard deviation when
+``y_true`` is a short segment.
 """
 from __future__ import annotations
 
@@ -28,7 +36,7 @@ from ..backend import make_rng
 from ..errors import BoucleError
 from .readout import solve_ridge
 
-__all__ = ["rmse", "nrmse", "rsquare", "memory_capacity"]
+__all__ = ["rmse", "nrmse", "rsquare", "memory_capacity", "forecast_horizon"]
 
 
 def _pair(y_true: Any, y_pred: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -116,3 +124,25 @@ def memory_capacity(model: Any, k_max: int | None = None, n_steps: int | None = 
     corr = np.divide((pc * tc).sum(axis=0), denom, out=np.zeros(k_max), where=denom > 0)
     mc = corr ** 2
     return mc if as_list else float(mc.sum())
+
+
+def forecast_horizon(y_true: Any, y_pred: Any, threshold: float = 0.1, scale: float | None = None) -> int:
+    """Steps of ``y_pred`` ``(T, O)`` before its normalised one-step error first exceeds ``threshold``.
+
+    Returns ``T`` when it never does. ``scale``: the normalisation (default ``std(y_true)``).
+    """
+    t, p = _pair(y_true, y_pred)
+    if t.ndim == 1:
+        t, p = t[:, None], p[:, None]
+    if t.ndim != 2:
+        raise BoucleError(f"y_true: expected (T,) or (T, O), got shape {t.shape}")
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float, np.integer, np.floating)) \
+            or not threshold > 0:
+        raise BoucleError(f"threshold: expected a positive number, got {threshold!r}")
+    if scale is None:
+        scale = float(np.std(t))
+    if not (isinstance(scale, (int, float, np.integer, np.floating)) and np.isfinite(scale) and scale > 0):
+        raise BoucleError(f"scale: expected a positive finite number, got {scale!r}")
+    err = np.sqrt(np.mean((p - t) ** 2, axis=1)) / scale
+    over = np.flatnonzero(err > threshold)
+    return int(over[0]) if over.size else int(t.shape[0])

@@ -326,12 +326,14 @@ class Reservoir:
             raise BoucleError(f"{name}: expected finite values")
         return np.array(h)
 
-    def forward(self, u: np.ndarray, h0: np.ndarray) -> np.ndarray:
+    def forward(self, u: np.ndarray, h0: np.ndarray, drive: np.ndarray | None = None) -> np.ndarray:
         """States ``(N, T, H)`` for a padded batch ``u (N, T, D)`` from ``h0 (N, H)``.
 
-        ``P = u W_in + b`` for all steps in one GEMM; then per step
+        ``P = u W_in + b (+ drive)`` for all steps in one GEMM; then per step
         ``z = P_t + x_{t-1} W`` (CSR kernel adding into ``P_t`` in place),
         ``z = f(z)`` in place and ``x_t = (1 - alpha) x_{t-1} + alpha z``.
+        ``drive (N, T, H)``: an extra input term known in advance (the teacher-forced
+        output feedback ``y_{t-1} W_fb`` of :class:`~boucle.reservoir.ESN`).
         """
         N, T, D = u.shape
         H, a = self.units, self.leak_rate
@@ -339,6 +341,8 @@ class Reservoir:
         WT = self._WT
         P = u.reshape(N * T, D).astype(self.dtype, copy=False) @ self.W_in  # (N*T, H)
         P += self.b
+        if drive is not None:
+            P += drive.reshape(N * T, H)
         if N == 1:
             Z = P  # (T, H): becomes the states in place
             s = np.ascontiguousarray(h0[0])
@@ -381,13 +385,20 @@ class Reservoir:
         self.last_state = last[0] if seqs.kind == "single" else last
         return seqs.restore(states)
 
-    def run_batch(self, seqs: Sequences, h0: Any = None) -> tuple[np.ndarray, np.ndarray]:
+    def run_batch(self, seqs: Sequences, h0: Any = None,
+                  drive: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """States ``(N, T_max, H)`` and last states ``(N, H)`` of a padded batch (no copy of the input)."""
         self._ensure_built(seqs.data.shape[2])
         if seqs.data.shape[2] != self.input_dim:
             raise BoucleError(f"X: expected {self.input_dim} features per step, got {seqs.data.shape[2]}")
-        states = self.forward(seqs.data, self._initial(h0, seqs.n))
+        states = self.forward(seqs.data, self._initial(h0, seqs.n), drive)
         return states, states[np.arange(seqs.n), seqs.lengths - 1]
+
+    def step(self, u: np.ndarray, state: np.ndarray,
+             drive: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """One step for a closed loop: ``u (N, D)``, ``state (N, H)`` -> readout features and new state, both ``(N, H)``."""
+        x = self.forward(u[:, None, :], state, None if drive is None else drive[:, None, :])[:, 0]
+        return x, x
 
     def __repr__(self) -> str:
         return (f"Reservoir(units={self.units}, spectral_radius={self.spectral_radius:g}, "
