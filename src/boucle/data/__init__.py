@@ -14,3 +14,9 @@ __all__ = [
     "load_ts", "write_ts", "load_uea", "download", "load_text_folder", "load_csv_series", "csv_windows",
     "sliding_windows", "split_series", "split_indices", "Normalizer", "forecast_splits", "persistence_forecast",
 ]
+
+# -- images (seed 003's convolutional networks): a built-in glyph set, MNIST-family IDX files, .npz arrays
+from .glyphs import GLYPH_CLASSES, glyphs  # noqa: E402
+from .images import as_images, load_idx, load_mnist, load_npz_images  # noqa: E402
+
+__all__ += ["glyphs", "GLYPH_CLASSES", "load_idx", "load_mnist", "load_npz_images", "as_images"]
