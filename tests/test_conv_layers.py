@@ -41,6 +41,15 @@ def test_conv2d_gradients_every_padding_stride_dilation(padding, strides, dilati
     assert_grads(layer, rng.standard_normal((2, 8, 7, 2)), keys={"input", "W", "b"})
 
 
+@pytest.mark.parametrize("layer, channels", [(Conv2D(1, 3, padding="same"), 1), (Conv2D(1, 3), 5),
+                                             (Conv2D(4, 2), 1), (Conv2DTranspose(1, 3, strides=2), 1),
+                                             (Conv2DTranspose(1, 2), 3), (Conv2DTranspose(3, 3, padding="same"), 1)])
+def test_one_channel_and_one_filter_paths(layer, channels, rng):
+    """C = 1 (one GEMM W dAᵀ) and O = 1 (outer products) take their own code paths."""
+    layer = built(layer, (6, 5, channels))
+    assert_grads(layer, rng.standard_normal((2, 6, 5, channels)), keys={"input", "W", "b"})
+
+
 @pytest.mark.parametrize("padding", ["valid", "same", "causal", 2])
 @pytest.mark.parametrize("strides, dilation", [(1, 1), (2, 1), (1, 3), (3, 2)])
 def test_conv1d_gradients(padding, strides, dilation, rng):

@@ -4,3 +4,8 @@ from .gradflow import gradient_flow, input_influence, plot_gradient_flow, plot_i
 
 __all__ = ["check_gradients", "check_loss_gradients", "float64_clone", "numerical_gradient", "relative_error",
            "state_gradients", "input_influence", "gradient_flow", "plot_gradient_flow", "plot_influence"]
+
+# -- convolutional networks: filters and activation maps as pictures
+from .features import conv_filters, feature_maps, plot_feature_maps, plot_filters, plot_image_rows  # noqa: E402
+
+__all__ += ["feature_maps", "conv_filters", "plot_filters", "plot_feature_maps", "plot_image_rows"]

@@ -123,10 +123,12 @@ def col2im(parts: np.ndarray, padded_shape: tuple, kernel: tuple, stride: tuple,
 def offset_major_product(a: np.ndarray, W_kkio: np.ndarray) -> np.ndarray:
     """``parts[k] = a @ W_kkio[k]ᵀ``: a (N, O), W_kkio (kh·kw, I, O) -> (kh·kw, N, I), the
     product dX_col = a W_matᵀ laid out for :func:`col2im`. One GEMM when I = 1 (W_mat a ᵀ),
-    else one batched matmul (kh·kw GEMMs in one call)."""
+    outer products when O = 1, else one batched matmul (kh·kw GEMMs in one call)."""
     K, I, O = W_kkio.shape
     if I == 1:
         return W_kkio.reshape(K, O) @ a.T                                 # (kh·kw, N)
+    if O == 1:                                                            # rank one: outer products
+        return a[None] * W_kkio.reshape(K, 1, I)                         # (kh·kw, N, I)
     return np.matmul(a, W_kkio.transpose(0, 2, 1))                       # (kh·kw, N, I)
 
 
