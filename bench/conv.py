@@ -21,11 +21,13 @@ medians. ``--threads 1`` pins NumPy's BLAS and torch to one thread and measures 
 wall time with two threads per library.
 
 GEMM efficiency: every convolution matrix product of boucle's step (forward ``X_col W``,
-``dW = X_colᵀ dA``, ``dX_col = dA Wᵀ`` through ``ops.conv.offset_major_product``), replayed
-with the shapes the step uses and timed alone; GFLOP/s (2·N·K·O per product) against a
-float32 NumPy GEMM of 1024×1024×1024 timed in the same run.
-Memory = growth of the peak resident set over one training step (VmHWM reset through
-/proc/self/clear_refs, Linux), each side in a fresh subprocess after a warm-up step.
+``dW = X_colᵀ dA``, and dx̃ — ``dA Wᵀ`` per kernel offset, or the gather's ``dA_col rot180(W)``
+where ``ops.conv.dx_by_gather`` picks it), replayed with the shapes the step uses and timed
+alone; effective GFLOP/s (2·N·K·O useful flops per product, N = B·Ho·Wo, K = kh·kw·C)
+against a float32 NumPy GEMM of 1024×1024×1024 timed in the same run.
+Memory = growth of the peak resident set over one training step of batch 64 (VmHWM reset
+through /proc/self/clear_refs, Linux), each side in a fresh subprocess after a warm-up step of
+batch 2: activations, caches and gradients of the step.
 Targets: ≤ 1.5× torch's time on every row; the convolution GEMMs at ≥ 50 % of the GEMM peak.
 """
 from __future__ import annotations
@@ -44,7 +46,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 import boucle  # noqa: E402  (first: loads the BLAS libraries that the thread limits must reach)
 from boucle.interop import to_torch  # noqa: E402
 from boucle.layers import Conv2D  # noqa: E402
-from boucle.ops.conv import offset_major_product  # noqa: E402
+from boucle.ops.conv import dx_by_gather, offset_major_product  # noqa: E402
 import torch  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
 from common import interleaved, machine  # noqa: E402
@@ -81,26 +83,32 @@ def build(kind: str):
     return model, net, x, y, loss_fn
 
 
-def step_fns(kind: str) -> dict:
+def step_fns(kind: str, batch: int = B) -> dict:
     model, net, x, y, loss_fn = build(kind)
     opt = torch.optim.Adam(net.parameters(), lr=1e-3)
-    xt = torch.from_numpy(np.moveaxis(x, -1, 1).copy())
-    yt = torch.from_numpy(np.moveaxis(y, -1, 1).copy() if y.ndim == 4 else y)
 
-    def t_train():
-        net.train()
-        opt.zero_grad()
-        loss_fn(net(xt), yt).backward()
-        opt.step()
+    def train_fns(n: int) -> dict:
+        xb, yb = x[:n], y[:n]
+        xt = torch.from_numpy(np.moveaxis(xb, -1, 1).copy())
+        yt = torch.from_numpy(np.moveaxis(yb, -1, 1).copy() if yb.ndim == 4 else yb)
+
+        def t_train():
+            net.train()
+            opt.zero_grad()
+            loss_fn(net(xt), yt).backward()
+            opt.step()
+        return {"boucle": lambda: model.train_on_batch(xb, yb), "torch": t_train}
+
+    xt = torch.from_numpy(np.moveaxis(x[:batch], -1, 1).copy())
 
     def t_infer():
         net.eval()
         with torch.no_grad():
             net(xt)
 
-    return {"train": {"boucle": lambda: model.train_on_batch(x, y), "torch": t_train},
-            "infer": {"boucle": lambda: model.forward(x, training=False), "torch": t_infer},
-            "model": model, "x": x}
+    return {"train": train_fns(batch), "rebatch": train_fns,
+            "infer": {"boucle": lambda: model.forward(x[:batch], training=False), "torch": t_infer},
+            "model": model, "x": x[:batch]}
 
 
 def conv_products(model, x) -> list[tuple]:
@@ -118,9 +126,15 @@ def conv_products(model, x) -> list[tuple]:
             da = rng.random((N, O), dtype=np.float32)
             W2, Wk = W.reshape(K, O), W.reshape(kh * kw, C, O)
             f = 2 * N * K * O
+            if dx_by_gather(layer.strides, C, O):                                 # dx̃ = dA_pad ⋆ rot180(W)
+                Hp, Wp = Ho + kh - 1, Wo + kw - 1
+                gcols = rng.random((B * Hp * Wp, kh * kw * O), dtype=np.float32)
+                Wf = np.ascontiguousarray(W[::-1, ::-1].transpose(0, 1, 3, 2).reshape(kh * kw * O, C))
+                dx = (f, lambda c=gcols, w=Wf: c @ w)
+            else:
+                dx = (f, lambda d=da, w=Wk: offset_major_product(d, w))             # dX_col = dA Wᵀ
             out.append((layer.name, [(f, lambda c=cols, w=W2: c @ w),                        # A = X_col W
-                                     (f, lambda c=cols, d=da: c.T @ d),                      # dW = X_colᵀ dA
-                                     (f, lambda d=da, w=Wk: offset_major_product(d, w))]))   # dX_col = dA Wᵀ
+                                     (f, lambda c=cols, d=da: c.T @ d), dx]))                # dW = X_colᵀ dA
         shape = layer.compute_output_shape(shape)
     return out
 
@@ -145,9 +159,11 @@ def _status_kib(field: str) -> int:
 
 
 def memory_probe(kind: str, side: str) -> None:
-    """(Subprocess) print the growth of the peak resident set in MiB over one training step."""
-    fn = step_fns(kind)["train"][side]
-    fn()                                                           # warm-up: pools, kernels, Adam state
+    """(Subprocess) print the growth of the peak resident set in MiB over one training step of
+    batch 64, after a warm-up step of batch 2 (kernels loaded, Adam's state allocated)."""
+    fns = step_fns(kind, batch=2)
+    fns["train"][side]()
+    fn = fns["rebatch"](B)[side]
     try:
         with open("/proc/self/clear_refs", "w") as f:
             f.write("5")

@@ -290,3 +290,17 @@ def test_bad_shapes(rng):
     bn = built(BatchNormalization(), (3,))
     with one_line(r"x must be \(batch, \.\.\., 3\), got shape \(4, 2\)"):
         bn.forward(rng.random((4, 2)))
+
+
+@pytest.mark.parametrize("C, O, dilation, pads", [(3, 4, (1, 1), ((1, 1), (1, 1))), (20, 1, (2, 1), ((0, 0), (2, 1))),
+                                                  (1, 5, (1, 3), ((3, 0), (0, 0)))])
+def test_both_input_gradient_paths_agree(C, O, dilation, pads, rng):
+    """dx̃ by scatter (col2im of dA Wᵀ) and by gather (dA ⋆ rot180(W)) are the same sum."""
+    from boucle.ops.conv import col2im, conv2d_forward, full_correlation, offset_major_product
+    x, W = rng.standard_normal((2, 7, 8, C)), rng.standard_normal((3, 2, C, O))
+    a, cache = conv2d_forward(x, W, None, (1, 1), dilation, pads)
+    da = rng.standard_normal(a.shape)
+    xp_shape = cache[2]
+    scatter = col2im(offset_major_product(da.reshape(-1, O), W.reshape(6, C, O)), xp_shape, (3, 2), (1, 1),
+                     dilation, a.shape[1:3])
+    np.testing.assert_allclose(full_correlation(da, W, dilation, xp_shape), scatter, atol=1e-12)

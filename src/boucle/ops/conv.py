@@ -20,7 +20,10 @@ run by BLAS. The backward pass is two more GEMMs and the scatter that undoes the
     dx̃[n, s_h i + d_h p, s_w j + d_w q, c] += dX_col[(n, i, j), (p, q, c)]        (col2im)
 
 col2im is kh·kw strided slice additions (one per kernel offset), so no Python loop
-runs over positions. A transposed convolution (``Conv2DTranspose``) is the same pair
+runs over positions. For stride 1 the same dx̃ is computed as a gather instead — the
+classic dx̃ = dA ⋆ rot180(W), an im2col of the zero-padded dA and one more GEMM
+(:func:`full_correlation`): it does more multiply-adds (over the padded input) but no
+scatter, and is the faster of the two for few channels (1 < C < 16) or one filter. A transposed convolution (``Conv2DTranspose``) is the same pair
 read the other way: its forward pass is the backward-to-input pass of (1) (a GEMM then
 col2im), its backward pass is (1) itself (im2col then GEMMs).
 
@@ -34,7 +37,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-__all__ = ["conv_output_length", "same_padding", "resolve_padding", "pad2d", "window_view", "im2col", "col2im", "offset_major_product",
+__all__ = ["conv_output_length", "same_padding", "resolve_padding", "pad2d", "window_view", "im2col", "col2im", "offset_major_product", "full_correlation", "dx_by_gather",
            "conv2d_forward", "conv2d_backward", "conv1d_forward", "conv1d_backward",
            "conv_transpose_geometry", "conv_transpose2d_forward", "conv_transpose2d_backward"]
 
@@ -132,6 +135,31 @@ def offset_major_product(a: np.ndarray, W_kkio: np.ndarray) -> np.ndarray:
     return np.matmul(a, W_kkio.transpose(0, 2, 1))                       # (kh·kw, N, I)
 
 
+def dx_by_gather(stride: tuple, C: int, O: int) -> bool:
+    """Whether :func:`conv2d_backward` computes dx̃ by :func:`full_correlation` (stride 1, few
+    input channels or one filter) rather than by :func:`col2im` (measured: bench/conv.py)."""
+    return tuple(stride) == (1, 1) and 1 < C and (C < 16 or O == 1)
+
+
+def full_correlation(da: np.ndarray, W: np.ndarray, dilation: tuple, xp_shape: tuple) -> np.ndarray:
+    """dx̃ for stride 1 as a gather, equal to col2im(dA W_matᵀ):
+
+        dx̃[n, r, u, c] = Σ_{p,q,o} dA[n, r − d_h p, u − d_w q, o] W[p, q, c, o]
+                       = Σ_{p',q',o} dA_pad[n, r + d_h p', u + d_w q', o] W[kh−1−p', kw−1−q', c, o]
+
+    (dA padded with d (k − 1) zeros on every side): the "full" correlation of dA with the
+    kernel turned by 180° and its channel axes swapped — :func:`im2col` and one GEMM, with no
+    scatter. ``da (B, Ho, Wo, O)`` -> ``(B, Hp, Wp, C)``.
+    """
+    kh, kw, C, O = W.shape
+    B, Hp, Wp, _ = xp_shape
+    qh, qw = dilation[0] * (kh - 1), dilation[1] * (kw - 1)
+    dap = pad2d(da, ((qh, qh), (qw, qw)))                                 # dA_pad
+    cols = im2col(dap, (kh, kw), (1, 1), dilation, (Hp, Wp))              # (B·Hp·Wp, kh·kw·O)
+    Wf = W[::-1, ::-1].transpose(0, 1, 3, 2).reshape(kh * kw * O, C)      # rot180(W), (o, c) swapped
+    return (cols @ Wf).reshape(B, Hp, Wp, C)
+
+
 def conv2d_forward(x: np.ndarray, W: np.ndarray, b: np.ndarray | None, stride: tuple, dilation: tuple,
                    pads: tuple) -> tuple[np.ndarray, tuple]:
     """Equation (1): a = b + Σ_{p,q,c} W[p,q,c,:] · x̃[s i + d p, s j + d q, c], as A = X_col W_mat + b.
@@ -165,8 +193,11 @@ def conv2d_backward(da: np.ndarray, cache: tuple, W: np.ndarray,
     db = np.ones(len(da2), dtype=da2.dtype) @ da2                        # db = Σ_rows dA (a GEMV)
     if not need_dx:
         return None, dW, db
-    parts = offset_major_product(da2, W.reshape(kh * kw, C, O))          # dX_col = dA W_matᵀ
-    dxp = col2im(parts, xp_shape, (kh, kw), stride, dilation, (Ho, Wo))  # scatter back onto x̃
+    if dx_by_gather(stride, C, O):                                       # gather: dx̃ = dA ⋆ rot180(W)
+        dxp = full_correlation(da, W, dilation, xp_shape)
+    else:
+        parts = offset_major_product(da2, W.reshape(kh * kw, C, O))      # dX_col = dA W_matᵀ
+        dxp = col2im(parts, xp_shape, (kh, kw), stride, dilation, (Ho, Wo))   # scatter back onto x̃
     (t, _), (l, _) = pads
     return dxp[:, t:t + x_shape[1], l:l + x_shape[2]], dW, db            # drop the padding
 
