@@ -10,8 +10,8 @@ Conv2D(32, 3×3, relu) → MaxPooling2D(2×2) → Dropout(0.2) → Conv2D(64) �
 Adam. The MLP (Flatten → Dense(h, relu) → Dense(classes, softmax)) gets h so that both
 have the same number of parameters. On glyphs shifted by up to ``max_shift`` pixels the
 convolutions' shared weights see the same stroke anywhere; the MLP must learn each
-position separately. ``--plots DIR`` draws the first layer's filters and one test
-image's activation maps (``plot`` extra).
+position separately. ``--plots DIR`` draws test images of each class, the first layer's
+filters and one test image's activation maps (``plot`` extra).
 """
 from __future__ import annotations
 
@@ -82,8 +82,11 @@ def run(n_train: int = 6000, n_test: int = 2000, epochs: int = 8, batch_size: in
                     "test_accuracy": model.evaluate(x_te, onehot[y_te], batch_size=256)["accuracy"],
                     "train_accuracy": model.evaluate(x_tr, onehot[y_tr], batch_size=256)["accuracy"]}
     if plots:
-        from boucle.diagnostics import plot_feature_maps, plot_filters
+        from boucle.diagnostics import plot_feature_maps, plot_filters, plot_image_rows
         os.makedirs(plots, exist_ok=True)
+        first = [np.flatnonzero(y_te == c)[:3] for c in range(classes)]          # three test images per class
+        res["data_png"] = plot_image_rows([x_te[[f[r] for f in first]] for r in range(3)],
+                                          os.path.join(plots, "cnn_data.png"), title=name)
         res["filters_png"] = plot_filters(cnn, os.path.join(plots, "cnn_filters.png"),
                                           title="first layer: 32 filters (3×3)")
         res["maps_png"] = plot_feature_maps(cnn, x_te[0], os.path.join(plots, "cnn_feature_maps.png"),
