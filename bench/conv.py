@@ -43,7 +43,7 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(__file__))
-import boucle  # noqa: E402  (first: loads the BLAS libraries that the thread limits must reach)
+import boucle  # noqa: E402,F401  (first: loads the BLAS libraries that the thread limits must reach)
 from boucle.interop import to_torch  # noqa: E402
 from boucle.layers import Conv2D  # noqa: E402
 from boucle.ops.conv import dx_by_gather, offset_major_product  # noqa: E402

@@ -13,7 +13,8 @@ from boucle.errors import BoucleError
 from boucle.interop import from_keras_weights, from_torch, to_keras_weights, to_torch
 from boucle.layers import (AveragePooling1D, AveragePooling2D, BatchNormalization, Conv1D, Conv2D, Conv2DTranspose,
                            Dense, Dropout, Flatten, GlobalAveragePooling2D, GlobalMaxPooling2D, LSTM, MaxPooling1D,
-                           MaxPooling2D, Reshape, UpSampling2D, ZeroPadding2D)
+                           MaxPooling2D, Reshape, UpSampling1D, UpSampling2D,
+                           ZeroPadding2D)
 from boucle.ops.conv import same_padding
 
 TOL = 1e-10
@@ -171,6 +172,10 @@ def test_upsampling_is_torch_nearest_interpolation():
     assert isinstance(layer, UpSampling2D) and layer.size == (2, 3)
     x = np.random.default_rng(9).standard_normal((2, 4, 5, 3))
     compare(layer, x, lambda t: F.interpolate(t, scale_factor=(2, 3), mode="nearest"))
+    seq = from_torch(torch.nn.Upsample(scale_factor=3), input_shape=(5, 2), dtype="float64")
+    assert isinstance(seq, UpSampling1D) and seq.size == (3,)
+    x1 = np.random.default_rng(10).standard_normal((2, 5, 2))
+    compare(seq, x1, lambda t: F.interpolate(t, scale_factor=3, mode="nearest"))
 
 
 # ----------------------------------------------------------------------------- batch normalization

@@ -73,11 +73,12 @@ def _pairs(padding, n: int):
     return tuple((int(p), int(p)) for p in padding)
 
 
-def layer_from_torch(module, channels_first_shape: tuple | None = None) -> tuple[Layer, dict]:
+def layer_from_torch(module, channels_first_shape: tuple | None = None, spatial_rank: int = 2) -> tuple[Layer, dict]:
     """One torch module -> (an unbuilt boucle layer, its weights in boucle's layout).
 
     ``channels_first_shape``: the (C, H, W) input of a ``Linear`` that follows ``Flatten``,
-    whose columns are then reordered from (C, H, W) to (H, W, C).
+    whose columns are then reordered from (C, H, W) to (H, W, C). ``spatial_rank``: 1 or 2,
+    the rank of an ``Upsample``'s input (sequences or images).
     """
     torch = rnn_interop._torch()
     nn, kind = torch.nn, type(module).__name__
@@ -151,8 +152,7 @@ def layer_from_torch(module, channels_first_shape: tuple | None = None) -> tuple
             raise BoucleError(f"module: Upsample converts with mode='nearest' and an integer scale_factor, got "
                               f"mode={module.mode!r}, scale_factor={scale}")
         ints = tuple(int(s) for s in scales)
-        n = 1 if channels_first_shape is not None and len(channels_first_shape) == 2 else 2
-        return (UpSampling1D(ints[0]) if n == 1 else UpSampling2D(ints if len(ints) == 2 else ints[0])), {}
+        return (UpSampling1D(ints[0]) if spatial_rank == 1 else UpSampling2D(ints if len(ints) == 2 else ints[0])), {}
     if isinstance(module, nn.ZeroPad2d):
         l, r, t, b = module.padding
         return ZeroPadding2D(((t, b), (l, r))), {}
@@ -196,9 +196,7 @@ def from_torch(module: Any, *, input_shape: tuple | None = None, seed: int | Non
                 raise BoucleError("input_shape: a Linear after Flatten needs the image size to reorder its "
                                   f"columns, got input_shape {input_shape} (pass e.g. input_shape=(28, 28, 1))")
             cf = (before[-1], *before[:-1])
-        elif isinstance(m, nn.Upsample):
-            cf = tuple(cur)
-        layer, w = layer_from_torch(m, cf)
+        layer, w = layer_from_torch(m, cf, spatial_rank=max(1, len(cur) - 1))
         if dtype is not None:
             layer._dtype_arg = str(dtype)
         pairs.append((layer, w, cur))
