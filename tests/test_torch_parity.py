@@ -15,8 +15,8 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from boucle.errors import BoucleError
 from boucle.interop import from_torch, sequential_from_torch, to_torch
-from boucle.layers.core import Dense
 from boucle.layers.recurrent import GRU, LSTM, SimpleRNN
+from boucle.layers.sequence import Masking
 from boucle.layers.wrappers import Bidirectional
 from boucle.ops import cells, recurrent
 
@@ -296,8 +296,8 @@ def _single_layer_and_float32():
 
 
 def test_from_torch_rejects_and_warns():
-    with pytest.raises(BoucleError, match=r"^module: expected a torch.nn.RNN.*got Linear$"):
-        from_torch(torch.nn.Linear(2, 3))
+    with pytest.raises(BoucleError, match=r"^module: Embedding has no boucle twin"):
+        from_torch(torch.nn.Embedding(2, 3))
     with pytest.raises(BoucleError, match=r"^module: LSTM projections .* got 2$"):
         from_torch(torch.nn.LSTM(3, 4, proj_size=2))
     with pytest.raises(BoucleError, match=r"^module: dtype must be .* got torch.float16$"):
@@ -322,7 +322,7 @@ def _built(layer, D=3):
     (lambda: _built(Bidirectional(LSTM(4), merge_mode="sum")), r"expected merge_mode='concat', got 'sum'$"),
     (lambda: [_built(LSTM(4)), _built(GRU(4, reset_after=True), 4)], r"a torch stack needs one config .* got"),
     (lambda: [_built(LSTM(4)), _built(LSTM(4), 5)], r"input size of layer 1 must be 4 \(previous output\), got 5$"),
-    (lambda: _built(Dense(4)), r"^layer: expected SimpleRNN, LSTM, GRU or Bidirectional, got Dense$"),
+    (lambda: _built(Masking()), r"^layer: Masking has no torch twin"),
     (lambda: LSTM(4), r"layer is not built"),
     (lambda: [], r"^layers: expected at least one recurrent layer, got an empty list$"),
 ])

@@ -14,3 +14,9 @@ from .keras import from_keras_weights, to_keras_weights
 from .torch import from_torch, sequential_from_torch, to_torch
 
 __all__ = ["from_torch", "to_torch", "sequential_from_torch", "from_keras_weights", "to_keras_weights"]
+
+# -- convolutional networks: the same four names also convert Conv1d/Conv2d/ConvTranspose2d, BatchNorm,
+#    Linear, pooling and nn.Sequential stacks of them (and Keras's Conv/BatchNormalization/Dense
+#    arrays), handing recurrent modules and layers to the converters above.
+from .keras_conv import from_keras_weights, to_keras_weights  # noqa: E402,F811
+from .torch_conv import from_torch, to_torch  # noqa: E402,F811

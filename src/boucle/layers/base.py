@@ -13,6 +13,13 @@ A layer holds ``config`` (plain JSON-able values, :meth:`Layer.get_config`),
   and the (batch, time) mask of the output, so masks from ``Embedding(mask_zero=True)``
   or ``Masking`` flow through a ``Sequential`` into the loss.
 
+Non-trainable state (BatchNormalization's moving mean and variance) lives in
+``buffers`` (``dict[str, ndarray]``, made by :meth:`Layer.add_buffer`): saved and
+restored with the weights (``get_weights``/``set_weights``, hence model files),
+counted by ``count_params`` but not by ``count_trainable_params``, never in
+``params``/``grads`` (so never handed to an optimizer). A layer updates its buffers
+in ``forward`` only when ``training=True``.
+
 Forward reads its weights from ``self.params`` at every call (never a cached
 alias), so tools such as the gradient check can swap them. There are no hidden
 step counters and no caches that outlive the call that made them: all that
@@ -38,7 +45,8 @@ _COUNTERS: dict[str, int] = {}
 
 
 def _auto_name(cls_name: str) -> str:
-    base = re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", cls_name).lower()  # SimpleRNN -> simple_rnn
+    base = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", cls_name)                # Keras's rule: SimpleRNN -> simple_rnn,
+    base = re.sub(r"([a-z])([A-Z])", r"\1_\2", base).lower()              # Conv2D -> conv2d, MaxPooling2D -> max_pooling2d
     _COUNTERS[base] = _COUNTERS.get(base, 0) + 1
     n = _COUNTERS[base]
     return base if n == 1 else f"{base}_{n}"
@@ -77,6 +85,7 @@ class Layer:
         self.trainable = bool(trainable)
         self.params: dict[str, np.ndarray] = {}
         self.grads: dict[str, np.ndarray] = {}
+        self.buffers: dict[str, np.ndarray] = {}
         self.built = False
         self.built_input_shape: tuple | None = None
         self.rng: np.random.Generator | None = None
@@ -114,6 +123,13 @@ class Layer:
         self.grads[name] = np.zeros_like(value)
         return value
 
+    def add_buffer(self, name: str, shape: tuple, initializer: Any) -> np.ndarray:
+        """Non-trainable state saved with the weights (no gradient, no optimizer)."""
+        init = initializers.get(initializer)
+        value = np.ascontiguousarray(init(tuple(shape), self.rng, self.dtype), dtype=self.dtype)
+        self.buffers[name] = value
+        return value
+
     def compute_output_shape(self, input_shape: tuple) -> tuple:
         return tuple(input_shape)
 
@@ -140,19 +156,24 @@ class Layer:
 
     # -- weights --------------------------------------------------------
     def count_params(self) -> int:
-        return int(sum(p.size for p in self.params.values()))
+        """Every weight, parameters and buffers (as Keras counts non-trainable weights)."""
+        return int(sum(p.size for p in self.params.values()) + sum(b.size for b in self.buffers.values()))
+
+    def count_trainable_params(self) -> int:
+        return int(sum(p.size for p in self.params.values())) if self.trainable else 0
 
     def get_weights(self) -> dict[str, np.ndarray]:
-        return {k: v.copy() for k, v in self.params.items()}
+        return {k: v.copy() for k, v in {**self.params, **self.buffers}.items()}
 
     def set_weights(self, weights: dict[str, np.ndarray]) -> None:
+        every = {**self.params, **self.buffers}
         for k, v in weights.items():
-            if k not in self.params:
-                raise BoucleError(f"{self.name}: unknown weight {k!r}, expected one of {sorted(self.params)}")
+            if k not in every:
+                raise BoucleError(f"{self.name}: unknown weight {k!r}, expected one of {sorted(every)}")
             v = np.asarray(v)
-            if v.shape != self.params[k].shape:
-                raise BoucleError(f"{self.name}: weight {k!r} must have shape {self.params[k].shape}, got {v.shape}")
-            self.params[k][...] = v
+            if v.shape != every[k].shape:
+                raise BoucleError(f"{self.name}: weight {k!r} must have shape {every[k].shape}, got {v.shape}")
+            every[k][...] = v
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r})"

@@ -47,7 +47,8 @@ class LayerContainer:
         return sum(l.count_params() for l in self.layers)
 
     def get_weights(self) -> dict[str, np.ndarray]:
-        return {k: v.copy() for k, v in self.params.items()}
+        """Parameters and buffers (non-trainable state such as moving statistics), copied."""
+        return {f"{l.name}/{k}": v for l in self.layers for k, v in l.get_weights().items()}
 
     def set_weights(self, weights: dict[str, np.ndarray]) -> None:
         by_name = {l.name: l for l in self.layers}

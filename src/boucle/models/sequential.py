@@ -279,7 +279,7 @@ class Sequential(LayerContainer):
         line = "=" * (w0 + w1 + 12)
         out = [f'Model: "{self.name}"', line, f"{'Layer (type)':<{w0}}{'Output Shape':<{w1}}{'Param #':>10}", line]
         out += [f"{a:<{w0}}{b:<{w1}}{c:>10}" for a, b, c in rows]
-        trainable = sum(l.count_params() for l in self.layers if l.trainable)
+        trainable = sum(l.count_trainable_params() for l in self.layers)
         out += [line, f"Total params: {self.count_params():,}", f"Trainable params: {trainable:,}",
                 f"Non-trainable params: {self.count_params() - trainable:,}", line]
         text = "\n".join(out)

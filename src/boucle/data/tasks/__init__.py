@@ -4,8 +4,10 @@
   mixtures, melodies (seed 002, seed 004);
 - :mod:`.translation`: dates and addition for encoder–decoders;
 - :mod:`.tagging`: Python source, one token class per character;
-- :mod:`.timeseries`: Mackey–Glass, NARMA-10, Lorenz (echo state networks).
+- :mod:`.timeseries`: Mackey–Glass, NARMA-10, Lorenz (echo state networks);
+- :mod:`.glyphs`: 28×28 digit glyphs, shifted, rotated, noisy (convolutional networks).
 """
+from .glyphs import GLYPH_CLASSES, glyphs
 from .synthetic import (ADDING_BASELINE_MSE, adding_problem, copy_task, embedded_reber, embedded_reber_string,
                         is_embedded_reber, is_reber, melodies, reber_string, sine_mixture)
 from .tagging import TAG_CLASSES, python_tagging_data, tag_python_source, tagging_windows
@@ -17,5 +19,6 @@ __all__ = [
     "is_embedded_reber", "sine_mixture", "melodies", "ADDING_BASELINE_MSE",
     "tag_python_source", "tagging_windows", "python_tagging_data", "TAG_CLASSES",
     "mackey_glass", "narma10", "lorenz", "to_forecasting",
+    "glyphs", "GLYPH_CLASSES",
     "dates_dataset", "addition_dataset", "format_date", "DATE_FORMATS", "TextPairs",
 ]
