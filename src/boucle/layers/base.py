@@ -25,8 +25,8 @@ from typing import Any
 
 import numpy as np
 
-from .. import backend
-from .. import initializers, registry
+from .. import allocation, backend
+from .. import registry
 from ..errors import BoucleError
 
 __all__ = ["Layer", "register", "check_input"]
@@ -66,6 +66,7 @@ class Layer:
     def __init__(self, *, name: str | None = None, dtype: Any = None,
                  input_shape: tuple | None = None, input_dim: int | None = None,
                  trainable: bool = True):
+        allocation.count_layer(type(self).__name__)      # bounded while a model file is read
         self.name = name or _auto_name(type(self).__name__)
         if not isinstance(self.name, str) or not self.name or "/" in self.name:
             raise BoucleError(f"name: expected a non-empty string without '/', got {name!r}")
@@ -93,6 +94,7 @@ class Layer:
 
     @classmethod
     def from_config(cls, config: dict) -> "Layer":
+        registry.check_keys(cls, config, cls.__name__)     # an unknown keyword: one line, not a TypeError
         return cls(**config)
 
     # -- building -------------------------------------------------------
@@ -108,10 +110,11 @@ class Layer:
         """Subclasses create their parameters here with :meth:`add_param`."""
 
     def add_param(self, name: str, shape: tuple, initializer: Any) -> np.ndarray:
-        init = initializers.get(initializer)
-        value = np.ascontiguousarray(init(tuple(shape), self.rng, self.dtype), dtype=self.dtype)
+        """A parameter drawn by ``initializer`` (while a model file is read: charged to the file's
+        budget, not drawn; see :mod:`boucle.allocation`), with its zero gradient slot."""
+        value = allocation.param(shape, initializer, self.rng, self.dtype)
         self.params[name] = value
-        self.grads[name] = np.zeros_like(value)
+        self.grads[name] = allocation.grad_zeros(value)
         return value
 
     def compute_output_shape(self, input_shape: tuple) -> tuple:

@@ -57,6 +57,11 @@ class LayerContainer:
                 raise BoucleError(f"weights: unknown layer in key {key!r}, expected one of {sorted(by_name)}")
             by_name[lname].set_weights({pname: value})
 
+    def weight_specs(self) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
+        """``{key: (shape, dtype)}`` of :meth:`get_weights`, without copying (what :func:`boucle.load`
+        compares with a file's header after a shapes-only build, :mod:`boucle.allocation`)."""
+        return {k: (v.shape, v.dtype) for k, v in self.params.items()}
+
 
 def check_arrays(x, y=None, mask=None, name_x: str = "x", name_y: str = "y"):
     """Validate a dataset: non-empty, matching lengths, finite values, mask shape.

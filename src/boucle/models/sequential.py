@@ -294,6 +294,15 @@ class Sequential(LayerContainer):
 
     @classmethod
     def from_config(cls, config: dict) -> "Sequential":
+        if not isinstance(config, dict):
+            raise BoucleError(f"config: expected a dict, got {type(config).__name__}")
+        unknown = sorted(str(k) for k in set(config) - {"name", "seed", "layers", "input_shape", "dtype"})
+        if unknown:
+            raise BoucleError(f"config: unknown Sequential key(s) {unknown[:5]}, expected among "
+                              "['dtype', 'input_shape', 'layers', 'name', 'seed']")
+        if not isinstance(config.get("layers", []), list) or \
+                not isinstance(config.get("input_shape"), (list, type(None))):
+            raise BoucleError("config: expected 'layers' a list and 'input_shape' a list or null")
         layers = [registry.deserialize("layer", spec, what="layers") for spec in config.get("layers", [])]
         model = cls(name=config.get("name", "sequential"), seed=config.get("seed"), dtype=config.get("dtype"))
         for l in layers:
