@@ -44,9 +44,9 @@ __all__ = ["Budget", "bounded", "active", "param", "zeros", "grad_zeros", "count
 class Budget:
     """What a model file may make: ``tensors`` arrays of ``nbytes`` bytes in all, ``layers`` layer objects.
 
-    ``what`` starts the error messages (e.g. ``"path: 'm.safetensors'"``). ``tensors``/``nbytes``
-    (together) or ``layers`` None mean no limit: :func:`bounded` without a file counts what a
-    config would allocate (``used_elements``, ``used_bytes``) without allocating it.
+    ``what`` starts the error messages (e.g. ``"path: 'm.safetensors'"``). A limit None means no
+    limit: :func:`bounded` without a file counts what a config would allocate (``used_elements``,
+    ``used_bytes``) without allocating it.
     """
 
     def __init__(self, tensors: int | None, nbytes: int | None, layers: int | None, *, what: str,
@@ -66,12 +66,16 @@ class Budget:
         self.used_tensors += 1
         self.used_bytes += size * dtype.itemsize
         self.used_elements += size
-        if self.tensors is not None and self.nbytes is not None and \
-                (self.used_tensors > self.tensors or self.used_bytes > self.nbytes):
+        if size * dtype.itemsize >= 2 ** 62:
+            raise ModelFileError(f"{self.what}: the config declares a {kind} of shape {shape}, "
+                                 f"{size * dtype.itemsize:.2e} bytes: larger than any memory")
+        if (self.tensors is not None and self.used_tensors > self.tensors) or \
+                (self.nbytes is not None and self.used_bytes > self.nbytes):
+            limits = ", ".join(f"{v:,} {u}" for v, u in ((self.tensors, "tensors"), (self.nbytes, "bytes"))
+                               if v is not None)
             raise ModelFileError(f"{self.what}: the config declares more parameters than the file holds "
-                                 f"(the build may make {self.tensors:,} tensors, {self.nbytes:,} bytes; "
-                                 f"a {kind} of shape {shape} reaches {self.used_tensors:,} tensors, "
-                                 f"{self.used_bytes:,} bytes)")
+                                 f"(the build may make {limits}; a {kind} of shape {shape} reaches "
+                                 f"{self.used_tensors:,} tensors, {self.used_bytes:,} bytes)")
         return shape, dtype
 
     def make(self, shape: tuple, dtype: np.dtype) -> np.ndarray:

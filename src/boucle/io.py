@@ -210,21 +210,22 @@ def read_header(data: bytes, path: str) -> tuple[dict[str, tuple[np.dtype, tuple
 
 def _check_meta(meta: Any, where: str) -> dict:
     if not isinstance(meta, dict) or meta.get("format") != "boucle":
-        got = meta.get("format") if isinstance(meta, dict) else f"a JSON {type(meta).__name__}"
-        raise ModelFileError(f"{where} is not a boucle model file (format {got!r})")
+        got = repr(meta.get("format"))[:60] if isinstance(meta, dict) else f"a JSON {type(meta).__name__}"
+        raise ModelFileError(f"{where} is not a boucle model file (format {got})")
     version = meta.get("format_version", FORMAT_VERSION)
     if not _is_int(version) or version < 1:
-        raise ModelFileError(f"{where}: format_version: expected an int >= 1, got {str(version)[:40]!r}")
+        raise ModelFileError(f"{where}: format_version: expected an int >= 1, got {repr(version)[:40]}")
     if version > FORMAT_VERSION:
         raise ModelFileError(f"{where} has format_version {version}, this boucle reads <= {FORMAT_VERSION}; "
                              "upgrade boucle")
     for key, types, want in (("class_name", (str,), "a class name"), ("config", (dict,), "a JSON object"),
                              ("compile", (dict, type(None)), "a JSON object or null"),
                              ("boucle_version", (str, type(None)), "a version string")):
-        if (key in meta or key in ("class_name", "config")) and not isinstance(meta.get(key), types):
-            shown = meta.get(key) if isinstance(meta.get(key), (str, int, float, bool, type(None))) \
-                else f"a JSON {type(meta.get(key)).__name__}"
-            raise ModelFileError(f"{where}: {key}: expected {want}, got {str(shown)[:60]!r}")
+        value = meta.get(key)
+        if (key in meta or key in ("class_name", "config")) and not isinstance(value, types):
+            shown = repr(value)[:60] if isinstance(value, (str, int, float, bool, type(None))) \
+                else f"a JSON {'object' if isinstance(value, dict) else 'array'}"
+            raise ModelFileError(f"{where}: {key}: expected {want}, got {shown}")
     return meta
 
 

@@ -123,6 +123,11 @@ class OutputLock:
         self.note = (f"removed the stale lock {self.path!r} of process {stale['pid']} on {stale['host']}, "
                      f"which is no longer running")
 
+    @property
+    def held(self) -> bool:
+        """True while this object holds the lock."""
+        return self._owner is not None
+
     def release(self) -> None:
         """Remove the lock file if this process still owns it."""
         if self._owner is not None and _read(self.path) == self._owner:
