@@ -361,3 +361,22 @@ def test_fuzz_train_arguments(src, tmp_path, data):
     for opt in data.draw(st.lists(st.sampled_from(sorted(TRAIN)), max_size=4, unique=True)):
         argv += [opt, data.draw(st.sampled_from(TRAIN[opt]))]
     check_command(argv)
+
+
+def test_resume_checks_the_run_options_stored_in_the_checkpoint(src, tmp_path):
+    from model_files import join, split
+    out = tmp_path / "run"
+    assert train(src, out, "--steps", "2") == 0
+    header, meta, body = split((out / "model.safetensors").read_bytes())
+    for key, value, message in (("batch_size", "4", "batch_size: expected a positive int, got '4'"),
+                                ("cell", "tree", "cell: expected one of"), ("lr", float("nan"), "lr: expected"),
+                                (None, None, "is not a checkpoint written by 'boucle train'")):
+        m = json.loads(json.dumps(meta))
+        if key is None:
+            del m["config"]["training"]["data"]["run"]["seed"]
+        else:
+            m["config"]["training"]["data"]["run"][key] = value
+        (out / "model.safetensors").write_bytes(join(header, m, body))
+        code, _, err = run(["train", str(src), "--out", str(out), "--resume"])
+        assert one_line_error(code, err, "train") and message in err, err
+        assert not (out / "model.safetensors.lock").exists()

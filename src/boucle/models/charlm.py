@@ -39,7 +39,7 @@ from ..errors import BoucleError
 from ..layers import GRU, LSTM, Dense, Dropout, Embedding, SimpleRNN
 from ..losses import SparseCategoricalCrossentropy
 from ..training import Callback, Forward, History, ProgressBar, fit, train_step
-from ..validators import nonneg_int, positive_int, rate, real, seed as check_seed
+from ..validators import integer, nonneg_int, positive_int, rate, real, seed as check_seed
 from . import sampling
 from .base import LayerContainer, register_model
 from .charlm_files import CONFIG_KEYS, check_training
@@ -273,7 +273,7 @@ class CharModel(LayerContainer):
         val_ids = None if val_text is None else self._ids(val_text, "val_text")
         if val_ids is not None and len(val_ids) < 2:
             raise BoucleError(f"val_text: expected at least 2 characters, got {len(val_ids)}")
-        val_every = positive_int(val_every, "val_every")
+        val_every = integer(val_every, "val_every", minimum=1, maximum=sys.maxsize)    # an islice bound
         sample_every = val_every if sample_every is None else nonneg_int(sample_every, "sample_every")
         checkpoint_every = val_every if checkpoint_every is None else positive_int(checkpoint_every, "checkpoint_every")
         if time_budget is not None:
