@@ -206,7 +206,7 @@ def test_cli_translate(dates_model, tmp_path, capsys):
     boucle.save(m, path)
     assert cli(["translate", path, "21 août 2017", "Aug 21, 2017", "--beam", "3"]) == 0
     assert capsys.readouterr().out.split() == ["2017-08-21", "2017-08-21"]
-    bad = [([path, "21 août 2017", "--beam", "0"], "beam_width"),
+    bad = [([path, "21 août 2017", "--beam", "0"], "argument --beam: expected an int in [1, 1000]"),
            ([path, "21 août 2017 §"], "unknown ['§']"),
            ([path, ""], "non-empty"),
            ([path, "x" * 200], "at most"),
@@ -315,7 +315,7 @@ def test_cli_train_seq2seq_then_translate(tmp_path, capsys):
     assert cli(["translate", path, "12+3", "--beam", "2"]) == 0
     assert capsys.readouterr().out.strip().isdigit()
     assert cli(["train-seq2seq", "--task", "dates", "--out", path, "--units", "0"]) == 2
-    assert "units: expected a positive int, got 0" in capsys.readouterr().err
+    assert "argument --units: expected an int > 0, got '0'" in capsys.readouterr().err
 
 
 def test_examples_run_with_small_settings(tmp_path):

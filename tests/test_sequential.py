@@ -162,3 +162,25 @@ def test_bad_input(compiled, rng):
         Sequential([Dense(1, input_shape=(2,))]).fit(x[:, :2], y, verbose=0)
     with pytest.raises(BoucleError, match="already used"):
         Sequential([Dense(1, name="d"), Dense(1, name="d")])
+
+
+def test_missing_targets_ragged_data_and_bad_masks_are_one_line_errors(compiled, rng):
+    x = rng.standard_normal((4, 3)).astype(np.float32)
+    y = rng.integers(0, 2, 4)
+    for call in (lambda: compiled.fit(x, None, verbose=0), lambda: compiled.evaluate(x, None),
+                 lambda: compiled.train_on_batch(x, None)):
+        with pytest.raises(BoucleError, match="y: expected targets .* got None"):
+            call()
+    with pytest.raises(BoucleError, match="x: expected an array .* pad variable-length sequences"):
+        compiled.fit([[1.0, 2.0, 3.0], [1.0]], [0, 1], verbose=0)
+    with pytest.raises(BoucleError, match="y: expected an array"):
+        compiled.fit(x, [[0], [1, 1], [0], [1]], verbose=0)
+    seq = Sequential([Embedding(5, 2, input_shape=(3,)), Flatten(), Dense(2, activation="softmax")], seed=0)
+    seq.compile("adam", "sparse_categorical_crossentropy")
+    ids = rng.integers(1, 5, (4, 3))
+    for mask, shown in ((np.full((4, 3), 2), "got 2"), (np.where(np.eye(4, 3) > 0, np.nan, 1.0), "got nan"),
+                        (np.full((4, 3), "1"), "got dtype <U1")):
+        with pytest.raises(BoucleError, match=f"mask: expected 0/1 or bool values \\(1 = valid step\\), {shown}"):
+            seq.fit(ids, y, mask=mask, verbose=0)
+    seq.fit(ids, y, mask=np.ones((4, 3)), verbose=0)                      # 0/1 floats and bools are masks
+    seq.fit(ids, y, mask=np.ones((4, 3), dtype=bool), verbose=0)

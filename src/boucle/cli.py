@@ -15,7 +15,13 @@ threads than with 1 on a loaded 2-core machine).
 Exit codes: 0 success; 2 bad input — argparse's own errors, and any
 :class:`~boucle.errors.BoucleError` raised by a command, reported as one line
 ``boucle <command>: error: <message>`` on stderr; 1 another failure (an OS
-error such as a full disk); 130 interrupted (Ctrl-C).
+error such as a full disk, memory exhausted), also one line; 130 interrupted (Ctrl-C).
+
+Warnings are one line too (``boucle <command>: warning: <message>``, no source
+line). NumPy's floating-point warnings (overflow, invalid value) are off while a
+command runs: what they would flag is checked where it matters — the divergence
+policy stops training on a non-finite loss or gradient, and the commands refuse
+models whose weights are not finite.
 """
 from __future__ import annotations
 
@@ -25,6 +31,8 @@ import os
 import sys
 import warnings
 from typing import Sequence
+
+import numpy as np
 
 from . import __version__
 from .backend import blas_threads
@@ -62,9 +70,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as e:               # --help, --version (0) and argparse's errors (2)
         return e.code if isinstance(e.code, int) else (0 if e.code is None else 2)
     prog = f"boucle {args.command}"
+
+    def show_warning(message, category, filename, lineno, file=None, line=None):
+        print(f"{prog}: warning: {one_line(message)}", file=sys.stderr)
+
     try:
-        with blas_threads(args.threads), warnings.catch_warnings():
+        with blas_threads(args.threads), warnings.catch_warnings(), np.errstate(all="ignore"):
             warnings.simplefilter("ignore", DivergenceWarning)   # reported as the command's error instead
+            warnings.showwarning = show_warning
             return int(args.func(args) or 0)
     except BoucleError as e:
         print(f"{prog}: error: {one_line(e)}", file=sys.stderr)
@@ -78,6 +91,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     except OSError as e:
         print(f"{prog}: error: {one_line(e)}", file=sys.stderr)
+        return 1
+    except UnicodeEncodeError as e:      # output the terminal's encoding cannot show
+        print(f"{prog}: error: cannot write {e.object[e.start:e.end]!r} in the output's encoding {e.encoding!r}; "
+              "set PYTHONIOENCODING=utf-8", file=sys.stderr)
+        return 1
+    except MemoryError as e:
+        print(f"{prog}: error: out of memory{(': ' + one_line(e)) if str(e) else ''}", file=sys.stderr)
         return 1
 
 

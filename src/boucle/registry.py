@@ -17,11 +17,12 @@ Optimizers are also found case-insensitively (``"adam"`` → :class:`Adam`), as 
 """
 from __future__ import annotations
 
+import inspect
 from typing import Any, Callable
 
 from .errors import BoucleError
 
-__all__ = ["KINDS", "register", "lookup", "names", "deserialize", "view"]
+__all__ = ["KINDS", "register", "lookup", "names", "deserialize", "view", "accepted_keys", "check_keys"]
 
 KINDS = ("layer", "model", "optimizer", "schedule", "loss")
 _CASE_INSENSITIVE = ("optimizer",)
@@ -80,6 +81,34 @@ def lookup(kind: str, name: Any, *, what: str | None = None) -> type:
                 return folded[name.lower()]
     shown = name if isinstance(name, (str, int, float, bool, type(None))) else type(name).__name__
     raise BoucleError(f"{label}: unknown {kind} class {shown!r}, expected one of {sorted(table)}")
+
+
+def accepted_keys(cls: type) -> set[str] | None:
+    """The keyword arguments ``cls(...)`` accepts: its ``__init__``'s parameters, and those of the
+    base classes its ``**kwargs`` passes on to; None when some constructor takes anything."""
+    keys: set[str] = set()
+    for klass in cls.__mro__:
+        init = klass.__dict__.get("__init__")
+        if init is None:
+            continue
+        if klass is object:
+            return keys
+        try:
+            params = inspect.signature(init).parameters.values()
+        except (TypeError, ValueError):
+            return None
+        keys |= {p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)} - {"self"}
+        if not any(p.kind == p.VAR_KEYWORD for p in params):
+            return keys
+    return keys
+
+
+def check_keys(cls: type, config: dict, what: str) -> None:
+    """Refuse config keys that ``cls(**config)`` would not accept, with a one-line error listing the known ones."""
+    known = accepted_keys(cls)
+    unknown = sorted(str(k) for k in config if k not in known) if known is not None else []
+    if unknown:
+        raise BoucleError(f"{what}: unknown {cls.__name__} argument(s) {unknown[:5]}, expected among {sorted(known)}")
 
 
 def deserialize(kind: str, spec: Any, *, what: str | None = None) -> Any:

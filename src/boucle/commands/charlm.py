@@ -18,19 +18,24 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from .. import io as boucle_io
+from .. import validators
 from ..data.text import TextStream, load_corpus, split_ids
 from ..data.vocab import Vocabulary
 from ..errors import BoucleError, TrainingDiverged
+from ..locks import OutputLock
 from ..models.charlm import CELLS, CharModel      # importing it registers CharModel for boucle.load
+from ..models.seq2seq import Seq2Seq
+from ..models.sequential import Sequential
 from .. import registry
 from ..optimizers import names as optimizer_names
 from ..training import History
-from .options import nonneg_float, nonneg_int, positive_float, positive_int, top_p, unit_rate
+from .files import MODEL_FILE, check_finite, check_memory, check_output, model_path
+from .options import layer_count, nonneg_float, nonneg_int, positive_float, positive_int, text, top_p, unit_rate
 
 __all__ = ["add_commands", "DEFAULTS", "MODEL_FILE"]
-
-MODEL_FILE = "model.safetensors"
 
 #: Defaults of ``boucle train``, chosen for quality per wall-second on the built-in corpus with
 #: 200-240 s budgets on a shared 2-core machine (1 BLAS thread). Two runs side by side (val bpc on
@@ -63,7 +68,10 @@ def add_commands(sub) -> None:
                     "Prints a progress bar (loss, bits per character, characters/s), the validation\n"
                     "loss and bpc and a sample at intervals, and writes an atomic checkpoint\n"
                     f"DIR/{MODEL_FILE} at intervals and at the end (model, vocabulary, optimizer\n"
-                    "state, random generators, step, stream positions, carried states).",
+                    "state, random generators, step, stream positions, carried states).\n\n"
+                    "A checkpoint already in DIR is never replaced unless --resume (continue it) or\n"
+                    f"--force (replace it) is given; while a run trains, DIR/{MODEL_FILE}.lock\n"
+                    "keeps a second run out of DIR.",
         epilog=f"Without --steps, --epochs or --time-budget, training stops after {DEFAULT_TIME_BUDGET:.0f} s "
                "(the whole\ncommand takes ~4.5 minutes on 2 cores). On --resume, the model, data and optimizer\n"
                "options come from the checkpoint (give the same PATH and --glob); --steps and\n"
@@ -76,7 +84,7 @@ def add_commands(sub) -> None:
                    help=f"last fraction of the text held out for validation (default {d['val_fraction']}; 0 = none)")
     g = p.add_argument_group("model")
     g.add_argument("--cell", choices=CELLS, default=None, help=f"recurrent cell (default {d['cell']})")
-    g.add_argument("--layers", type=positive_int, metavar="N", default=None, help=f"stacked recurrent layers (default {d['layers']})")
+    g.add_argument("--layers", type=layer_count, metavar="N", default=None, help=f"stacked recurrent layers (default {d['layers']})")
     g.add_argument("--hidden", type=positive_int, metavar="N", default=None, help=f"units per layer (default {d['hidden']})")
     g.add_argument("--embed", type=nonneg_int, metavar="N", default=None,
                    help=f"embedding size, 0 = one-hot inputs (default {d['embed']})")
@@ -101,7 +109,11 @@ def add_commands(sub) -> None:
     g = p.add_argument_group("output")
     g.add_argument("--out", default="runs/charlm", metavar="DIR",
                    help=f"output folder: {MODEL_FILE} (checkpoint), bpc.png (default runs/charlm)")
-    g.add_argument("--resume", action="store_true", help=f"continue the run checkpointed in DIR/{MODEL_FILE}")
+    x = g.add_mutually_exclusive_group()
+    x.add_argument("--resume", action="store_true", help=f"continue the run checkpointed in DIR/{MODEL_FILE}")
+    x.add_argument("--force", action="store_true",
+                   help=f"replace the checkpoint already in DIR/{MODEL_FILE} (without --resume or --force, "
+                        "an existing checkpoint is never overwritten)")
     g.add_argument("--plot", action="store_true", help="write DIR/bpc.png, train/val bpc (needs matplotlib: "
                                                        "pip install 'boucle[plot]')")
     g.add_argument("--val-every", type=positive_int, default=250, metavar="STEPS",
@@ -119,7 +131,7 @@ def add_commands(sub) -> None:
                        description="Generate text, streaming each character as it is sampled and fed back\n"
                                    "as the next input (seed 002). The same --seed gives the same text.")
     p.add_argument("model", metavar="MODEL", help=f"model file, or a folder holding {MODEL_FILE}")
-    p.add_argument("--prime", metavar="TEXT", default="", help="text the model reads first; printed, then continued "
+    p.add_argument("--prime", metavar="TEXT", type=text, default="", help="text the model reads first; printed, then continued "
                                                "(default: start as after a newline)")
     p.add_argument("--length", type=nonneg_int, metavar="N", default=500, help="characters to generate (default 500)")
     p.add_argument("--temperature", metavar="T", type=positive_float, default=0.8,
@@ -142,25 +154,51 @@ def add_commands(sub) -> None:
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("info", help="architecture, parameter count, vocabulary and training of a model",
-                       description="Describe a model file: architecture, parameter count, vocabulary size, "
-                                   "training steps and data.")
+                       description="Describe a model file (any boucle model): architecture, parameter count; "
+                                   "for a character model also its vocabulary size, training steps and data.")
     p.add_argument("model", metavar="MODEL", help=f"model file, or a folder holding {MODEL_FILE}")
     p.set_defaults(func=cmd_info)
 
 
 # ------------------------------------------------------------------ helpers
-def model_path(path: str) -> Path:
-    p = Path(path)
-    return p / MODEL_FILE if p.is_dir() else p
-
-
-def load_model(path: str, name: str = "MODEL", compile: bool = False) -> CharModel:
-    """A :class:`CharModel` from a file (or a folder holding ``model.safetensors``)."""
+def load_model(path: str, name: str = "MODEL", compile: bool = False, finite: bool = False) -> CharModel:
+    """A :class:`CharModel` from a file (or a folder holding ``model.safetensors``); with ``finite``,
+    refused when its weights hold NaN or Inf."""
     p = model_path(path)
     model = boucle_io.load(p, compile=compile)
     if not isinstance(model, CharModel):
         raise BoucleError(f"{name}: {str(p)!r} holds a {type(model).__name__}, not a character model")
+    if finite:
+        check_finite(model, p, name)
     return model
+
+
+def _check_run(run: Any, ckpt: Path) -> dict:
+    """The options a checkpoint's run was started with (``model.data["run"]``), each checked."""
+    where = f"--resume: {str(ckpt)!r} run options"
+    if not isinstance(run, dict) or set(_FIXED) - set(run):
+        raise BoucleError(f"--resume: {str(ckpt)!r} is not a checkpoint written by 'boucle train'")
+    validators.one_of(run["cell"], CELLS, "cell", where)
+    validators.one_of(run["optimizer"], optimizer_names(), "optimizer", where)
+    for k in ("layers", "hidden", "seq_len", "batch_size"):
+        validators.positive_int(run[k], k, where)
+    validators.nonneg_int(run["embed"], "embed", where)
+    validators.seed(run["seed"], "seed", where)
+    validators.real(run["lr"], "lr", low=0.0, owner=where)
+    validators.real(run["clip"], "clip", low=0.0, low_open=False, owner=where)
+    validators.rate(run["dropout"], "dropout", where)
+    validators.rate(run["val_fraction"], "val_fraction", where)
+    return dict(run)
+
+
+def _check_model_memory(vocab: Vocabulary, opts: dict) -> None:
+    """Refuse a model too large for this machine before it is allocated (say how much it needs)."""
+    L, H, B, T, V = opts["layers"], opts["hidden"], opts["batch_size"], opts["seq_len"], len(vocab)
+    gates = {"lstm": 4, "gru": 3, "rnn": 1}[opts["cell"]]
+    step = B * T * (L * H * (2 * gates + 4) + 3 * V + opts["embed"]) * 4      # float32 caches of one step
+    check_memory("--hidden/--layers/--embed", lambda: CharModel(
+        vocab, cell=opts["cell"], layers=L, hidden=H, embed=opts["embed"], dropout=opts["dropout"]),
+        copies=4, activation_bytes=step)
 
 
 def _require_matplotlib():
@@ -199,24 +237,41 @@ def _make_optimizer(name: str, lr: float, clip: float):
 def cmd_train(args: argparse.Namespace) -> int:
     t_wall = time.perf_counter()
     out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise BoucleError(f"--out: {str(out)!r} exists and is not a folder")
-    ckpt = out / MODEL_FILE
+    ckpt = check_output(out, "--out", folder=True, force=args.force, resume=args.resume)
     if args.plot:
         _require_matplotlib()
+    lock = OutputLock(ckpt, "--out")
+    try:
+        if out.is_dir():                  # in use by another run: refused before anything is read
+            _hold(lock, args, out)
+        return _train(args, out, ckpt, lock, t_wall)
+    finally:
+        lock.release()
+
+
+def _hold(lock: OutputLock, args: argparse.Namespace, out: Path) -> None:
+    """Take ``out``'s lock (if not held yet), check the output again under it (another run may have
+    written a checkpoint since the first check) and report a stale lock taken over."""
+    if lock.held:
+        return
+    lock.acquire()
+    check_output(out, "--out", folder=True, force=args.force, resume=args.resume)
+    if lock.note:
+        print(f"boucle train: {lock.note}", file=sys.stderr)
+
+
+def _train(args: argparse.Namespace, out: Path, ckpt: Path, lock: OutputLock, t_wall: float) -> int:
     given = {k: getattr(args, k) for k in _FIXED if getattr(args, k) is not None}
     if args.resume:
-        if not ckpt.is_file():
-            raise BoucleError(f"--resume: no checkpoint at {str(ckpt)!r}")
         model = load_model(str(ckpt), "--resume", compile=True)
-        run = model.data.get("run")
-        if not isinstance(run, dict) or model.optimizer is None:
+        if model.optimizer is None:
             raise BoucleError(f"--resume: {str(ckpt)!r} is not a checkpoint written by 'boucle train'")
+        run = _check_run(model.data.get("run"), ckpt)
         for k, v in given.items():
             if run.get(k) != v:
                 raise BoucleError(f"--resume: --{k.replace('_', '-')} {v} differs from the checkpoint's "
                                   f"{run.get(k)} (the model, data and optimizer options come from the checkpoint)")
-        opts = dict(run)
+        opts = run
     else:
         opts = {**DEFAULTS, **given}
     corpus = load_corpus(args.paths, args.glob)
@@ -232,12 +287,14 @@ def cmd_train(args: argparse.Namespace) -> int:
     train_ids, val_ids = split_ids(ids, opts["val_fraction"])           # before the split's own complaints
     TextStream(train_ids, opts["batch_size"], opts["seq_len"])
     if not args.resume:
+        _check_model_memory(vocab, opts)
         model = CharModel(vocab, cell=opts["cell"], layers=opts["layers"], hidden=opts["hidden"],
                           embed=opts["embed"], dropout=opts["dropout"], seed=opts["seed"])
         model.init_output_bias(train_ids)
         model.compile(_make_optimizer(opts["optimizer"], opts["lr"], opts["clip"]))
         model.data = {"corpus": corpus.source, "characters": len(ids), "sha256": corpus.sha256, "run": opts}
     out.mkdir(parents=True, exist_ok=True)                               # everything checked: now write
+    _hold(lock, args, out)
     say = print
     say(f"corpus: {corpus.source}: {len(ids):,} characters, {len(vocab)} distinct; "
         f"train {len(train_ids):,}, validation {len(val_ids):,}")
@@ -279,7 +336,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    model = load_model(args.model)
+    model = load_model(args.model, finite=True)
     if args.prime:
         model.vocab.encode(args.prime, "--prime")
     chars = model.sample_iter(args.length, prime=args.prime, temperature=args.temperature,
@@ -296,7 +353,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    model = load_model(args.model)
+    model = load_model(args.model, finite=True)
     corpus = load_corpus(args.paths, args.glob)
     ids = model.vocab.encode(corpus.text, "PATH")
     if len(ids) < 2:
@@ -308,9 +365,17 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
-    model = load_model(args.model, compile=True)
-    print(f"file: {model_path(args.model)} ({os.path.getsize(model_path(args.model)):,} bytes)")
-    text = model.describe()
-    print(text)
+    p = model_path(args.model)
+    model = boucle_io.load(p, compile=True)
+    print(f"file: {p} ({os.path.getsize(p):,} bytes)")
+    if isinstance(model, CharModel):
+        print(model.describe())
+    elif isinstance(model, (Sequential, Seq2Seq)) and getattr(model, "built", True):
+        print(model.summary(print_fn=None))
+    else:
+        n = sum(int(v.size) for v in model.get_weights().values())
+        print(f"model: {type(model).__name__}\nparameters: {n:,}")
+    if not all(np.isfinite(v).all() for v in model.get_weights().values() if np.issubdtype(v.dtype, np.floating)):
+        print("warning: the weights hold NaN or Inf (the run that wrote them diverged)")
     return 0
 

@@ -12,7 +12,7 @@ import math
 from typing import Callable
 
 __all__ = ["number", "positive_int", "nonneg_int", "at_least_one", "positive_float", "nonneg_float", "unit_rate",
-           "top_p", "int_list", "OneLineParser", "one_line"]
+           "top_p", "layer_count", "text", "int_list", "OneLineParser", "one_line"]
 
 
 def number(kind: type, test: Callable[[float], bool], want: str) -> Callable[[str], float]:
@@ -36,6 +36,22 @@ positive_float = number(float, lambda v: 0 < v < math.inf, "a finite number > 0"
 nonneg_float = number(float, lambda v: 0 <= v < math.inf, "a finite number >= 0")
 unit_rate = number(float, lambda v: 0 <= v < 1, "a number in [0, 1)")
 top_p = number(float, lambda v: 0 < v <= 1, "a number in (0, 1]")
+#: stacked recurrent layers of a model a command trains (each is a Python object: bounded).
+MAX_LAYERS = 1000
+layer_count = number(int, lambda v: 1 <= v <= MAX_LAYERS, f"an int in [1, {MAX_LAYERS}]")
+
+
+def text(value: str) -> str:
+    """Text given on the command line, refused when it holds bytes that are not UTF-8 (Python passes
+    them as lone surrogates, which no model vocabulary holds and no output can print)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as e:
+        byte = ord(value[e.start]) - 0xDC00 if 0xDC80 <= ord(value[e.start]) <= 0xDCFF else None
+        what = f"byte 0x{byte:02x}" if byte is not None else f"U+{ord(value[e.start]):04X}"
+        raise argparse.ArgumentTypeError(f"expected UTF-8 text, got the undecodable {what} at position {e.start}") \
+            from None
+    return value
 
 
 def int_list(minimum: int) -> Callable[[str], tuple[int, ...]]:

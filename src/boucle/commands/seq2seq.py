@@ -13,25 +13,35 @@ Seq2Seq, unknown characters, an empty text, a text longer than the model's
 from __future__ import annotations
 
 import argparse
+import sys
 import time
+
+from pathlib import Path
 
 from .. import callbacks, optimizers
 from ..data.tasks.translation import addition_dataset, dates_dataset
 from ..errors import BoucleError, TrainingDiverged
 from ..io import load, save
-from ..models.decoding import translate
+from ..locks import OutputLock
+from ..models.decoding import MAX_BEAM, MAX_DECODE_LEN, translate
 from ..models.seq2seq import Seq2Seq
-from .options import number
+from .files import check_finite, check_memory, check_output, model_path
+from .options import layer_count, nonneg_float, number, positive_float, positive_int, text
 
 __all__ = ["add_commands"]
 
-_int = number(int, lambda v: True, "an int")
+_beam = number(int, lambda v: 1 <= v <= MAX_BEAM, f"an int in [1, {MAX_BEAM}]")
+_max_len = number(int, lambda v: 1 <= v <= MAX_DECODE_LEN, f"an int in [1, {MAX_DECODE_LEN}]")
+_pairs = number(int, lambda v: 1 <= v <= 10_000_000, "an int in [1, 10000000]")
+_penalty = number(float, lambda v: 0 <= v < float("inf"), "a finite number >= 0")
 
 
 def _load_seq2seq(path: str) -> Seq2Seq:
-    model = load(path, compile=False)
+    p = model_path(path)
+    model = load(p, compile=False)
     if not isinstance(model, Seq2Seq):
-        raise BoucleError(f"MODEL: expected a Seq2Seq model file, got a {type(model).__name__} in {path!r}")
+        raise BoucleError(f"MODEL: expected a Seq2Seq model file, got a {type(model).__name__} in {str(p)!r}")
+    check_finite(model, p)
     return model
 
 
@@ -47,14 +57,31 @@ def _translate(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
+    out = Path(args.out)
+    check_output(out, "--out", folder=False, force=args.force)        # before minutes of training
+    with OutputLock(out, "--out") as lock:
+        check_output(out, "--out", folder=False, force=args.force)    # again, under the lock
+        if lock.note:
+            print(f"boucle train-seq2seq: {lock.note}", file=sys.stderr)
+        return _train_locked(args, out)
+
+
+def _train_locked(args: argparse.Namespace, out: Path) -> int:
+    n_train = args.n_train if args.n_train is not None else (30000 if args.task == "dates" else 50000)
     if args.task == "dates":
-        data = dates_dataset(args.n_train or 30000, args.n_test, seed=args.seed)
+        data = dates_dataset(n_train, args.n_test, seed=args.seed)
     else:
-        data = addition_dataset(args.n_train or 50000, args.n_test, seed=args.seed)
-    model = Seq2Seq(data.source_vocab, data.target_vocab, units=args.units, embed_dim=args.embed,
-                    cell=args.cell, num_layers=args.layers, bidirectional=args.bidirectional,
-                    attention=None if args.attention == "none" else args.attention, seed=args.seed)
-    model.compile(optimizers.Adam(args.lr, clipnorm=args.clip))
+        data = addition_dataset(n_train, args.n_test, seed=args.seed)
+
+    def build() -> Seq2Seq:
+        return Seq2Seq(data.source_vocab, data.target_vocab, units=args.units, embed_dim=args.embed,
+                       cell=args.cell, num_layers=args.layers, bidirectional=args.bidirectional,
+                       attention=None if args.attention == "none" else args.attention, seed=args.seed)
+    longest = 2 * max(len(t) for t in data.x_train[:1000]) + 2           # source + target steps, roughly
+    check_memory("--units/--embed/--layers", build, copies=4,
+                 activation_bytes=args.batch_size * longest * args.layers * args.units * 40 * 4)
+    model = build()
+    model.compile(optimizers.Adam(args.lr, clipnorm=args.clip or None))
     start = time.perf_counter()
     n_val = min(1000, len(data.x_test))
     epochs = args.epochs if args.epochs is not None else (5 if args.task == "dates" else 20)
@@ -65,12 +92,12 @@ def _train(args: argparse.Namespace) -> int:
                          callbacks.EarlyStopping(monitor="val_exact_match", mode="max", patience=4,
                                                  restore_best_weights=True)])
     seconds = time.perf_counter() - start
-    save(model, args.out)
+    save(model, out)
     if model.history.stopped_reason:      # the divergence policy stopped the run: exit 2 with its message
-        raise TrainingDiverged(f"{model.history.stopped_reason}; {args.out} holds the weights of step {model.step}")
+        raise TrainingDiverged(f"{model.history.stopped_reason}; {out} holds the weights of step {model.step}")
     acc = model.evaluate(data.x_test, data.y_test)["exact_match"]
     print(f"{args.task}: exact match {acc:.4f} on {len(data.x_test)} held-out examples (greedy), "
-          f"trained in {seconds:.0f} s; model saved to {args.out}")
+          f"trained in {seconds:.0f} s; model saved to {out}")
     return 0
 
 
@@ -80,12 +107,14 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
         "translate", help="decode text with a trained seq2seq model",
         description="Decode each TEXT with a Seq2Seq model file (greedy, or beam search with --beam K > 1) "
                     "and print one output per line.")
-    t.add_argument("model", metavar="MODEL", help="a .safetensors file written by boucle.save / train-seq2seq")
-    t.add_argument("text", metavar="TEXT", nargs="+", help="source text(s), e.g. \"21 août 2017\"")
-    t.add_argument("--beam", type=_int, default=1, metavar="K", help="beam width K (1 = greedy, the default)")
-    t.add_argument("--max-len", type=_int, default=None, metavar="N",
-                   help="longest output, in tokens (default: the longest training target)")
-    t.add_argument("--length-penalty", type=float, default=1.0, metavar="A",
+    t.add_argument("model", metavar="MODEL", help="a .safetensors file written by boucle.save / train-seq2seq, "
+                                                  "or a folder holding model.safetensors")
+    t.add_argument("text", metavar="TEXT", nargs="+", type=text, help="source text(s), e.g. \"21 août 2017\"")
+    t.add_argument("--beam", type=_beam, default=1, metavar="K",
+                   help=f"beam width K (1 = greedy, the default; at most {MAX_BEAM})")
+    t.add_argument("--max-len", type=_max_len, default=None, metavar="N",
+                   help=f"longest output, in tokens (default: the longest training target; at most {MAX_DECODE_LEN})")
+    t.add_argument("--length-penalty", type=_penalty, default=1.0, metavar="A",
                    help="beam score S/|y|^A (0 = raw log-probability; default 1)")
     t.add_argument("--unknown", choices=["error", "unk"], default="error",
                    help="characters outside the vocabulary: an error naming them (default) or <unk>")
@@ -98,20 +127,24 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
         description="Train a Seq2Seq model on a generated task and save it: dates (French/English dates -> ISO) "
                     "or addition (\"123+45\" -> \"168\"). Prints the held-out exact-match accuracy.")
     s.add_argument("--task", choices=["dates", "addition"], required=True)
-    s.add_argument("--out", required=True, help="model file to write (.safetensors)")
+    s.add_argument("--out", required=True, help="model file to write (.safetensors); its folder must exist")
+    s.add_argument("--force", action="store_true", help="replace the file already at --out (never replaced otherwise)")
     s.add_argument("--attention", choices=["none", "dot", "general", "additive"], default="general")
     s.add_argument("--cell", choices=["lstm", "gru", "rnn"], default="lstm")
-    s.add_argument("--units", type=int, default=128)
-    s.add_argument("--embed", type=int, default=32)
-    s.add_argument("--layers", type=int, default=1)
+    s.add_argument("--units", type=positive_int, default=128, metavar="N")
+    s.add_argument("--embed", type=positive_int, default=32, metavar="N")
+    s.add_argument("--layers", type=layer_count, default=1, metavar="N")
     s.add_argument("--bidirectional", action="store_true")
-    s.add_argument("--epochs", type=int, default=None, help="default: dates 5, addition 20")
-    s.add_argument("--batch-size", type=int, default=64)
-    s.add_argument("--lr", type=float, default=3e-3)
-    s.add_argument("--clip", type=float, default=5.0, help="global gradient-norm clipping threshold")
-    s.add_argument("--n-train", type=int, default=None, help="training pairs (dates 30000, addition 50000)")
-    s.add_argument("--n-test", type=int, default=2000)
-    s.add_argument("--time-budget", type=float, default=None, help="stop after the epoch that ends past SECONDS")
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--epochs", type=positive_int, default=None, metavar="N", help="default: dates 5, addition 20")
+    s.add_argument("--batch-size", type=positive_int, default=64, metavar="N")
+    s.add_argument("--lr", type=positive_float, default=3e-3)
+    s.add_argument("--clip", type=nonneg_float, default=5.0,
+                   help="global gradient-norm clipping threshold, 0 = no clipping (default 5)")
+    s.add_argument("--n-train", type=_pairs, default=None, metavar="N",
+                   help="training pairs (dates 30000, addition 50000)")
+    s.add_argument("--n-test", type=_pairs, default=2000, metavar="N")
+    s.add_argument("--time-budget", type=positive_float, default=None, metavar="SECONDS",
+                   help="stop after the epoch that ends past SECONDS")
+    s.add_argument("--seed", type=number(int, lambda v: v >= 0, "an int >= 0"), default=0, metavar="N")
     s.add_argument("--verbose", type=int, choices=[0, 1, 2], default=1)
     s.set_defaults(func=_train)

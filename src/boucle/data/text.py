@@ -81,8 +81,9 @@ def find_files(paths: Sequence[str | os.PathLike], glob: str = "*") -> list[Path
         if p.is_dir():
             try:
                 found = sorted(f for f in p.glob(glob) if f.is_file())
-            except ValueError as e:
-                raise BoucleError(f"glob: invalid pattern {glob!r} ({e})") from None
+            except (ValueError, NotImplementedError) as e:     # e.g. '/etc/*': "Non-relative patterns ..."
+                raise BoucleError(f"glob: invalid pattern {glob!r} ({e}); give a pattern relative to the "
+                                  f"folder, such as '*.txt' or '**/*.py'") from None
             if not found:
                 raise BoucleError(f"{p}: folder holds no file matching {glob!r} (see --glob)")
             out.extend(found)

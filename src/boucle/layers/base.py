@@ -32,8 +32,8 @@ from typing import Any
 
 import numpy as np
 
-from .. import backend
-from .. import initializers, registry
+from .. import allocation, backend
+from .. import registry
 from ..errors import BoucleError
 
 __all__ = ["Layer", "register", "check_input"]
@@ -74,6 +74,7 @@ class Layer:
     def __init__(self, *, name: str | None = None, dtype: Any = None,
                  input_shape: tuple | None = None, input_dim: int | None = None,
                  trainable: bool = True):
+        allocation.count_layer(type(self).__name__)      # bounded while a model file is read
         self.name = name or _auto_name(type(self).__name__)
         if not isinstance(self.name, str) or not self.name or "/" in self.name:
             raise BoucleError(f"name: expected a non-empty string without '/', got {name!r}")
@@ -102,6 +103,7 @@ class Layer:
 
     @classmethod
     def from_config(cls, config: dict) -> "Layer":
+        registry.check_keys(cls, config, cls.__name__)     # an unknown keyword: one line, not a TypeError
         return cls(**config)
 
     # -- building -------------------------------------------------------
@@ -117,16 +119,16 @@ class Layer:
         """Subclasses create their parameters here with :meth:`add_param`."""
 
     def add_param(self, name: str, shape: tuple, initializer: Any) -> np.ndarray:
-        init = initializers.get(initializer)
-        value = np.ascontiguousarray(init(tuple(shape), self.rng, self.dtype), dtype=self.dtype)
+        """A parameter drawn by ``initializer`` (while a model file is read: charged to the file's
+        budget, not drawn; see :mod:`boucle.allocation`), with its zero gradient slot."""
+        value = allocation.param(shape, initializer, self.rng, self.dtype)
         self.params[name] = value
-        self.grads[name] = np.zeros_like(value)
+        self.grads[name] = allocation.grad_zeros(value)
         return value
 
     def add_buffer(self, name: str, shape: tuple, initializer: Any) -> np.ndarray:
         """Non-trainable state saved with the weights (no gradient, no optimizer)."""
-        init = initializers.get(initializer)
-        value = np.ascontiguousarray(init(tuple(shape), self.rng, self.dtype), dtype=self.dtype)
+        value = allocation.param(shape, initializer, self.rng, self.dtype)   # bounded while a file is read
         self.buffers[name] = value
         return value
 

@@ -73,6 +73,7 @@ class Bidirectional(Layer):
     def from_config(cls, config: dict) -> "Bidirectional":
         config = dict(config)
         spec = config.pop("layer", None)
+        registry.check_keys(cls, config, cls.__name__)
         return cls(registry.deserialize("layer", spec, what="Bidirectional: layer must be a registered layer"), **config)
 
     def _build(self, input_shape):

@@ -58,25 +58,44 @@ class LayerContainer:
                 raise BoucleError(f"weights: unknown layer in key {key!r}, expected one of {sorted(by_name)}")
             by_name[lname].set_weights({pname: value})
 
+    def weight_specs(self) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
+        """``{key: (shape, dtype)}`` of :meth:`get_weights`, without copying (what :func:`boucle.load`
+        compares with a file's header after a shapes-only build, :mod:`boucle.allocation`)."""
+        return {f"{l.name}/{k}": (v.shape, v.dtype) for l in self.layers
+                for k, v in {**l.params, **l.buffers}.items()}
 
-def check_arrays(x, y=None, mask=None, name_x: str = "x", name_y: str = "y"):
-    """Validate a dataset: non-empty, matching lengths, finite values, mask shape.
 
-    Returns ``(x, y, mask)`` as arrays (``y``/``mask`` may be ``None``).
+def _array(value, name: str) -> np.ndarray:
+    """``np.asarray(value)``; ragged nested lists are a one-line error, not NumPy's ValueError."""
+    try:
+        a = np.asarray(value)
+    except (ValueError, TypeError) as e:
+        raise BoucleError(f"{name}: expected an array (nested lists of equal lengths), got "
+                          f"{type(value).__name__} that NumPy cannot convert ({str(e).splitlines()[0][:80]}); "
+                          "pad variable-length sequences with boucle.data.pad_sequences") from None
+    if a.dtype == object:
+        raise BoucleError(f"{name}: expected a numeric array, got ragged/object data "
+                          "(pad variable-length sequences with boucle.data.pad_sequences)")
+    return a
+
+
+def check_arrays(x, y=None, mask=None, name_x: str = "x", name_y: str = "y", *, require_y: bool = False):
+    """Validate a dataset: non-empty, matching lengths, finite values, a mask of 0/1 of shape (N, T).
+
+    Returns ``(x, y, mask)`` as arrays (``y``/``mask`` may be ``None``; with ``require_y``, ``y`` may not).
     """
-    x = np.asarray(x)
+    if require_y and y is None:
+        raise BoucleError(f"{name_y}: expected targets (an array with one row per sample of {name_x}), got None")
+    x = _array(x, name_x)
     if x.ndim == 0:
         raise BoucleError(f"{name_x}: expected an array with a batch axis, got a scalar")
     if x.shape[0] == 0:
         raise BoucleError(f"{name_x}: expected at least one sample, got an empty array of shape {x.shape}")
-    if x.dtype == object:
-        raise BoucleError(f"{name_x}: expected a numeric array, got ragged/object data "
-                          "(pad variable-length sequences with boucle.data.pad_sequences)")
     if np.issubdtype(x.dtype, np.floating) and not np.isfinite(x).all():
         bad = np.argwhere(~np.isfinite(x))[0]
         raise BoucleError(f"{name_x}: expected finite values, got {x[tuple(bad)]} at index {tuple(int(i) for i in bad)}")
     if y is not None:
-        y = np.asarray(y)
+        y = _array(y, name_y)
         if y.ndim == 0 or y.shape[0] != x.shape[0]:
             raise BoucleError(f"{name_y}: expected {x.shape[0]} samples to match {name_x}, "
                               f"got shape {y.shape}")
@@ -84,7 +103,13 @@ def check_arrays(x, y=None, mask=None, name_x: str = "x", name_y: str = "y"):
             bad = np.argwhere(~np.isfinite(y))[0]
             raise BoucleError(f"{name_y}: expected finite values, got {y[tuple(bad)]} at index {tuple(int(i) for i in bad)}")
     if mask is not None:
-        mask = np.asarray(mask)
+        mask = _array(mask, "mask")
         if mask.shape != x.shape[:2]:
             raise BoucleError(f"mask: expected shape {x.shape[:2]} (batch, time), got {mask.shape}")
+        if mask.dtype != bool:
+            numeric = np.issubdtype(mask.dtype, np.number)
+            outside = ~np.isin(mask, (0, 1)) if numeric else None
+            if not numeric or outside.any():
+                shown = mask[outside][0] if numeric else f"dtype {mask.dtype}"
+                raise BoucleError(f"mask: expected 0/1 or bool values (1 = valid step), got {shown}")
     return x, y, mask

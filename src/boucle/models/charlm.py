@@ -31,7 +31,7 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
-from .. import backend
+from .. import allocation, backend
 from .. import optimizers as optimizers_mod
 from ..data.text import TextStream, eval_chunks
 from ..data.vocab import Vocabulary
@@ -39,9 +39,10 @@ from ..errors import BoucleError
 from ..layers import GRU, LSTM, Dense, Dropout, Embedding, SimpleRNN
 from ..losses import SparseCategoricalCrossentropy
 from ..training import Callback, Forward, History, ProgressBar, fit, train_step
-from ..validators import nonneg_int, positive_int, rate, real, seed as check_seed
+from ..validators import integer, nonneg_int, positive_int, rate, real, seed as check_seed
 from . import sampling
 from .base import LayerContainer, register_model
+from .charlm_files import CONFIG_KEYS, check_training
 
 __all__ = ["CharModel", "CELLS"]
 
@@ -126,6 +127,14 @@ class CharModel(LayerContainer):
                 w[f"states/{rnn.name}/{s_name}"] = s.copy()
         return w
 
+    def weight_specs(self) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
+        """``{key: (shape, dtype)}`` of :meth:`get_weights` without copying."""
+        specs = super().weight_specs()
+        for rnn, st in zip(self.rnns, self.states or []):
+            for s_name, s in zip(rnn.state_names, st):
+                specs[f"states/{rnn.name}/{s_name}"] = (s.shape, s.dtype)
+        return specs
+
     def set_weights(self, weights: dict[str, np.ndarray]) -> None:
         carried = {k[len("states/"):]: np.array(v, dtype=self.dtype) for k, v in weights.items()
                    if k.startswith("states/")}
@@ -138,7 +147,7 @@ class CharModel(LayerContainer):
 
     # -- computation ------------------------------------------------------------------
     def _zero_states(self, B: int) -> list[tuple]:
-        return [tuple(np.zeros((B, self.hidden), self.dtype) for _ in r.state_names) for r in self.rnns]
+        return [tuple(allocation.zeros((B, self.hidden), self.dtype) for _ in r.state_names) for r in self.rnns]
 
     def forward(self, ids: np.ndarray, states: list | None = None, training: bool = False):
         """logits (B, T, V) for ids (B, T); returns ``(logits, cache, final_states)``."""
@@ -264,7 +273,7 @@ class CharModel(LayerContainer):
         val_ids = None if val_text is None else self._ids(val_text, "val_text")
         if val_ids is not None and len(val_ids) < 2:
             raise BoucleError(f"val_text: expected at least 2 characters, got {len(val_ids)}")
-        val_every = positive_int(val_every, "val_every")
+        val_every = integer(val_every, "val_every", minimum=1, maximum=sys.maxsize)    # an islice bound
         sample_every = val_every if sample_every is None else nonneg_int(sample_every, "sample_every")
         checkpoint_every = val_every if checkpoint_every is None else positive_int(checkpoint_every, "checkpoint_every")
         if time_budget is not None:
@@ -436,25 +445,31 @@ class CharModel(LayerContainer):
 
     @classmethod
     def from_config(cls, config: dict) -> "CharModel":
+        """Rebuild from :meth:`get_config`; every value is checked (model files are untrusted input)."""
         if not isinstance(config, dict):
             raise BoucleError(f"config: expected a dict, got {type(config).__name__}")
+        unknown = sorted(set(config) - CONFIG_KEYS)
+        missing = sorted({"vocab", "cell", "layers", "hidden", "embed", "dropout"} - set(config))
+        if unknown or missing:
+            raise BoucleError(f"config: expected the CharModel keys {sorted(CONFIG_KEYS)}, "
+                              f"got unknown {unknown[:5]} and missing {missing}")
+        tr = check_training(config.get("training"))
         try:
             model = cls(Vocabulary.from_config(config["vocab"]), cell=config["cell"], layers=config["layers"],
                         hidden=config["hidden"], embed=config["embed"], dropout=config["dropout"],
                         seed=config.get("seed"), dtype=config.get("dtype"), name=config.get("name", "char_model"))
-            tr = config.get("training") or {}
-            model.step = int(tr.get("step", 0))
+            model.step = tr.get("step", 0)
             model.stream_state = tr.get("stream")
             if tr.get("carried_batch"):
-                model.states = model._zero_states(int(tr["carried_batch"]))
+                model.states = model._zero_states(tr["carried_batch"])
             if tr.get("rng"):
                 model.rng.bit_generator.state = tr["rng"]
             if tr.get("data_rng"):
                 model.data_rng.bit_generator.state = tr["data_rng"]
             model.history = _history_from_config(tr.get("history") or {})
             model.data = dict(tr.get("data") or {})
-            model.train_seconds = float(tr.get("train_seconds", 0.0))
-        except (KeyError, TypeError, ValueError) as e:
+            model.train_seconds = tr.get("train_seconds", 0.0)
+        except (KeyError, TypeError, ValueError, OverflowError) as e:
             if isinstance(e, BoucleError):
                 raise
             raise BoucleError(f"config: invalid CharModel config ({type(e).__name__}: {e})") from None

@@ -36,16 +36,21 @@ from ..data.vocab import END, PAD, START
 from .. import validators
 from ..errors import BoucleError
 
-__all__ = ["greedy_decode", "beam_search", "decode", "decode_ids", "translate", "attention_map"]
+__all__ = ["greedy_decode", "beam_search", "decode", "decode_ids", "translate", "attention_map",
+           "MAX_DECODE_LEN", "MAX_BEAM"]
 
 _DEFAULT_MAX_LEN = 100
+#: the longest output decoding produces (a model that never emits END stops there).
+MAX_DECODE_LEN = 10_000
+#: the widest beam (B·K decoder rows run at once).
+MAX_BEAM = 1_000
 
 
 def _check(beam_width: Any, max_len: Any, length_penalty: Any, model: Any) -> tuple[int, int, float]:
-    beam_width = validators.positive_int(beam_width, "beam_width")
+    beam_width = validators.integer(beam_width, "beam_width", minimum=1, maximum=MAX_BEAM)
     if max_len is None:
-        max_len = model.max_target_len or _DEFAULT_MAX_LEN
-    max_len = validators.positive_int(max_len, "max_len", optional=True)
+        max_len = min(model.max_target_len or _DEFAULT_MAX_LEN, MAX_DECODE_LEN)
+    max_len = validators.integer(max_len, "max_len", minimum=1, maximum=MAX_DECODE_LEN)
     length_penalty = validators.real(length_penalty, "length_penalty", low=0.0, low_open=False,
                                      want="a finite float >= 0")
     return beam_width, max_len, length_penalty

@@ -165,7 +165,7 @@ class Sequential(LayerContainer):
         """One gradient step on one batch (under the engine's divergence policy: a non-finite
         loss or gradient is not applied); returns the batch's loss (and metrics)."""
         self._require_compiled()
-        x, y, mask = check_arrays(x, y, mask)
+        x, y, mask = check_arrays(x, y, mask, require_y=True)
         self._ensure_built(x)
         for m in self.metrics:
             m.reset()
@@ -204,7 +204,7 @@ class Sequential(LayerContainer):
             ``stopped_reason`` says why training stopped early on divergence.
         """
         self._require_compiled()
-        x, y, mask = check_arrays(x, y, mask)
+        x, y, mask = check_arrays(x, y, mask, require_y=True)
         batch_size = positive_int(batch_size, "batch_size")
         epochs = positive_int(epochs, "epochs")
         validation_split = rate(validation_split, "validation_split")
@@ -218,7 +218,8 @@ class Sequential(LayerContainer):
         if validation_data is not None:
             if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
                 raise BoucleError("validation_data: expected (x_val, y_val) or (x_val, y_val, mask_val)")
-            validation_data = check_arrays(*validation_data[:2], *validation_data[2:], name_x="x_val", name_y="y_val")
+            validation_data = check_arrays(*validation_data[:2], *validation_data[2:], name_x="x_val", name_y="y_val",
+                                           require_y=True)
         self._ensure_built(x)
 
         def epoch_batches(epoch: int) -> ArrayBatches:
@@ -233,7 +234,7 @@ class Sequential(LayerContainer):
     def evaluate(self, x, y, batch_size: int = 32, mask=None, verbose: int = 0) -> dict[str, float]:
         """Loss and metrics over a dataset, without training: ``{"loss": ..., "accuracy": ...}``."""
         self._require_compiled()
-        x, y, mask = check_arrays(x, y, mask)
+        x, y, mask = check_arrays(x, y, mask, require_y=True)
         batch_size = positive_int(batch_size, "batch_size")
         self._ensure_built(x)
         for m in self.metrics:
@@ -302,6 +303,15 @@ class Sequential(LayerContainer):
 
     @classmethod
     def from_config(cls, config: dict) -> "Sequential":
+        if not isinstance(config, dict):
+            raise BoucleError(f"config: expected a dict, got {type(config).__name__}")
+        known = {"name", "seed", "layers", "input_shape", "dtype", "vocab"}
+        unknown = sorted(str(k) for k in set(config) - known)
+        if unknown:
+            raise BoucleError(f"config: unknown Sequential key(s) {unknown[:5]}, expected among {sorted(known)}")
+        if not isinstance(config.get("layers", []), list) or \
+                not isinstance(config.get("input_shape"), (list, type(None))):
+            raise BoucleError("config: expected 'layers' a list and 'input_shape' a list or null")
         layers = [registry.deserialize("layer", spec, what="layers") for spec in config.get("layers", [])]
         vocab = None if config.get("vocab") is None else Vocabulary.from_config(config["vocab"])
         model = cls(name=config.get("name", "sequential"), seed=config.get("seed"), dtype=config.get("dtype"),
@@ -320,4 +330,7 @@ class Sequential(LayerContainer):
                 "metrics": [m.name for m in self.metrics if not isinstance(m, metrics_mod.MeanFunction)]}
 
     def compile_from_config(self, cfg: dict) -> None:
+        if not isinstance(cfg, dict) or "optimizer" not in cfg or "loss" not in cfg:
+            raise BoucleError("compile config: expected {'optimizer': ..., 'loss': ..., 'metrics': [...]}, "
+                              f"got {str(cfg)[:60]}")
         self.compile(optimizer=cfg["optimizer"], loss=cfg["loss"], metrics=cfg.get("metrics") or None)

@@ -113,7 +113,7 @@ class History(Callback):
         try:
             return cls({str(k): [float(x) for x in v] for k, v in hist.items()}, [int(e) for e in epoch],
                        [int(s) for s in step])
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             raise BoucleError("history: expected numbers in its lists") from None
 
 
