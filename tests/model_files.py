@@ -12,6 +12,7 @@ import numpy as np
 import boucle
 from boucle.data.vocab import Vocabulary
 from boucle.layers import LSTM, Bidirectional, Dense, Dropout
+from boucle.models.captioner import ImageCaptioner
 from boucle.models.charlm import CharModel
 from boucle.models.seq2seq import Seq2Seq
 
@@ -20,7 +21,8 @@ from boucle.models.seq2seq import Seq2Seq
 def valid_file(kind: str) -> bytes:
     """The bytes of a small valid model file (with its optimizer state): ``char`` (a CharModel trained
     2 steps: history, stream position, carried states), ``seq`` (a compiled Sequential with a
-    Bidirectional layer) or ``s2s`` (a bidirectional Seq2Seq with attention)."""
+    Bidirectional layer), ``s2s`` (a bidirectional Seq2Seq with attention) or ``cap`` (an ImageCaptioner
+    with attention)."""
     if kind == "char":
         model = CharModel(Vocabulary.from_text("abcdef \n"), layers=1, hidden=8, embed=4, seed=0)
         model.compile("adam")
@@ -30,9 +32,13 @@ def valid_file(kind: str) -> bytes:
         model = boucle.Sequential([Bidirectional(LSTM(4, return_sequences=True), input_shape=(None, 3)),
                                    Dropout(0.1), LSTM(3), Dense(2)], seed=0)
         model.compile("adam", "mse", ["mae"])
-    else:
+    elif kind == "s2s":
         model = Seq2Seq(Vocabulary("abcdef", specials=True), units=4, embed_dim=3, attention="general",
                         bidirectional=True, seed=0)
+        model.compile("adam")
+    else:
+        model = ImageCaptioner(Vocabulary.words(["a red dot", "two blue dots"]), (8, 8, 3), filters=(4,), units=4,
+                               embed_dim=3, attention="general", seed=0)
         model.compile("adam")
     with tempfile.TemporaryDirectory() as d:
         path = os.path.join(d, "m.safetensors")

@@ -64,6 +64,10 @@ CRAFTED = {   # name: (kind, edit of the metadata)
     "seq2seq units=4000": ("s2s", set_config(units=4000)),
     "seq2seq num_layers=10^5": ("s2s", set_config(num_layers=10 ** 5)),
     "seq2seq vocabulary 10^12": ("s2s", set_config(source_vocab=10 ** 12, target_vocab=10 ** 12)),
+    "captioner units=4000": ("cap", set_config(units=4000)),
+    "captioner image_shape 10^5 x 10^5": ("cap", set_config(image_shape=[10 ** 5, 10 ** 5, 3])),
+    "captioner filters=[10^6]": ("cap", set_config(filters=[10 ** 6])),
+    "captioner num_layers=10^5": ("cap", set_config(num_layers=10 ** 5)),
 }
 
 
@@ -95,7 +99,7 @@ def test_a_config_a_little_off_is_compared_tensor_by_tensor_before_allocating(tm
     assert peak < 300 * 1024, peak
 
 
-@pytest.mark.parametrize("kind", ["char", "seq", "s2s"])
+@pytest.mark.parametrize("kind", ["char", "seq", "s2s", "cap"])
 def test_loading_draws_no_random_weights(kind, tmp_path, monkeypatch):
     def refuse(*args):
         raise AssertionError("an initializer ran while a model file was loaded")
@@ -154,6 +158,9 @@ MALFORMED = [   # (kind, edit, the message)
     ("seq", set_config(layers={"a": 1}), "expected 'layers' a list"),
     ("s2s", set_config(cell=["lstm"]), "cell: expected one of"),
     ("s2s", set_config(units=None), "units: expected a positive int, got None"),
+    ("cap", set_config(image_shape=[8, 8]), "image_shape: expected (height, width, channels)"),
+    ("cap", set_config(filters=[]), "filters: expected 1 to 8 filter counts"),
+    ("cap", set_config(vocab=12), "vocab: expected a Vocabulary with the special tokens"),
 ]
 
 
@@ -316,12 +323,12 @@ LONG = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCh
                                                                          HealthCheck.data_too_large])
 
 
-@pytest.mark.parametrize("kind", ["char", "seq", "s2s"])
+@pytest.mark.parametrize("kind", ["char", "seq", "s2s", "cap"])
 def test_fuzz_mutated_metadata_fast(kind, fuzz_dir):
     given(mutated_file(kind))(FAST(lambda data: check_bounded(fuzz_dir, data)))()
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("kind", ["char", "seq", "s2s"])
+@pytest.mark.parametrize("kind", ["char", "seq", "s2s", "cap"])
 def test_fuzz_mutated_metadata_long(kind, fuzz_dir):
     given(mutated_file(kind))(LONG(lambda data: check_bounded(fuzz_dir, data)))()

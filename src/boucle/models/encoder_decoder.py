@@ -26,7 +26,7 @@ import numpy as np
 from .. import backend
 from .. import optimizers as optimizers_mod
 from ..data.padding import teacher_forcing
-from ..data.vocab import END, Vocabulary
+from ..data.vocab import END, UNK, Vocabulary
 from ..errors import BoucleError
 from ..layers.base import Layer
 from ..losses import SparseCategoricalCrossentropy
@@ -150,8 +150,12 @@ class EncoderDecoder(LayerContainer):
 
     # -- the engine's model protocol (boucle.training.engine) ----------------------------------
     def train_forward(self, batch) -> Forward:
-        """Teacher-forced loss of a batch ``(x, y, p)``; with p > 0 two-pass scheduled sampling."""
-        x, y, p_sample = batch
+        """Teacher-forced loss of a batch ``(x, y, p)`` or ``(x, y, p, q, unigram)``: with p > 0 two-pass
+        scheduled sampling; with q > 0 input-word noising (Xie et al. 2017): each decoder input y_{t−1},
+        t ≥ 2, is replaced with probability q by UNK (``unigram`` None: "blank noising", Bowman et al.
+        2016's word dropout) or by a word drawn from the probabilities ``unigram`` (V,) ("unigram noising")."""
+        x, y, p_sample = batch[:3]
+        q_drop, unigram = (batch[3], batch[4]) if len(batch) > 3 else (0.0, None)
         dec_in, target, tgt_mask = self.teacher_forcing(y)
         if p_sample > 0:                      # two-pass scheduled sampling
             logits, _, _ = self.forward(x, dec_in, tgt_mask)
@@ -159,6 +163,11 @@ class EncoderDecoder(LayerContainer):
             swap = (self.rng.random(dec_in.shape) < p_sample) & tgt_mask
             swap[:, 0] = False
             dec_in = np.where(swap, np.roll(pred, 1, axis=1), dec_in)
+        if q_drop > 0:                        # input-word noising: lean on the encoder, not on the words
+            drop = (self.rng.random(dec_in.shape) < q_drop) & tgt_mask
+            drop[:, 0] = False
+            noise = UNK if unigram is None else self.rng.choice(len(unigram), size=dec_in.shape, p=unigram)
+            dec_in = np.where(drop, noise, dec_in)
         logits, _, cache = self.forward(x, dec_in, tgt_mask, training=True)
         loss, dlogits = self.loss.forward_backward(target, logits, tgt_mask)
         acc = float(((logits.argmax(-1) == target) & tgt_mask).sum() / tgt_mask.sum())

@@ -43,7 +43,8 @@ too). This module says what a Seq2Seq's inputs are, how its pairs are batched, a
 from __future__ import annotations
 
 import inspect
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
