@@ -2,11 +2,12 @@
 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python bench/caption.py [--threads 1|2] [--rounds 5]
 
-The model is ``examples/captions.py``'s default: 48×48×3 images → Conv2D(16/32/64, 3×3, relu, same) →
-MaxPooling2D(2), three times → 6×6 slots of 64 features (+ 2 coordinates); LSTM(128) decoder,
-embedding 32, general attention (and, second row, the same model without attention); batch 32
-of captions from the generated set, float32, Adam. boucle's step is ``boucle.training.train_step``
-(forward, masked cross-entropy, backward, Adam; the recurrent loop on the engine boucle picks).
+The model is ``examples/captions.py``'s default (``build``): 48×48×3 images → Conv2D(32, then 64;
+3×3, relu, same) → MaxPooling2D(2), twice → 12×12 slots of 64 features (+ 2 coordinates); LSTM(128)
+decoder, embedding 32, general attention with input feeding (and, second row, the same model
+without attention: one scan); batch 32 of captions from the generated set, float32, Adam.
+boucle's step is ``boucle.training.train_step`` (forward, masked cross-entropy, backward, Adam;
+the recurrent loop on the engine boucle picks).
 The twin is :func:`boucle.interop.torch_captioner.captioner_to_torch` — the same modules and
 weights (its loss is checked equal to boucle's before timing) — trained with ``torch.optim.Adam``.
 Both run in this process, timed block-interleaved with rotating order (``bench/common.py``),
@@ -17,6 +18,7 @@ wall time with two threads per library.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import sys
 import time
@@ -25,18 +27,25 @@ sys.path.insert(0, os.path.dirname(__file__))
 import boucle  # noqa: E402  (first: loads the BLAS libraries that the thread limits must reach)
 from boucle.data.tasks.captions import shape_captions_task  # noqa: E402
 from boucle.interop.torch_captioner import captioner_to_torch  # noqa: E402
-from boucle.models.captioner import ImageCaptioner  # noqa: E402
 from boucle.training import train_step  # noqa: E402
 import torch  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
 from common import interleaved, machine  # noqa: E402
 
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 B = 32
+
+
+def _example(name: str):
+    spec = importlib.util.spec_from_file_location(name, os.path.join(ROOT, "examples", f"{name}.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def step_fns(attention: str | None) -> dict:
     task = shape_captions_task(B, 1, 1, seed=0)
-    model = ImageCaptioner(task.vocab, (48, 48, 3), attention=attention, seed=0)
+    model = _example("captions").build(task.vocab, attention)
     model.compile(boucle.optimizers.Adam(1e-3))
     x = model.images(task.train.images)
     y = model._pad([caps[0] for caps in model.caption_ids(task.train.captions, B)])

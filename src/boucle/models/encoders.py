@@ -253,5 +253,6 @@ class ImageEncoder(Encoder):
             dF = np.broadcast_to((dz / (Hf * Wf))[:, None, :], (B, Hf * Wf, K)).reshape(fshape)
         if d_memory is not None:
             dF = dF + d_memory[..., :K].reshape(fshape)                 # the coordinates are constants
-        for layer, c in zip(reversed(self.convs), reversed(caches)):
-            dF = layer.backward(dF, c)
+        for k in range(len(self.convs) - 1, 0, -1):
+            dF = self.convs[k].backward(dF, caches[k])
+        self.convs[0].backward(dF, caches[0], need_dx=False)                 # the image needs no gradient
