@@ -8,7 +8,7 @@ halving: :mod:`~boucle.search.methods`) over a :class:`Space` on a backend
 (:mod:`~boucle.search.spec`); built-in recipes live in :mod:`~boucle.search.recipes`.
 The command line is ``boucle search SPEC [--workers N | --scheduler tcp://HOST:PORT]``.
 """
-from .backends import (DaskBackend, ProcessBackend, SerialBackend, WorkerDied, imap_unordered, make_backend,
+from .backends import (DaskBackend, ProcessBackend, SerialBackend, WorkerDied, run_tasks, make_backend,
                        map_ordered)
 from .methods import Grid, Halving, Random, config_scores
 from .recipes import RECIPES
@@ -20,5 +20,5 @@ from .trial import TrialContext, TrialTimeout, config_rng, execute, trial_seed
 __all__ = ["run_search", "SearchResult", "SearchSpec", "load_spec", "parse_spec", "Space", "Uniform", "LogUniform",
            "IntUniform", "Choice", "Constant", "Grid", "Random", "Halving", "config_scores", "best_config",
            "identical", "make_backend", "SerialBackend", "ProcessBackend", "DaskBackend", "WorkerDied",
-           "imap_unordered", "map_ordered", "TrialContext", "TrialTimeout", "execute", "config_rng", "trial_seed",
+           "run_tasks", "map_ordered", "TrialContext", "TrialTimeout", "execute", "config_rng", "trial_seed",
            "RECIPES"]

@@ -8,7 +8,7 @@
   each. Dask is the optional extra ``boucle[distributed]``.
 
 Every backend runs :func:`boucle.search.trial.execute`, which pins BLAS to one thread,
-so the backends give bit-identical results. :func:`imap_unordered` drives any of them:
+so the backends give bit-identical results. :func:`run_tasks` drives any of them:
 a bounded number of tasks in flight, results as they finish, and a worker that dies
 mid-task (killed, out of memory) costs only a rerun — Dask reschedules the task itself
 (up to its ``allowed-failures``, then ``KilledWorker``); a broken process pool is
@@ -26,7 +26,7 @@ from typing import Any, Callable, Iterator, Sequence
 from ..errors import BoucleError
 
 __all__ = ["Backend", "SerialBackend", "ProcessBackend", "DaskBackend", "WorkerDied", "make_backend",
-           "imap_unordered", "map_ordered", "DISTRIBUTED_EXTRA"]
+           "run_tasks", "map_ordered", "DISTRIBUTED_EXTRA"]
 
 DISTRIBUTED_EXTRA = "pip install 'boucle[distributed]'"
 
@@ -46,9 +46,10 @@ def _quiet_worker() -> None:
 
 
 class Backend:
-    """The interface :func:`imap_unordered` drives."""
+    """The interface :func:`run_tasks` drives."""
     name = "backend"
     workers = 1
+    prefetch = 2          #: tasks in flight per worker (a queued task starts as soon as a worker frees)
 
     def submit(self, fn: Callable, *args: Any) -> Any:
         raise NotImplementedError
@@ -91,6 +92,7 @@ class Backend:
 class SerialBackend(Backend):
     """Each task runs in this process when submitted."""
     name = "serial"
+    prefetch = 1
 
     def submit(self, fn, *args):
         f: cf.Future = cf.Future()
@@ -227,46 +229,49 @@ def make_backend(backend: str | None = None, workers: int | None = None, schedul
     raise BoucleError(f"backend: expected one of ['serial', 'processes', 'dask'], got {backend!r}")
 
 
-def imap_unordered(backend: Backend, fn: Callable, arglist: Sequence[tuple], *, inflight: int | None = None,
-                   max_retries: int = 3) -> Iterator[tuple[int, bool, Any]]:
-    """``fn(*args)`` for each ``args`` on ``backend``: yields ``(index, ok, result or exception)`` as tasks finish.
+def run_tasks(backend: Backend, fn: Callable, arglist: Sequence[tuple], on_done: Callable[[int, bool, Any], None],
+              *, inflight: int | None = None, max_retries: int = 3) -> None:
+    """``fn(*args)`` for each ``args`` on ``backend``; ``on_done(index, ok, result or exception)`` as tasks finish.
 
-    At most ``inflight`` tasks (default ``2 * workers``) are submitted at once, so stopping early
-    (Ctrl-C, or closing the generator) cancels little. Leaving the generator cancels what is in flight.
+    At most ``inflight`` tasks (default ``backend.prefetch * workers``) are out at once, so an
+    interruption cancels little. On Ctrl-C (or any exception), tasks that already finished are
+    still handed to ``on_done``, the rest are cancelled, and the exception propagates.
     """
-    limit = max(1, inflight or 2 * backend.workers)
+    limit = max(1, inflight or backend.prefetch * backend.workers)
     todo = list(range(len(arglist)))[::-1]
     running: dict[Any, int] = {}
     deaths = [0] * len(arglist)
+
+    def finish(f: Any) -> bool:
+        """Hand a finished task to ``on_done``; False when its worker died (resubmit it)."""
+        i = running.pop(f)
+        ok, value = backend.outcome(f)
+        if not ok and backend.died(value):
+            deaths[i] += 1
+            if deaths[i] <= max_retries:
+                todo.append(i)
+                return False
+            value = WorkerDied(f"its worker died {deaths[i]} times")
+        on_done(i, ok, value)
+        return True
+
     try:
         while todo or running:
             while todo and len(running) < limit:
                 i = todo.pop()
                 running[backend.submit(fn, *arglist[i])] = i
             done, _ = backend.wait(list(running))
-            broken = False
-            for f in done:
-                i = running.pop(f)
-                ok, value = backend.outcome(f)
-                if not ok and backend.died(value):
-                    broken = True
-                    deaths[i] += 1
-                    if deaths[i] > max_retries:
-                        yield i, False, WorkerDied(f"its worker died {deaths[i]} times")
-                    else:
-                        todo.append(i)
-                    continue
-                yield i, ok, value
-            if broken:                                 # every other task of the broken pool is lost too
-                for f, i in running.items():
-                    ok, value = backend.outcome(f) if f.done() else (False, None)
-                    if ok:
-                        yield i, ok, value
-                    else:
-                        todo.append(i)
-                running.clear()
+            if not all([finish(f) for f in done]):       # a broken pool loses every task it held
+                for f in list(running):
+                    if not (f.done() and backend.outcome(f)[0] and finish(f)):
+                        todo.append(running.pop(f))
                 todo.sort(reverse=True)
                 backend.restart()
+    except BaseException:
+        for f in [f for f in running if f.done()]:
+            if backend.outcome(f)[0]:
+                finish(f)
+        raise
     finally:
         if running:
             backend.cancel(list(running))
@@ -277,13 +282,16 @@ def map_ordered(backend: Backend, fn: Callable, arglist: Sequence[tuple],
     """``[fn(*args) for args in arglist]`` on ``backend``; ``on_result(i, result)`` is called in
     order of ``i`` as soon as results ``0..i`` are in. A task's exception is re-raised."""
     results: dict[int, Any] = {}
-    nxt = 0
-    for i, ok, value in imap_unordered(backend, fn, arglist):
+    nxt = [0]
+
+    def done(i: int, ok: bool, value: Any) -> None:
         if not ok:
             raise value
         results[i] = value
-        while nxt in results:
+        while nxt[0] in results:
             if on_result is not None:
-                on_result(nxt, results[nxt])
-            nxt += 1
+                on_result(nxt[0], results[nxt[0]])
+            nxt[0] += 1
+
+    run_tasks(backend, fn, arglist, done)
     return [results[i] for i in range(len(arglist))]

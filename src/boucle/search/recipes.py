@@ -17,7 +17,7 @@
   3-channel oscillations of 3 classes (lengths 8-30). Trains through the engine for
   ``epochs`` (the budget under successive halving), reporting ``val_accuracy`` per epoch.
 - ``char-model`` — the character model of ``boucle train`` (truncated BPTT) on the first
-  ``chars`` characters of the built-in corpus (or ``paths``), for ``steps`` or under a
+  ``chars`` characters of the built-in corpus (or ``paths``: a file or folder, or a list), for ``steps`` or under a
   ``time_budget`` of seconds; the engine's epoch is ``val_every`` steps, each reporting
   ``val_bpc``. A time budget makes the step count depend on the machine's speed: for
   reproducible trials give ``steps``.
@@ -195,7 +195,8 @@ def _corpus(paths: tuple | None, chars: int) -> str:
 def char_model(config: dict, seed: int, trial: Any = None) -> dict:
     """Validation bits per character of one character model (see the module doc)."""
     c = _options(config, CHAR_OPTIONS, "char-model")
-    text = _corpus(tuple(c["paths"]) if c["paths"] else None, int(c["chars"]))
+    paths = (c["paths"],) if isinstance(c["paths"], str) else tuple(c["paths"] or ())
+    text = _corpus(paths or None, int(c["chars"]))
     vocab = Vocabulary.from_text(text)
     train, val = split_ids(vocab.encode(text, "corpus"), c["val_fraction"])
     model = CharModel(vocab, cell=c["cell"], layers=int(c["layers"]), hidden=int(c["hidden"]),

@@ -2,7 +2,7 @@
 
 :func:`run_search` asks the method for a rung of trials, skips those already in
 ``trials.jsonl`` (``resume``), runs the rest on the backend
-(:func:`~boucle.search.backends.imap_unordered`), appends each record the moment it comes
+(:func:`~boucle.search.backends.run_tasks`), appends each record the moment it comes
 back, and asks the method for the next rung. A failed, diverged or timed-out trial is a
 record like any other; the search goes on. Ctrl-C cancels the trials in flight, closes
 the backend and re-raises ``KeyboardInterrupt``: every finished trial is already on disk,
@@ -15,8 +15,9 @@ import math
 import os
 import sys
 from dataclasses import dataclass
+from typing import Any
 
-from .backends import Backend, make_backend, imap_unordered
+from .backends import Backend, make_backend, run_tasks
 from .journal import Journal
 from .methods import config_scores, make_method, rank
 from .report import write_report
@@ -107,18 +108,21 @@ def run_search(spec: SearchSpec, backend: Backend | None = None, out: str | os.P
     bar = _Progress(sum(method.sizes()), len(done), spec, progress)
     for r in records:
         bar.add(r, count=False)
-    ran = 0
+    counted = [0]
     try:
         trials, rung = method.first(), 0
         while trials:
             todo = [t for t in trials if t["key"] not in done]
             args = [(spec.objective, t, options) for t in todo]
-            for i, ok, value in imap_unordered(backend, execute, args):
+
+            def record(i: int, ok: bool, value: Any) -> None:
                 rec = value if ok else _failed(todo[i], value)
                 journal.append(rec)
                 done[rec["key"]] = rec
-                ran += 1
+                counted[0] += 1
                 bar.add(rec)
+
+            run_tasks(backend, execute, args, record)
             rung_records = [done[t["key"]] for t in trials]
             trials, rung = method.next(rung, rung_records, spec.metric, spec.direction), rung + 1
     finally:
@@ -130,7 +134,7 @@ def run_search(spec: SearchSpec, backend: Backend | None = None, out: str | os.P
     files: list[str] = []
     if report:
         files = write_report(journal, spec, records, best)
-    return SearchResult(records, best, out, files, backend.describe(), ran)
+    return SearchResult(records, best, out, files, backend.describe(), counted[0])
 
 
 def identical(a: list[dict], b: list[dict]) -> bool:
