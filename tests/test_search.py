@@ -192,3 +192,22 @@ def test_char_model_recipe_reports_every_interval(tmp_path):
     assert rec["status"] == "ok" and rec["metrics"]["steps"] == 40 and len(rec["curve"]) == 2
     assert rec["metrics"]["val_bpc"] < 4.0                              # below the uniform 15-symbol 3.9 bpc ...
     assert rec["curve"][1] < rec["curve"][0]                            # ... and learning
+
+
+@pytest.mark.slow
+def test_vanishing_study_on_workers_equals_serial(tmp_path):
+    from boucle.experiments.vanishing import StudyConfig, run_study
+    cfg = StudyConfig(lengths=(10,), cells=("rnn_tanh", "gru"), clips=(None, 1.0), seeds=1, max_steps=100,
+                      eval_every=25, val_size=32, reber_cells=("gru",), reber_seeds=2, reber_steps=25)
+
+    def timeless(res):
+        return [{k: v for k, v in r.items() if k not in ("seconds", "cpu_seconds")} for r in res["runs"]]
+    serial = run_study(cfg, log=None)
+    with make_backend("processes", workers=2) as pool:
+        parallel = run_study(cfg, tmp_path / "p", log=None, backend=pool)
+    assert timeless(parallel) == timeless(serial) and len(serial["runs"]) == 6
+    assert parallel["gradflow"] == serial["gradflow"] and parallel["summary"] == serial["summary"]
+    assert [json.loads(line)["cell"] for line in (tmp_path / "p" / "runs.jsonl").read_text().splitlines()] == \
+        ["rnn_tanh", "rnn_tanh", "gru", "gru", "gru", "gru"]            # recorded in the grid's order
+    assert boucle_main(["experiment", "vanishing", "--quick", "--lengths", "10", "--steps", "30", "--seeds", "1",
+                        "--reber-seeds", "1", "--out", str(tmp_path / "q"), "--workers", "2"]) == 0
