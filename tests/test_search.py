@@ -10,6 +10,7 @@ from pathlib import Path
 import distributed  # noqa: F401 - the cluster tests need Dask: fail, not skip, without it
 import numpy as np
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from boucle.cli import main as boucle_main
 from boucle.errors import BoucleError
@@ -43,6 +44,23 @@ def test_space_sampling_grid_and_seeds():
         space.grid()
     with pytest.raises(BoucleError, match=r"space.sr: expected 0 < low"):
         Space.parse({"sr": ["loguniform", 0, 1]})
+
+
+_json = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=5),
+                     lambda c: st.lists(c, max_size=4) | st.dictionaries(st.text(max_size=4), c, max_size=3),
+                     max_leaves=8)
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.dictionaries(st.text(max_size=6), _json, max_size=4), st.integers(0, 3))
+def test_any_space_either_parses_or_raises_a_one_line_error(raw, index):
+    try:
+        space = Space.parse(raw)
+    except BoucleError as e:
+        assert "\n" not in str(e) and str(e).startswith("space")
+        return
+    config = space.sample(config_rng(0, index))
+    assert set(config) == set(raw) and config == space.sample(config_rng(0, index))
 
 
 def test_failures_are_recorded_and_the_search_goes_on(tmp_path):

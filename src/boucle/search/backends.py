@@ -20,6 +20,7 @@ import concurrent.futures as cf
 import multiprocessing
 import os
 import signal
+import threading
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, Callable, Iterator, Sequence
 
@@ -117,8 +118,19 @@ class ProcessBackend(Backend):
         self._pool = self._start()
 
     def _start(self) -> cf.ProcessPoolExecutor:
-        return cf.ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
-                                      initializer=_quiet_worker)
+        """Start every worker now, with Ctrl-C ignored from their first instruction (a spawned
+        process keeps an ignored signal ignored), so an interruption never hits a worker's imports."""
+        main = threading.current_thread() is threading.main_thread()
+        old = signal.signal(signal.SIGINT, signal.SIG_IGN) if main else None
+        try:
+            pool = cf.ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
+                                          initializer=_quiet_worker)
+            for _ in range(self.workers):          # a task per worker: the pool spawns them all now
+                pool.submit(int)
+        finally:
+            if main:
+                signal.signal(signal.SIGINT, old)
+        return pool
 
     def submit(self, fn, *args):
         return self._pool.submit(fn, *args)
