@@ -229,3 +229,11 @@ def test_vanishing_study_on_workers_equals_serial(tmp_path):
         ["rnn_tanh", "rnn_tanh", "gru", "gru", "gru", "gru"]            # recorded in the grid's order
     assert boucle_main(["experiment", "vanishing", "--quick", "--lengths", "10", "--steps", "30", "--seeds", "1",
                         "--reber-seeds", "1", "--out", str(tmp_path / "q"), "--workers", "2"]) == 0
+
+
+def test_example_specs_parse():
+    folder = Path(__file__).resolve().parents[1] / "examples" / "searches"
+    from boucle.search import load_spec
+    specs = {p.stem: load_spec(p) for p in sorted(folder.glob("*.toml"))}
+    assert set(specs) == {"esn-mackey-glass", "uea-cells", "char-model-halving"}
+    assert specs["esn-mackey-glass"].trials == 200 and specs["char-model-halving"].method == "halving"

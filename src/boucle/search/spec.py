@@ -3,6 +3,7 @@
 ::
 
     recipe = "esn-mackey-glass"        # or objective = "package.module:function" / "file.py:function"
+                                       # (a file path from the spec's folder)
     method = "random"                  # grid | random | halving
     trials = 200                       # configurations (random, halving); a grid has its own size
     seeds = 1                          # trial seeds per configuration (scores are their mean)
@@ -13,7 +14,7 @@
     backend = "processes"              # serial | processes | dask (optional; the command line wins)
     workers = 2                        # (optional; default one per core)
     scheduler = "tcp://10.0.0.5:8786"  # (optional; implies dask)
-    out = "runs/esn-search"            # the search's folder (optional)
+    out = "runs/esn-search"            # the search's folder, from the current folder (optional)
     keep_models = false                # keep each trial's model file (recipes that save one)
 
     [space]
@@ -159,7 +160,6 @@ def parse_spec(raw: Any, base: str | os.PathLike = ".", name: str = "search") ->
     if out is not None:
         if not isinstance(out, str) or not out:
             raise BoucleError(f"out: expected a folder name, got {out!r}")
-        out = os.path.join(os.fspath(base), out)
     spec = SearchSpec(
         objective=ref, space=space, method=method, trials=trials,
         seeds=validators.positive_int(raw.get("seeds", 1), "seeds"),
