@@ -14,7 +14,8 @@ from hypothesis import given, settings, strategies as st
 
 from boucle.cli import main as boucle_main
 from boucle.errors import BoucleError
-from boucle.search import (Space, config_rng, identical, make_backend, parse_spec, run_search, trial_seed)
+from boucle.search import (Space, config_rng, identical, load_spec, make_backend, parse_spec, run_search,
+                           trial_seed)
 from boucle.search.backends import map_ordered
 
 OBJ = str(Path(__file__).with_name("search_objectives.py"))
@@ -89,10 +90,14 @@ def test_resume_after_an_interrupted_search_runs_only_the_missing_trials(tmp_pat
     with pytest.raises(KeyboardInterrupt):
         run_search(spec, make_backend("serial"), out=tmp_path / "s", progress=False)
     assert len((tmp_path / "s" / "trials.jsonl").read_text().splitlines()) == 3
+    with open(tmp_path / "s" / "trials.jsonl", "a") as f:          # a line cut short by a crash
+        f.write('{"key": "c0003-s0", "config_ind')
     with pytest.raises(BoucleError, match="already holds a search; pass --resume"):
         run_search(spec, make_backend("serial"), out=tmp_path / "s", progress=False)
     res = run_search(spec, make_backend("serial"), out=tmp_path / "s", resume=True, progress=False)
     assert res.ran == 2 and calls.read_text().split() == ["0.1", "0.2", "0.3", "0.4", "0.4", "0.5"]
+    lines = (tmp_path / "s" / "trials.jsonl").read_text().splitlines()
+    assert [json.loads(line)["key"] for line in lines] == [f"c000{i}-s0" for i in range(5)]
     fresh = run_search(spec, make_backend("serial"), out=tmp_path / "fresh", progress=False)
     assert identical(res.records, fresh.records)
     other = _spec(tmp_path, space={"x": [0.1]})
@@ -233,7 +238,6 @@ def test_vanishing_study_on_workers_equals_serial(tmp_path):
 
 def test_example_specs_parse():
     folder = Path(__file__).resolve().parents[1] / "examples" / "searches"
-    from boucle.search import load_spec
     specs = {p.stem: load_spec(p) for p in sorted(folder.glob("*.toml"))}
     assert set(specs) == {"esn-mackey-glass", "uea-cells", "char-model-halving"}
     assert specs["esn-mackey-glass"].trials == 200 and specs["char-model-halving"].method == "halving"

@@ -71,6 +71,7 @@ class Journal:
                                  if old.get("search", {}).get(k) != header["search"].get(k))
                 raise BoucleError(f"--resume: the spec differs from the search in {self.out!r} (in {changed}); "
                                   "use another folder")
+            self._repair()
             return self.read()
         atomic_write_bytes(self.spec_path, (json.dumps(header, indent=2) + "\n").encode())
         return []
@@ -99,7 +100,6 @@ class Journal:
             atomic_write_bytes(path, model)
             record["model_file"] = os.path.relpath(path, self.out)
         line = json.dumps(_jsonable(record), allow_nan=False) + "\n"
-        self._repair()
         with open(self.trials_path, "a", encoding="utf-8") as f:
             f.write(line)
             f.flush()
