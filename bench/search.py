@@ -1,11 +1,11 @@
 """Searches on one machine and beyond: speed-up, scheduler overhead, and the best ESN a search finds.
 
-    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE PYTHONPATH=src python bench/search.py scaling [--trials 40 --reps 3]
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE PYTHONPATH=src python bench/search.py scaling [--trials 40 --reps 3 --units 500]
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE PYTHONPATH=src python bench/search.py overhead [--trials 200]
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE PYTHONPATH=src python bench/search.py best [--trials 200 --workers 2]
 
-- ``scaling``: a ``--trials``-trial random search of the ``esn-mackey-glass`` recipe (100 units,
-  one-step, reservoirpy's tutorial space), run in turn — interleaved, ``--reps`` times — in
+- ``scaling``: a ``--trials``-trial random search of the ``esn-mackey-glass`` recipe (``--units``,
+  default 500 as in reservoirpy's tutorial search; one-step; the tutorial's space), run in turn — interleaved, ``--reps`` times — in
   this process (serial), on 1 and 2 local processes and on a Dask LocalCluster of 1 and 2
   workers. Workers are started and warmed (imports, data) before the clock starts; their
   start-up is reported apart. Every run's records are checked identical to the serial run's.
@@ -60,9 +60,9 @@ def _timed(spec, backend, out) -> tuple[float, list]:
     return time.perf_counter() - t0, res.records
 
 
-def scaling(trials: int, reps: int) -> None:
+def scaling(trials: int, reps: int, units: int) -> None:
     spec = parse_spec({"recipe": "esn-mackey-glass", "method": "random", "trials": trials, "seed": 42,
-                       "space": ESN_SPACE})
+                       "space": {**ESN_SPACE, "units": units}})
     tmp = tempfile.mkdtemp(prefix="bench-search-")
     setups = [("serial", "serial", None), ("processes x1", "processes", 1), ("processes x2", "processes", 2),
               ("dask LocalCluster x1", "dask", 1), ("dask LocalCluster x2", "dask", 2)]
@@ -88,7 +88,7 @@ def scaling(trials: int, reps: int) -> None:
             b.close()
         shutil.rmtree(tmp, ignore_errors=True)
     trial_cpu = statistics.median(r["seconds"] for r in reference)
-    print(f"\n{trials}-trial ESN search (median trial {trial_cpu * 1000:.0f} ms); medians of {reps}; "
+    print(f"\n{trials}-trial ESN search, {units} units (median trial {trial_cpu * 1000:.0f} ms); medians of {reps}; "
           "all runs bit-identical to the first\n")
     print("| backend | start-up + warm-up | search | speed-up vs serial | vs 1 worker of the same backend |")
     print("|---|---|---|---|---|")
@@ -161,11 +161,13 @@ def main() -> None:
     p.add_argument("--reps", type=int, default=3)
     p.add_argument("--workers", type=int, default=None)
     p.add_argument("--eval-seeds", type=int, default=10)
+    p.add_argument("--units", type=int, default=500, help="reservoir size of the scaling search (reservoirpy's "
+                                                          "tutorial searches N = 500)")
     p.add_argument("--out", default="runs/bench-search")
     args = p.parse_args()
     print(f"{os.cpu_count()} cores; load average {os.getloadavg()[0]:.2f} (1 min) at start")
     if args.what == "scaling":
-        scaling(args.trials or 40, args.reps)
+        scaling(args.trials or 40, args.reps, args.units)
     elif args.what == "overhead":
         overhead(args.trials or 200)
     else:

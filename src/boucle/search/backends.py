@@ -32,6 +32,11 @@ __all__ = ["Backend", "SerialBackend", "ProcessBackend", "DaskBackend", "WorkerD
 DISTRIBUTED_EXTRA = "pip install 'boucle[distributed]'"
 
 
+#: the environment of a worker process, as Dask's nanny sets it: its BLAS and OpenMP libraries start
+#: with one thread (a limit set at run time alone leaves each OpenBLAS's own thread pool in place).
+_ONE_THREAD = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
 class WorkerDied(RuntimeError):
     """A task's worker process died (killed, out of memory) more often than the retries allow."""
 
@@ -108,7 +113,8 @@ class SerialBackend(Backend):
 
 
 class ProcessBackend(Backend):
-    """``workers`` local processes (default: one per core)."""
+    """``workers`` local processes (default: one per core), started at once with one BLAS thread each
+    and Ctrl-C ignored (the coordinator stops them)."""
     name = "processes"
 
     def __init__(self, workers: int | None = None):
@@ -122,12 +128,19 @@ class ProcessBackend(Backend):
         process keeps an ignored signal ignored), so an interruption never hits a worker's imports."""
         main = threading.current_thread() is threading.main_thread()
         old = signal.signal(signal.SIGINT, signal.SIG_IGN) if main else None
+        saved = {k: os.environ.get(k) for k in _ONE_THREAD}
+        os.environ.update(_ONE_THREAD)
         try:
             pool = cf.ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
                                           initializer=_quiet_worker)
             for _ in range(self.workers):          # a task per worker: the pool spawns them all now
                 pool.submit(int)
         finally:
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
             if main:
                 signal.signal(signal.SIGINT, old)
         return pool
