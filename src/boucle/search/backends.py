@@ -200,7 +200,7 @@ class DaskBackend(Backend):
         else:
             n = int(workers or os.cpu_count() or 1)
             self._cluster = distributed.LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
-                                                     host="127.0.0.1", dashboard_address=None,
+                                                     host="127.0.0.1", dashboard_address=":0",
                                                      silence_logs=50)
             self.client = distributed.Client(self._cluster, set_as_default=False)
             self.address = self._cluster.scheduler_address
