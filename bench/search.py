@@ -9,6 +9,8 @@
   this process (serial), on 1 and 2 local processes and on a Dask LocalCluster of 1 and 2
   workers. Workers are started and warmed (imports, data) before the clock starts; their
   start-up is reported apart. Every run's records are checked identical to the serial run's.
+  "Trials running at once" is the trials' summed wall time over the search's: 2.0 means both
+  workers were busy all along; "median trial" shows how much slower each trial ran.
 - ``overhead``: ``--trials`` trials that do nothing, on each backend with one worker: the
   wall time per trial is what the coordinator, the backend and the results file cost.
 - ``best``: a ``--trials``-trial search per task (one-step in reservoirpy's README layout, 10-
@@ -72,6 +74,8 @@ def scaling(trials: int, reps: int, units: int) -> None:
         backends[name] = make_backend(kind, n)
         startup[name] = time.perf_counter() - t0 + warm(backends[name])
     times: dict[str, list[float]] = {name: [] for name, _, _ in setups}
+    busy: dict[str, list[float]] = {name: [] for name, _, _ in setups}    # summed trial seconds / wall
+    per_trial: dict[str, list[float]] = {name: [] for name, _, _ in setups}
     reference = None
     try:
         for rep in range(reps):
@@ -79,6 +83,8 @@ def scaling(trials: int, reps: int, units: int) -> None:
             for name, _, _ in order:
                 t, records = _timed(spec, backends[name], os.path.join(tmp, name.replace(" ", "_")))
                 times[name].append(t)
+                busy[name].append(sum(r["seconds"] for r in records) / t)
+                per_trial[name].append(statistics.median(r["seconds"] for r in records))
                 if reference is None:
                     reference = records
                 assert identical(records, reference), f"{name}: records differ from the first run's"
@@ -90,14 +96,16 @@ def scaling(trials: int, reps: int, units: int) -> None:
     trial_cpu = statistics.median(r["seconds"] for r in reference)
     print(f"\n{trials}-trial ESN search, {units} units (median trial {trial_cpu * 1000:.0f} ms); medians of {reps}; "
           "all runs bit-identical to the first\n")
-    print("| backend | start-up + warm-up | search | speed-up vs serial | vs 1 worker of the same backend |")
-    print("|---|---|---|---|---|")
+    print("| backend | start-up + warm-up | search | speed-up vs serial | vs 1 worker of the same backend "
+          "| median trial | trials running at once |")
+    print("|---|---|---|---|---|---|---|")
     med = {k: statistics.median(v) for k, v in times.items()}
     for name, kind, n in setups:
         one = {"processes": "processes x1", "dask": "dask LocalCluster x1"}.get(kind)
         vs_one = f"{med[one] / med[name]:.2f}x" if one and n != 1 else ""
         print(f"| {name} | {startup[name]:.1f} s | {med[name]:.2f} s ({', '.join(f'{t:.1f}' for t in times[name])}) "
-              f"| {med['serial'] / med[name]:.2f}x | {vs_one} |")
+              f"| {med['serial'] / med[name]:.2f}x | {vs_one} | {statistics.median(per_trial[name]) * 1000:.0f} ms "
+              f"| {statistics.median(busy[name]):.2f} |")
 
 
 def overhead(trials: int) -> None:
