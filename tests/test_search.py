@@ -155,17 +155,21 @@ ESN_SPACE = {"spectral_radius": ["loguniform", 0.1, 2], "leak_rate": ["logunifor
 
 
 @pytest.mark.slow
-def test_dask_local_cluster_equals_serial_even_when_a_worker_is_killed(tmp_path):
+def test_dask_cluster_equals_serial_even_when_a_worker_is_killed(tmp_path, capsys):
     space = {**ESN_SPACE, "marker": str(tmp_path / "killed"), "kill": True}
-    spec = parse_spec({"objective": f"{OBJ}:esn_kill_once", "method": "random", "trials": 6, "seed": 3,
-                       "metric": "val_nrmse", "space": space})
-    with make_backend("dask", workers=2) as dask:
-        assert dask.workers == 2
-        on_dask = run_search(spec, dask, out=tmp_path / "dask", progress=False)
+    raw = {"objective": f"{OBJ}:esn_kill_once", "method": "random", "trials": 6, "seed": 3,
+           "metric": "val_nrmse", "space": space}
+    (tmp_path / "spec.json").write_text(json.dumps(raw))
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                  dashboard_address=":0") as cluster:
+        assert boucle_main(["search", str(tmp_path / "spec.json"), "--scheduler", cluster.scheduler_address,
+                            "--out", str(tmp_path / "dask"), "--quiet"]) == 0
+    assert "6 trials (6 run now, 0 failed) on dask tcp://127.0.0.1:" in capsys.readouterr().out
     assert (tmp_path / "killed").exists()                             # a worker died mid-trial ...
-    assert all(r["status"] == "ok" for r in on_dask.records)           # ... and its trial ran again
-    serial = run_search(spec, make_backend("serial"), out=tmp_path / "serial", progress=False)
-    assert identical(on_dask.records, serial.records)
+    on_dask = [json.loads(line) for line in (tmp_path / "dask" / "trials.jsonl").read_text().splitlines()]
+    assert len(on_dask) == 6 and all(r["status"] == "ok" for r in on_dask)   # ... and its trial ran again
+    serial = run_search(parse_spec(raw), make_backend("serial"), out=tmp_path / "serial", progress=False)
+    assert identical(on_dask, serial.records)
 
 
 @pytest.mark.slow
@@ -233,7 +237,7 @@ def test_vanishing_study_on_workers_equals_serial(tmp_path):
     assert [json.loads(line)["cell"] for line in (tmp_path / "p" / "runs.jsonl").read_text().splitlines()] == \
         ["rnn_tanh", "rnn_tanh", "gru", "gru", "gru", "gru"]            # recorded in the grid's order
     assert boucle_main(["experiment", "vanishing", "--quick", "--lengths", "10", "--steps", "30", "--seeds", "1",
-                        "--reber-seeds", "1", "--out", str(tmp_path / "q"), "--workers", "2"]) == 0
+                        "--reber-seeds", "1", "--out", str(tmp_path / "q"), "--backend", "dask", "--workers", "2"]) == 0
 
 
 def test_example_specs_parse():
