@@ -4,7 +4,6 @@ The cluster tests start a ``distributed.LocalCluster`` of two worker processes (
 two-process pool) and compare every trial's record with the serial backend's, bit for bit.
 """
 import json
-import os
 from pathlib import Path
 
 import distributed  # noqa: F401 - the cluster tests need Dask: fail, not skip, without it

@@ -195,7 +195,7 @@ def execute(ref: ObjectiveRef, trial: dict, options: dict) -> dict:
         rec["status"], rec["error"] = "timeout", f"TrialTimeout: {e or 'ran past its deadline'}"
     except TrainingDiverged as e:
         rec["status"], rec["error"] = "diverged", _one_line(e)
-    except Exception as e:                              # noqa: BLE001 - any failure is recorded, the search goes on
+    except (Exception, SystemExit) as e:                # noqa: BLE001 - any failure is recorded, the search goes on
         rec["status"], rec["error"] = "error", _one_line(e)
         rec["traceback"] = traceback.format_exc(limit=-3)[-2000:]
     if ctx.curve:
