@@ -21,6 +21,7 @@ from ..export import export_onnx
 from ..export.models import seq2seq_paths
 from ..io import load
 from ..models.seq2seq import Seq2Seq
+from ..report import write_report
 from .files import check_finite, check_output, human_bytes, model_path
 from .options import nonneg_int, text
 
@@ -52,7 +53,6 @@ def _data(path: str | None) -> dict | None:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from ..report import write_report
     start = time.perf_counter()
     src = model_path(args.model)
     out = Path(args.output)

@@ -36,7 +36,7 @@ section{background:var(--card);border:1px solid var(--line);border-radius:8px;pa
 section h2{margin:0 0 8px;font-size:1.15em}
 section h3{margin:14px 0 6px;font-size:1em}
 p.note{color:var(--muted);font-size:.9em;margin:6px 0}
-.cols{display:grid;grid-template-columns:repeat(auto-fit,minmax(320px,1fr));gap:12px}
+.cols{display:grid;grid-template-columns:repeat(auto-fit,minmax(min(380px,100%),1fr));gap:12px}
 figure.chart{margin:6px 0;min-width:0}
 figure.chart figcaption{font-size:.9em;font-weight:600;margin-bottom:2px}
 figure.chart svg{width:100%;height:auto;display:block;max-height:420px}

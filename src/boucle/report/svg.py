@@ -64,8 +64,9 @@ class _Frame:
         yl = ylim or ((float(ys.min()), float(ys.max())) if ys.size else (0.0, 1.0))
         if xl[1] <= xl[0]:
             xl = (xl[0] - 0.5, xl[0] + 0.5)
-        if yl[1] <= yl[0]:
-            yl = (yl[0] - 0.5, yl[0] + 0.5)
+        if yl[1] <= yl[0]:                               # a constant: ±50 % around it (±0.5 around 0)
+            half = 0.5 * abs(yl[0]) if not logy and yl[0] != 0 else 0.5
+            yl = (yl[0] - half, yl[0] + half)
         pad = 0.04 * (yl[1] - yl[0])
         yl = (yl[0] - pad, yl[1] + pad) if ylim is None else yl
         if equal:                                        # same scale on both axes (the complex plane)
