@@ -83,7 +83,7 @@ def engine_for(cell: Cell, dtype: Any) -> str:
     covered = fast.covers(cell, dtype)
     if forced == "compiled" and not covered:
         why = "numba is not installed (pip install 'boucle[fast]')" if not fast.AVAILABLE else \
-            "it covers LSTM (no peepholes) and GRU(reset_after=True) in float32/float64 on NumPy"
+            "it runs float32/float64 on the NumPy backend"
         raise BoucleError(f"engine: 'compiled' cannot run {cell} in {np.dtype(dtype).name}: {why}")
     return "compiled" if covered and (forced == "compiled" or fast.ENABLED) else "scan"
 
@@ -102,7 +102,7 @@ class RecurrentCache(NamedTuple):
 
 
 def forward(cell: Cell, params: Mapping[str, Any], x, state0: Sequence, mask=None, reverse: bool = False,
-            x_mask=None, rec_mask=None) -> tuple[Any, tuple, RecurrentCache]:
+            x_mask=None, rec_mask=None, training: bool = True) -> tuple[Any, tuple, RecurrentCache]:
     """Run ``cell`` over the sequence ``x``.
 
     Args:
@@ -113,6 +113,9 @@ def forward(cell: Cell, params: Mapping[str, Any], x, state0: Sequence, mask=Non
         mask: None or (B, T) bool, True = valid step; ``reverse``: t = T-1 … 0.
         x_mask: None or (B, D), the input-dropout mask (x ⊙ x_mask at every step).
         rec_mask: None or (B, H), the recurrent-dropout mask on h_{t-1} in h_{t-1} W.
+        training: False when no backward pass is expected (inference): the compiled loop
+            then keeps no per-step caches, and a :func:`backward` call on its cache runs
+            the forward pass again first (same result, one more forward pass).
 
     Returns:
         ``outputs`` (B, T, H), ``final_states`` (tuple, each (B, H)), a :class:`RecurrentCache`.
@@ -128,10 +131,12 @@ def forward(cell: Cell, params: Mapping[str, Any], x, state0: Sequence, mask=Non
         zeros = {k: params[k] for k in _LAYER_PARAMS if params.get(k) is not None}
         cache = RecurrentCache(engine, cell, p, xp.empty((T, 0, K), x.dtype), U, b is not None, x_mask, None, zeros)
         return xp.zeros((0, T, H), x.dtype), tuple(s.copy() for s in state0), cache
-    # x1 = [x, 1], time-major: x1 [U; b] = x U + b (for the compiled loop laid out (T, K, B),
-    # as its kernels read it; x1 is a (T, B, K) view either way).
-    x1 = xp.empty((T, K, B), dtype=x.dtype).transpose(0, 2, 1) if engine == "compiled" else \
-        xp.empty((T, B, K), dtype=x.dtype)                                     # (T, B, K)
+    if engine == "compiled":        # the compiled loop takes x as it is (it forms x_t U + b inside its products)
+        outputs, final, loop = fast.forward(cell, p, x, U, b, state0, mask, reverse, x_mask, keep=training)
+        return outputs, final, RecurrentCache(engine, cell, p, None, U, b is not None, x_mask, loop, None)
+    # x1 = [x, 1], time-major: x1 [U; b] = x U + b, ONE GEMM for all steps, the gate-major
+    # view (T, G, B, H) of its result.
+    x1 = xp.empty((T, B, K), dtype=x.dtype)                                    # (T, B, K)
     if x_mask is None:
         x1[..., :D] = x.transpose(1, 0, 2)
     else:
@@ -141,11 +146,8 @@ def forward(cell: Cell, params: Mapping[str, Any], x, state0: Sequence, mask=Non
         x1[..., D] = 1.0
         Ub = xp.concatenate([U, b[None]], axis=0)                              # (K, G*H)
     mask_t = None if mask is None else mask.T                                  # (T, B)
-    if engine == "compiled":        # x U + b inside the compiled loop (in the GEMM of h W where it can)
-        outputs, final, loop = fast.forward(cell, p, x1, Ub, state0, mask_t, reverse)
-    else:                           # ONE GEMM for all steps, the gate-major view (T, G, B, H) of its result
-        xu = (x1.reshape(T * B, K) @ Ub).reshape(T, B, G, H).transpose(0, 2, 1, 3)
-        outputs, final, loop = scan.forward(cell.step_forward, p, xu, state0, mask_t, reverse)
+    xu = (x1.reshape(T * B, K) @ Ub).reshape(T, B, G, H).transpose(0, 2, 1, 3)
+    outputs, final, loop = scan.forward(cell.step_forward, p, xu, state0, mask_t, reverse)
     cache = RecurrentCache(engine, cell, p, x1, U, b is not None, x_mask, loop, None)
     return outputs.transpose(1, 0, 2), final, cache                             # (B, T, H) view
 
@@ -164,19 +166,18 @@ def backward(d_outputs, d_final: Sequence, cache: RecurrentCache) -> tuple[Any, 
     """
     xp = backend.xp()
     engine, cell, p, x1, U, has_bias, x_mask, loop, zeros = cache
+    if loop is None:                                    # empty batch
+        T, _, K = x1.shape
+        ds0 = tuple(xp.zeros((0, p.W.shape[0]), x1.dtype) for _ in range(cell.n_states))
+        return xp.zeros((0, T, U.shape[0]), x1.dtype), ds0, {k: xp.zeros_like(v) for k, v in zeros.items()}
+    if engine == "compiled":
+        return fast.backward(d_outputs, d_final, loop)
     T, B, K = x1.shape
     D = U.shape[0]
-    if loop is None:                                    # empty batch
-        ds0 = tuple(xp.zeros((0, p.W.shape[0]), x1.dtype) for _ in range(cell.n_states))
-        return xp.zeros((0, T, D), x1.dtype), ds0, {k: xp.zeros_like(v) for k, v in zeros.items()}
     d_out_t = None if d_outputs is None else xp.asarray(d_outputs).transpose(1, 0, 2)   # (T, B, H)
-    if engine == "compiled":
-        rows, ds0, grads = fast.backward(d_out_t, d_final, loop)                # rows: (T*B, G*H)
-        dUb = grads.pop("Ub")                                                   # (K, G*H) = [dU; db]
-    else:
-        dxu, ds0, grads = scan.backward(cell.step_backward, p, d_out_t, d_final, loop, cell.param_grads)
-        rows = dxu.transpose(0, 2, 1, 3).reshape(T * B, -1)                    # (T*B, G*H), a view
-        dUb = x1.reshape(T * B, K).T @ rows                                    # [dU; db] = [x, 1]^T dA
+    dxu, ds0, grads = scan.backward(cell.step_backward, p, d_out_t, d_final, loop, cell.param_grads)
+    rows = dxu.transpose(0, 2, 1, 3).reshape(T * B, -1)                        # (T*B, G*H), a view
+    dUb = x1.reshape(T * B, K).T @ rows                                        # [dU; db] = [x, 1]^T dA
     grads["U"] = dUb[:D]
     if has_bias:
         grads["b"] = dUb[D]

@@ -1,0 +1,245 @@
+"""Compiled LSTM kernels (with or without peepholes): one batch chunk, the whole sequence.
+
+Same equations as :func:`boucle.ops.cells.lstm_step_forward` / ``lstm_step_backward``
+(seed 002; peepholes Gers & Schmidhuber 2000), in the feature-major layout of
+:mod:`boucle.ops.fast_kernels`. Blocks i, f, o, g of the pre-activation
+a_t = [W; U; b]^T z_t (4H, Bw) come from ONE micro-kernel product per step, z_t =
+[h_{t-1} (⊙ rec); x_t; 1]; the gate arithmetic of a step is one fused pass.
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from .fast_gemm import gemm, packed, padded_width
+from .fast_kernels import (
+    blend,
+    copy,
+    input_buffer,
+    input_gradient,
+    load_t,
+    order,
+    output_gradient,
+    rec_t,
+    scratch_for,
+    sigmoid,
+    state_gradient,
+    step_input,
+    store_step,
+    store_t,
+    tanh,
+    valid_columns,
+    write_output,
+    zero_padded,
+)
+
+_JIT = dict(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})
+
+
+@njit(**_JIT)
+def lstm_forward(x, xm, bias, Ap, peep, h0, c0, mask, rec, reverse, Bw, out, hT, cT, Z, gates, cs, cinit):
+    """The LSTM over one chunk::
+
+        [i f o] = σ(x_t U + b + h_{t-1} W [+ p ⊙ c])[:3H],  g = tanh(...)[3H:]
+        c_t = i ⊙ g + f ⊙ c_{t-1},  h_t = o ⊙ tanh(c_t)
+        (peepholes: i, f see p_i ⊙ c_{t-1}, p_f ⊙ c_{t-1}; o sees p_o ⊙ c_t)
+
+    Ap: [W; U; b]^T packed (:func:`boucle.ops.fast_gemm.pack`); peep (3, H) = p_i, p_f,
+    p_o or (0, H). Writes out (Bc, T, H) and the final states hT, cT (Bc, H). Training
+    caches (all empty for a forward without backward): Z (H+K, N) every z_t (step t in
+    columns t*Bw...), gates (T, 4H, Bw) i, f, o, g after their activations, cs (T, H, Bw)
+    the carried c after each step, cinit (H, Bw) the initial c.
+    """
+    Bc, T, D = x.shape
+    H = h0.shape[1]
+    GH, n = 4 * H, H * Bw
+    keep, masked, peephole = Z.shape[0] > 0, mask.shape[0] > 0, peep.shape[0] > 0
+    z = input_buffer(H, x, bias, Bw, out)
+    recT = rec_t(rec, H, Bw, out)
+    h, c = np.empty((H, Bw), out.dtype), np.empty((H, Bw), out.dtype)
+    load_t(h, h0)
+    load_t(c, c0)
+    if keep:
+        copy(cinit.reshape(n), c.reshape(n))
+        Z[:, T * Bw:] = 0.0                                            # the product's padding columns
+    scratch = scratch_for(out)
+    own = np.empty((0 if keep else GH, Bw), out.dtype)
+    cn, hn = np.empty((H, Bw), out.dtype), np.empty((H, Bw), out.dtype)
+    cf, cnf, hnf = c.reshape(n), cn.reshape(n), hn.reshape(n)
+    valid = np.ones(Bw, np.bool_)
+    for t in order(T, reverse):
+        step_input(z, h, recT, x, xm, t)
+        a = gates[t] if keep else own
+        if keep:
+            store_step(Z, z, t)
+        gemm(Ap, GH, z, 0, Bw, Bw, a, 0, Bw, False, scratch)      # (x_t U + b + h_{t-1} W)^T
+        af = a.reshape(GH * Bw)
+        i, f, o, g = af[:n], af[n:2 * n], af[2 * n:3 * n], af[3 * n:]
+        if peephole:
+            for j in range(H):
+                pi, pf, po = peep[0, j], peep[1, j], peep[2, j]
+                for b in range(Bw):
+                    k = j * Bw + b
+                    cp = cf[k]
+                    ik, fk, gk = sigmoid(i[k] + pi * cp), sigmoid(f[k] + pf * cp), tanh(g[k])
+                    ck = ik * gk + fk * cp                         # c_t = i ⊙ g + f ⊙ c_{t-1}
+                    ok = sigmoid(o[k] + po * ck)
+                    i[k], f[k], o[k], g[k] = ik, fk, ok, gk
+                    cnf[k] = ck
+                    hnf[k] = ok * tanh(ck)                         # h_t = o ⊙ tanh(c_t)
+        else:
+            for k in range(n):
+                ik, fk, ok, gk = sigmoid(i[k]), sigmoid(f[k]), sigmoid(o[k]), tanh(g[k])
+                ck = ik * gk + fk * cf[k]
+                i[k], f[k], o[k], g[k] = ik, fk, ok, gk
+                cnf[k] = ck
+                hnf[k] = ok * tanh(ck)
+        if masked:
+            valid = valid_columns(mask, t, Bw)
+        blend(c, cn, valid, masked)
+        blend(h, hn, valid, masked)
+        write_output(out, hn, valid, masked, t)
+        if keep:
+            copy(cs[t].reshape(n), cf)
+    store_t(hT, h)
+    store_t(cT, c)
+
+
+@njit(**_JIT)
+def lstm_backward(d_out, dhT, dcT, Wp, peep, mask, rec, reverse, gates, cs, cinit, Z, Up, xm,
+                  dA, dWUb, dx, dh0, dc0, dpeep):
+    """BPTT of :func:`lstm_forward` (as ``cells.lstm_step_backward``)::
+
+        do = dh ⊙ tanh c_t;  dc = dc_next + dh ⊙ o ⊙ (1 - tanh² c_t) [+ dA_o ⊙ p_o]
+        di = dc ⊙ g;  df = dc ⊙ c_{t-1};  dg = dc ⊙ i;  dc_{t-1} = dc ⊙ f [+ dA_i ⊙ p_i + dA_f ⊙ p_f]
+        dA = [di σ', df σ', do σ', dg tanh'];  dh_{t-1} = (dA W^T)^T = W dA^T
+
+    Wp: W (H, 4H) packed; Up: U (D, 4H) packed. Fills dA (4H, N) (step t in columns
+    t*Bw...; the columns past T*Bw zero), dWUb (H+K, 4H) = Σ_t z_t dA_t^T = [dW; dU; db]
+    of the chunk, dx (Bc, T, D), dh0, dc0 (Bc, H) and dpeep (3, H) (peepholes).
+    """
+    T, GH, Bw = gates.shape
+    H = GH // 4
+    n = H * Bw
+    masked, peephole = mask.shape[0] > 0, peep.shape[0] > 0
+    dt = gates.dtype
+    one = dt.type(1.0)
+    recT = rec_t(rec, H, Bw, gates)
+    dh, dc = np.empty((H, Bw), dt), np.empty((H, Bw), dt)
+    load_t(dh, dhT)
+    load_t(dc, dcT)
+    da, dhin = np.empty((GH, Bw), dt), np.empty((H, Bw), dt)
+    gh, dcn = np.empty((H, Bw), dt), np.empty((H, Bw), dt)
+    for r in range(GH):
+        for q in range(T * Bw, dA.shape[1]):
+            dA[r, q] = 0.0
+    scratch = scratch_for(gates)
+    daf, dcf, dcnf, ghf = da.reshape(GH * Bw), dc.reshape(n), dcn.reshape(n), gh.reshape(n)
+    di, df, do, dg = daf[:n], daf[n:2 * n], daf[2 * n:3 * n], daf[3 * n:]
+    valid = np.ones(Bw, np.bool_)
+    ordr = order(T, reverse)
+    for s in range(T - 1, -1, -1):
+        t = ordr[s]
+        cp = (cs[ordr[s - 1]] if s > 0 else cinit).reshape(n)        # c_{t-1}
+        af, ct = gates[t].reshape(GH * Bw), cs[t].reshape(n)
+        i, f, o, g = af[:n], af[n:2 * n], af[2 * n:3 * n], af[3 * n:]
+        output_gradient(gh, dh, d_out, t)                             # dE/dh_t
+        if peephole:
+            for j in range(H):
+                pi, pf, po = peep[0, j], peep[1, j], peep[2, j]
+                for b in range(Bw):
+                    k = j * Bw + b
+                    tc, ok, ik, fk, gk = tanh(ct[k]), o[k], i[k], f[k], g[k]
+                    dok = ghf[k] * tc * (one - ok) * ok
+                    dck = ghf[k] * ok * ((one - tc) * (one + tc)) + dcf[k] + dok * po
+                    dik = dck * gk * (one - ik) * ik
+                    dfk = dck * cp[k] * (one - fk) * fk
+                    di[k], df[k], do[k] = dik, dfk, dok
+                    dg[k] = dck * ik * ((one - gk) * (one + gk))
+                    dcnf[k] = dck * fk + dik * pi + dfk * pf
+        else:
+            for k in range(n):
+                tc, ok, ik, fk, gk = tanh(ct[k]), o[k], i[k], f[k], g[k]
+                do[k] = ghf[k] * tc * (one - ok) * ok                 # dA_o = dh ⊙ tanh(c_t) ⊙ σ'
+                dck = ghf[k] * ok * ((one - tc) * (one + tc)) + dcf[k]
+                di[k] = dck * gk * (one - ik) * ik                    # dA_i = dc ⊙ g ⊙ σ'
+                df[k] = dck * cp[k] * (one - fk) * fk                 # dA_f = dc ⊙ c_{t-1} ⊙ σ'
+                dg[k] = dck * ik * ((one - gk) * (one + gk))          # dA_g = dc ⊙ i ⊙ tanh'
+                dcnf[k] = dck * fk                                    # dc_{t-1} = dc ⊙ f
+        if masked:
+            valid = valid_columns(mask, t, Bw)
+        blend(dc, dcn, valid, masked)
+        zero_padded(da, valid, masked)
+        if peephole:                                                  # dp_i = Σ dA_i c_{t-1}, ...
+            for j in range(H):
+                si, sf, so = dt.type(0.0), dt.type(0.0), dt.type(0.0)
+                for b in range(Bw):
+                    k = j * Bw + b
+                    si += di[k] * cp[k]
+                    sf += df[k] * cp[k]
+                    so += do[k] * ct[k]
+                dpeep[0, j] += si
+                dpeep[1, j] += sf
+                dpeep[2, j] += so
+        store_step(dA, da, t)
+        gemm(Wp, H, da, 0, Bw, Bw, dhin, 0, Bw, False, scratch)     # W dA^T: dE/d(h_{t-1} ⊙ rec)
+        state_gradient(dh, dhin, dhin, recT, valid, masked, False)
+    store_t(dh0, dh)
+    store_t(dc0, dc)
+    np.dot(Z, dA.T, dWUb)                                             # [dW; dU; db] = Σ_t z_t dA_t^T
+    input_gradient(Up, dA, Bw, dx, xm, scratch)
+
+
+# ------------------------------------------------------------------ the calls (boucle.ops.fast)
+def prepare_forward(cell, p, U, b, dt):
+    """The forward weights: [W; U; b]^T packed, the peepholes (3, H) or (0, H), whether b exists."""
+    H = p.W.shape[0]
+    M = np.concatenate([p.W, U] + ([b[None]] if b is not None else [])).astype(dt, copy=False)   # (H+K, 4H)
+    peep = np.stack(p.peepholes).astype(dt) if cell.peephole else np.zeros((0, H), dt)
+    return packed(M, 0, M.shape[0], 0, 4 * H, True), peep, b is not None
+
+
+def forward_chunk(cell, weights, x, xm, s0, mask, rec, reverse, Bw, out, final, keep):
+    """Run one chunk; returns its training caches (Z, gates, cs, cinit, Bw)."""
+    Ap, peep, bias = weights
+    Bc, T, D = x.shape
+    H, dt = out.shape[2], out.dtype
+    if keep:
+        N = padded_width(T * Bw, dt)
+        saved = (np.empty((H + D + bias, N), dt), np.empty((T, 4 * H, Bw), dt), np.empty((T, H, Bw), dt),
+                 np.empty((H, Bw), dt), Bw)
+    else:
+        saved = (np.empty((0, 0), dt), np.empty((0, 0, 0), dt), np.empty((0, 0, 0), dt), np.empty((0, 0), dt), Bw)
+    lstm_forward(x, xm, bias, Ap, peep, s0[0], s0[1], mask, rec, reverse, Bw, out, final[0], final[1], *saved[:4])
+    return saved
+
+
+def prepare_backward(cell, p, U, dt):
+    """W (H, 4H) and U (D, 4H) packed, the peepholes."""
+    H = p.W.shape[0]
+    W, U = np.asarray(p.W, dt), np.asarray(U, dt)
+    peep = np.stack(p.peepholes).astype(dt) if cell.peephole else np.zeros((0, H), dt)
+    return packed(W, 0, H, 0, 4 * H, False), packed(U, 0, U.shape[0], 0, 4 * H, False), peep
+
+
+def backward_chunk(cell, weights, saved, d_out, d_fin, mask, rec, reverse, xm, dx, ds0):
+    """BPTT of one chunk: its partial ``{"WUb": [dW; dU; db], "peep": (3, H)}``."""
+    Wp, Up, peep = weights
+    Z, gates, cs, cinit, Bw = saved
+    GH, dt = gates.shape[1], gates.dtype
+    dA, dWUb = np.empty((GH, Z.shape[1]), dt), np.empty((Z.shape[0], GH), dt)
+    dpeep = np.zeros(peep.shape, dt)
+    lstm_backward(d_out, d_fin[0], d_fin[1], Wp, peep, mask, rec, reverse, gates, cs, cinit, Z, Up, xm,
+                  dA, dWUb, dx, ds0[0], ds0[1], dpeep)
+    return {"WUb": dWUb, "peep": dpeep}
+
+
+def param_grads(cell, total, H, D, has_bias):
+    """The summed partials in the layers' layout."""
+    dWUb = total["WUb"]
+    grads = {"W": dWUb[:H], "U": dWUb[H:H + D]}
+    if has_bias:
+        grads["b"] = dWUb[H + D]
+    if cell.peephole:
+        grads["p_i"], grads["p_f"], grads["p_o"] = total["peep"]
+    return grads
