@@ -32,7 +32,7 @@ from numba import njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-__all__ = ["R", "LANES32", "LANES64", "lanes", "padded_width", "pack", "gemm"]
+__all__ = ["R", "LANES32", "LANES64", "lanes", "padded_width", "block_width", "pack", "pack_columns", "packed", "gemm"]
 
 _FEATURES = _ll.get_host_cpu_features()
 _AVX512 = bool(_FEATURES.get("avx512f", False))
@@ -63,6 +63,12 @@ def padded_width(n: int, dtype) -> int:
     if rest == 0:
         return n
     return full * widths[0] + min(w for w in widths if w >= rest)
+
+
+def block_width(n: int, dtype) -> int:
+    """:func:`padded_width` for a block of columns placed side by side with others in one
+    product (at least one narrowest vector, so that every block starts on a vector)."""
+    return max(padded_width(n, dtype), lanes(dtype)[-1])
 
 
 def _microkernel(cls: int, accumulate: bool):
@@ -137,17 +143,38 @@ def pack(M, r0, r1, c0, c1, transpose, out):
     else:
         rows, K = r1 - r0, c1 - c0
     for ib in range(nb):
-        for r in range(R):
-            i = ib * R + r
-            if i >= rows:
+        n = min(R, rows - ib * R)
+        if transpose:                                   # runs of n along M's rows
+            for k in range(K):
+                src, dst = M[r0 + k], out[ib, k]
+                for r in range(n):
+                    dst[r] = src[c0 + ib * R + r]
+                for r in range(n, R):
+                    dst[r] = z
+        else:
+            for r in range(n):                          # runs along M's columns
+                src = M[r0 + ib * R + r]
+                for k in range(K):
+                    out[ib, k, r] = src[c0 + k]
+            for r in range(n, R):
                 for k in range(K):
                     out[ib, k, r] = z
-            elif transpose:
-                for k in range(K):
-                    out[ib, k, r] = M[r0 + k, c0 + i]
-            else:
-                for k in range(K):
-                    out[ib, k, r] = M[r0 + i, c0 + k]
+
+
+@njit(**_JIT)
+def pack_columns(out, a, r0, r1, slot):
+    """out[ib, slot*Bw + b, r] = a[r0 + ib*R + r, b] (zero past r1): one step's (rows, Bw)
+    block as the columns k = slot*Bw ... of a packed A (:func:`gemm`'s K axis)."""
+    Bw = a.shape[1]
+    z = out.dtype.type(0.0)
+    for ib in range(out.shape[0]):
+        n = min(R, r1 - r0 - ib * R)
+        for b in range(Bw):
+            dst = out[ib, slot * Bw + b]
+            for r in range(n):
+                dst[r] = a[r0 + ib * R + r, b]
+            for r in range(max(n, 0), R):
+                dst[r] = z
 
 
 @njit(inline="always")
@@ -224,53 +251,64 @@ def _mv(typingctx, A, a_off, B, b_off, ldb, acc, K):
 
 
 @njit(**_JIT)
-def _gemv(Ap, M, B, b_off, ldb, C, c_off, ldc, accumulate, scratch):
+def _gemv(Ap, M, K, B, b_off, ldb, C, c_off, ldc, accumulate, scratch):
     """:func:`gemm` for one column (N = 1)."""
-    nb, K = Ap.shape[0], Ap.shape[1]
+    nb, stride = Ap.shape[0], Ap.shape[1] * R
     cf = C.reshape(C.size)
     for ib in range(nb):
-        _mv(Ap, ib * K * R, B, b_off, ldb, scratch, K)
+        _mv(Ap, ib * stride, B, b_off, ldb, scratch, K)
         for r in range(min(R, M - ib * R)):
             o = c_off + (ib * R + r) * ldc
             cf[o] = cf[o] + scratch[r] if accumulate else scratch[r]
 
 
-@njit(**_JIT)
-def gemm(Ap, M, B, b_off, ldb, N, C, c_off, ldc, accumulate, scratch):
-    """C[i, j] = (C[i, j] +) Σ_k A[i, k] B[k, j] for i < M, j < N.
+#: elements of B one K-block may span (kept in the L2 cache across A's row blocks)
+_B_BLOCK = 1 << 17
 
-    Ap: A packed by :func:`pack` (nb, K, R); B and C addressed from element offsets
-    ``b_off``, ``c_off`` with row strides ``ldb``, ``ldc`` (any arrays of the dtype);
-    N a :func:`padded_width`; scratch: R * (widest lanes) elements of the dtype (the
-    last rows when M is not a multiple of R)."""
-    nb, K = Ap.shape[0], Ap.shape[1]
+
+@njit(**_JIT)
+def gemm(Ap, M, K, B, b_off, ldb, N, C, c_off, ldc, accumulate, scratch):
+    """C[i, j] = (C[i, j] +) Σ_{k<K} A[i, k] B[k, j] for i < M, j < N.
+
+    Ap: A packed by :func:`pack` (nb, K' >= K, R); B and C addressed from element offsets
+    ``b_off``, ``c_off`` with row strides ``ldb``, ``ldc`` (contiguous arrays of the
+    dtype); N a :func:`padded_width`; scratch: R * (widest lanes) elements of the dtype
+    (the last rows when M is not a multiple of R). Loops: K in blocks whose rows of B fit
+    the L2 cache, A's row blocks, then the vectors of B's columns (each packed A block
+    read once per K block, from the L1 cache across the columns)."""
     if N == 1:
-        _gemv(Ap, M, B, b_off, ldb, C, c_off, ldc, accumulate, scratch)
+        _gemv(Ap, M, K, B, b_off, ldb, C, c_off, ldc, accumulate, scratch)
         return
+    nb, stride = Ap.shape[0], Ap.shape[1] * R
     shift = 1 if Ap.itemsize == 8 else 0
     w0, w1, w2 = _W32[0] >> shift, _W32[1] >> shift, _W32[2] >> shift
-    j = 0
-    while j < N:
-        rest = N - j
-        cls = 0 if rest >= w0 else (1 if rest >= w1 else 2)
-        L = w0 if cls == 0 else (w1 if cls == 1 else w2)
+    kb = max(64, _B_BLOCK // max(N, 1))
+    flat = C.reshape(C.size)
+    for k0 in range(0, K, kb):
+        kc = min(kb, K - k0)
+        acc = accumulate or k0 > 0
         for ib in range(nb):
             rows = min(R, M - ib * R)
-            a_off = ib * K * R
-            if rows == R:
-                _call(cls, accumulate, Ap, a_off, B, b_off + j, ldb, C, c_off + ib * R * ldc + j, ldc, K)
-            else:
-                _call(cls, False, Ap, a_off, B, b_off + j, ldb, scratch, 0, L, K)
-                flat = C.reshape(C.size)
-                for r in range(rows):
-                    o = c_off + (ib * R + r) * ldc + j
-                    if accumulate:
-                        for q in range(L):
-                            flat[o + q] += scratch[r * L + q]
-                    else:
-                        for q in range(L):
-                            flat[o + q] = scratch[r * L + q]
-        j += L
+            a_off = ib * stride + k0 * R
+            j = 0
+            while j < N:
+                rest = N - j
+                cls = 0 if rest >= w0 else (1 if rest >= w1 else 2)
+                L = w0 if cls == 0 else (w1 if cls == 1 else w2)
+                bo = b_off + k0 * ldb + j
+                if rows == R:
+                    _call(cls, acc, Ap, a_off, B, bo, ldb, C, c_off + ib * R * ldc + j, ldc, kc)
+                else:
+                    _call(cls, False, Ap, a_off, B, bo, ldb, scratch, 0, L, kc)
+                    for r in range(rows):
+                        o = c_off + (ib * R + r) * ldc + j
+                        if acc:
+                            for q in range(L):
+                                flat[o + q] += scratch[r * L + q]
+                        else:
+                            for q in range(L):
+                                flat[o + q] = scratch[r * L + q]
+                j += L
 
 
 def packed(M, r0, r1, c0, c1, transpose, dtype=None):

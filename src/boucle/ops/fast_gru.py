@@ -11,27 +11,31 @@ z_t = [h_{t-1} (⊙ rec); x_t; 1]. Each step's products touch only the blocks th
 * simplified (``gru_simple``): [W; U; b]^T z_t (blocks z, g).
 
 The three share one pair of kernels (``form`` 0, 1, 2: course, reset_after, simplified).
+Backward, dh_{t-1} and dx_t come from per-step products with W and U, and the weight
+gradients are accumulated every few steps as dW^T += dA Z^T (no dA kept).
 """
 from __future__ import annotations
 
 import numpy as np
 from numba import njit
 
-from .fast_gemm import gemm, packed, padded_width
+from .fast_gemm import R, block_width, gemm, pack_columns, packed
 from .fast_kernels import (
+    accumulate_dW,
     blend,
     copy,
-    dot_nt,
+    group_steps,
     input_buffer,
-    input_gradient,
     load_t,
     order,
     output_gradient,
     rec_t,
+    scatter_dx,
     scratch_for,
     sigmoid,
     state_gradient,
     step_input,
+    store_rows,
     store_step,
     store_t,
     tanh,
@@ -46,7 +50,7 @@ _FORMS = {"gru": COURSE, "gru_reset_after": RESET_AFTER, "gru_simple": SIMPLE}
 
 
 @njit(**_JIT)
-def gru_forward(form, x, xm, bias, A1, A2, A3, bW, h0, mask, rec, reverse, Bw, out, hT, Z, gates, hps, aux):
+def gru_forward(form, x, xm, bias, A1, A2, A3, bW, h0, mask, rec, reverse, Bw, Hp, out, hT, Z, gates, hps, aux):
     """The GRU over one chunk (``form``: 0 course, 1 reset_after, 2 simplified)::
 
         course:       z, r = σ(x U + b + h W)_{z,r};  g = tanh(x U_g + b_g + (r ⊙ h) W_g)
@@ -57,9 +61,10 @@ def gru_forward(form, x, xm, bias, A1, A2, A3, bW, h0, mask, rec, reverse, Bw, o
     (h = h_{t-1} ⊙ rec in the products.) A1: [W; U; b(+b_W)]^T of the first blocks
     (z, r; simplified: z, g) packed; A2: [U; b]^T_g; A3: W_g^T (course, reset_after);
     bW: b_W_g (H,) (reset_after, zeros without b_W). Writes out (Bc, T, H), hT (Bc, H);
-    caches (empty without backward): Z (H+K, N) every z_t, gates (T, G*H, Bw) after
-    their activations, hps (T, H, Bw) h_{t-1}, aux (H, N): every r ⊙ h (course) or s_g
-    (reset_after), step t in columns t*Bw...
+    caches (empty without backward): Z (T*Bw, Kp) every z_t as rows
+    (:func:`boucle.ops.fast_kernels.store_rows`), gates (T, G*H, Bw) after their
+    activations, hps (T, H, Bw) h_{t-1}, aux: every r ⊙ h as rows (T*Bw, Hp) (course) or
+    every s_g (H, T*Bw) (reset_after, step t in columns t*Bw...).
     """
     Bc, T, D = x.shape
     H = h0.shape[1]
@@ -71,9 +76,6 @@ def gru_forward(form, x, xm, bias, A1, A2, A3, bW, h0, mask, rec, reverse, Bw, o
     recT = rec_t(rec, H, Bw, out)
     h, hn = np.empty((H, Bw), dt), np.empty((H, Bw), dt)
     load_t(h, h0)
-    if keep:
-        Z[:, T * Bw:] = 0.0
-        aux[:, T * Bw:] = 0.0
     scratch = scratch_for(out)
     own_a = np.empty((0 if keep else GH, Bw), dt)
     s = np.empty((H, Bw), dt)                                  # r ⊙ h (course), s_g (reset_after)
@@ -84,32 +86,32 @@ def gru_forward(form, x, xm, bias, A1, A2, A3, bW, h0, mask, rec, reverse, Bw, o
         step_input(z, h, recT, x, xm, t)
         a = gates[t] if keep else own_a
         if keep:
-            store_step(Z, z, t)
+            store_rows(Z, z, H, Hp, t)
             copy(hps[t].reshape(n), hf)
         af = a.reshape(GH * Bw)
         if form == SIMPLE:
-            gemm(A1, 2 * H, z, 0, Bw, Bw, a, 0, Bw, False, scratch)
+            gemm(A1, 2 * H, A1.shape[1], z, 0, Bw, Bw, a, 0, Bw, False, scratch)
             zz, g = af[:n], af[n:]
             for k in range(n):
                 zk, gk = sigmoid(zz[k]), tanh(g[k])
                 zz[k], g[k] = zk, gk
                 hnf[k] = (gk - hf[k]) * zk + hf[k]             # h_t = z ⊙ g + (1 - z) ⊙ h_{t-1}
         else:
-            gemm(A1, 2 * H, z, 0, Bw, Bw, a, 0, Bw, False, scratch)            # z, r blocks
-            gemm(A2, H, z, H * Bw, Bw, Bw, a, 2 * H * Bw, Bw, False, scratch)  # x U_g + b_g
+            gemm(A1, 2 * H, A1.shape[1], z, 0, Bw, Bw, a, 0, Bw, False, scratch)            # z, r blocks
+            gemm(A2, H, A2.shape[1], z, H * Bw, Bw, Bw, a, 2 * H * Bw, Bw, False, scratch)  # x U_g + b_g
             zz, r, g = af[:n], af[n:2 * n], af[2 * n:]
             for k in range(2 * n):
                 af[k] = sigmoid(af[k])
             if form == COURSE:
                 for k in range(n):                              # r ⊙ h (⊙ rec), into W_g^T (r ⊙ h)
                     sf[k] = r[k] * zf[k]
-                gemm(A3, H, s, 0, Bw, Bw, a, 2 * H * Bw, Bw, True, scratch)
+                gemm(A3, H, H, s, 0, Bw, Bw, a, 2 * H * Bw, Bw, True, scratch)
                 for k in range(n):
                     gk = tanh(g[k])
                     g[k] = gk
                     hnf[k] = (gk - hf[k]) * zz[k] + hf[k]
             else:
-                gemm(A3, H, z, 0, Bw, Bw, s, 0, Bw, False, scratch)             # h W_g
+                gemm(A3, H, H, z, 0, Bw, Bw, s, 0, Bw, False, scratch)             # h W_g
                 for j in range(H):
                     bj = bW[j]
                     for b in range(Bw):
@@ -119,7 +121,9 @@ def gru_forward(form, x, xm, bias, A1, A2, A3, bW, h0, mask, rec, reverse, Bw, o
                         gk = tanh(g[k] + r[k] * sk)
                         g[k] = gk
                         hnf[k] = (gk - hf[k]) * zz[k] + hf[k]
-            if keep:
+            if keep and form == COURSE:
+                store_rows(aux, s, H, Hp, t)
+            elif keep:
                 store_step(aux, s, t)
         if masked:
             valid = valid_columns(mask, t, Bw)
@@ -129,36 +133,45 @@ def gru_forward(form, x, xm, bias, A1, A2, A3, bW, h0, mask, rec, reverse, Bw, o
 
 
 @njit(**_JIT)
-def gru_backward(form, d_out, dhT, W1p, W2p, mask, rec, reverse, gates, hps, aux, Z, Up, xm, dA, dS, dx, dh0):
+def gru_backward(form, d_out, dhT, W1p, W2p, Up, mask, rec, reverse, gates, hps, aux, Z, xm, C1, C2, C3, dbW, dx,
+                 dh0):
     """BPTT of :func:`gru_forward` (as the cells' step_backward)::
 
         dA_g = dh ⊙ z ⊙ tanh'(g);  dA_z = dh ⊙ (g - h_{t-1}) ⊙ σ'(z);  direct = dh ⊙ (1 - z)
         course:      d(r⊙h) = W_g dA_g;  dA_r = d(r⊙h) ⊙ h ⊙ σ'(r);  dh = W_{zr} dA_{zr} + d(r⊙h) ⊙ r
         reset_after: dA_r = dA_g ⊙ s_g ⊙ σ'(r);  ds_g = r ⊙ dA_g;  dh = W_{zr} dA_{zr} + W_g ds_g
-        simplified:  dh = W dA
-        dh_{t-1} = direct + dh ⊙ rec
+        simplified:  [dh; dx_t] = [W; U] dA
+        dh_{t-1} = direct + dh ⊙ rec;  dx_t = U dA_t
 
-    W1p: W_{z,r} (simplified: W) packed (H rows); W2p: W_g (course, reset_after); Up: U.
-    Fills dA (G*H, N) (step t in columns t*Bw...; past T*Bw zero), dS (H, N) ds_g
-    (reset_after), dx (Bc, T, D) and dh0 (Bc, H). The parameter products are the caller's.
+    W1p: W_{z,r} (simplified: [W; U]) packed; W2p: W_g; Up: U (course, reset_after).
+    Accumulates the transposed weight gradients (columns as Z's rows): C1 (blocks z, r;
+    simplified z, g) += Σ dA z^T; C2 (H, Kxp) += Σ dA_g [x; 1]^T; C3 (H, Hp) += Σ dA_g
+    (r⊙h)^T (course) or Σ ds_g h^T (reset_after); dbW (H,) += Σ ds_g (reset_after).
+    Fills dx (Bc, T, D) and dh0 (Bc, H).
     """
     T, GH, Bw = gates.shape
     G = 2 if form == SIMPLE else 3
     H = GH // G
+    D = dx.shape[2]
     n = H * Bw
     masked = mask.shape[0] > 0
     dt = gates.dtype
     one = dt.type(1.0)
+    Hp = C1.shape[1] - C2.shape[1] if form != SIMPLE else 0
     recT = rec_t(rec, H, Bw, gates)
     dh = np.empty((H, Bw), dt)
     load_t(dh, dhT)
-    da, dhin, direct = np.empty((GH, Bw), dt), np.empty((H, Bw), dt), np.empty((H, Bw), dt)
+    da, hx, direct = np.empty((GH, Bw), dt), np.empty((H + D, Bw), dt), np.empty((H, Bw), dt)
     gh, dsg = np.empty((H, Bw), dt), np.empty((H, Bw), dt)
-    dA[:, T * Bw:] = 0.0
-    if form == RESET_AFTER:
-        dS[:, T * Bw:] = 0.0
+    P = group_steps(T, Bw)
+    M1 = GH if form == SIMPLE else 2 * H
+    dAp1 = np.empty(((M1 + R - 1) // R, P * Bw, R), dt)
+    dAp2 = np.empty(((H + R - 1) // R if form != SIMPLE else 0, P * Bw, R), dt)
+    dAp3 = np.empty(((H + R - 1) // R if form == RESET_AFTER else 0, P * Bw, R), dt)
+    done = 0
     scratch = scratch_for(gates)
-    daf, ghf, df_, dhinf, dsgf = da.reshape(GH * Bw), gh.reshape(n), direct.reshape(n), dhin.reshape(n), dsg.reshape(n)
+    daf, ghf, df_, dsgf = da.reshape(GH * Bw), gh.reshape(n), direct.reshape(n), dsg.reshape(n)
+    dhin, dhinf = hx[:H], hx[:H].reshape(n)
     valid = np.ones(Bw, np.bool_)
     for t in order(T, reverse)[::-1]:
         af, hp = gates[t].reshape(GH * Bw), hps[t].reshape(n)
@@ -176,21 +189,21 @@ def gru_backward(form, d_out, dhT, W1p, W2p, mask, rec, reverse, gates, hps, aux
             dz[k] = ghk * (gk - hp[k]) * (one - zk) * zk               # dA_z
         if form == SIMPLE:
             zero_padded(da, valid, masked)
-            gemm(W1p, H, da, 0, Bw, Bw, dhin, 0, Bw, False, scratch)  # W dA^T
+            gemm(W1p, H + D, GH, da, 0, Bw, Bw, hx, 0, Bw, False, scratch)    # [W; U] dA^T
         elif form == COURSE:
             r, dr = af[n:2 * n], daf[n:2 * n]
             zero_padded(da, valid, masked)
-            gemm(W2p, H, da, 2 * H * Bw, Bw, Bw, dsg, 0, Bw, False, scratch)   # d(r ⊙ h) = W_g dA_g
+            gemm(W2p, H, H, da, 2 * H * Bw, Bw, Bw, dsg, 0, Bw, False, scratch)   # d(r ⊙ h) = W_g dA_g
             for j in range(H):
-                zj = Z[j, t * Bw:(t + 1) * Bw]                         # h_{t-1} ⊙ rec
                 for b in range(Bw):
                     k = j * Bw + b
                     rk = r[k]
-                    dr[k] = dsgf[k] * zj[b] * (one - rk) * rk          # dA_r
+                    dr[k] = dsgf[k] * Z[t * Bw + b, j] * (one - rk) * rk   # dA_r (Z: h_{t-1} ⊙ rec)
                     dsgf[k] = dsgf[k] * rk                             # d(r ⊙ h) ⊙ r
-            gemm(W1p, H, da, 0, Bw, Bw, dhin, 0, Bw, False, scratch)  # W_{zr} dA_{zr}
+            gemm(W1p, H, 2 * H, da, 0, Bw, Bw, hx, 0, Bw, False, scratch)     # W_{zr} dA_{zr}
             for k in range(n):
                 dhinf[k] += dsgf[k]
+            gemm(Up, D, GH, da, 0, Bw, Bw, hx, H * Bw, Bw, False, scratch)   # dx_t = U dA
         else:
             r, dr = af[n:2 * n], daf[n:2 * n]
             for j in range(H):
@@ -202,13 +215,34 @@ def gru_backward(form, d_out, dhT, W1p, W2p, mask, rec, reverse, gates, hps, aux
                     dsgf[k] = rk * dg[k]                               # ds_g = r ⊙ dA_g
             zero_padded(da, valid, masked)
             zero_padded(dsg, valid, masked)
-            store_step(dS, dsg, t)
-            gemm(W1p, H, da, 0, Bw, Bw, dhin, 0, Bw, False, scratch)  # W_{zr} dA_{zr}
-            gemm(W2p, H, dsg, 0, Bw, Bw, dhin, 0, Bw, True, scratch)  # + W_g ds_g
-        store_step(dA, da, t)
+            gemm(W1p, H, 2 * H, da, 0, Bw, Bw, hx, 0, Bw, False, scratch)     # W_{zr} dA_{zr}
+            gemm(W2p, H, H, dsg, 0, Bw, Bw, hx, 0, Bw, True, scratch)         # + W_g ds_g
+            gemm(Up, D, GH, da, 0, Bw, Bw, hx, H * Bw, Bw, False, scratch)   # dx_t = U dA
+            for j in range(H):
+                sb = dt.type(0.0)
+                for b in range(Bw):
+                    sb += dsgf[j * Bw + b]
+                dbW[j] += sb
+        scatter_dx(dx, hx, H, xm, t)
         state_gradient(dh, direct, dhin, recT, valid, masked, True)
+        slot = t % P                                                   # dW^T += dA Z^T every P steps
+        pack_columns(dAp1, da, 0, M1, slot)
+        if form != SIMPLE:
+            pack_columns(dAp2, da, 2 * H, 3 * H, slot)
+        if form == RESET_AFTER:
+            pack_columns(dAp3, dsg, 0, H, slot)
+        done += 1
+        if done == min(P, T - (t // P) * P):
+            t0 = (t // P) * P
+            accumulate_dW(dAp1, M1, done, Bw, Z, t0, 0, Z.shape[1], C1, scratch)
+            if form != SIMPLE:
+                accumulate_dW(dAp2, H, done, Bw, Z, t0, Hp, Z.shape[1] - Hp, C2, scratch)
+            if form == COURSE:
+                accumulate_dW(dAp2, H, done, Bw, aux, t0, 0, Hp, C3, scratch)
+            elif form == RESET_AFTER:
+                accumulate_dW(dAp3, H, done, Bw, Z, t0, 0, Hp, C3, scratch)
+            done = 0
     store_t(dh0, dh)
-    input_gradient(Up, dA, Bw, dx, xm, scratch)
 
 
 # ------------------------------------------------------------------ the calls (boucle.ops.fast)
@@ -249,13 +283,15 @@ def forward_chunk(cell, weights, x, xm, s0, mask, rec, reverse, Bw, out, final, 
     Bc, T, D = x.shape
     H, dt = out.shape[2], out.dtype
     G = 2 if form == SIMPLE else 3
+    Hp = block_width(H, dt)
     if keep:
-        N = padded_width(T * Bw, dt)
-        saved = (np.empty((H + D + bias, N), dt), np.empty((T, G * H, Bw), dt), np.empty((T, H, Bw), dt),
-                 np.empty((0 if form == SIMPLE else H, N), dt), Bw)
+        Kp = Hp + block_width(D + bias, dt)
+        aux = {COURSE: (T * Bw, Hp), RESET_AFTER: (H, T * Bw), SIMPLE: (0, 0)}[form]
+        saved = (np.empty((T * Bw, Kp), dt), np.empty((T, G * H, Bw), dt), np.empty((T, H, Bw), dt),
+                 np.empty(aux, dt), Bw)
     else:
         saved = (np.empty((0, 0), dt), np.empty((0, 0, 0), dt), np.empty((0, 0, 0), dt), np.empty((0, 0), dt), Bw)
-    gru_forward(form, x, xm, bias, A1, A2, A3, bW, s0[0], mask, rec, reverse, Bw, out, final[0], *saved[:4])
+    gru_forward(form, x, xm, bias, A1, A2, A3, bW, s0[0], mask, rec, reverse, Bw, Hp, out, final[0], *saved[:4])
     return saved
 
 
@@ -264,46 +300,45 @@ def prepare_backward(cell, p, U, dt):
     H = p.W.shape[0]
     W, U = np.asarray(p.W, dt), np.asarray(U, dt)
     GH = W.shape[1]
+    none = np.zeros((0, 0, 0), dt)
     if form == SIMPLE:
-        W1p, W2p = packed(W, 0, H, 0, GH, False), np.zeros((0, 0, 0), dt)
-    else:
-        W1p, W2p = packed(W, 0, H, 0, 2 * H, False), packed(W, 0, H, 2 * H, 3 * H, False)
-    return form, W1p, W2p, packed(U, 0, U.shape[0], 0, GH, False)
+        WU = np.concatenate([W, U])
+        return form, packed(WU, 0, WU.shape[0], 0, GH, False), none, none
+    return (form, packed(W, 0, H, 0, 2 * H, False), packed(W, 0, H, 2 * H, 3 * H, False),
+            packed(U, 0, U.shape[0], 0, GH, False))
 
 
 def backward_chunk(cell, weights, saved, d_out, d_fin, mask, rec, reverse, xm, dx, ds0):
-    """BPTT of one chunk, then its partial parameter products."""
+    """BPTT of one chunk: its partial transposed weight gradients (see :func:`gru_backward`)."""
     form, W1p, W2p, Up = weights
     Z, gates, hps, aux, Bw = saved
-    GH, dt = gates.shape[1], gates.dtype
-    N, H = Z.shape[1], hps.shape[1]
-    dA = np.empty((GH, N), dt)
-    dS = np.empty((H if form == RESET_AFTER else 0, N), dt)
-    gru_backward(form, d_out, d_fin[0], W1p, W2p, mask, rec, reverse, gates, hps, aux, Z, Up, xm, dA, dS, dx, ds0[0])
-    if form == SIMPLE:
-        return {"WUb": dot_nt(Z, dA)}                                       # [dW; dU; db] = Σ z_t dA_t^T
-    part = {"WUb_zr": dot_nt(Z, dA[:2 * H]), "Ub_g": dot_nt(Z[H:], dA[2 * H:])}
-    if form == COURSE:                                                 # W_g sees r ⊙ h: Σ (r⊙h)_t dA_g,t^T
-        part["W_g"] = dot_nt(aux, dA[2 * H:])
-    else:                                                              # W_g sees ds_g = r ⊙ dA_g
-        part["W_g"] = dot_nt(Z[:H], dS)
-        part["b_W_g"] = dS.sum(axis=1)
-    return part
+    T, GH, _ = gates.shape
+    dt, H = gates.dtype, hps.shape[1]
+    Hp, Kp = block_width(H, dt), Z.shape[1]
+    M1 = GH if form == SIMPLE else 2 * H
+    C1 = np.zeros((M1, Kp), dt)
+    C2 = np.zeros((0, 0) if form == SIMPLE else (H, Kp - Hp), dt)
+    C3 = np.zeros((0, 0) if form == SIMPLE else (H, Hp), dt)
+    dbW = np.zeros(H if form == RESET_AFTER else 0, dt)
+    gru_backward(form, d_out, d_fin[0], W1p, W2p, Up, mask, rec, reverse, gates, hps, aux, Z, xm, C1, C2, C3, dbW,
+                 dx, ds0[0])
+    return {"C1": C1, "C2": C2, "C3": C3, "dbW": dbW}
 
 
 def param_grads(cell, total, H, D, has_bias):
     """The summed partials in the layers' layout (W, U, b; b_W for reset_after)."""
+    C1 = total["C1"]
+    Hp = block_width(H, C1.dtype)
     if cell.kind == "gru_simple":
-        dWUb = total["WUb"]
-        grads = {"W": dWUb[:H], "U": dWUb[H:H + D]}
+        grads = {"W": np.ascontiguousarray(C1[:, :H].T), "U": np.ascontiguousarray(C1[:, Hp:Hp + D].T)}
         if has_bias:
-            grads["b"] = dWUb[H + D]
+            grads["b"] = C1[:, Hp + D].copy()
         return grads
-    zr, g = total["WUb_zr"], total["Ub_g"]
-    grads = {"W": np.concatenate([zr[:H], total["W_g"]], axis=1),
-             "U": np.concatenate([zr[H:H + D], g[:D]], axis=1)}
+    C2, C3 = total["C2"], total["C3"]
+    grads = {"W": np.concatenate([C1[:, :H].T, C3[:, :H].T], axis=1),
+             "U": np.concatenate([C1[:, Hp:Hp + D].T, C2[:, :D].T], axis=1)}
     if has_bias:
-        grads["b"] = np.concatenate([zr[H + D], g[D]])
+        grads["b"] = np.concatenate([C1[:, Hp + D], C2[:, D]])
     if cell.kind == "gru_reset_after" and cell.recurrent_bias:
-        grads["b_W"] = np.concatenate([zr[H + D], total["b_W_g"]])
+        grads["b_W"] = np.concatenate([C1[:, Hp + D], total["dbW"]])
     return grads

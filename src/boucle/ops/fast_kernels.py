@@ -36,6 +36,7 @@ from numba.extending import overload
 from .fast_gemm import R, gemm
 
 _JIT = dict(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})
+_TILE = 16                                        # transposes between (B, ...) and (..., Bw) by tiles
 
 # Eigen's float32 tanh: tanh(x) ≈ x P(x²) / Q(x²) on [-7.905, 7.905] (±1 outside).
 _C = np.float32(7.90531110763549805)
@@ -165,16 +166,18 @@ def step_input(z, h, rec, x, xm, t):
             zf[k] = hf[k] * rf[k]
     else:
         copy(zf, hf)
-    D = x.shape[2]
-    for b in range(x.shape[0]):
-        xr = x[b, t]
-        if xm.shape[0] > 0:
-            mr = xm[b]
-            for d in range(D):
-                z[H + d, b] = xr[d] * mr[d]
-        else:
-            for d in range(D):
-                z[H + d, b] = xr[d]
+    D, Bc = x.shape[2], x.shape[0]
+    for b0 in range(0, Bc, _TILE):                  # tiles: both sides' cache lines reused
+        for d0 in range(0, D, _TILE):
+            for b in range(b0, min(b0 + _TILE, Bc)):
+                xr = x[b, t]
+                if xm.shape[0] > 0:
+                    mr = xm[b]
+                    for d in range(d0, min(d0 + _TILE, D)):
+                        z[H + d, b] = xr[d] * mr[d]
+                else:
+                    for d in range(d0, min(d0 + _TILE, D)):
+                        z[H + d, b] = xr[d]
 
 
 @njit(**_JIT)
@@ -214,15 +217,17 @@ def zero_padded(a, valid, masked):
 @njit(**_JIT)
 def write_output(out, h, valid, masked, t):
     """out[b, t, :] = h[:, b] (0 at the padded steps), b < Bc."""
-    H = h.shape[0]
-    for b in range(out.shape[0]):
-        o = out[b, t]
-        if masked and not valid[b]:
-            for j in range(H):
-                o[j] = 0.0
-        else:
-            for j in range(H):
-                o[j] = h[j, b]
+    H, Bc = h.shape[0], out.shape[0]
+    for b0 in range(0, Bc, _TILE):
+        for j0 in range(0, H, _TILE):
+            for b in range(b0, min(b0 + _TILE, Bc)):
+                o = out[b, t]
+                if masked and not valid[b]:
+                    for j in range(j0, min(j0 + _TILE, H)):
+                        o[j] = 0.0
+                else:
+                    for j in range(j0, min(j0 + _TILE, H)):
+                        o[j] = h[j, b]
 
 
 @njit(**_JIT)
@@ -230,10 +235,13 @@ def output_gradient(gh, dh, d_out, t):
     """gh = dh + d_out[:, t, :]^T (the state's gradient plus the output's); dh alone without d_out."""
     copy(gh.reshape(gh.size), dh.reshape(dh.size))
     if d_out.shape[0] > 0:
-        for b in range(d_out.shape[0]):
-            o = d_out[b, t]
-            for j in range(gh.shape[0]):
-                gh[j, b] += o[j]
+        H, Bc = gh.shape[0], d_out.shape[0]
+        for b0 in range(0, Bc, _TILE):
+            for j0 in range(0, H, _TILE):
+                for b in range(b0, min(b0 + _TILE, Bc)):
+                    o = d_out[b, t]
+                    for j in range(j0, min(j0 + _TILE, H)):
+                        gh[j, b] += o[j]
 
 
 @njit(**_JIT)
@@ -261,24 +269,55 @@ def state_gradient(dh, direct, dhin, rec, valid, masked, has_direct):
 
 
 @njit(**_JIT)
-def input_gradient(Up, dA, Bw, dx, xm, scratch):
-    """dx[b, t, :] = (U dA_t)[:, b] ⊙ x_mask[b] for the chunk's rows b < Bc: ONE product
-    U dA (D, N) through the micro-kernel (dA (G*H, N), N >= T*Bw a padded width, step t
-    in columns t*Bw ...), then the transpose into dx (Bc, T, D)."""
-    Bc, T, D = dx.shape
-    N = dA.shape[1]
-    tmp = np.empty((D, N), dA.dtype)
-    gemm(Up, D, dA, 0, N, N, tmp, 0, N, False, scratch)
-    for b in range(Bc):
-        for t in range(T):
-            o = dx[b, t]
-            c = t * Bw + b
-            if xm.shape[0] > 0:
-                for d in range(D):
-                    o[d] = tmp[d, c] * xm[b, d]
-            else:
-                for d in range(D):
-                    o[d] = tmp[d, c]
+def store_rows(dst, a, H, Hp, t):
+    """dst[t*Bw + b, :] = [a[:H, b], 0 ... (to Hp), a[H:, b], 0 ...]: one step of a
+    (H (+ K), Bw) block stored transposed, as the rows (t, b) of a (T*Bw, Kp) array whose
+    columns are the h part padded to Hp, then the x part (the B operand of dW^T = dA Z^T)."""
+    Bw, K = a.shape[1], a.shape[0]
+    z = dst.dtype.type(0.0)
+    for b0 in range(0, Bw, _TILE):
+        for j0 in range(0, K, _TILE):
+            for b in range(b0, min(b0 + _TILE, Bw)):
+                row = dst[t * Bw + b]
+                for j in range(j0, min(j0 + _TILE, K)):
+                    row[j if j < H else Hp + j - H] = a[j, b]
+    for b in range(Bw):
+        row = dst[t * Bw + b]
+        for j in range(H, Hp):
+            row[j] = z
+        for j in range(Hp + K - H, row.shape[0]):
+            row[j] = z
+
+
+@njit(**_JIT)
+def group_steps(T, Bw):
+    """Steps per weight-gradient product: dW^T += dA Z^T over ~64 columns at once."""
+    return max(1, min(T, 64 // Bw))
+
+
+@njit(**_JIT)
+def accumulate_dW(dAp, M, steps, Bw, rows, t0, col0, ncols, C, scratch):
+    """C[:M, :ncols] += A (M × steps*Bw) rows[t0*Bw ..., col0:col0+ncols]: the weight gradient
+    of a group of ``steps`` consecutive steps from t0, A packed by
+    :func:`boucle.ops.fast_gemm.pack_columns` (step t0 + s in columns s*Bw ...)."""
+    ld = rows.shape[1]
+    gemm(dAp, M, steps * Bw, rows, t0 * Bw * ld + col0, ld, ncols, C, 0, C.shape[1], True, scratch)
+
+
+@njit(**_JIT)
+def scatter_dx(dx, g, row0, xm, t):
+    """dx[b, t, :] = g[row0:row0+D, b] (⊙ x_mask[b]) for the chunk's rows b < Bc."""
+    D, Bc = dx.shape[2], dx.shape[0]
+    for b0 in range(0, Bc, _TILE):
+        for d0 in range(0, D, _TILE):
+            for b in range(b0, min(b0 + _TILE, Bc)):
+                o = dx[b, t]
+                if xm.shape[0] > 0:
+                    for d in range(d0, min(d0 + _TILE, D)):
+                        o[d] = g[row0 + d, b] * xm[b, d]
+                else:
+                    for d in range(d0, min(d0 + _TILE, D)):
+                        o[d] = g[row0 + d, b]
 
 
 @njit(**_JIT)
@@ -286,11 +325,3 @@ def scratch_for(dtype_like):
     """The micro-kernel's scratch (rows past a multiple of R)."""
     return np.empty(R * 16, dtype_like.dtype)
 
-
-@njit(**_JIT)
-def dot_nt(A, B):
-    """A B^T for C-contiguous A (M, N), B (K, N): a BLAS product (SciPy's OpenBLAS, whose
-    thread count :mod:`boucle.ops.fast` holds at one in the loop's threads)."""
-    out = np.empty((A.shape[0], B.shape[0]), A.dtype)
-    np.dot(A, B.T, out)
-    return out

@@ -4,28 +4,32 @@ Same equations as :func:`boucle.ops.cells.lstm_step_forward` / ``lstm_step_backw
 (seed 002; peepholes Gers & Schmidhuber 2000), in the feature-major layout of
 :mod:`boucle.ops.fast_kernels`. Blocks i, f, o, g of the pre-activation
 a_t = [W; U; b]^T z_t (4H, Bw) come from ONE micro-kernel product per step, z_t =
-[h_{t-1} (⊙ rec); x_t; 1]; the gate arithmetic of a step is one fused pass.
+[h_{t-1} (⊙ rec); x_t; 1]; the gate arithmetic of a step is one fused pass. Backward,
+each step's [W; U] dA_t gives dh_{t-1} and dx_t in one product, and the weight
+gradient [dW; dU; db]^T += dA Z^T is accumulated every few steps (no dA kept).
 """
 from __future__ import annotations
 
 import numpy as np
 from numba import njit
 
-from .fast_gemm import gemm, packed, padded_width
+from .fast_gemm import R, block_width, gemm, pack_columns, packed
 from .fast_kernels import (
+    accumulate_dW,
     blend,
     copy,
+    group_steps,
     input_buffer,
-    input_gradient,
     load_t,
     order,
     output_gradient,
     rec_t,
+    scatter_dx,
     scratch_for,
     sigmoid,
     state_gradient,
     step_input,
-    store_step,
+    store_rows,
     store_t,
     tanh,
     valid_columns,
@@ -37,7 +41,7 @@ _JIT = dict(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})
 
 
 @njit(**_JIT)
-def lstm_forward(x, xm, bias, Ap, peep, h0, c0, mask, rec, reverse, Bw, out, hT, cT, Z, gates, cs, cinit):
+def lstm_forward(x, xm, bias, Ap, peep, h0, c0, mask, rec, reverse, Bw, Hp, out, hT, cT, Z, gates, cs, cinit):
     """The LSTM over one chunk::
 
         [i f o] = σ(x_t U + b + h_{t-1} W [+ p ⊙ c])[:3H],  g = tanh(...)[3H:]
@@ -46,9 +50,10 @@ def lstm_forward(x, xm, bias, Ap, peep, h0, c0, mask, rec, reverse, Bw, out, hT,
 
     Ap: [W; U; b]^T packed (:func:`boucle.ops.fast_gemm.pack`); peep (3, H) = p_i, p_f,
     p_o or (0, H). Writes out (Bc, T, H) and the final states hT, cT (Bc, H). Training
-    caches (all empty for a forward without backward): Z (H+K, N) every z_t (step t in
-    columns t*Bw...), gates (T, 4H, Bw) i, f, o, g after their activations, cs (T, H, Bw)
-    the carried c after each step, cinit (H, Bw) the initial c.
+    caches (all empty for a forward without backward): Z (T*Bw, Kp) every z_t as rows
+    (:func:`boucle.ops.fast_kernels.store_rows`, the h part padded to Hp), gates
+    (T, 4H, Bw) i, f, o, g after their activations, cs (T, H, Bw) the carried c after each
+    step, cinit (H, Bw) the initial c.
     """
     Bc, T, D = x.shape
     H = h0.shape[1]
@@ -61,7 +66,6 @@ def lstm_forward(x, xm, bias, Ap, peep, h0, c0, mask, rec, reverse, Bw, out, hT,
     load_t(c, c0)
     if keep:
         copy(cinit.reshape(n), c.reshape(n))
-        Z[:, T * Bw:] = 0.0                                            # the product's padding columns
     scratch = scratch_for(out)
     own = np.empty((0 if keep else GH, Bw), out.dtype)
     cn, hn = np.empty((H, Bw), out.dtype), np.empty((H, Bw), out.dtype)
@@ -71,8 +75,8 @@ def lstm_forward(x, xm, bias, Ap, peep, h0, c0, mask, rec, reverse, Bw, out, hT,
         step_input(z, h, recT, x, xm, t)
         a = gates[t] if keep else own
         if keep:
-            store_step(Z, z, t)
-        gemm(Ap, GH, z, 0, Bw, Bw, a, 0, Bw, False, scratch)      # (x_t U + b + h_{t-1} W)^T
+            store_rows(Z, z, H, Hp, t)
+        gemm(Ap, GH, Ap.shape[1], z, 0, Bw, Bw, a, 0, Bw, False, scratch)     # (x_t U + b + h_{t-1} W)^T
         af = a.reshape(GH * Bw)
         i, f, o, g = af[:n], af[n:2 * n], af[2 * n:3 * n], af[3 * n:]
         if peephole:
@@ -106,20 +110,21 @@ def lstm_forward(x, xm, bias, Ap, peep, h0, c0, mask, rec, reverse, Bw, out, hT,
 
 
 @njit(**_JIT)
-def lstm_backward(d_out, dhT, dcT, Wp, peep, mask, rec, reverse, gates, cs, cinit, Z, Up, xm,
-                  dA, dWUb, dx, dh0, dc0, dpeep):
+def lstm_backward(d_out, dhT, dcT, WUp, peep, mask, rec, reverse, gates, cs, cinit, Z, xm, dWt, dx, dh0, dc0,
+                  dpeep):
     """BPTT of :func:`lstm_forward` (as ``cells.lstm_step_backward``)::
 
         do = dh ⊙ tanh c_t;  dc = dc_next + dh ⊙ o ⊙ (1 - tanh² c_t) [+ dA_o ⊙ p_o]
         di = dc ⊙ g;  df = dc ⊙ c_{t-1};  dg = dc ⊙ i;  dc_{t-1} = dc ⊙ f [+ dA_i ⊙ p_i + dA_f ⊙ p_f]
-        dA = [di σ', df σ', do σ', dg tanh'];  dh_{t-1} = (dA W^T)^T = W dA^T
+        dA = [di σ', df σ', do σ', dg tanh'];  [dh_{t-1}; dx_t] = [W; U] dA_t^T
 
-    Wp: W (H, 4H) packed; Up: U (D, 4H) packed. Fills dA (4H, N) (step t in columns
-    t*Bw...; the columns past T*Bw zero), dWUb (H+K, 4H) = Σ_t z_t dA_t^T = [dW; dU; db]
-    of the chunk, dx (Bc, T, D), dh0, dc0 (Bc, H) and dpeep (3, H) (peepholes).
+    WUp: [W; U] (H+D, 4H) packed. Accumulates into dWt (4H, Kp) += Σ_t dA_t z_t^T (the
+    transpose of [dW; dU; db], columns as Z's) and dpeep (3, H) (peepholes); fills
+    dx (Bc, T, D), dh0, dc0 (Bc, H).
     """
     T, GH, Bw = gates.shape
     H = GH // 4
+    D = dx.shape[2]
     n = H * Bw
     masked, peephole = mask.shape[0] > 0, peep.shape[0] > 0
     dt = gates.dtype
@@ -128,11 +133,11 @@ def lstm_backward(d_out, dhT, dcT, Wp, peep, mask, rec, reverse, gates, cs, cini
     dh, dc = np.empty((H, Bw), dt), np.empty((H, Bw), dt)
     load_t(dh, dhT)
     load_t(dc, dcT)
-    da, dhin = np.empty((GH, Bw), dt), np.empty((H, Bw), dt)
+    da, hx = np.empty((GH, Bw), dt), np.empty((H + D, Bw), dt)     # hx = [dh_{t-1} ⊙ rec; dx_t]
     gh, dcn = np.empty((H, Bw), dt), np.empty((H, Bw), dt)
-    for r in range(GH):
-        for q in range(T * Bw, dA.shape[1]):
-            dA[r, q] = 0.0
+    P = group_steps(T, Bw)
+    dAp = np.empty(((GH + R - 1) // R, P * Bw, R), dt)
+    done = 0
     scratch = scratch_for(gates)
     daf, dcf, dcnf, ghf = da.reshape(GH * Bw), dc.reshape(n), dcn.reshape(n), gh.reshape(n)
     di, df, do, dg = daf[:n], daf[n:2 * n], daf[2 * n:3 * n], daf[3 * n:]
@@ -181,13 +186,16 @@ def lstm_backward(d_out, dhT, dcT, Wp, peep, mask, rec, reverse, gates, cs, cini
                 dpeep[0, j] += si
                 dpeep[1, j] += sf
                 dpeep[2, j] += so
-        store_step(dA, da, t)
-        gemm(Wp, H, da, 0, Bw, Bw, dhin, 0, Bw, False, scratch)     # W dA^T: dE/d(h_{t-1} ⊙ rec)
-        state_gradient(dh, dhin, dhin, recT, valid, masked, False)
+        gemm(WUp, H + D, GH, da, 0, Bw, Bw, hx, 0, Bw, False, scratch)    # [W; U] dA^T
+        scatter_dx(dx, hx, H, xm, t)
+        state_gradient(dh, hx[:H], hx[:H], recT, valid, masked, False)
+        pack_columns(dAp, da, 0, GH, t % P)                           # dW^T += dA Z^T every P steps
+        done += 1
+        if done == min(P, T - (t // P) * P):
+            accumulate_dW(dAp, GH, done, Bw, Z, (t // P) * P, 0, Z.shape[1], dWt, scratch)
+            done = 0
     store_t(dh0, dh)
     store_t(dc0, dc)
-    np.dot(Z, dA.T, dWUb)                                             # [dW; dU; db] = Σ_t z_t dA_t^T
-    input_gradient(Up, dA, Bw, dx, xm, scratch)
 
 
 # ------------------------------------------------------------------ the calls (boucle.ops.fast)
@@ -200,46 +208,49 @@ def prepare_forward(cell, p, U, b, dt):
 
 
 def forward_chunk(cell, weights, x, xm, s0, mask, rec, reverse, Bw, out, final, keep):
-    """Run one chunk; returns its training caches (Z, gates, cs, cinit, Bw)."""
+    """Run one chunk; returns its training caches (Z, gates, cs, cinit, Bw, Hp)."""
     Ap, peep, bias = weights
     Bc, T, D = x.shape
     H, dt = out.shape[2], out.dtype
+    Hp = block_width(H, dt)
     if keep:
-        N = padded_width(T * Bw, dt)
-        saved = (np.empty((H + D + bias, N), dt), np.empty((T, 4 * H, Bw), dt), np.empty((T, H, Bw), dt),
-                 np.empty((H, Bw), dt), Bw)
+        Kp = Hp + block_width(D + bias, dt)
+        saved = (np.empty((T * Bw, Kp), dt), np.empty((T, 4 * H, Bw), dt), np.empty((T, H, Bw), dt),
+                 np.empty((H, Bw), dt), Bw, Hp)
     else:
-        saved = (np.empty((0, 0), dt), np.empty((0, 0, 0), dt), np.empty((0, 0, 0), dt), np.empty((0, 0), dt), Bw)
-    lstm_forward(x, xm, bias, Ap, peep, s0[0], s0[1], mask, rec, reverse, Bw, out, final[0], final[1], *saved[:4])
+        saved = (np.empty((0, 0), dt), np.empty((0, 0, 0), dt), np.empty((0, 0, 0), dt), np.empty((0, 0), dt), Bw,
+                 Hp)
+    lstm_forward(x, xm, bias, Ap, peep, s0[0], s0[1], mask, rec, reverse, Bw, Hp, out, final[0], final[1],
+                 *saved[:4])
     return saved
 
 
 def prepare_backward(cell, p, U, dt):
-    """W (H, 4H) and U (D, 4H) packed, the peepholes."""
+    """[W; U] (H+D, 4H) packed, the peepholes."""
     H = p.W.shape[0]
-    W, U = np.asarray(p.W, dt), np.asarray(U, dt)
+    WU = np.concatenate([p.W, U]).astype(dt, copy=False)
     peep = np.stack(p.peepholes).astype(dt) if cell.peephole else np.zeros((0, H), dt)
-    return packed(W, 0, H, 0, 4 * H, False), packed(U, 0, U.shape[0], 0, 4 * H, False), peep
+    return packed(WU, 0, WU.shape[0], 0, 4 * H, False), peep
 
 
 def backward_chunk(cell, weights, saved, d_out, d_fin, mask, rec, reverse, xm, dx, ds0):
-    """BPTT of one chunk: its partial ``{"WUb": [dW; dU; db], "peep": (3, H)}``."""
-    Wp, Up, peep = weights
-    Z, gates, cs, cinit, Bw = saved
+    """BPTT of one chunk: its partial ``{"WUb_t": [dW; dU; db]^T (4H, Kp), "peep": (3, H)}``."""
+    WUp, peep = weights
+    Z, gates, cs, cinit, Bw, Hp = saved
     GH, dt = gates.shape[1], gates.dtype
-    dA, dWUb = np.empty((GH, Z.shape[1]), dt), np.empty((Z.shape[0], GH), dt)
-    dpeep = np.zeros(peep.shape, dt)
-    lstm_backward(d_out, d_fin[0], d_fin[1], Wp, peep, mask, rec, reverse, gates, cs, cinit, Z, Up, xm,
-                  dA, dWUb, dx, ds0[0], ds0[1], dpeep)
-    return {"WUb": dWUb, "peep": dpeep}
+    dWt, dpeep = np.zeros((GH, Z.shape[1]), dt), np.zeros(peep.shape, dt)
+    lstm_backward(d_out, d_fin[0], d_fin[1], WUp, peep, mask, rec, reverse, gates, cs, cinit, Z, xm,
+                  dWt, dx, ds0[0], ds0[1], dpeep)
+    return {"WUb_t": dWt, "peep": dpeep}
 
 
 def param_grads(cell, total, H, D, has_bias):
     """The summed partials in the layers' layout."""
-    dWUb = total["WUb"]
-    grads = {"W": dWUb[:H], "U": dWUb[H:H + D]}
+    dWt = total["WUb_t"]
+    Hp = block_width(H, dWt.dtype)
+    grads = {"W": np.ascontiguousarray(dWt[:, :H].T), "U": np.ascontiguousarray(dWt[:, Hp:Hp + D].T)}
     if has_bias:
-        grads["b"] = dWUb[H + D]
+        grads["b"] = dWt[:, Hp + D].copy()
     if cell.peephole:
         grads["p_i"], grads["p_f"], grads["p_o"] = total["peep"]
     return grads

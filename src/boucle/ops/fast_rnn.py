@@ -2,28 +2,31 @@
 
 Same equations as ``cells.rnn_step_forward`` / ``rnn_step_backward`` (seed 002; relu as
 in seed 000), in the feature-major layout of :mod:`boucle.ops.fast_kernels`:
-a_t = [W; U; b]^T z_t, ONE micro-kernel product per step, z_t = [h_{t-1} (⊙ rec); x_t; 1].
+a_t = [W; U; b]^T z_t, ONE micro-kernel product per step, z_t = [h_{t-1} (⊙ rec); x_t; 1];
+backward, [dh_{t-1}; dx_t] = [W; U] dA_t in one product and [dW; dU; db]^T += dA Z^T
+every few steps.
 """
 from __future__ import annotations
 
 import numpy as np
 from numba import njit
 
-from .fast_gemm import gemm, packed, padded_width
+from .fast_gemm import R, block_width, gemm, pack_columns, packed
 from .fast_kernels import (
+    accumulate_dW,
     blend,
-    dot_nt,
+    group_steps,
     input_buffer,
-    input_gradient,
     load_t,
     order,
     output_gradient,
     rec_t,
+    scatter_dx,
     scratch_for,
     sigmoid,
     state_gradient,
     step_input,
-    store_step,
+    store_rows,
     store_t,
     tanh,
     valid_columns,
@@ -52,11 +55,12 @@ def _activate(a, act):
 
 
 @njit(**_JIT)
-def rnn_forward(act, x, xm, bias, Ap, h0, mask, rec, reverse, Bw, out, hT, Z, hs):
+def rnn_forward(act, x, xm, bias, Ap, h0, mask, rec, reverse, Bw, Hp, out, hT, Z, hs):
     """h_t = g(x_t U + b + h_{t-1} W) over one chunk (``act``: 0 tanh, 1 relu, 2 sigmoid, 3 linear).
 
-    Writes out (Bc, T, H), hT (Bc, H); caches (empty without backward): Z (H+K, N)
-    every z_t, hs (T, H, Bw) every h_t = g(a_t) (before the mask's carry).
+    Writes out (Bc, T, H), hT (Bc, H); caches (empty without backward): Z (T*Bw, Kp)
+    every z_t as rows (:func:`boucle.ops.fast_kernels.store_rows`), hs (T, H, Bw) every
+    h_t = g(a_t) (before the mask's carry).
     """
     Bc, T, D = x.shape
     H = h0.shape[1]
@@ -67,8 +71,6 @@ def rnn_forward(act, x, xm, bias, Ap, h0, mask, rec, reverse, Bw, out, hT, Z, hs
     recT = rec_t(rec, H, Bw, out)
     h = np.empty((H, Bw), dt)
     load_t(h, h0)
-    if keep:
-        Z[:, T * Bw:] = 0.0
     scratch = scratch_for(out)
     own = np.empty((0 if keep else H, Bw), dt)
     valid = np.ones(Bw, np.bool_)
@@ -76,8 +78,8 @@ def rnn_forward(act, x, xm, bias, Ap, h0, mask, rec, reverse, Bw, out, hT, Z, hs
         step_input(z, h, recT, x, xm, t)
         a = hs[t] if keep else own
         if keep:
-            store_step(Z, z, t)
-        gemm(Ap, H, z, 0, Bw, Bw, a, 0, Bw, False, scratch)
+            store_rows(Z, z, H, Hp, t)
+        gemm(Ap, H, Ap.shape[1], z, 0, Bw, Bw, a, 0, Bw, False, scratch)
         _activate(a.reshape(n), act)
         if masked:
             valid = valid_columns(mask, t, Bw)
@@ -87,13 +89,15 @@ def rnn_forward(act, x, xm, bias, Ap, h0, mask, rec, reverse, Bw, out, hT, Z, hs
 
 
 @njit(**_JIT)
-def rnn_backward(act, d_out, dhT, Wp, mask, rec, reverse, hs, Up, xm, dA, dx, dh0):
+def rnn_backward(act, d_out, dhT, WUp, mask, rec, reverse, hs, Z, xm, dWt, dx, dh0):
     """BPTT of :func:`rnn_forward`: dA = g'(a) ⊙ dh (from the output: tanh' = (1 - h)(1 + h),
-    relu' = [h > 0], σ' = h (1 - h)); dh_{t-1} = (W dA^T) ⊙ rec.
+    relu' = [h > 0], σ' = h (1 - h)); [dh_{t-1} ⊙ rec; dx_t] = [W; U] dA_t.
 
-    Fills dA (H, N) (step t in columns t*Bw...; past T*Bw zero), dx (Bc, T, D), dh0 (Bc, H).
+    WUp: [W; U] (H+D, H) packed. Accumulates dWt (H, Kp) += Σ_t dA_t z_t^T; fills
+    dx (Bc, T, D), dh0 (Bc, H).
     """
     T, H, Bw = hs.shape
+    D = dx.shape[2]
     n = H * Bw
     masked = mask.shape[0] > 0
     dt = hs.dtype
@@ -101,8 +105,10 @@ def rnn_backward(act, d_out, dhT, Wp, mask, rec, reverse, hs, Up, xm, dA, dx, dh
     recT = rec_t(rec, H, Bw, hs)
     dh = np.empty((H, Bw), dt)
     load_t(dh, dhT)
-    da, dhin, gh = np.empty((H, Bw), dt), np.empty((H, Bw), dt), np.empty((H, Bw), dt)
-    dA[:, T * Bw:] = 0.0
+    da, hx, gh = np.empty((H, Bw), dt), np.empty((H + D, Bw), dt), np.empty((H, Bw), dt)
+    P = group_steps(T, Bw)
+    dAp = np.empty(((H + R - 1) // R, P * Bw, R), dt)
+    done = 0
     scratch = scratch_for(hs)
     daf, ghf = da.reshape(n), gh.reshape(n)
     valid = np.ones(Bw, np.bool_)
@@ -124,11 +130,15 @@ def rnn_backward(act, d_out, dhT, Wp, mask, rec, reverse, hs, Up, xm, dA, dx, dh
         if masked:
             valid = valid_columns(mask, t, Bw)
         zero_padded(da, valid, masked)
-        store_step(dA, da, t)
-        gemm(Wp, H, da, 0, Bw, Bw, dhin, 0, Bw, False, scratch)
-        state_gradient(dh, dhin, dhin, recT, valid, masked, False)
+        gemm(WUp, H + D, H, da, 0, Bw, Bw, hx, 0, Bw, False, scratch)     # [W; U] dA^T
+        scatter_dx(dx, hx, H, xm, t)
+        state_gradient(dh, hx[:H], hx[:H], recT, valid, masked, False)
+        pack_columns(dAp, da, 0, H, t % P)                            # dW^T += dA Z^T every P steps
+        done += 1
+        if done == min(P, T - (t // P) * P):
+            accumulate_dW(dAp, H, done, Bw, Z, (t // P) * P, 0, Z.shape[1], dWt, scratch)
+            done = 0
     store_t(dh0, dh)
-    input_gradient(Up, dA, Bw, dx, xm, scratch)
 
 
 # ------------------------------------------------------------------ the calls (boucle.ops.fast)
@@ -143,32 +153,35 @@ def forward_chunk(cell, weights, x, xm, s0, mask, rec, reverse, Bw, out, final, 
     act, Ap, bias = weights
     Bc, T, D = x.shape
     H, dt = out.shape[2], out.dtype
+    Hp = block_width(H, dt)
     if keep:
-        saved = (np.empty((H + D + bias, padded_width(T * Bw, dt)), dt), np.empty((T, H, Bw), dt), Bw)
+        saved = (np.empty((T * Bw, Hp + block_width(D + bias, dt)), dt), np.empty((T, H, Bw), dt), Bw)
     else:
         saved = (np.empty((0, 0), dt), np.empty((0, 0, 0), dt), Bw)
-    rnn_forward(act, x, xm, bias, Ap, s0[0], mask, rec, reverse, Bw, out, final[0], saved[0], saved[1])
+    rnn_forward(act, x, xm, bias, Ap, s0[0], mask, rec, reverse, Bw, Hp, out, final[0], saved[0], saved[1])
     return saved
 
 
 def prepare_backward(cell, p, U, dt):
+    """[W; U] (H+D, H) packed, the activation's code."""
     H = p.W.shape[0]
-    W, U = np.asarray(p.W, dt), np.asarray(U, dt)
-    return ACTIVATIONS[cell.activation], packed(W, 0, H, 0, H, False), packed(U, 0, U.shape[0], 0, H, False)
+    WU = np.concatenate([p.W, U]).astype(dt, copy=False)
+    return ACTIVATIONS[cell.activation], packed(WU, 0, WU.shape[0], 0, H, False)
 
 
 def backward_chunk(cell, weights, saved, d_out, d_fin, mask, rec, reverse, xm, dx, ds0):
-    """BPTT of one chunk: its partial ``{"WUb": [dW; dU; db]}``."""
-    act, Wp, Up = weights
+    """BPTT of one chunk: its partial ``{"WUb_t": [dW; dU; db]^T (H, Kp)}``."""
+    act, WUp = weights
     Z, hs, Bw = saved
-    dA = np.empty((hs.shape[1], Z.shape[1]), hs.dtype)
-    rnn_backward(act, d_out, d_fin[0], Wp, mask, rec, reverse, hs, Up, xm, dA, dx, ds0[0])
-    return {"WUb": dot_nt(Z, dA)}                                           # [dW; dU; db] = Σ z_t dA_t^T
+    dWt = np.zeros((hs.shape[1], Z.shape[1]), hs.dtype)
+    rnn_backward(act, d_out, d_fin[0], WUp, mask, rec, reverse, hs, Z, xm, dWt, dx, ds0[0])
+    return {"WUb_t": dWt}
 
 
 def param_grads(cell, total, H, D, has_bias):
-    dWUb = total["WUb"]
-    grads = {"W": dWUb[:H], "U": dWUb[H:H + D]}
+    dWt = total["WUb_t"]
+    Hp = block_width(H, dWt.dtype)
+    grads = {"W": np.ascontiguousarray(dWt[:, :H].T), "U": np.ascontiguousarray(dWt[:, Hp:Hp + D].T)}
     if has_bias:
-        grads["b"] = dWUb[H + D]
+        grads["b"] = dWt[:, Hp + D].copy()
     return grads
