@@ -166,15 +166,106 @@ def pack_columns(out, a, r0, r1, slot):
     """out[ib, slot*Bw + b, r] = a[r0 + ib*R + r, b] (zero past r1): one step's (rows, Bw)
     block as the columns k = slot*Bw ... of a packed A (:func:`gemm`'s K axis)."""
     Bw = a.shape[1]
+    K = out.shape[1]
     z = out.dtype.type(0.0)
     for ib in range(out.shape[0]):
-        n = min(R, r1 - r0 - ib * R)
+        n = max(0, min(R, r1 - r0 - ib * R))
+        transpose(out, (ib * K + slot * Bw) * R, R, a, (r0 + ib * R) * Bw, Bw, n, Bw, False)
         for b in range(Bw):
             dst = out[ib, slot * Bw + b]
-            for r in range(n):
-                dst[r] = a[r0 + ib * R + r, b]
-            for r in range(max(n, 0), R):
+            for r in range(n, R):
                 dst[r] = z
+
+
+def _tile_transpose(cls: int, accumulate: bool):
+    """The intrinsic ``tt(S, s_off, lds, D, d_off, ldd)``: D[d_off + c*ldd + r] (+)= S[s_off + r*lds + c]
+    for r, c < L (L = the lanes of width class ``cls``): L vector loads, log2(L) rounds of
+    shuffles (each swapping the off-diagonal blocks of every 2s x 2s block), L stores."""
+
+    @intrinsic
+    def tt(typingctx, S, s_off, lds, D, d_off, ldd):
+        if not (isinstance(S, types.Array) and isinstance(D, types.Array) and S.dtype == D.dtype
+                and S.dtype in (types.float32, types.float64)):
+            return None
+        sig = types.void(S, types.intp, types.intp, D, types.intp, types.intp)
+        bits = S.dtype.bitwidth
+        L = (_W32 if bits == 32 else _W64)[cls]
+
+        def codegen(context, builder, signature, args):
+            s_arr, s_off_, lds_, d_arr, d_off_, ldd_ = args
+            fty = ir.FloatType() if bits == 32 else ir.DoubleType()
+            vty = ir.VectorType(fty, L)
+            i64 = ir.IntType(64)
+            src = builder.gep(context.make_array(signature.args[0])(context, builder, s_arr).data, [s_off_])
+            dst = builder.gep(context.make_array(signature.args[3])(context, builder, d_arr).data, [d_off_])
+
+            def row(base, ld, i):
+                return builder.bitcast(builder.gep(base, [builder.mul(ld, ir.Constant(i64, i))]), vty.as_pointer())
+
+            v = [builder.load(row(src, lds_, i), align=4) for i in range(L)]
+            s = L // 2
+            while s >= 1:
+                w = list(v)
+                for i in range(L):
+                    if i & s:
+                        continue
+                    lo = [k if (k & s) == 0 else L + k - s for k in range(L)]
+                    hi = [k + s if (k & s) == 0 else L + k for k in range(L)]
+                    mask = ir.VectorType(ir.IntType(32), L)
+                    w[i] = builder.shuffle_vector(v[i], v[i + s], ir.Constant(mask, lo))
+                    w[i + s] = builder.shuffle_vector(v[i], v[i + s], ir.Constant(mask, hi))
+                v, s = w, s // 2
+            for c in range(L):
+                p = row(dst, ldd_, c)
+                val = builder.fadd(builder.load(p, align=4), v[c]) if accumulate else v[c]
+                builder.store(val, p, align=4)
+            return context.get_dummy_value()
+
+        return sig, codegen
+
+    return tt
+
+
+_tt_set, _tt_acc = _tile_transpose(0, False), _tile_transpose(0, True)
+_tt1_set, _tt1_acc = _tile_transpose(1, False), _tile_transpose(1, True)
+
+
+@njit(**_JIT)
+def transpose(dst, d_off, ldd, src, s_off, lds, rows, cols, accumulate):
+    """dst[d_off + c*ldd + r] (+)= src[s_off + r*lds + c] for r < rows, c < cols: a (rows, cols)
+    block of ``src`` written transposed into ``dst`` (offsets and row strides in elements of
+    contiguous arrays), by vector tiles where they fit, element by element at the edges."""
+    L = _W32[0] >> (1 if src.itemsize == 8 else 0)
+    L1 = _W32[1] >> (1 if src.itemsize == 8 else 0)
+    sf, df = src.reshape(src.size), dst.reshape(dst.size)
+    rf = rows - rows % L
+    cf = cols - cols % L
+    for r0 in range(0, rf, L):
+        for c0 in range(0, cf, L):
+            if accumulate:
+                _tt_acc(src, s_off + r0 * lds + c0, lds, dst, d_off + c0 * ldd + r0, ldd)
+            else:
+                _tt_set(src, s_off + r0 * lds + c0, lds, dst, d_off + c0 * ldd + r0, ldd)
+    r1 = rows - (rows - rf) % L1                             # one band of half tiles each way
+    c1 = cols - (cols - cf) % L1
+    for r0 in range(rf, r1, L1):
+        for c0 in range(0, c1, L1):
+            if accumulate:
+                _tt1_acc(src, s_off + r0 * lds + c0, lds, dst, d_off + c0 * ldd + r0, ldd)
+            else:
+                _tt1_set(src, s_off + r0 * lds + c0, lds, dst, d_off + c0 * ldd + r0, ldd)
+    for r0 in range(0, rf, L1):
+        for c0 in range(cf, c1, L1):
+            if accumulate:
+                _tt1_acc(src, s_off + r0 * lds + c0, lds, dst, d_off + c0 * ldd + r0, ldd)
+            else:
+                _tt1_set(src, s_off + r0 * lds + c0, lds, dst, d_off + c0 * ldd + r0, ldd)
+    for r in range(rows):                                    # the edges
+        for c in range(c1 if r < r1 else 0, cols):
+            if accumulate:
+                df[d_off + c * ldd + r] += sf[s_off + r * lds + c]
+            else:
+                df[d_off + c * ldd + r] = sf[s_off + r * lds + c]
 
 
 @njit(inline="always")

@@ -73,7 +73,7 @@ def gru_forward(form, x, xm, bias, A1, A2, A3, bW, h0, mask, rec, reverse, Bw, H
     keep, masked = Z.shape[0] > 0, mask.shape[0] > 0
     dt = out.dtype
     z = input_buffer(H, x, bias, Bw, out)
-    recT = rec_t(rec, H, Bw, out)
+    recT, xmT = rec_t(rec, H, Bw, out), rec_t(xm, D, Bw, out)
     h, hn = np.empty((H, Bw), dt), np.empty((H, Bw), dt)
     load_t(h, h0)
     scratch = scratch_for(out)
@@ -83,7 +83,7 @@ def gru_forward(form, x, xm, bias, A1, A2, A3, bW, h0, mask, rec, reverse, Bw, H
     hf, hnf, zf = h.reshape(n), hn.reshape(n), z.reshape(z.size)
     valid = np.ones(Bw, np.bool_)
     for t in order(T, reverse):
-        step_input(z, h, recT, x, xm, t)
+        step_input(z, h, recT, x, xmT, t)
         a = gates[t] if keep else own_a
         if keep:
             store_rows(Z, z, H, Hp, t)

@@ -33,7 +33,7 @@ import numpy as np
 from numba import njit, types
 from numba.extending import overload
 
-from .fast_gemm import R, gemm
+from .fast_gemm import R, gemm, transpose
 
 _JIT = dict(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})
 _TILE = 16                                        # transposes between (B, ...) and (..., Bw) by tiles
@@ -154,9 +154,10 @@ def input_buffer(H, x, bias, Bw, dtype_like):
 
 
 @njit(**_JIT)
-def step_input(z, h, rec, x, xm, t):
+def step_input(z, h, rec, x, xmT, t):
     """z = [h ⊙ rec (or h); x_t ⊙ x_mask (or x_t); 1]: the h rows and the chunk's x columns
-    (the padding columns and the constant row stay as :func:`input_buffer` set them)."""
+    (the padding columns and the constant row stay as :func:`input_buffer` set them);
+    xmT: the input-dropout mask as (D, Bw) (:func:`rec_t`), or (0, 0)."""
     H, Bw = h.shape
     n = H * Bw
     zf, hf = z.reshape(z.size)[:n], h.reshape(n)
@@ -166,18 +167,13 @@ def step_input(z, h, rec, x, xm, t):
             zf[k] = hf[k] * rf[k]
     else:
         copy(zf, hf)
-    D, Bc = x.shape[2], x.shape[0]
-    for b0 in range(0, Bc, _TILE):                  # tiles: both sides' cache lines reused
-        for d0 in range(0, D, _TILE):
-            for b in range(b0, min(b0 + _TILE, Bc)):
-                xr = x[b, t]
-                if xm.shape[0] > 0:
-                    mr = xm[b]
-                    for d in range(d0, min(d0 + _TILE, D)):
-                        z[H + d, b] = xr[d] * mr[d]
-                else:
-                    for d in range(d0, min(d0 + _TILE, D)):
-                        z[H + d, b] = xr[d]
+    Bc, T, D = x.shape
+    transpose(z, H * Bw, Bw, x, t * D, T * D, Bc, D, False)          # z[H + d, b] = x[b, t, d]
+    if xmT.shape[0] > 0:
+        m = D * Bw
+        xf, mf = z.reshape(z.size)[n:n + m], xmT.reshape(m)
+        for k in range(m):
+            xf[k] *= mf[k]
 
 
 @njit(**_JIT)
@@ -217,17 +213,14 @@ def zero_padded(a, valid, masked):
 @njit(**_JIT)
 def write_output(out, h, valid, masked, t):
     """out[b, t, :] = h[:, b] (0 at the padded steps), b < Bc."""
-    H, Bc = h.shape[0], out.shape[0]
-    for b0 in range(0, Bc, _TILE):
-        for j0 in range(0, H, _TILE):
-            for b in range(b0, min(b0 + _TILE, Bc)):
+    Bc, T, H = out.shape
+    transpose(out, t * H, T * H, h, 0, h.shape[1], H, Bc, False)
+    if masked:
+        for b in range(Bc):
+            if not valid[b]:
                 o = out[b, t]
-                if masked and not valid[b]:
-                    for j in range(j0, min(j0 + _TILE, H)):
-                        o[j] = 0.0
-                else:
-                    for j in range(j0, min(j0 + _TILE, H)):
-                        o[j] = h[j, b]
+                for j in range(H):
+                    o[j] = 0.0
 
 
 @njit(**_JIT)
@@ -235,13 +228,8 @@ def output_gradient(gh, dh, d_out, t):
     """gh = dh + d_out[:, t, :]^T (the state's gradient plus the output's); dh alone without d_out."""
     copy(gh.reshape(gh.size), dh.reshape(dh.size))
     if d_out.shape[0] > 0:
-        H, Bc = gh.shape[0], d_out.shape[0]
-        for b0 in range(0, Bc, _TILE):
-            for j0 in range(0, H, _TILE):
-                for b in range(b0, min(b0 + _TILE, Bc)):
-                    o = d_out[b, t]
-                    for j in range(j0, min(j0 + _TILE, H)):
-                        gh[j, b] += o[j]
+        Bc, T, H = d_out.shape
+        transpose(gh, 0, gh.shape[1], d_out, t * H, T * H, Bc, H, True)
 
 
 @njit(**_JIT)
@@ -273,19 +261,17 @@ def store_rows(dst, a, H, Hp, t):
     """dst[t*Bw + b, :] = [a[:H, b], 0 ... (to Hp), a[H:, b], 0 ...]: one step of a
     (H (+ K), Bw) block stored transposed, as the rows (t, b) of a (T*Bw, Kp) array whose
     columns are the h part padded to Hp, then the x part (the B operand of dW^T = dA Z^T)."""
-    Bw, K = a.shape[1], a.shape[0]
+    K, Bw = a.shape
+    ld = dst.shape[1]
+    transpose(dst, t * Bw * ld, ld, a, 0, Bw, H, Bw, False)
+    if K > H:
+        transpose(dst, t * Bw * ld + Hp, ld, a, H * Bw, Bw, K - H, Bw, False)
     z = dst.dtype.type(0.0)
-    for b0 in range(0, Bw, _TILE):
-        for j0 in range(0, K, _TILE):
-            for b in range(b0, min(b0 + _TILE, Bw)):
-                row = dst[t * Bw + b]
-                for j in range(j0, min(j0 + _TILE, K)):
-                    row[j if j < H else Hp + j - H] = a[j, b]
     for b in range(Bw):
         row = dst[t * Bw + b]
         for j in range(H, Hp):
             row[j] = z
-        for j in range(Hp + K - H, row.shape[0]):
+        for j in range(Hp + K - H, ld):
             row[j] = z
 
 
@@ -307,17 +293,13 @@ def accumulate_dW(dAp, M, steps, Bw, rows, t0, col0, ncols, C, scratch):
 @njit(**_JIT)
 def scatter_dx(dx, g, row0, xm, t):
     """dx[b, t, :] = g[row0:row0+D, b] (⊙ x_mask[b]) for the chunk's rows b < Bc."""
-    D, Bc = dx.shape[2], dx.shape[0]
-    for b0 in range(0, Bc, _TILE):
-        for d0 in range(0, D, _TILE):
-            for b in range(b0, min(b0 + _TILE, Bc)):
-                o = dx[b, t]
-                if xm.shape[0] > 0:
-                    for d in range(d0, min(d0 + _TILE, D)):
-                        o[d] = g[row0 + d, b] * xm[b, d]
-                else:
-                    for d in range(d0, min(d0 + _TILE, D)):
-                        o[d] = g[row0 + d, b]
+    Bc, T, D = dx.shape
+    transpose(dx, t * D, T * D, g, row0 * g.shape[1], g.shape[1], D, Bc, False)
+    if xm.shape[0] > 0:
+        for b in range(Bc):
+            o, m = dx[b, t], xm[b]
+            for d in range(D):
+                o[d] *= m[d]
 
 
 @njit(**_JIT)

@@ -60,7 +60,7 @@ def lstm_forward(x, xm, bias, Ap, peep, h0, c0, mask, rec, reverse, Bw, Hp, out,
     GH, n = 4 * H, H * Bw
     keep, masked, peephole = Z.shape[0] > 0, mask.shape[0] > 0, peep.shape[0] > 0
     z = input_buffer(H, x, bias, Bw, out)
-    recT = rec_t(rec, H, Bw, out)
+    recT, xmT = rec_t(rec, H, Bw, out), rec_t(xm, D, Bw, out)
     h, c = np.empty((H, Bw), out.dtype), np.empty((H, Bw), out.dtype)
     load_t(h, h0)
     load_t(c, c0)
@@ -72,7 +72,7 @@ def lstm_forward(x, xm, bias, Ap, peep, h0, c0, mask, rec, reverse, Bw, Hp, out,
     cf, cnf, hnf = c.reshape(n), cn.reshape(n), hn.reshape(n)
     valid = np.ones(Bw, np.bool_)
     for t in order(T, reverse):
-        step_input(z, h, recT, x, xm, t)
+        step_input(z, h, recT, x, xmT, t)
         a = gates[t] if keep else own
         if keep:
             store_rows(Z, z, H, Hp, t)

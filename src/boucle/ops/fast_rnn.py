@@ -68,14 +68,14 @@ def rnn_forward(act, x, xm, bias, Ap, h0, mask, rec, reverse, Bw, Hp, out, hT, Z
     keep, masked = Z.shape[0] > 0, mask.shape[0] > 0
     dt = out.dtype
     z = input_buffer(H, x, bias, Bw, out)
-    recT = rec_t(rec, H, Bw, out)
+    recT, xmT = rec_t(rec, H, Bw, out), rec_t(xm, D, Bw, out)
     h = np.empty((H, Bw), dt)
     load_t(h, h0)
     scratch = scratch_for(out)
     own = np.empty((0 if keep else H, Bw), dt)
     valid = np.ones(Bw, np.bool_)
     for t in order(T, reverse):
-        step_input(z, h, recT, x, xm, t)
+        step_input(z, h, recT, x, xmT, t)
         a = hs[t] if keep else own
         if keep:
             store_rows(Z, z, H, Hp, t)
