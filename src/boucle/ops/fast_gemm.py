@@ -71,9 +71,11 @@ def block_width(n: int, dtype) -> int:
     return max(padded_width(n, dtype), lanes(dtype)[-1])
 
 
-def _microkernel(cls: int, accumulate: bool):
+def _microkernel(cls: int, accumulate: bool, rows: int = 0):
     """The intrinsic ``mk(A, a_off, B, b_off, ldb, C, c_off, ldc, K)`` of width class ``cls``
-    (0 = widest): LANES32[cls] lanes in float32, LANES64[cls] in float64."""
+    (0 = widest): LANES32[cls] lanes in float32, LANES64[cls] in float64; the first ``rows``
+    rows of a packed block (default all R)."""
+    rows = rows or R
 
     @intrinsic
     def mk(typingctx, A, a_off, B, b_off, ldb, C, c_off, ldc, K):
@@ -97,7 +99,7 @@ def _microkernel(cls: int, accumulate: bool):
             b = builder.gep(base[1], [b_off_])
             c = builder.gep(base[2], [c_off_])
             zero = ir.Constant(vty, [ir.Constant(fty, 0.0)] * L)
-            acc = [cgutils.alloca_once(builder, vty) for _ in range(R)]
+            acc = [cgutils.alloca_once(builder, vty) for _ in range(rows)]
             for slot in acc:
                 builder.store(zero, slot)
             splat = ir.Constant(ir.VectorType(ir.IntType(32), L), [0] * L)
@@ -105,12 +107,12 @@ def _microkernel(cls: int, accumulate: bool):
                 k = loop.index
                 bv = builder.load(builder.bitcast(builder.gep(b, [builder.mul(k, ldb_)]), vty.as_pointer()), align=4)
                 ap = builder.gep(a, [builder.mul(k, ir.Constant(i64, R))])
-                for r in range(R):
+                for r in range(rows):
                     s = builder.load(builder.gep(ap, [ir.Constant(i64, r)]))
                     sv = builder.insert_element(ir.Constant(vty, ir.Undefined), s, ir.Constant(ir.IntType(32), 0))
                     sv = builder.shuffle_vector(sv, ir.Constant(vty, ir.Undefined), splat)
                     builder.store(builder.call(fma, [sv, bv, builder.load(acc[r])]), acc[r])
-            for r in range(R):
+            for r in range(rows):
                 p = builder.bitcast(builder.gep(c, [builder.mul(ir.Constant(i64, r), ldc_)]), vty.as_pointer())
                 v = builder.load(acc[r])
                 if accumulate:
@@ -129,6 +131,9 @@ _W64 = tuple(w // 2 for w in _W32)
 _mk0_set, _mk0_acc = _microkernel(0, False), _microkernel(0, True)
 _mk1_set, _mk1_acc = _microkernel(1, False), _microkernel(1, True)
 _mk2_set, _mk2_acc = _microkernel(2, False), _microkernel(2, True)
+# the last, partial row block: R/3 or 2R/3 rows (into the scratch)
+_mk0_r1, _mk1_r1, _mk2_r1 = (_microkernel(c, False, R // 3) for c in range(3))
+_mk0_r2, _mk1_r2, _mk2_r2 = (_microkernel(c, False, 2 * R // 3) for c in range(3))
 
 
 @njit(**_JIT)
@@ -269,6 +274,31 @@ def transpose(dst, d_off, ldd, src, s_off, lds, rows, cols, accumulate):
 
 
 @njit(inline="always")
+def _call_part(cls, rows, Ap, a_off, B, b_off, ldb, C, c_off, ldc, K):
+    """The micro-kernel on the first R/3, 2R/3 or R rows of a block (C set, not accumulated)."""
+    if rows <= R // 3:
+        if cls == 0:
+            _mk0_r1(Ap, a_off, B, b_off, ldb, C, c_off, ldc, K)
+        elif cls == 1:
+            _mk1_r1(Ap, a_off, B, b_off, ldb, C, c_off, ldc, K)
+        else:
+            _mk2_r1(Ap, a_off, B, b_off, ldb, C, c_off, ldc, K)
+    elif rows <= 2 * R // 3:
+        if cls == 0:
+            _mk0_r2(Ap, a_off, B, b_off, ldb, C, c_off, ldc, K)
+        elif cls == 1:
+            _mk1_r2(Ap, a_off, B, b_off, ldb, C, c_off, ldc, K)
+        else:
+            _mk2_r2(Ap, a_off, B, b_off, ldb, C, c_off, ldc, K)
+    elif cls == 0:
+        _mk0_set(Ap, a_off, B, b_off, ldb, C, c_off, ldc, K)
+    elif cls == 1:
+        _mk1_set(Ap, a_off, B, b_off, ldb, C, c_off, ldc, K)
+    else:
+        _mk2_set(Ap, a_off, B, b_off, ldb, C, c_off, ldc, K)
+
+
+@njit(inline="always")
 def _call(cls, acc, Ap, a_off, B, b_off, ldb, C, c_off, ldc, K):
     if cls == 0:
         if acc:
@@ -390,7 +420,7 @@ def gemm(Ap, M, K, B, b_off, ldb, N, C, c_off, ldc, accumulate, scratch):
                 if rows == R:
                     _call(cls, acc, Ap, a_off, B, bo, ldb, C, c_off + ib * R * ldc + j, ldc, kc)
                 else:
-                    _call(cls, False, Ap, a_off, B, bo, ldb, scratch, 0, L, kc)
+                    _call_part(cls, rows, Ap, a_off, B, bo, ldb, scratch, 0, L, kc)
                     for r in range(rows):
                         o = c_off + (ib * R + r) * ldc + j
                         if acc:

@@ -30,6 +30,7 @@ from .fast_kernels import (
     order,
     output_gradient,
     rec_t,
+    row_sums,
     scatter_dx,
     scratch_for,
     sigmoid,
@@ -86,7 +87,7 @@ def gru_forward(form, x, xm, bias, A1, A2, A3, bW, h0, mask, rec, reverse, Bw, H
         step_input(z, h, recT, x, xmT, t)
         a = gates[t] if keep else own_a
         if keep:
-            store_rows(Z, z, H, Hp, t)
+            store_rows(Z, z, H, Hp, H + D, t)
             copy(hps[t].reshape(n), hf)
         af = a.reshape(GH * Bw)
         if form == SIMPLE:
@@ -122,7 +123,7 @@ def gru_forward(form, x, xm, bias, A1, A2, A3, bW, h0, mask, rec, reverse, Bw, H
                         g[k] = gk
                         hnf[k] = (gk - hf[k]) * zz[k] + hf[k]
             if keep and form == COURSE:
-                store_rows(aux, s, H, Hp, t)
+                store_rows(aux, s, H, Hp, H, t)
             elif keep:
                 store_step(aux, s, t)
         if masked:
@@ -133,8 +134,8 @@ def gru_forward(form, x, xm, bias, A1, A2, A3, bW, h0, mask, rec, reverse, Bw, H
 
 
 @njit(**_JIT)
-def gru_backward(form, d_out, dhT, W1p, W2p, Up, mask, rec, reverse, gates, hps, aux, Z, xm, C1, C2, C3, dbW, dx,
-                 dh0):
+def gru_backward(form, d_out, dhT, W1p, W2p, Up, mask, rec, reverse, gates, hps, aux, Z, xm, C1, C2, C3, db, dbW,
+                 dx, dh0):
     """BPTT of :func:`gru_forward` (as the cells' step_backward)::
 
         dA_g = dh ⊙ z ⊙ tanh'(g);  dA_z = dh ⊙ (g - h_{t-1}) ⊙ σ'(z);  direct = dh ⊙ (1 - z)
@@ -145,8 +146,8 @@ def gru_backward(form, d_out, dhT, W1p, W2p, Up, mask, rec, reverse, gates, hps,
 
     W1p: W_{z,r} (simplified: [W; U]) packed; W2p: W_g; Up: U (course, reset_after).
     Accumulates the transposed weight gradients (columns as Z's rows): C1 (blocks z, r;
-    simplified z, g) += Σ dA z^T; C2 (H, Kxp) += Σ dA_g [x; 1]^T; C3 (H, Hp) += Σ dA_g
-    (r⊙h)^T (course) or Σ ds_g h^T (reset_after); dbW (H,) += Σ ds_g (reset_after).
+    simplified z, g) += Σ dA z^T; C2 (H, Kxp) += Σ dA_g x^T; C3 (H, Hp) += Σ dA_g (r⊙h)^T
+    (course) or Σ ds_g h^T (reset_after); db (G*H,) += Σ dA; dbW (H,) += Σ ds_g (reset_after).
     Fills dx (Bc, T, D) and dh0 (Bc, H).
     """
     T, GH, Bw = gates.shape
@@ -218,13 +219,10 @@ def gru_backward(form, d_out, dhT, W1p, W2p, Up, mask, rec, reverse, gates, hps,
             gemm(W1p, H, 2 * H, da, 0, Bw, Bw, hx, 0, Bw, False, scratch)     # W_{zr} dA_{zr}
             gemm(W2p, H, H, dsg, 0, Bw, Bw, hx, 0, Bw, True, scratch)         # + W_g ds_g
             gemm(Up, D, GH, da, 0, Bw, Bw, hx, H * Bw, Bw, False, scratch)   # dx_t = U dA
-            for j in range(H):
-                sb = dt.type(0.0)
-                for b in range(Bw):
-                    sb += dsgf[j * Bw + b]
-                dbW[j] += sb
+            row_sums(dbW, dsg, 0, H)
         scatter_dx(dx, hx, H, xm, t)
         state_gradient(dh, direct, dhin, recT, valid, masked, True)
+        row_sums(db, da, 0, GH)
         slot = t % P                                                   # dW^T += dA Z^T every P steps
         pack_columns(dAp1, da, 0, M1, slot)
         if form != SIMPLE:
@@ -285,7 +283,7 @@ def forward_chunk(cell, weights, x, xm, s0, mask, rec, reverse, Bw, out, final, 
     G = 2 if form == SIMPLE else 3
     Hp = block_width(H, dt)
     if keep:
-        Kp = Hp + block_width(D + bias, dt)
+        Kp = Hp + block_width(D, dt)
         aux = {COURSE: (T * Bw, Hp), RESET_AFTER: (H, T * Bw), SIMPLE: (0, 0)}[form]
         saved = (np.empty((T * Bw, Kp), dt), np.empty((T, G * H, Bw), dt), np.empty((T, H, Bw), dt),
                  np.empty(aux, dt), Bw)
@@ -319,10 +317,10 @@ def backward_chunk(cell, weights, saved, d_out, d_fin, mask, rec, reverse, xm, d
     C1 = np.zeros((M1, Kp), dt)
     C2 = np.zeros((0, 0) if form == SIMPLE else (H, Kp - Hp), dt)
     C3 = np.zeros((0, 0) if form == SIMPLE else (H, Hp), dt)
-    dbW = np.zeros(H if form == RESET_AFTER else 0, dt)
-    gru_backward(form, d_out, d_fin[0], W1p, W2p, Up, mask, rec, reverse, gates, hps, aux, Z, xm, C1, C2, C3, dbW,
-                 dx, ds0[0])
-    return {"C1": C1, "C2": C2, "C3": C3, "dbW": dbW}
+    db, dbW = np.zeros(GH, dt), np.zeros(H if form == RESET_AFTER else 0, dt)
+    gru_backward(form, d_out, d_fin[0], W1p, W2p, Up, mask, rec, reverse, gates, hps, aux, Z, xm, C1, C2, C3, db,
+                 dbW, dx, ds0[0])
+    return {"C1": C1, "C2": C2, "C3": C3, "b": db, "dbW": dbW}
 
 
 def param_grads(cell, total, H, D, has_bias):
@@ -332,13 +330,13 @@ def param_grads(cell, total, H, D, has_bias):
     if cell.kind == "gru_simple":
         grads = {"W": np.ascontiguousarray(C1[:, :H].T), "U": np.ascontiguousarray(C1[:, Hp:Hp + D].T)}
         if has_bias:
-            grads["b"] = C1[:, Hp + D].copy()
+            grads["b"] = total["b"]
         return grads
     C2, C3 = total["C2"], total["C3"]
     grads = {"W": np.concatenate([C1[:, :H].T, C3[:, :H].T], axis=1),
              "U": np.concatenate([C1[:, Hp:Hp + D].T, C2[:, :D].T], axis=1)}
     if has_bias:
-        grads["b"] = np.concatenate([C1[:, Hp + D], C2[:, D]])
+        grads["b"] = total["b"]
     if cell.kind == "gru_reset_after" and cell.recurrent_bias:
-        grads["b_W"] = np.concatenate([C1[:, Hp + D], total["dbW"]])
+        grads["b_W"] = np.concatenate([total["b"][:2 * H], total["dbW"]])
     return grads

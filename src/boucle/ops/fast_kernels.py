@@ -257,11 +257,11 @@ def state_gradient(dh, direct, dhin, rec, valid, masked, has_direct):
 
 
 @njit(**_JIT)
-def store_rows(dst, a, H, Hp, t):
-    """dst[t*Bw + b, :] = [a[:H, b], 0 ... (to Hp), a[H:, b], 0 ...]: one step of a
-    (H (+ K), Bw) block stored transposed, as the rows (t, b) of a (T*Bw, Kp) array whose
+def store_rows(dst, a, H, Hp, K, t):
+    """dst[t*Bw + b, :] = [a[:H, b], 0 ... (to Hp), a[H:K, b], 0 ...]: rows 0:K of one step's
+    (H (+ ...), Bw) block stored transposed, as the rows (t, b) of a (T*Bw, Kp) array whose
     columns are the h part padded to Hp, then the x part (the B operand of dW^T = dA Z^T)."""
-    K, Bw = a.shape
+    Bw = a.shape[1]
     ld = dst.shape[1]
     transpose(dst, t * Bw * ld, ld, a, 0, Bw, H, Bw, False)
     if K > H:
@@ -273,6 +273,17 @@ def store_rows(dst, a, H, Hp, t):
             row[j] = z
         for j in range(Hp + K - H, ld):
             row[j] = z
+
+
+@njit(**_JIT)
+def row_sums(acc, a, r0, r1):
+    """acc[j] += Σ_b a[r0 + j, b] for j < r1 - r0 (the bias gradients: Σ over the batch)."""
+    for j in range(r1 - r0):
+        row = a[r0 + j]
+        s = a.dtype.type(0.0)
+        for b in range(a.shape[1]):
+            s += row[b]
+        acc[j] += s
 
 
 @njit(**_JIT)

@@ -24,6 +24,7 @@ from .fast_kernels import (
     order,
     output_gradient,
     rec_t,
+    row_sums,
     scatter_dx,
     scratch_for,
     sigmoid,
@@ -75,7 +76,7 @@ def lstm_forward(x, xm, bias, Ap, peep, h0, c0, mask, rec, reverse, Bw, Hp, out,
         step_input(z, h, recT, x, xmT, t)
         a = gates[t] if keep else own
         if keep:
-            store_rows(Z, z, H, Hp, t)
+            store_rows(Z, z, H, Hp, H + x.shape[2], t)
         gemm(Ap, GH, Ap.shape[1], z, 0, Bw, Bw, a, 0, Bw, False, scratch)     # (x_t U + b + h_{t-1} W)^T
         af = a.reshape(GH * Bw)
         i, f, o, g = af[:n], af[n:2 * n], af[2 * n:3 * n], af[3 * n:]
@@ -110,8 +111,8 @@ def lstm_forward(x, xm, bias, Ap, peep, h0, c0, mask, rec, reverse, Bw, Hp, out,
 
 
 @njit(**_JIT)
-def lstm_backward(d_out, dhT, dcT, WUp, peep, mask, rec, reverse, gates, cs, cinit, Z, xm, dWt, dx, dh0, dc0,
-                  dpeep):
+def lstm_backward(d_out, dhT, dcT, WUp, peep, mask, rec, reverse, gates, cs, cinit, Z, xm, dWt, db, dx, dh0,
+                  dc0, dpeep):
     """BPTT of :func:`lstm_forward` (as ``cells.lstm_step_backward``)::
 
         do = dh ⊙ tanh c_t;  dc = dc_next + dh ⊙ o ⊙ (1 - tanh² c_t) [+ dA_o ⊙ p_o]
@@ -119,7 +120,7 @@ def lstm_backward(d_out, dhT, dcT, WUp, peep, mask, rec, reverse, gates, cs, cin
         dA = [di σ', df σ', do σ', dg tanh'];  [dh_{t-1}; dx_t] = [W; U] dA_t^T
 
     WUp: [W; U] (H+D, 4H) packed. Accumulates into dWt (4H, Kp) += Σ_t dA_t z_t^T (the
-    transpose of [dW; dU; db], columns as Z's) and dpeep (3, H) (peepholes); fills
+    transpose of [dW; dU], columns as Z's), db (4H,) += Σ dA and dpeep (3, H); fills
     dx (Bc, T, D), dh0, dc0 (Bc, H).
     """
     T, GH, Bw = gates.shape
@@ -189,6 +190,7 @@ def lstm_backward(d_out, dhT, dcT, WUp, peep, mask, rec, reverse, gates, cs, cin
         gemm(WUp, H + D, GH, da, 0, Bw, Bw, hx, 0, Bw, False, scratch)    # [W; U] dA^T
         scatter_dx(dx, hx, H, xm, t)
         state_gradient(dh, hx[:H], hx[:H], recT, valid, masked, False)
+        row_sums(db, da, 0, GH)
         pack_columns(dAp, da, 0, GH, t % P)                           # dW^T += dA Z^T every P steps
         done += 1
         if done == min(P, T - (t // P) * P):
@@ -214,7 +216,7 @@ def forward_chunk(cell, weights, x, xm, s0, mask, rec, reverse, Bw, out, final, 
     H, dt = out.shape[2], out.dtype
     Hp = block_width(H, dt)
     if keep:
-        Kp = Hp + block_width(D + bias, dt)
+        Kp = Hp + block_width(D, dt)
         saved = (np.empty((T * Bw, Kp), dt), np.empty((T, 4 * H, Bw), dt), np.empty((T, H, Bw), dt),
                  np.empty((H, Bw), dt), Bw, Hp)
     else:
@@ -238,19 +240,19 @@ def backward_chunk(cell, weights, saved, d_out, d_fin, mask, rec, reverse, xm, d
     WUp, peep = weights
     Z, gates, cs, cinit, Bw, Hp = saved
     GH, dt = gates.shape[1], gates.dtype
-    dWt, dpeep = np.zeros((GH, Z.shape[1]), dt), np.zeros(peep.shape, dt)
+    dWt, db, dpeep = np.zeros((GH, Z.shape[1]), dt), np.zeros(GH, dt), np.zeros(peep.shape, dt)
     lstm_backward(d_out, d_fin[0], d_fin[1], WUp, peep, mask, rec, reverse, gates, cs, cinit, Z, xm,
-                  dWt, dx, ds0[0], ds0[1], dpeep)
-    return {"WUb_t": dWt, "peep": dpeep}
+                  dWt, db, dx, ds0[0], ds0[1], dpeep)
+    return {"WU_t": dWt, "b": db, "peep": dpeep}
 
 
 def param_grads(cell, total, H, D, has_bias):
     """The summed partials in the layers' layout."""
-    dWt = total["WUb_t"]
+    dWt = total["WU_t"]
     Hp = block_width(H, dWt.dtype)
     grads = {"W": np.ascontiguousarray(dWt[:, :H].T), "U": np.ascontiguousarray(dWt[:, Hp:Hp + D].T)}
     if has_bias:
-        grads["b"] = dWt[:, Hp + D].copy()
+        grads["b"] = total["b"]
     if cell.peephole:
         grads["p_i"], grads["p_f"], grads["p_o"] = total["peep"]
     return grads

@@ -21,6 +21,7 @@ from .fast_kernels import (
     order,
     output_gradient,
     rec_t,
+    row_sums,
     scatter_dx,
     scratch_for,
     sigmoid,
@@ -78,7 +79,7 @@ def rnn_forward(act, x, xm, bias, Ap, h0, mask, rec, reverse, Bw, Hp, out, hT, Z
         step_input(z, h, recT, x, xmT, t)
         a = hs[t] if keep else own
         if keep:
-            store_rows(Z, z, H, Hp, t)
+            store_rows(Z, z, H, Hp, H + x.shape[2], t)
         gemm(Ap, H, Ap.shape[1], z, 0, Bw, Bw, a, 0, Bw, False, scratch)
         _activate(a.reshape(n), act)
         if masked:
@@ -89,11 +90,11 @@ def rnn_forward(act, x, xm, bias, Ap, h0, mask, rec, reverse, Bw, Hp, out, hT, Z
 
 
 @njit(**_JIT)
-def rnn_backward(act, d_out, dhT, WUp, mask, rec, reverse, hs, Z, xm, dWt, dx, dh0):
+def rnn_backward(act, d_out, dhT, WUp, mask, rec, reverse, hs, Z, xm, dWt, db, dx, dh0):
     """BPTT of :func:`rnn_forward`: dA = g'(a) ⊙ dh (from the output: tanh' = (1 - h)(1 + h),
     relu' = [h > 0], σ' = h (1 - h)); [dh_{t-1} ⊙ rec; dx_t] = [W; U] dA_t.
 
-    WUp: [W; U] (H+D, H) packed. Accumulates dWt (H, Kp) += Σ_t dA_t z_t^T; fills
+    WUp: [W; U] (H+D, H) packed. Accumulates dWt (H, Kp) += Σ_t dA_t z_t^T, db (H,) += Σ dA; fills
     dx (Bc, T, D), dh0 (Bc, H).
     """
     T, H, Bw = hs.shape
@@ -133,6 +134,7 @@ def rnn_backward(act, d_out, dhT, WUp, mask, rec, reverse, hs, Z, xm, dWt, dx, d
         gemm(WUp, H + D, H, da, 0, Bw, Bw, hx, 0, Bw, False, scratch)     # [W; U] dA^T
         scatter_dx(dx, hx, H, xm, t)
         state_gradient(dh, hx[:H], hx[:H], recT, valid, masked, False)
+        row_sums(db, da, 0, H)
         pack_columns(dAp, da, 0, H, t % P)                            # dW^T += dA Z^T every P steps
         done += 1
         if done == min(P, T - (t // P) * P):
@@ -155,7 +157,7 @@ def forward_chunk(cell, weights, x, xm, s0, mask, rec, reverse, Bw, out, final, 
     H, dt = out.shape[2], out.dtype
     Hp = block_width(H, dt)
     if keep:
-        saved = (np.empty((T * Bw, Hp + block_width(D + bias, dt)), dt), np.empty((T, H, Bw), dt), Bw)
+        saved = (np.empty((T * Bw, Hp + block_width(D, dt)), dt), np.empty((T, H, Bw), dt), Bw)
     else:
         saved = (np.empty((0, 0), dt), np.empty((0, 0, 0), dt), Bw)
     rnn_forward(act, x, xm, bias, Ap, s0[0], mask, rec, reverse, Bw, Hp, out, final[0], saved[0], saved[1])
@@ -173,15 +175,15 @@ def backward_chunk(cell, weights, saved, d_out, d_fin, mask, rec, reverse, xm, d
     """BPTT of one chunk: its partial ``{"WUb_t": [dW; dU; db]^T (H, Kp)}``."""
     act, WUp = weights
     Z, hs, Bw = saved
-    dWt = np.zeros((hs.shape[1], Z.shape[1]), hs.dtype)
-    rnn_backward(act, d_out, d_fin[0], WUp, mask, rec, reverse, hs, Z, xm, dWt, dx, ds0[0])
-    return {"WUb_t": dWt}
+    dWt, db = np.zeros((hs.shape[1], Z.shape[1]), hs.dtype), np.zeros(hs.shape[1], hs.dtype)
+    rnn_backward(act, d_out, d_fin[0], WUp, mask, rec, reverse, hs, Z, xm, dWt, db, dx, ds0[0])
+    return {"WU_t": dWt, "b": db}
 
 
 def param_grads(cell, total, H, D, has_bias):
-    dWt = total["WUb_t"]
+    dWt = total["WU_t"]
     Hp = block_width(H, dWt.dtype)
     grads = {"W": np.ascontiguousarray(dWt[:, :H].T), "U": np.ascontiguousarray(dWt[:, Hp:Hp + D].T)}
     if has_bias:
-        grads["b"] = dWt[:, Hp + D].copy()
+        grads["b"] = total["b"]
     return grads
