@@ -155,11 +155,8 @@ def step_fns(kind: str, B: int, H: int, torch_loop: bool = False, one_thread: bo
 
     def single(fn):
         def run():
-            previous, fast.THREADS = fast.THREADS, 1
-            try:
+            with recurrent.use_threads(1):
                 fn()
-            finally:
-                fast.THREADS = previous
         return run
 
     train = {"boucle": b_train, "torch": t_train(mod)}
@@ -259,10 +256,11 @@ def run_bench(args) -> None:
     scaling = args.threads > 1
     print(machine())
     engines = ", ".join(f"{k} {recurrent.engine_for(make_boucle(k, 8).cell, np.float32)}" for k in kinds)
+    clock_name = "CPU time (process_time), 1 thread per library" if args.threads == 1 else \
+        f"wall time, {args.threads} threads"
     print(f"boucle engine (boucle.ops.recurrent, --engine {args.engine}): {engines}; loop threads: "
           f"{fast.threads() if fast.AVAILABLE else '-'}; allocator tuned: {boucle.backend.ALLOCATOR_TUNED}; "
-          f"{'CPU time (process_time), 1 thread per library' if args.threads == 1 else f'wall time, {args.threads} threads'}"
-          f"; load average {' '.join(f'{v:.1f}' for v in os.getloadavg())}")
+          f"{clock_name}; load average {' '.join(f'{v:.1f}' for v in os.getloadavg())}")
     print(f"T={T}, D={D}, float32; train = forward + backward incl. dX on both sides, loss = sum(y * R); medians of "
           f"{args.rounds} interleaved rounds; ratio = boucle / torch (lower is better)\n")
     head = ["cell", "B", "H", "boucle train", "torch train", "ratio", "boucle infer", "torch infer", "ratio", "target"]

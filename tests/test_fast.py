@@ -128,29 +128,30 @@ SHAPES = [(1, 4, 3, 1), (3, 7, 3, 1), (11, 9, 3, 1), (3, 1, 1, 1), (8, 5, 3, 2),
 
 @pytest.mark.parametrize("batch,hidden,features,threads", SHAPES, ids=[f"B{b}-H{h}-D{d}-t{t}" for b, h, d, t in SHAPES])
 @pytest.mark.parametrize("name", list(CELLS))
-def test_kernels_on_every_batch_width_and_thread_split(name, batch, hidden, features, threads, rng, monkeypatch):
-    monkeypatch.setattr(fast, "THREADS", threads)
+def test_kernels_on_every_batch_width_and_thread_split(name, batch, hidden, features, threads, rng):
     cell, params, x, s0, x_mask, rec_mask = setup(name, rng, np.float64, True, batch=batch, hidden=hidden,
                                                   features=features)
     mask = rng.random((batch, T)) > 0.3
     mask[0] = batch == 1                                         # a zero-length row (all valid at B = 1)
     dy, dfinal = grads_of(rng, name, s0, batch=batch, hidden=hidden)
-    ref, got = both(cell, params, x, s0, mask, True, dy, dfinal, x_mask, rec_mask)
+    with recurrent.use_threads(threads):
+        ref, got = both(cell, params, x, s0, mask, True, dy, dfinal, x_mask, rec_mask)
     assert_same(ref, got, rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.parametrize("name", list(CELLS))
-def test_inference_forward_keeps_no_caches_and_backward_still_works(name, rng, monkeypatch):
+def test_inference_forward_keeps_no_caches_and_backward_still_works(name, rng):
     """training=False: no per-step caches (the outputs alone are written); a backward call on
     that cache runs the forward pass again and gives the reference gradients."""
-    monkeypatch.setattr(fast, "THREADS", 2)
     cell, params, x, s0, _, _ = setup(name, rng, np.float64, batch=16)
-    with recurrent.use_engine("compiled"):
+    with recurrent.use_engine("compiled"), recurrent.use_threads(2):
         out, fin, cache = recurrent.forward(cell, params, x, s0, MASK[[0, 1, 2, 3] * 4], training=False)
     assert all(s is None for s in cache.loop.saved) and cache.loop.inputs is not None
     dy, dfinal = grads_of(rng, name, s0, batch=16)
     ref = run("scan", cell, params, x, s0, MASK[[0, 1, 2, 3] * 4], False, dy, dfinal)
-    assert_same(ref, (out, fin, recurrent.backward(dy, dfinal, cache)), rtol=1e-12, atol=1e-12)
+    with recurrent.use_threads(2):
+        got = (out, fin, recurrent.backward(dy, dfinal, cache))
+    assert_same(ref, got, rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.parametrize("name", ["lstm", "lstm-peephole", "gru", "gru_reset_after", "rnn-tanh"])
@@ -175,13 +176,13 @@ def test_kernels_without_output_or_state_gradients(name, rng):
 
 
 @pytest.mark.parametrize("name", list(CELLS))
-def test_kernels_float32(name, rng, monkeypatch):
+def test_kernels_float32(name, rng):
     """float32 stays float32; the rational tanh keeps results within float32 rounding."""
-    monkeypatch.setattr(fast, "THREADS", 2)
     cell, params, x, s0, x_mask, rec_mask = setup(name, rng, np.float32, dropout=True, batch=21)
     dy, dfinal = grads_of(rng, name, s0, np.float32, batch=21)
     mask = np.concatenate([MASK] * 4 + [MASK[:1]])
-    ref, got = both(cell, params, x, s0, mask, True, dy, dfinal, x_mask, rec_mask)
+    with recurrent.use_threads(2):
+        ref, got = both(cell, params, x, s0, mask, True, dy, dfinal, x_mask, rec_mask)
     out, fin, (dx, ds0, pg) = got
     assert out.dtype == np.float32 and dx.dtype == np.float32
     assert all(a.dtype == np.float32 for a in (*fin, *ds0, *pg.values()))
@@ -256,15 +257,23 @@ def test_micro_kernel_product_equals_numpy(dtype, rng):
             np.testing.assert_allclose(C, want, rtol=tol, atol=tol)
 
 
-def test_threads_follow_numpy_blas_and_chunks_split_the_batch(monkeypatch):
+def test_threads_follow_numpy_blas_or_use_threads_and_chunks_split_the_batch():
     cores = fast._CORES
-    monkeypatch.setattr(fast, "THREADS", None)
     with threadpool_limits(limits=1, user_api="blas"):
+        assert fast.threads() == 1
+        with recurrent.use_threads(2):
+            assert fast.threads() == min(2, cores)
+            with recurrent.use_threads(None):                    # back to NumPy's BLAS
+                assert fast.threads() == 1
+            with recurrent.use_threads(64):
+                assert fast.threads() == cores
         assert fast.threads() == 1
     with threadpool_limits(limits=2, user_api="blas"):
         assert fast.threads() == min(2, cores)
-    monkeypatch.setattr(fast, "THREADS", 64)
-    assert fast.threads() == cores
+    for bad in (0, -1, 1.5, True, "2"):
+        with pytest.raises(BoucleError, match=r"^threads: expected a positive int or None, got "):
+            with recurrent.use_threads(bad):
+                pass
     w = fast_gemm.lanes(np.float32)
     parts = fast.chunks(40, 2, np.float32)
     assert [p[:2] for p in parts] == [(0, 20 + (-20) % w[-1]), (20 + (-20) % w[-1], 40)]

@@ -15,9 +15,10 @@ instead: the same equations, masks, carry and BPTT, with
   then BPTT and its share of dW and dx) run by one thread with no synchronisation
   between steps; the partial dW of the chunks are summed at the end.
 
-Threads: :func:`threads` — :data:`THREADS` when set, else the thread count of NumPy's
-BLAS (``threadpoolctl``, ``boucle --threads N``, ``OPENBLAS_NUM_THREADS``), at most
-the cores this process may run on. A chunk is never narrower than one mid-size
+Threads: :func:`threads` — the count set by :func:`boucle.ops.recurrent.use_threads`
+when inside one, else the thread count of NumPy's BLAS (``threadpoolctl``,
+``boucle --threads N``, ``OPENBLAS_NUM_THREADS``), at most the cores this process may
+run on. A chunk is never narrower than one mid-size
 vector (8 rows in float32), so small batches stay on one thread.
 
 Only :mod:`boucle.ops.recurrent` calls this module; it chooses between this loop and
@@ -36,6 +37,7 @@ next to the module afterwards.
 """
 from __future__ import annotations
 
+import contextvars
 import ctypes
 import glob
 import os
@@ -70,8 +72,9 @@ AVAILABLE: bool = _g is not None
 ENABLED: bool = AVAILABLE and os.environ.get("BOUCLE_NO_NUMBA", "0") in ("", "0")
 #: cell kinds with a compiled kernel.
 KINDS = ("rnn", "lstm", "gru", "gru_reset_after", "gru_simple")
-#: threads of the compiled loop; None = the thread count of NumPy's BLAS (see :func:`threads`).
-THREADS: int | None = None
+#: threads of the compiled loop (a ContextVar: set through :func:`boucle.ops.recurrent.use_threads`);
+#: None = the thread count of NumPy's BLAS (see :func:`threads`).
+THREADS: contextvars.ContextVar[int | None] = contextvars.ContextVar("boucle_loop_threads", default=None)
 
 _FAMILY = {} if _g is None else {"rnn": _rnn, "lstm": _lstm, "gru": _gru, "gru_reset_after": _gru,
                                   "gru_simple": _gru}
@@ -122,7 +125,7 @@ _SET_LOCAL_THREADS = _scipy_local_threads() if AVAILABLE else None
 def threads() -> int:
     """How many threads the compiled loop may use now: :data:`THREADS`, else the thread
     count of NumPy's BLAS (all cores when it cannot be read), at most the cores available."""
-    n = THREADS
+    n = THREADS.get()
     if n is None:
         n = int(_NUMPY_THREADS()) if _NUMPY_THREADS is not None else _CORES
     return max(1, min(int(n), _CORES))

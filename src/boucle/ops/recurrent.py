@@ -52,7 +52,7 @@ from ..errors import BoucleError
 from . import fast, scan
 from .cells import Cell, LoopParams, loop_params
 
-__all__ = ["forward", "backward", "step", "loop_params", "engine_for", "use_engine", "ENGINES",
+__all__ = ["forward", "backward", "step", "loop_params", "engine_for", "use_engine", "use_threads", "ENGINES",
            "RecurrentCache"]
 
 #: the values of :func:`use_engine`.
@@ -73,6 +73,19 @@ def use_engine(engine: str) -> Iterator[None]:
         yield
     finally:
         _ENGINE.reset(token)
+
+
+@contextmanager
+def use_threads(n: int | None) -> Iterator[None]:
+    """Within the block, the compiled loop splits each batch over at most ``n`` threads (at
+    most the cores available; ``None``: as many as NumPy's BLAS uses, the default)."""
+    if n is not None and (isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1):
+        raise BoucleError(f"threads: expected a positive int or None, got {n!r}")
+    token = fast.THREADS.set(None if n is None else int(n))
+    try:
+        yield
+    finally:
+        fast.THREADS.reset(token)
 
 
 def engine_for(cell: Cell, dtype: Any) -> str:
