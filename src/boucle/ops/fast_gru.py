@@ -128,8 +128,12 @@ def gru_forward(form, x, xm, bias, A1, A2, A3, bW, h0, mask, rec, reverse, Bw, H
                 store_step(aux, s, t)
         if masked:
             valid = valid_columns(mask, t, Bw)
-        blend(h, hn, valid, masked)
         write_output(out, hn, valid, masked, t)
+        if masked:
+            blend(h, hn, valid, True)
+        else:                                                  # no carry: the new state is the state
+            h, hn = hn, h
+        hf, hnf = h.reshape(n), hn.reshape(n)
     store_t(hT, h)
 
 

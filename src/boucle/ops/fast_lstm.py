@@ -70,7 +70,6 @@ def lstm_forward(x, xm, bias, Ap, peep, h0, c0, mask, rec, reverse, Bw, Hp, out,
     scratch = scratch_for(out)
     own = np.empty((0 if keep else GH, Bw), out.dtype)
     cn, hn = np.empty((H, Bw), out.dtype), np.empty((H, Bw), out.dtype)
-    cf, cnf, hnf = c.reshape(n), cn.reshape(n), hn.reshape(n)
     valid = np.ones(Bw, np.bool_)
     for t in order(T, reverse):
         step_input(z, h, recT, x, xmT, t)
@@ -80,6 +79,7 @@ def lstm_forward(x, xm, bias, Ap, peep, h0, c0, mask, rec, reverse, Bw, Hp, out,
         gemm(Ap, GH, Ap.shape[1], z, 0, Bw, Bw, a, 0, Bw, False, scratch)     # (x_t U + b + h_{t-1} W)^T
         af = a.reshape(GH * Bw)
         i, f, o, g = af[:n], af[n:2 * n], af[2 * n:3 * n], af[3 * n:]
+        cf, cnf, hnf = c.reshape(n), cn.reshape(n), hn.reshape(n)
         if peephole:
             for j in range(H):
                 pi, pf, po = peep[0, j], peep[1, j], peep[2, j]
@@ -92,20 +92,28 @@ def lstm_forward(x, xm, bias, Ap, peep, h0, c0, mask, rec, reverse, Bw, Hp, out,
                     i[k], f[k], o[k], g[k] = ik, fk, ok, gk
                     cnf[k] = ck
                     hnf[k] = ok * tanh(ck)                         # h_t = o ⊙ tanh(c_t)
-        else:
+        elif keep:
             for k in range(n):
                 ik, fk, ok, gk = sigmoid(i[k]), sigmoid(f[k]), sigmoid(o[k]), tanh(g[k])
                 ck = ik * gk + fk * cf[k]
                 i[k], f[k], o[k], g[k] = ik, fk, ok, gk
                 cnf[k] = ck
                 hnf[k] = ok * tanh(ck)
+        else:                                                  # inference: the gates are not kept
+            for k in range(n):
+                ck = sigmoid(i[k]) * tanh(g[k]) + sigmoid(f[k]) * cf[k]
+                cnf[k] = ck
+                hnf[k] = sigmoid(o[k]) * tanh(ck)
+        write_output(out, hn, valid_columns(mask, t, Bw) if masked else valid, masked, t)
         if masked:
             valid = valid_columns(mask, t, Bw)
-        blend(c, cn, valid, masked)
-        blend(h, hn, valid, masked)
-        write_output(out, hn, valid, masked, t)
+            blend(c, cn, valid, True)
+            blend(h, hn, valid, True)
+        else:                                                  # no carry: the new states are the states
+            c, cn = cn, c
+            h, hn = hn, h
         if keep:
-            copy(cs[t].reshape(n), cf)
+            copy(cs[t].reshape(n), c.reshape(n))
     store_t(hT, h)
     store_t(cT, c)
 

@@ -84,8 +84,13 @@ def rnn_forward(act, x, xm, bias, Ap, h0, mask, rec, reverse, Bw, Hp, out, hT, Z
         _activate(a.reshape(n), act)
         if masked:
             valid = valid_columns(mask, t, Bw)
-        blend(h, a, valid, masked)
         write_output(out, a, valid, masked, t)
+        if masked:
+            blend(h, a, valid, True)
+        elif keep:                                             # no carry: h_t is the state (kept in hs)
+            h = a
+        else:
+            h, own = own, h
     store_t(hT, h)
 
 

@@ -3,39 +3,40 @@
 The recurrent layers call :func:`forward` and :func:`backward` and nothing else of
 ``ops``. Behind the door, for a cell (:class:`boucle.ops.cells.Cell`) with parameters
 in the layers' layout (``U (D, G*H)``, ``W (H, G*H)``, ``b (G*H,)``, ``b_W``,
-``p_i, p_f, p_o``), input x (B, T, D), initial states (B, H) and a mask (B, T):
+``p_i, p_f, p_o``), input x (B, T, D), initial states (B, H) and a mask (B, T),
+the time loop runs on one of two engines that compute the same equations:
 
-1. the input projection, for all timesteps at once, written as [x, 1] [U; b] = x U + b
-   (the bias is the weight of a constant input; x ⊙ x_mask with input dropout);
-2. the time loop, on one of two engines that compute the same equations:
-
-   * ``"scan"`` — the reference, :func:`boucle.ops.scan.forward` driving the cell's step
-     functions (:mod:`boucle.ops.cells`, the documented equations). The projection is
-     ONE GEMM (T*B, K) x (K, G*H) before the loop (K = D + 1; D without bias), handed
-     to the loop as the gate-major view (T, G, B, H) of its (T, B, G*H) result;
-   * ``"compiled"`` — :mod:`boucle.ops.fast` (numba): [x, 1] laid out (T, K, B) as its
-     kernels read it, x_t U + b formed inside the loop (for the LSTM in the same GEMM
-     as h_{t-1} W);
-
-3. BPTT, then [dU; db] = [x, 1]^T dA and dx = dA U^T over the T*B stacked rows
-   (one GEMM each; the compiled loop returns [dU; db] from its own GEMM), dx ⊙ x_mask.
+* ``"scan"`` — the reference, :func:`boucle.ops.scan.forward` driving the cell's step
+  functions (:mod:`boucle.ops.cells`, the documented equations). The input projection
+  [x, 1] [U; b] = x U + b (the bias is the weight of a constant input; x ⊙ x_mask with
+  input dropout) is ONE GEMM (T*B, K) x (K, G*H) before the loop (K = D + 1; D without
+  bias), handed to the loop as the gate-major view (T, G, B, H) of its (T, B, G*H)
+  result; after BPTT, [dU; db] = [x, 1]^T dA and dx = dA U^T over the T*B stacked rows
+  (one GEMM each), dx ⊙ x_mask;
+* ``"compiled"`` — :mod:`boucle.ops.fast` (numba): x as it is, x_t U + b formed inside
+  each step's product with h_{t-1} W, the batch split over threads
+  (:func:`use_threads`); it returns dx and every parameter gradient itself.
 
 Engine choice (:func:`engine_for`): ``"auto"`` (default) takes the compiled loop where
 numba is installed, :data:`boucle.ops.fast.ENABLED` is true (``BOUCLE_NO_NUMBA=1``
-makes it false) and :func:`boucle.ops.fast.covers` the cell and dtype, else the
-reference scan (the fall-back: peepholes, the course's GRU, the simplified GRU,
-SimpleRNN, CuPy, no numba). :func:`use_engine` forces ``"scan"`` or ``"compiled"``
-within a ``with`` block (tests, benchmarks); a forced ``"compiled"`` that cannot run
-raises a :class:`~boucle.errors.BoucleError` rather than falling back.
+makes it false) and :func:`boucle.ops.fast.covers` the cell and dtype (every cell in
+float32/float64 on NumPy), else the reference scan (the fall-back: CuPy, no numba).
+:func:`use_engine` forces ``"scan"`` or ``"compiled"`` within a ``with`` block (tests,
+benchmarks); a forced ``"compiled"`` that cannot run raises a
+:class:`~boucle.errors.BoucleError` rather than falling back.
+
+``training=False`` (the layers pass their own flag) tells the door that no backward
+pass is expected: the compiled loop then keeps no per-step caches (inference), and a
+:func:`backward` call on such a cache runs the forward pass again first.
 
 One return contract whichever engine ran: ``outputs`` (B, T, H) (zero at masked steps;
-a strided view of time-major memory), ``final_states`` (each (B, H): the state at each
-row's last valid step), and a :class:`RecurrentCache`; :func:`backward` returns ``dx``
-(B, T, D) C-contiguous, ``d_state0`` (each (B, H)) and the parameter gradients in the
-layers' layout. Masks, reverse (outputs at their original time index, each row
-starting at its own last valid step) and zero-length rows are the loop's
-(:mod:`boucle.ops.scan`). A batch of B = 0 rows returns empty outputs, its (empty)
-initial states, and zero gradients.
+a strided view of time-major memory for the scan, C-contiguous for the compiled loop),
+``final_states`` (each (B, H): the state at each row's last valid step), and a
+:class:`RecurrentCache`; :func:`backward` returns ``dx`` (B, T, D) C-contiguous,
+``d_state0`` (each (B, H)) and the parameter gradients in the layers' layout. Masks,
+reverse (outputs at their original time index, each row starting at its own last
+valid step) and zero-length rows are the loop's (:mod:`boucle.ops.scan`). A batch of
+B = 0 rows returns empty outputs, its (empty) initial states, and zero gradients.
 
 :func:`step` is one step forward without a cache (generation, :mod:`boucle.models.sampling`).
 """
@@ -106,7 +107,7 @@ class RecurrentCache(NamedTuple):
     engine: str                 # "scan" | "compiled"
     cell: Cell
     p: LoopParams
-    x1: Any                     # (T, B, K) [x ⊙ x_mask, 1], time-major (for "compiled" a view of (T, K, B))
+    x1: Any                     # (T, B, K) [x ⊙ x_mask, 1], time-major ("scan"; None for "compiled")
     U: Any                      # (D, G*H), for dx = dA U^T
     has_bias: bool
     x_mask: Any                 # (B, D) input-dropout mask, or None
