@@ -396,3 +396,19 @@ def test_boucle_no_numba_keeps_auto_on_the_reference():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          env={**os.environ, "BOUCLE_NO_NUMBA": "1"})
     assert out.stdout.split() == ["True", "False", "scan"]
+
+
+def test_boucle_train_runs_the_loop_on_every_core_or_on_its_threads(monkeypatch):
+    """`boucle train` (commands/charlm.py) trains with the recurrent loop on every core
+    (measured fastest: docs/benchmarks.md), or on --threads N > 1."""
+    import argparse
+
+    from boucle.commands import charlm
+
+    seen = []
+    monkeypatch.setattr(charlm, "_train", lambda args: seen.append(fast.threads()) or 0)
+    with threadpool_limits(limits=1, user_api="blas"):
+        assert charlm.cmd_train(argparse.Namespace(threads=1)) == 0
+        assert charlm.cmd_train(argparse.Namespace(threads=2)) == 0
+        assert fast.threads() == 1                                   # restored after the command
+    assert seen == [min(os.cpu_count(), fast._CORES), min(2, fast._CORES)]

@@ -24,6 +24,7 @@ from ..data.vocab import Vocabulary
 from ..errors import BoucleError, TrainingDiverged
 from ..models.charlm import CELLS, CharModel      # importing it registers CharModel for boucle.load
 from .. import registry
+from ..ops.recurrent import use_threads
 from ..optimizers import names as optimizer_names
 from ..training import History
 from .options import nonneg_float, nonneg_int, positive_float, positive_int, top_p, unit_rate
@@ -197,6 +198,13 @@ def _make_optimizer(name: str, lr: float, clip: float):
 
 # ------------------------------------------------------------------ commands
 def cmd_train(args: argparse.Namespace) -> int:
+    """``boucle train``: the recurrent loop on every core (the fastest, docs/benchmarks.md: the
+    batch is split, one chunk per thread, no waiting between steps), or on ``--threads N`` > 1."""
+    with use_threads(args.threads if getattr(args, "threads", 1) > 1 else os.cpu_count()):
+        return _train(args)
+
+
+def _train(args: argparse.Namespace) -> int:
     t_wall = time.perf_counter()
     out = Path(args.out)
     if out.exists() and not out.is_dir():
