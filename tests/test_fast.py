@@ -257,6 +257,20 @@ def test_micro_kernel_product_equals_numpy(dtype, rng):
             np.testing.assert_allclose(C, want, rtol=tol, atol=tol)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_tile_transpose_equals_numpy(dtype, rng):
+    """transpose: a (rows, cols) block at any offsets and strides, whole tiles, half tiles, edges."""
+    for rows, cols in [(1, 1), (16, 16), (17, 33), (8, 5), (40, 24), (3, 70), (64, 128), (100, 7)]:
+        lds, ldd, s_off, d_off = cols + 5, rows + 4, 2, 1
+        src = rng.standard_normal((rows + 3) * lds).astype(dtype)
+        dst = rng.standard_normal(cols * ldd + 10).astype(dtype)
+        want = dst.copy()
+        want[d_off:d_off + cols * ldd].reshape(cols, ldd)[:, :rows] = \
+            src[s_off:s_off + rows * lds].reshape(rows, lds)[:, :cols].T
+        fast_gemm.transpose(dst, d_off, ldd, src, s_off, lds, rows, cols)
+        np.testing.assert_array_equal(dst, want)
+
+
 def test_threads_follow_numpy_blas_or_use_threads_and_chunks_split_the_batch():
     cores = fast._CORES
     with threadpool_limits(limits=1, user_api="blas"):

@@ -175,15 +175,15 @@ def pack_columns(out, a, r0, r1, slot):
     z = out.dtype.type(0.0)
     for ib in range(out.shape[0]):
         n = max(0, min(R, r1 - r0 - ib * R))
-        transpose(out, (ib * K + slot * Bw) * R, R, a, (r0 + ib * R) * Bw, Bw, n, Bw, False)
+        transpose(out, (ib * K + slot * Bw) * R, R, a, (r0 + ib * R) * Bw, Bw, n, Bw)
         for b in range(Bw):
             dst = out[ib, slot * Bw + b]
             for r in range(n, R):
                 dst[r] = z
 
 
-def _tile_transpose(cls: int, accumulate: bool):
-    """The intrinsic ``tt(S, s_off, lds, D, d_off, ldd)``: D[d_off + c*ldd + r] (+)= S[s_off + r*lds + c]
+def _tile_transpose(cls: int):
+    """The intrinsic ``tt(S, s_off, lds, D, d_off, ldd)``: D[d_off + c*ldd + r] = S[s_off + r*lds + c]
     for r, c < L (L = the lanes of width class ``cls``): L vector loads, log2(L) rounds of
     shuffles (each swapping the off-diagonal blocks of every 2s x 2s block), L stores."""
 
@@ -221,9 +221,7 @@ def _tile_transpose(cls: int, accumulate: bool):
                     w[i + s] = builder.shuffle_vector(v[i], v[i + s], ir.Constant(mask, hi))
                 v, s = w, s // 2
             for c in range(L):
-                p = row(dst, ldd_, c)
-                val = builder.fadd(builder.load(p, align=4), v[c]) if accumulate else v[c]
-                builder.store(val, p, align=4)
+                builder.store(v[c], row(dst, ldd_, c), align=4)
             return context.get_dummy_value()
 
         return sig, codegen
@@ -231,46 +229,41 @@ def _tile_transpose(cls: int, accumulate: bool):
     return tt
 
 
-_tt_set, _tt_acc = _tile_transpose(0, False), _tile_transpose(0, True)
-_tt1_set, _tt1_acc = _tile_transpose(1, False), _tile_transpose(1, True)
+_tt_set, _tt1_set = _tile_transpose(0), _tile_transpose(1)
+
+
+@njit(inline="always")
+def transpose(dst, d_off, ldd, src, s_off, lds, rows, cols):
+    """dst[d_off + c*ldd + r] = src[s_off + r*lds + c] for r < rows, c < cols: a (rows, cols)
+    block of ``src`` written transposed into ``dst`` (offsets and row strides in elements of
+    contiguous arrays of any shape; see :func:`_transpose`)."""
+    _transpose(dst.reshape(dst.size), d_off, ldd, src.reshape(src.size), s_off, lds, rows, cols)
 
 
 @njit(**_JIT)
-def transpose(dst, d_off, ldd, src, s_off, lds, rows, cols, accumulate):
-    """dst[d_off + c*ldd + r] (+)= src[s_off + r*lds + c] for r < rows, c < cols: a (rows, cols)
+def _transpose(dst, d_off, ldd, src, s_off, lds, rows, cols):
+    """dst[d_off + c*ldd + r] = src[s_off + r*lds + c] for r < rows, c < cols: a (rows, cols)
     block of ``src`` written transposed into ``dst`` (offsets and row strides in elements of
-    contiguous arrays), by vector tiles where they fit, element by element at the edges."""
+    contiguous arrays, flat here), by vector tiles where they fit, element by element at the edges."""
     L = _W32[0] >> (1 if src.itemsize == 8 else 0)
     L1 = _W32[1] >> (1 if src.itemsize == 8 else 0)
-    sf, df = src.reshape(src.size), dst.reshape(dst.size)
+    sf, df = src, dst
     rf = rows - rows % L
     cf = cols - cols % L
     for r0 in range(0, rf, L):
         for c0 in range(0, cf, L):
-            if accumulate:
-                _tt_acc(src, s_off + r0 * lds + c0, lds, dst, d_off + c0 * ldd + r0, ldd)
-            else:
-                _tt_set(src, s_off + r0 * lds + c0, lds, dst, d_off + c0 * ldd + r0, ldd)
+            _tt_set(src, s_off + r0 * lds + c0, lds, dst, d_off + c0 * ldd + r0, ldd)
     r1 = rows - (rows - rf) % L1                             # one band of half tiles each way
     c1 = cols - (cols - cf) % L1
     for r0 in range(rf, r1, L1):
         for c0 in range(0, c1, L1):
-            if accumulate:
-                _tt1_acc(src, s_off + r0 * lds + c0, lds, dst, d_off + c0 * ldd + r0, ldd)
-            else:
-                _tt1_set(src, s_off + r0 * lds + c0, lds, dst, d_off + c0 * ldd + r0, ldd)
+            _tt1_set(src, s_off + r0 * lds + c0, lds, dst, d_off + c0 * ldd + r0, ldd)
     for r0 in range(0, rf, L1):
         for c0 in range(cf, c1, L1):
-            if accumulate:
-                _tt1_acc(src, s_off + r0 * lds + c0, lds, dst, d_off + c0 * ldd + r0, ldd)
-            else:
-                _tt1_set(src, s_off + r0 * lds + c0, lds, dst, d_off + c0 * ldd + r0, ldd)
+            _tt1_set(src, s_off + r0 * lds + c0, lds, dst, d_off + c0 * ldd + r0, ldd)
     for r in range(rows):                                    # the edges
         for c in range(c1 if r < r1 else 0, cols):
-            if accumulate:
-                df[d_off + c * ldd + r] += sf[s_off + r * lds + c]
-            else:
-                df[d_off + c * ldd + r] = sf[s_off + r * lds + c]
+            df[d_off + c * ldd + r] = sf[s_off + r * lds + c]
 
 
 @njit(inline="always")
@@ -375,7 +368,7 @@ def _mv(typingctx, A, a_off, B, b_off, ldb, acc, K):
 def _gemv(Ap, M, K, B, b_off, ldb, C, c_off, ldc, accumulate, scratch):
     """:func:`gemm` for one column (N = 1)."""
     nb, stride = Ap.shape[0], Ap.shape[1] * R
-    cf = C.reshape(C.size)
+    cf = C
     for ib in range(nb):
         _mv(Ap, ib * stride, B, b_off, ldb, scratch, K)
         for r in range(min(R, M - ib * R)):
@@ -387,8 +380,15 @@ def _gemv(Ap, M, K, B, b_off, ldb, C, c_off, ldc, accumulate, scratch):
 _B_BLOCK = 1 << 17
 
 
-@njit(**_JIT)
+@njit(inline="always")
 def gemm(Ap, M, K, B, b_off, ldb, N, C, c_off, ldc, accumulate, scratch):
+    """C[i, j] = (C[i, j] +) Σ_{k<K} A[i, k] B[k, j] for i < M, j < N (see :func:`_gemm`; B and C
+    contiguous arrays of any shape, addressed flat)."""
+    _gemm(Ap, M, K, B.reshape(B.size), b_off, ldb, N, C.reshape(C.size), c_off, ldc, accumulate, scratch)
+
+
+@njit(**_JIT)
+def _gemm(Ap, M, K, B, b_off, ldb, N, C, c_off, ldc, accumulate, scratch):
     """C[i, j] = (C[i, j] +) Σ_{k<K} A[i, k] B[k, j] for i < M, j < N.
 
     Ap: A packed by :func:`pack` (nb, K' >= K, R); B and C addressed from element offsets
@@ -404,7 +404,7 @@ def gemm(Ap, M, K, B, b_off, ldb, N, C, c_off, ldc, accumulate, scratch):
     shift = 1 if Ap.itemsize == 8 else 0
     w0, w1, w2 = _W32[0] >> shift, _W32[1] >> shift, _W32[2] >> shift
     kb = max(64, _B_BLOCK // max(N, 1))
-    flat = C.reshape(C.size)
+    flat = C
     for k0 in range(0, K, kb):
         kc = min(kb, K - k0)
         acc = accumulate or k0 > 0

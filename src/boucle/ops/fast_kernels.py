@@ -55,7 +55,7 @@ def tanh(x):
     return math.tanh(x)
 
 
-@overload(tanh, inline="always")
+@overload(tanh)
 def _tanh_impl(x):
     if isinstance(x, types.Float) and x.bitwidth == 32:
         def impl(x):
@@ -80,7 +80,7 @@ def sigmoid(x):
     return 0.5 + 0.5 * math.tanh(0.5 * x)
 
 
-@overload(sigmoid, inline="always")
+@overload(sigmoid)
 def _sigmoid_impl(x):
     if isinstance(x, types.Float) and x.bitwidth == 32:
         return lambda x: _HALF32 + _HALF32 * tanh(_HALF32 * x)
@@ -168,7 +168,7 @@ def step_input(z, h, rec, x, xmT, t):
     else:
         copy(zf, hf)
     Bc, T, D = x.shape
-    transpose(z, H * Bw, Bw, x, t * D, T * D, Bc, D, False)          # z[H + d, b] = x[b, t, d]
+    transpose(z, H * Bw, Bw, x, t * D, T * D, Bc, D)          # z[H + d, b] = x[b, t, d]
     if xmT.shape[0] > 0:
         m = D * Bw
         xf, mf = z.reshape(z.size)[n:n + m], xmT.reshape(m)
@@ -214,7 +214,7 @@ def zero_padded(a, valid, masked):
 def write_output(out, h, valid, masked, t):
     """out[b, t, :] = h[:, b] (0 at the padded steps), b < Bc."""
     Bc, T, H = out.shape
-    transpose(out, t * H, T * H, h, 0, h.shape[1], H, Bc, False)
+    transpose(out, t * H, T * H, h, 0, h.shape[1], H, Bc)
     if masked:
         for b in range(Bc):
             if not valid[b]:
@@ -226,10 +226,20 @@ def write_output(out, h, valid, masked, t):
 @njit(**_JIT)
 def output_gradient(gh, dh, d_out, t):
     """gh = dh + d_out[:, t, :]^T (the state's gradient plus the output's); dh alone without d_out."""
-    copy(gh.reshape(gh.size), dh.reshape(dh.size))
+    n = gh.size
+    ghf, dhf = gh.reshape(n), dh.reshape(n)
     if d_out.shape[0] > 0:
         Bc, T, H = d_out.shape
-        transpose(gh, 0, gh.shape[1], d_out, t * H, T * H, Bc, H, True)
+        Bw = gh.shape[1]
+        if Bc < Bw:                                     # the padding columns: dh alone
+            for j in range(H):
+                for b in range(Bc, Bw):
+                    gh[j, b] = 0.0
+        transpose(gh, 0, Bw, d_out, t * H, T * H, Bc, H)
+        for k in range(n):
+            ghf[k] += dhf[k]
+    else:
+        copy(ghf, dhf)
 
 
 @njit(**_JIT)
@@ -263,9 +273,9 @@ def store_rows(dst, a, H, Hp, K, t):
     columns are the h part padded to Hp, then the x part (the B operand of dW^T = dA Z^T)."""
     Bw = a.shape[1]
     ld = dst.shape[1]
-    transpose(dst, t * Bw * ld, ld, a, 0, Bw, H, Bw, False)
+    transpose(dst, t * Bw * ld, ld, a, 0, Bw, H, Bw)
     if K > H:
-        transpose(dst, t * Bw * ld + Hp, ld, a, H * Bw, Bw, K - H, Bw, False)
+        transpose(dst, t * Bw * ld + Hp, ld, a, H * Bw, Bw, K - H, Bw)
     z = dst.dtype.type(0.0)
     for b in range(Bw):
         row = dst[t * Bw + b]
@@ -305,7 +315,7 @@ def accumulate_dW(dAp, M, steps, Bw, rows, t0, col0, ncols, C, scratch):
 def scatter_dx(dx, g, row0, xm, t):
     """dx[b, t, :] = g[row0:row0+D, b] (⊙ x_mask[b]) for the chunk's rows b < Bc."""
     Bc, T, D = dx.shape
-    transpose(dx, t * D, T * D, g, row0 * g.shape[1], g.shape[1], D, Bc, False)
+    transpose(dx, t * D, T * D, g, row0 * g.shape[1], g.shape[1], D, Bc)
     if xm.shape[0] > 0:
         for b in range(Bc):
             o, m = dx[b, t], xm[b]
