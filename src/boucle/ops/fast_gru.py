@@ -225,7 +225,12 @@ def gru_backward(form, d_out, dhT, W1p, W2p, Up, mask, rec, reverse, gates, hps,
             gemm(Up, D, GH, da, 0, Bw, Bw, hx, H * Bw, Bw, False, scratch)   # dx_t = U dA
             row_sums(dbW, dsg, 0, H)
         scatter_dx(dx, hx, H, xm, t)
-        state_gradient(dh, direct, dhin, recT, valid, masked, True)
+        if masked or recT.shape[0] > 0:
+            state_gradient(dh, direct, dhin, recT, valid, masked, True)
+        else:                                     # dh_{t-1} = direct + dhin, in place (read before the next product)
+            for k in range(n):
+                dhinf[k] += df_[k]
+            dh = dhin
         row_sums(db, da, 0, GH)
         slot = t % P                                                   # dW^T += dA Z^T every P steps
         pack_columns(dAp1, da, 0, M1, slot)

@@ -197,7 +197,10 @@ def lstm_backward(d_out, dhT, dcT, WUp, peep, mask, rec, reverse, gates, cs, cin
                 dpeep[2, j] += so
         gemm(WUp, H + D, GH, da, 0, Bw, Bw, hx, 0, Bw, False, scratch)    # [W; U] dA^T
         scatter_dx(dx, hx, H, xm, t)
-        state_gradient(dh, hx[:H], hx[:H], recT, valid, masked, False)
+        if masked or recT.shape[0] > 0:
+            state_gradient(dh, hx[:H], hx[:H], recT, valid, masked, False)
+        else:                                     # dh_{t-1} is W dA^T itself (read before the next product)
+            dh = hx[:H]
         row_sums(db, da, 0, GH)
         pack_columns(dAp, da, 0, GH, t % P)                           # dW^T += dA Z^T every P steps
         done += 1

@@ -138,7 +138,10 @@ def rnn_backward(act, d_out, dhT, WUp, mask, rec, reverse, hs, Z, xm, dWt, db, d
         zero_padded(da, valid, masked)
         gemm(WUp, H + D, H, da, 0, Bw, Bw, hx, 0, Bw, False, scratch)     # [W; U] dA^T
         scatter_dx(dx, hx, H, xm, t)
-        state_gradient(dh, hx[:H], hx[:H], recT, valid, masked, False)
+        if masked or recT.shape[0] > 0:
+            state_gradient(dh, hx[:H], hx[:H], recT, valid, masked, False)
+        else:                                     # dh_{t-1} is W dA^T itself (read before the next product)
+            dh = hx[:H]
         row_sums(db, da, 0, H)
         pack_columns(dAp, da, 0, H, t % P)                            # dW^T += dA Z^T every P steps
         done += 1
