@@ -32,8 +32,9 @@ relu, sigmoid, linear), LSTM with or without peepholes, the course's GRU, GRU
 ``reset_after``, the simplified GRU — with any mask, ``reverse``, input and
 recurrent dropout, float32 and float64 on NumPy. ``BOUCLE_NO_NUMBA=1`` in the
 environment, or ``fast.ENABLED = False``, keeps the automatic choice on the
-reference loop. The first call of each kernel compiles it (seconds), cached on disk
-next to the module afterwards.
+reference loop. The first call of each cell family in each dtype compiles its kernels
+(~15-20 s for the LSTM in float32 on a 2-core machine), cached on disk next to the
+module afterwards (~1 s to load them in a new process).
 """
 from __future__ import annotations
 
