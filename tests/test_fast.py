@@ -412,17 +412,16 @@ def test_boucle_no_numba_keeps_auto_on_the_reference():
     assert out.stdout.split() == ["True", "False", "scan"]
 
 
-def test_boucle_train_runs_the_loop_on_every_core_or_on_its_threads(monkeypatch):
+def test_boucle_train_runs_the_loop_on_every_core_or_on_its_threads():
     """`boucle train` (commands/charlm.py) trains with the recurrent loop on every core
     (measured fastest: docs/benchmarks.md), or on --threads N > 1."""
     import argparse
 
     from boucle.commands import charlm
 
-    seen = []
-    monkeypatch.setattr(charlm, "_train", lambda args: seen.append(fast.threads()) or 0)
+    assert charlm.cmd_train.__wrapped__.__name__ == "cmd_train"          # the command is wrapped
+    seen = charlm._on_every_core(lambda args: fast.threads())
     with threadpool_limits(limits=1, user_api="blas"):
-        assert charlm.cmd_train(argparse.Namespace(threads=1)) == 0
-        assert charlm.cmd_train(argparse.Namespace(threads=2)) == 0
+        assert seen(argparse.Namespace(threads=1)) == min(os.cpu_count(), fast._CORES)
+        assert seen(argparse.Namespace(threads=2)) == min(2, fast._CORES)
         assert fast.threads() == 1                                   # restored after the command
-    assert seen == [min(os.cpu_count(), fast._CORES), min(2, fast._CORES)]

@@ -10,6 +10,7 @@ written atomically.
 from __future__ import annotations
 
 import argparse
+import functools
 import io
 import math
 import os
@@ -197,14 +198,19 @@ def _make_optimizer(name: str, lr: float, clip: float):
 
 
 # ------------------------------------------------------------------ commands
+def _on_every_core(command):
+    """Run ``command(args)`` with the recurrent loop on every core (``boucle train``: the fastest,
+    docs/benchmarks.md — the batch is split, one chunk per thread, no waiting between steps),
+    or on ``--threads N`` > 1."""
+    @functools.wraps(command)
+    def run(args: argparse.Namespace) -> int:
+        with use_threads(args.threads if getattr(args, "threads", 1) > 1 else os.cpu_count()):
+            return command(args)
+    return run
+
+
+@_on_every_core
 def cmd_train(args: argparse.Namespace) -> int:
-    """``boucle train``: the recurrent loop on every core (the fastest, docs/benchmarks.md: the
-    batch is split, one chunk per thread, no waiting between steps), or on ``--threads N`` > 1."""
-    with use_threads(args.threads if getattr(args, "threads", 1) > 1 else os.cpu_count()):
-        return _train(args)
-
-
-def _train(args: argparse.Namespace) -> int:
     t_wall = time.perf_counter()
     out = Path(args.out)
     if out.exists() and not out.is_dir():
