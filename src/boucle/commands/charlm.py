@@ -10,6 +10,7 @@ written atomically.
 from __future__ import annotations
 
 import argparse
+import functools
 import io
 import math
 import os
@@ -32,6 +33,7 @@ from ..models.charlm import CELLS, CharModel      # importing it registers CharM
 from ..models.seq2seq import Seq2Seq
 from ..models.sequential import Sequential
 from .. import registry
+from ..ops.recurrent import use_threads
 from ..optimizers import names as optimizer_names
 from ..training import History, TensorBoard
 from .files import MODEL_FILE, check_finite, check_memory, check_output, model_path
@@ -239,6 +241,18 @@ def _make_optimizer(name: str, lr: float, clip: float):
 
 
 # ------------------------------------------------------------------ commands
+def _on_every_core(command):
+    """Run ``command(args)`` with the recurrent loop on every core (``boucle train``: the fastest,
+    docs/benchmarks.md — the batch is split, one chunk per thread, no waiting between steps),
+    or on ``--threads N`` > 1."""
+    @functools.wraps(command)
+    def run(args: argparse.Namespace) -> int:
+        with use_threads(args.threads if getattr(args, "threads", 1) > 1 else os.cpu_count()):
+            return command(args)
+    return run
+
+
+@_on_every_core
 def cmd_train(args: argparse.Namespace) -> int:
     t_wall = time.perf_counter()
     out = Path(args.out)
