@@ -8,8 +8,9 @@ files), same split (last 2 % for validation), same initial weights (boucle's,
 copied with ``boucle.interop.to_torch``), the same sequence of batches
 (:class:`boucle.data.text.TextStream`, state carried between batches, truncated
 BPTT), Adam(2e-3, eps 1e-7), global-norm clipping at 5, the same number of steps,
-the same number of threads (``--threads``, default 1: on a shared machine extra
-BLAS/torch threads mostly wait for each other).
+the same number of threads (``--threads``, default 1): torch's, and boucle's as
+``boucle train`` runs it — the recurrent loop on ``--threads`` threads
+(``boucle.ops.recurrent.use_threads``, the batch split), NumPy's BLAS on one.
 The twin's ``bias_hh`` is frozen at 0 so that it has boucle's parameters (one
 LSTM bias). Training alternates blocks of ``--block`` steps between the two, so
 both see the same machine load; validation bits per character are measured
@@ -38,6 +39,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 from common import interleaved, machine  # noqa: E402
 
 from boucle.backend import blas_threads  # noqa: E402
+from boucle.ops.recurrent import use_threads  # noqa: E402
 from boucle.data.text import TextStream, eval_chunks, load_corpus, split_ids
 from boucle.data.vocab import Vocabulary  # noqa: E402
 from boucle.interop import to_torch  # noqa: E402
@@ -89,10 +91,11 @@ def main() -> None:
     ap.add_argument("--seq-len", type=int, default=100)
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--gen-chars", type=int, default=300)
-    ap.add_argument("--threads", type=int, default=1, help="threads of NumPy's BLAS and of torch (default 1)")
+    ap.add_argument("--threads", type=int, default=1,
+                    help="threads of torch and of boucle's recurrent loop (default 1; NumPy's BLAS: 1)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    with blas_threads(args.threads):
+    with blas_threads(1), use_threads(args.threads):
         run(args)
 
 
@@ -165,7 +168,8 @@ def run(args) -> None:
     print(machine())
     print(f"{args.layers} x LSTM({args.hidden}), embedding 64, vocabulary {len(vocab)}, seq_len {T}, batch {B}, "
           f"Adam 2e-3, clip 5, {args.steps} steps on the first {len(text):,} characters of the built-in corpus; "
-          f"{args.threads} thread(s) for NumPy's BLAS and for torch")
+          f"{args.threads} thread(s) for boucle's recurrent loop and for torch (NumPy's BLAS: 1); "
+          f"load average {' '.join(f'{v:.1f}' for v in os.getloadavg())}")
     print("| | boucle | torch twin | ratio boucle/torch |")
     print("|---|---|---|---|")
     print(f"| val bpc after {args.steps} steps ({len(val_ids) - 1:,} chars) | {val_b:.4f} | {val_t:.4f} | "

@@ -1,6 +1,7 @@
 """Echo state networks: boucle.reservoir vs reservoirpy 0.4.2, same data, same settings, one process.
 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE /tmp/benchvenv/bin/python bench/reservoir.py
+        [--workers N | --scheduler tcp://HOST:PORT]      # the accuracy seeds on workers, same numbers
 
 reservoirpy is a *bench* dependency only (``pip install reservoirpy==0.4.2`` in a
 separate virtualenv with boucle installed ``--no-deps``); boucle never imports it.
@@ -41,7 +42,9 @@ from reservoirpy.nodes import Reservoir as RpReservoir, Ridge as RpRidge
 sys.path.insert(0, os.path.dirname(__file__))
 import boucle  # noqa: E402
 from boucle.data.tasks.timeseries import mackey_glass, to_forecasting  # noqa: E402
+from boucle.backend import blas_threads  # noqa: E402
 from boucle.reservoir import ESN, nrmse, rmse, rsquare  # noqa: E402
+from boucle.search.backends import SerialBackend, make_backend, map_ordered  # noqa: E402
 
 
 def machine_line() -> str:
@@ -123,29 +126,36 @@ def stats(v: list[float], digits: int = 5) -> str:
     return f"{np.median(v):.{digits}f} / {np.mean(v):.{digits}f} ± {np.std(v):.{digits}f}"
 
 
-def accuracy(seeds: int) -> None:
+def seed_accuracy(s: int, source: str) -> dict:
+    """Every accuracy figure of seed ``s`` on ``source``'s Mackey-Glass (one BLAS thread: the same
+    numbers in this process or on any worker)."""
+    warnings.simplefilter("ignore")
+    with blas_threads(1):
+        d = one_step_data(s, source)
+        pb, pr = boucle_one_step(d, 100, s), rp_one_step(d, 100, s)
+        out = {"b_rmse": rmse(d[3], pb), "r_rmse": rmse(d[3], pr), "b_r2": rsquare(d[3], pb),
+               "r_r2": rsquare(d[3], pr)}
+        for h in (10, 100):
+            d = horizon_data(s, source, h)
+            out[f"b_{h}"] = nrmse(d[3], boucle_horizon(d, s), norm="minmax")
+            out[f"r_{h}"] = nrmse(d[3], rp_horizon(d, s), norm="minmax")
+    return out
+
+
+def accuracy(seeds: int, backend=None) -> None:
+    """The accuracy table; the seeds run on ``backend`` (boucle.search: serial, processes or Dask)."""
     print(f"\n### Accuracy ({seeds} seeds: median / mean ± std; lower is better except R²)\n")
     print("| task | data | metric | boucle | reservoirpy 0.4.2 | ratio of medians | boucle ≤ reservoirpy on |")
     print("|---|---|---|---|---|---|---|")
     for source in ("boucle", "reservoirpy"):
-        r = {k: [] for k in ("b_rmse", "r_rmse", "b_r2", "r_r2")}
-        for s in range(seeds):
-            d = one_step_data(s, source)
-            pb, pr = boucle_one_step(d, 100, s), rp_one_step(d, 100, s)
-            r["b_rmse"].append(rmse(d[3], pb))
-            r["r_rmse"].append(rmse(d[3], pr))
-            r["b_r2"].append(rsquare(d[3], pb))
-            r["r_r2"].append(rsquare(d[3], pr))
+        per_seed = map_ordered(backend or SerialBackend(), seed_accuracy, [(s, source) for s in range(seeds)])
+        r = {k: [p[k] for p in per_seed] for k in per_seed[0]}
         wins = sum(b <= q for b, q in zip(r["b_rmse"], r["r_rmse"]))
         print(f"| MG one-step, 100 units | {source} MG | RMSE | {stats(r['b_rmse'])} | {stats(r['r_rmse'])} | "
               f"{np.median(r['b_rmse']) / np.median(r['r_rmse']):.2f} | {wins}/{seeds} seeds |")
         print(f"| MG one-step, 100 units | {source} MG | R² | {stats(r['b_r2'], 6)} | {stats(r['r_r2'], 6)} | | |")
         for h in (10, 100):
-            b, q = [], []
-            for s in range(seeds):
-                d = horizon_data(s, source, h)
-                b.append(nrmse(d[3], boucle_horizon(d, s), norm="minmax"))
-                q.append(nrmse(d[3], rp_horizon(d, s), norm="minmax"))
+            b, q = r[f"b_{h}"], r[f"r_{h}"]
             wins = sum(x <= y for x, y in zip(b, q))
             print(f"| MG {h}-step ahead | {source} MG | NRMSE (min-max) | {stats(b)} | {stats(q)} | "
                   f"{np.median(b) / np.median(q):.2f} | {wins}/{seeds} seeds |")
@@ -202,13 +212,20 @@ def main() -> None:
     p.add_argument("--reps-small", type=int, default=21, help="timed runs per library at 100 units")
     p.add_argument("--reps-large", type=int, default=2, help="timed reservoirpy runs at 5000 units (~3 min each)")
     p.add_argument("--skip-accuracy", action="store_true")
+    p.add_argument("--backend", choices=["serial", "processes", "dask"], default=None,
+                   help="where the accuracy seeds run (default serial; processes with --workers)")
+    p.add_argument("--workers", type=int, default=None, help="local workers (processes, or a Dask LocalCluster)")
+    p.add_argument("--scheduler", default=None, help="a running Dask scheduler, tcp://HOST:PORT")
     args = p.parse_args()
     warnings.simplefilter("ignore")  # spectral radius 1.25 warns (EchoStateWarning), as intended
     print(machine_line())
     print(f"boucle {boucle.__version__}, reservoirpy {reservoirpy.__version__}")
     if not args.skip_accuracy:
         parity()
-        accuracy(args.seeds)
+        name = args.backend or ("processes" if args.workers and not args.scheduler else
+                                (None if args.scheduler else "serial"))
+        with make_backend(name, args.workers, args.scheduler) as backend:
+            accuracy(args.seeds, backend)
     sizes = [int(s) for s in args.sizes.split(",") if s]
     reps = {100: (args.reps_small, args.reps_small), 1000: (7, 7), 5000: (3, args.reps_large)}
     timing(sizes, reps)

@@ -15,14 +15,16 @@ from boucle.layers import LSTM, Bidirectional, Dense, Dropout
 from boucle.models.captioner import ImageCaptioner
 from boucle.models.charlm import CharModel
 from boucle.models.seq2seq import Seq2Seq
+from boucle.reservoir import ESN, LSM, RLS, DeepESN
 
 
 @functools.lru_cache(maxsize=None)
 def valid_file(kind: str) -> bytes:
     """The bytes of a small valid model file (with its optimizer state): ``char`` (a CharModel trained
     2 steps: history, stream position, carried states), ``seq`` (a compiled Sequential with a
-    Bidirectional layer), ``s2s`` (a bidirectional Seq2Seq with attention) or ``cap`` (an ImageCaptioner
-    with attention)."""
+    Bidirectional layer), ``s2s`` (a bidirectional Seq2Seq with attention), ``cap`` (an ImageCaptioner
+    with attention), ``esn`` (a 2-layer DeepESN with an RLS readout), ``fb`` (an ESN with output feedback)
+    or ``lsm`` (a fitted liquid state machine)."""
     if kind == "char":
         model = CharModel(Vocabulary.from_text("abcdef \n"), layers=1, hidden=8, embed=4, seed=0)
         model.compile("adam")
@@ -32,17 +34,32 @@ def valid_file(kind: str) -> bytes:
         model = boucle.Sequential([Bidirectional(LSTM(4, return_sequences=True), input_shape=(None, 3)),
                                    Dropout(0.1), LSTM(3), Dense(2)], seed=0)
         model.compile("adam", "mse", ["mae"])
-    elif kind == "s2s":
-        model = Seq2Seq(Vocabulary("abcdef", specials=True), units=4, embed_dim=3, attention="general",
-                        bidirectional=True, seed=0)
-        model.compile("adam")
-    else:
+    elif kind in ("esn", "fb", "lsm"):
+        rng = np.random.default_rng(0)
+        x, y = rng.standard_normal((60, 2)), rng.standard_normal((60, 1))
+        if kind == "esn":
+            model = DeepESN([20, 10], spectral_radius=0.9, readout=RLS(), seed=0)
+        elif kind == "fb":
+            model = ESN(20, spectral_radius=0.9, feedback_scaling=0.5, seed=0)
+        else:
+            model = LSM(units=27, seed=0)
+        model.fit(x, y)
+        return _bytes(model, include_optimizer=False)
+    elif kind == "cap":
         model = ImageCaptioner(Vocabulary.words(["a red dot", "two blue dots"]), (8, 8, 3), filters=(4,), units=4,
                                embed_dim=3, attention="general", seed=0)
         model.compile("adam")
+    else:
+        model = Seq2Seq(Vocabulary("abcdef", specials=True), units=4, embed_dim=3, attention="general",
+                        bidirectional=True, seed=0)
+        model.compile("adam")
+    return _bytes(model, include_optimizer=True)
+
+
+def _bytes(model, include_optimizer: bool) -> bytes:
     with tempfile.TemporaryDirectory() as d:
         path = os.path.join(d, "m.safetensors")
-        boucle.save(model, path, include_optimizer=True)
+        boucle.save(model, path, include_optimizer=include_optimizer)
         with open(path, "rb") as f:
             return f.read()
 

@@ -317,6 +317,7 @@ def test_resume_equals_uninterrupted_bit_identical(tmp_path):
     assert a.stream_state == b.stream_state
 
 
+@pytest.mark.slow
 def test_learns_a_repetitive_text():
     """1-layer LSTM(32) on a 9-character cycle: val bpc below 0.25 within 150 steps (from log2 9 ≈ 3.17)."""
     text = "abcdefgh\n" * 300

@@ -16,6 +16,7 @@ def load(name: str):
     return module
 
 
+@pytest.mark.slow
 def test_genre_many_to_one_learns_the_genres():
     ex = load("genre_many_to_one")
     res = ex.run(n=300, epochs=10, lr=0.1, seed=0)
@@ -45,6 +46,7 @@ def test_uea_classifier_main_with_files(tmp_path, capsys):
     assert 0.0 <= res["test_accuracy"] <= 1.0 and "test accuracy" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_tagger_uni_and_bidirectional_beat_the_majority_class():
     ex = load("tagger_many_to_many")
     res = ex.run(max_chars=2500, epochs=6, units_bi=16, batch_size=16, seed=0)
@@ -56,6 +58,7 @@ def test_tagger_uni_and_bidirectional_beat_the_majority_class():
         assert per["space"] > 0.5 and per["string"] > 0.5
 
 
+@pytest.mark.slow
 def test_melody_one_to_many_generates_the_melodies():
     ex = load("melody_one_to_many")
     res = ex.run(steps=200, units=32, seed=0)
@@ -64,6 +67,7 @@ def test_melody_one_to_many_generates_the_melodies():
     assert len(res["example"]["generated"]) == 8
 
 
+@pytest.mark.slow
 def test_forecast_beats_persistence_one_step():
     ex = load("forecast")
     res = ex.run(n_steps=600, days=240, window=16, horizon=8, units=16, epochs=6, seed=0)

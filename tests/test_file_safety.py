@@ -68,6 +68,11 @@ CRAFTED = {   # name: (kind, edit of the metadata)
     "captioner image_shape 10^5 x 10^5": ("cap", set_config(image_shape=[10 ** 5, 10 ** 5, 3])),
     "captioner filters=[10^6]": ("cap", set_config(filters=[10 ** 6])),
     "captioner num_layers=10^5": ("cap", set_config(num_layers=10 ** 5)),
+    "deep esn units=10^5": ("esn", set_config(units=[10 ** 5, 10])),
+    "deep esn 10^4 layers": ("esn", set_config(units=[20] * 10 ** 4, spectral_radius=0.9, leak_rate=1.0)),
+    "esn input_dim=10^9": ("fb", set_config(input_dim=10 ** 9)),
+    "esn with feedback units=10^5": ("fb", set_config(units=10 ** 5)),
+    "lsm units=10^6": ("lsm", set_config(units=10 ** 6, grid=[100, 100, 100])),
 }
 
 
@@ -97,6 +102,25 @@ def test_a_config_a_little_off_is_compared_tensor_by_tensor_before_allocating(tm
     err, _, peak = measure(lambda: boucle.load(path))
     assert "tensor 'lstm_0/U' should be float32[4, 800], got float32[4, 32]" in str(err)
     assert peak < 300 * 1024, peak
+
+
+@pytest.mark.parametrize("kind", ["esn", "fb", "lsm"])
+def test_reservoir_models_load_without_redrawing_their_reservoir(kind, tmp_path, monkeypatch):
+    from boucle.reservoir import reservoir, spiking
+    path = write(tmp_path, valid_file(kind))
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a reservoir was drawn while a model file was loaded")
+    monkeypatch.setattr(reservoir, "spectral_radius", refuse)
+    monkeypatch.setattr(spiking.LIFReservoir, "build", refuse)
+    model = boucle.load(path)
+    stored = safetensors.numpy.load(valid_file(kind))
+    weights = model.get_weights()
+    assert weights.keys() == stored.keys() and all(np.array_equal(v, stored[k]) for k, v in weights.items())
+    x = np.random.default_rng(1).standard_normal((30, 2))
+    monkeypatch.undo()
+    again = boucle.load(path)
+    np.testing.assert_array_equal(model.predict(x, initial_state=None), again.predict(x, initial_state=None))
 
 
 @pytest.mark.parametrize("kind", ["char", "seq", "s2s", "cap"])
@@ -323,12 +347,12 @@ LONG = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCh
                                                                          HealthCheck.data_too_large])
 
 
-@pytest.mark.parametrize("kind", ["char", "seq", "s2s", "cap"])
+@pytest.mark.parametrize("kind", ["char", "seq", "s2s", "cap", "esn", "fb", "lsm"])
 def test_fuzz_mutated_metadata_fast(kind, fuzz_dir):
     given(mutated_file(kind))(FAST(lambda data: check_bounded(fuzz_dir, data)))()
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("kind", ["char", "seq", "s2s", "cap"])
+@pytest.mark.parametrize("kind", ["char", "seq", "s2s", "cap", "esn", "fb", "lsm"])
 def test_fuzz_mutated_metadata_long(kind, fuzz_dir):
     given(mutated_file(kind))(LONG(lambda data: check_bounded(fuzz_dir, data)))()

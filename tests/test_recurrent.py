@@ -362,7 +362,7 @@ def test_backward_returns_state_gradients_shaped_like_initial_state(rng):
     assert isinstance(ds, list) and len(ds) == 2 and ds[1].shape == (B, H)
 
 
-ENGINE_VARIANTS = [(v, "scan") for v in VARIANTS] + [(v, "compiled") for v in ("lstm", "gru-reset-after")]
+ENGINE_VARIANTS = [(v, e) for v in VARIANTS for e in ("scan", "compiled")]
 
 
 @pytest.mark.parametrize("variant,engine", ENGINE_VARIANTS, ids=[f"{v}-{e}" for v, e in ENGINE_VARIANTS])

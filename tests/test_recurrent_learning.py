@@ -1,5 +1,6 @@
 """Recurrent layers learn what a dense net cannot, on padded variable-length batches."""
 import numpy as np
+import pytest
 
 import boucle
 from boucle.data import pad_sequences
@@ -23,6 +24,7 @@ def _fit(model, x, y, mask=None, epochs=30):
     return model
 
 
+@pytest.mark.slow
 def test_lstm_learns_parity_on_padded_batches_where_a_dense_net_fails():
     rng = np.random.default_rng(0)
     x, m, y = parity_data(1000, rng)
@@ -36,6 +38,7 @@ def test_lstm_learns_parity_on_padded_batches_where_a_dense_net_fails():
     assert mlp.evaluate(feats_t, yt)["accuracy"] < 0.85
 
 
+@pytest.mark.slow
 def test_bidirectional_gru_learns_parity_with_mask():
     rng = np.random.default_rng(1)
     x, m, y = parity_data(800, rng, max_len=8)

@@ -170,6 +170,7 @@ def dates_model():
     return m, data
 
 
+@pytest.mark.slow
 def test_reduced_dates_model_learns(dates_model):
     m, data = dates_model
     logs = m.evaluate(data.x_test, data.y_test)
@@ -182,6 +183,7 @@ def test_reduced_dates_model_learns(dates_model):
     np.testing.assert_allclose(alpha.sum(1), 1.0, rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_save_load_identical_decodes(dates_model, tmp_path):
     m, data = dates_model
     path = tmp_path / "dates.safetensors"
@@ -200,6 +202,7 @@ def test_save_load_identical_decodes(dates_model, tmp_path):
         boucle.load(tmp_path / "cut.safetensors")
 
 
+@pytest.mark.slow
 def test_cli_translate(dates_model, tmp_path, capsys):
     m, _ = dates_model
     path = str(tmp_path / "dates.safetensors")
@@ -222,6 +225,7 @@ def test_cli_translate(dates_model, tmp_path, capsys):
     assert "expected a Seq2Seq" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_bad_input_one_line_errors(dates_model):
     m, _ = dates_model
     cases = [

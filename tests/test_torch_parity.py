@@ -2,10 +2,9 @@
 and every gradient (input, h_0/c_0, each parameter mapped back through the converter's
 layout) of nn.RNN (tanh/relu), nn.LSTM and nn.GRU, 1-3 layers, bidirectional, masked
 batches against pack_padded_sequence — max abs difference < 1e-10 — on BOTH engines of
-boucle.ops.recurrent: the reference scan (every cell) and the compiled loop (where it
-covers the cell), with a negative control (a wrong derivative in the plain LSTM cell
-fails the comparison, and the compiled loop alone would not see it). Also the
-converters' round trips, a Sequential built from torch weights, and their one-line errors."""
+boucle.ops.recurrent: the reference scan and the compiled loop (every cell), with a
+negative control (a wrong derivative in the plain LSTM cell fails the comparison, and
+the compiled loop alone would not see it). Also the converters' round trips, a Sequential built from torch weights, and their one-line errors."""
 import copy
 
 import numpy as np
@@ -94,8 +93,8 @@ def torch_grads_as_boucle(module):
     return out if isinstance(out, list) else [out]
 
 
-# the compiled loop covers torch's LSTM and GRU (boucle's GRU(reset_after=True)), not nn.RNN
-ENGINE_CASES = [("scan", c) for c in CASES] + [("compiled", c) for c in CASES if c[0] in ("lstm", "gru")]
+# both engines on every case (the compiled loop covers every cell)
+ENGINE_CASES = [("scan", c) for c in CASES] + [("compiled", c) for c in CASES]
 ENGINES = ["scan", "compiled"]
 
 
@@ -216,12 +215,12 @@ def test_torch_round_trip_is_exact(kind, L, bidir, bias):
 
 
 @pytest.mark.parametrize("make,engine", [
-    (lambda: [SimpleRNN(4, activation="relu", return_sequences=True, dtype="float64")], "scan"),
+    *[(lambda: [SimpleRNN(4, activation="relu", return_sequences=True, dtype="float64")], e) for e in ENGINES],
     *[(lambda: [LSTM(4, return_sequences=True, dtype="float64"), LSTM(4, return_sequences=True, dtype="float64")],
        e) for e in ENGINES],
     *[(lambda: [Bidirectional(GRU(4, reset_after=True, return_sequences=True, dtype="float64")),
                 Bidirectional(GRU(4, reset_after=True, return_sequences=True, dtype="float64"))], e) for e in ENGINES],
-], ids=["rnn-scan", "lstm-scan", "lstm-compiled", "gru-scan", "gru-compiled"])
+], ids=["rnn-scan", "rnn-compiled", "lstm-scan", "lstm-compiled", "gru-scan", "gru-compiled"])
 def test_to_torch_of_boucle_layers_predicts_like_them(make, engine):
     with recurrent.use_engine(engine):
         _to_torch_predicts_like_boucle(make)
@@ -247,7 +246,7 @@ def _to_torch_predicts_like_boucle(make):
         assert all(np.array_equal(a.params[k], b.params[k]) for k in a.params)
 
 
-SEQ_CASES = [("lstm", True, e) for e in ENGINES] + [("gru", False, e) for e in ENGINES] + [("rnn_relu", True, "scan")]
+SEQ_CASES = [(k, bidir, e) for k, bidir in (("lstm", True), ("gru", False), ("rnn_relu", True)) for e in ENGINES]
 
 
 @pytest.mark.parametrize("kind,bidir,engine", SEQ_CASES, ids=["-".join(map(str, c)) for c in SEQ_CASES])

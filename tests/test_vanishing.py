@@ -22,6 +22,7 @@ def test_equal_parameter_counts():
         param_count("transformer", 4, 2, 1)
 
 
+@pytest.mark.slow
 def test_gated_cell_solves_a_short_adding_problem():
     cfg = StudyConfig(max_steps=800, eval_every=50, val_size=128)
     r = adding_run("gru", 10, 0, 1.0, cfg)
@@ -45,6 +46,7 @@ def test_reber_run_record():
     assert r["params"] == param_count("lstm", r["units"], 7, 7)
 
 
+@pytest.mark.slow
 def test_run_study_writes_tables_and_plots(tmp_path):
     cfg = StudyConfig(lengths=(10,), cells=("rnn_tanh", "gru"), clips=(None, 1.0), seeds=2, max_steps=600,
                       eval_every=50, val_size=64, reber_cells=("rnn_tanh",), reber_seeds=1, reber_steps=25)
@@ -67,6 +69,7 @@ def test_run_study_writes_tables_and_plots(tmp_path):
     assert all(math.isfinite(r["mean_final_mse"]) for r in res["summary"])
 
 
+@pytest.mark.slow
 def test_cli_registers_experiment_vanishing(tmp_path, capsys):
     parser = argparse.ArgumentParser(prog="boucle")
     add_commands(parser.add_subparsers(dest="command"))

@@ -2,6 +2,7 @@
 from .training.callbacks import (Callback, CallbackList, CSVLogger, EarlyStopping, History, LearningRateScheduler,
                                  ModelCheckpoint, ReduceLROnPlateau, TerminateOnNaN)
 from .training.progress import EpochLine, ProgressBar
+from .training.tensorboard import TensorBoard
 
 __all__ = ["Callback", "CallbackList", "History", "EarlyStopping", "ModelCheckpoint", "LearningRateScheduler",
-           "ReduceLROnPlateau", "CSVLogger", "TerminateOnNaN", "ProgressBar", "EpochLine"]
+           "ReduceLROnPlateau", "CSVLogger", "TerminateOnNaN", "ProgressBar", "EpochLine", "TensorBoard"]

@@ -56,7 +56,7 @@ MAX_HEADER_BYTES = 100_000_000
 _DTYPES = {"F64": np.float64, "F32": np.float32, "F16": np.float16, "I64": np.int64, "I32": np.int32,
            "I16": np.int16, "I8": np.int8, "U64": np.uint64, "U32": np.uint32, "U16": np.uint16, "U8": np.uint8,
            "BOOL": np.bool_}
-_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.S)
+_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.S)
 
 
 # ------------------------------------------------------------------ writing
@@ -145,8 +145,12 @@ def _json(raw: bytes | str, where: str, what: str) -> Any:
     """``json.loads(raw)`` with the nesting depth bounded by :data:`MAX_DEPTH` before parsing."""
     b = raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else bytes(raw)
     flat = np.frombuffer(_STRING.sub(b"", b), dtype=np.uint8)           # brackets outside strings
-    step = np.isin(flat, (0x5B, 0x7B)).astype(np.int64) - np.isin(flat, (0x5D, 0x7D))
-    depth = int(np.cumsum(step).max(initial=0))
+    depth = level = 0
+    for start in range(0, len(flat), 1 << 20):                          # in chunks: a few MB whatever the size
+        chunk = flat[start:start + (1 << 20)]
+        step = ((chunk == 0x5B) | (chunk == 0x7B)).astype(np.int32) - ((chunk == 0x5D) | (chunk == 0x7D))
+        levels = np.cumsum(step, dtype=np.int64) + level
+        depth, level = max(depth, int(levels.max(initial=level))), int(levels[-1]) if len(levels) else level
     if depth > MAX_DEPTH:
         raise ModelFileError(f"{where} has {what} nested {depth} deep (at most {MAX_DEPTH} accepted)")
     try:
@@ -248,10 +252,17 @@ def _from_config(cls: type, config: dict, where: str) -> Any:
         raise ModelFileError(f"{where} has an invalid config ({type(e).__name__}: {msg})") from None
 
 
-def _weight_specs(model: Any) -> dict[str, tuple[np.dtype, tuple[int, ...]]]:
-    if hasattr(model, "weight_specs"):
-        return {k: (np.dtype(d), tuple(s)) for k, (s, d) in model.weight_specs().items()}
-    return {k: (v.dtype, v.shape) for k, v in model.get_weights().items()}
+def _weight_specs(model: Any, where: str) -> dict[str, tuple[np.dtype, tuple[int, ...]]]:
+    """The tensors a model built from an untrusted config declares (any failure a one-line ModelFileError)."""
+    try:
+        if hasattr(model, "weight_specs"):
+            return {k: (np.dtype(d), tuple(int(n) for n in s)) for k, (s, d) in model.weight_specs().items()}
+        return {k: (v.dtype, v.shape) for k, v in model.get_weights().items()}
+    except ModelFileError:
+        raise
+    except (BoucleError, TypeError, ValueError, KeyError, AttributeError, IndexError, OverflowError) as e:
+        msg = str(e).splitlines()[0][:160] if str(e) else ""
+        raise ModelFileError(f"{where} has an invalid config ({type(e).__name__}: {msg})") from None
 
 
 def load(path: str | os.PathLike, compile: bool = True) -> Any:
@@ -274,7 +285,7 @@ def load(path: str | os.PathLike, compile: bool = True) -> Any:
     if hasattr(cls, "weight_specs"):          # shapes first, then the model: nothing allocated before the check
         # some slack, so that a config a little off the file is reported tensor by tensor by _compare
         with allocation.bounded(len(held) + 8, 2 * nbytes + 2 ** 20, layers, what=where, placeholders=True):
-            expected = _weight_specs(_from_config(cls, config, where))
+            expected = _weight_specs(_from_config(cls, config, where), where)
         _compare(expected, held, where)
     try:
         tensors = safetensors.numpy.load(data)
@@ -282,7 +293,7 @@ def load(path: str | os.PathLike, compile: bool = True) -> Any:
         raise ModelFileError(f"{where} is corrupt ({type(e).__name__}: {str(e).splitlines()[0][:120]})") from None
     with allocation.bounded(len(held), nbytes, layers, what=where, placeholders=False):
         model = _from_config(cls, config, where)
-    expected = _weight_specs(model)
+    expected = _weight_specs(model, where)
     _compare(expected, held, where)
     try:
         model.set_weights({k: tensors[k] for k in expected})

@@ -10,9 +10,11 @@ written atomically.
 from __future__ import annotations
 
 import argparse
+import functools
 import io
 import math
 import os
+import platform
 import sys
 import time
 from pathlib import Path
@@ -20,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import __version__
 from .. import io as boucle_io
 from .. import validators
 from ..data.text import TextStream, load_corpus, split_ids
@@ -30,8 +33,9 @@ from ..models.charlm import CELLS, CharModel      # importing it registers CharM
 from ..models.encoder_decoder import EncoderDecoder
 from ..models.sequential import Sequential
 from .. import registry
+from ..ops.recurrent import use_threads
 from ..optimizers import names as optimizer_names
-from ..training import History
+from ..training import History, TensorBoard
 from .files import MODEL_FILE, check_finite, check_memory, check_output, model_path
 from .options import layer_count, nonneg_float, nonneg_int, positive_float, positive_int, text, top_p, unit_rate
 
@@ -125,6 +129,9 @@ def add_commands(sub) -> None:
                    help="length of the printed samples, 0 = none (default 300)")
     g.add_argument("--temperature", metavar="T", type=positive_float, default=0.8, help="of the printed samples (default 0.8)")
     g.add_argument("--quiet", action="store_true", help="no progress bar and no samples")
+    g.add_argument("--tensorboard", metavar="DIR", default=None,
+                   help="write TensorBoard event files to DIR: scalars every step, weight and gradient histograms "
+                        "and a sample every --val-every steps (pip install 'boucle[tensorboard]')")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("generate", help="generate text with a trained character model", formatter_class=fmt,
@@ -234,6 +241,18 @@ def _make_optimizer(name: str, lr: float, clip: float):
 
 
 # ------------------------------------------------------------------ commands
+def _on_every_core(command):
+    """Run ``command(args)`` with the recurrent loop on every core (``boucle train``: the fastest,
+    docs/benchmarks.md — the batch is split, one chunk per thread, no waiting between steps),
+    or on ``--threads N`` > 1."""
+    @functools.wraps(command)
+    def run(args: argparse.Namespace) -> int:
+        with use_threads(args.threads if getattr(args, "threads", 1) > 1 else os.cpu_count()):
+            return command(args)
+    return run
+
+
+@_on_every_core
 def cmd_train(args: argparse.Namespace) -> int:
     t_wall = time.perf_counter()
     out = Path(args.out)
@@ -261,6 +280,9 @@ def _hold(lock: OutputLock, args: argparse.Namespace, out: Path) -> None:
 
 
 def _train(args: argparse.Namespace, out: Path, ckpt: Path, lock: OutputLock, t_wall: float) -> int:
+    board = [] if args.tensorboard is None else [TensorBoard(args.tensorboard, histogram_freq=args.val_every,
+                                                             sample_length=args.sample_length,
+                                                             sample_temperature=args.temperature)]
     given = {k: getattr(args, k) for k in _FIXED if getattr(args, k) is not None}
     if args.resume:
         model = load_model(str(ckpt), "--resume", compile=True)
@@ -292,7 +314,10 @@ def _train(args: argparse.Namespace, out: Path, ckpt: Path, lock: OutputLock, t_
                           embed=opts["embed"], dropout=opts["dropout"], seed=opts["seed"])
         model.init_output_bias(train_ids)
         model.compile(_make_optimizer(opts["optimizer"], opts["lr"], opts["clip"]))
-        model.data = {"corpus": corpus.source, "characters": len(ids), "sha256": corpus.sha256, "run": opts}
+        model.data = {"corpus": corpus.source, "characters": len(ids), "sha256": corpus.sha256, "run": opts,
+                      "paths": [str(Path(p).resolve()) for p in args.paths], "glob": args.glob}
+    model.data["env"] = {"boucle": __version__, "numpy": np.__version__, "python": platform.python_version(),
+                         "threads": getattr(args, "threads", None)}        # of the latest run in this folder
     out.mkdir(parents=True, exist_ok=True)                               # everything checked: now write
     _hold(lock, args, out)
     say = print
@@ -314,7 +339,8 @@ def _train(args: argparse.Namespace, out: Path, ckpt: Path, lock: OutputLock, t_
                   batch_size=opts["batch_size"], steps=args.steps, epochs=args.epochs, time_budget=budget,
                   val_every=args.val_every, val_chars=args.val_chars,
                   sample_every=args.val_every if args.sample_length else 0, sample_length=args.sample_length,
-                  sample_temperature=args.temperature, checkpoint=save, verbose=0 if args.quiet else 1)
+                  sample_temperature=args.temperature, checkpoint=save, verbose=0 if args.quiet else 1,
+                  callbacks=board)
     except KeyboardInterrupt:
         print(f"interrupted at step {model.step}; {ckpt} holds the last checkpoint (written every "
               f"{args.val_every} steps): continue with the same command and --resume", file=sys.stderr)

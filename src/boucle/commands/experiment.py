@@ -1,6 +1,9 @@
 """``boucle experiment vanishing``: the vanishing/exploding-gradient study (:mod:`boucle.experiments.vanishing`).
 
     boucle experiment vanishing --out DIR [--seeds N] [--lengths 10,50] [--steps N] [--reber-seeds N] [--quick]
+                                [--workers N | --scheduler tcp://HOST:PORT | --backend serial|processes|dask]
+
+The runs go through the search engine's backends with identical results (default: serially, in this process).
 """
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ from typing import Any
 
 from ..experiments.vanishing import StudyConfig, run_study
 from .options import int_list, positive_int
+from .search import add_backend_arguments, backend_from_args
 
 __all__ = ["add_commands"]
 
@@ -19,7 +23,10 @@ def _vanishing(args: argparse.Namespace) -> int:
     changes = {k: v for k, v in (("seeds", args.seeds), ("lengths", args.lengths), ("max_steps", args.steps),
                                  ("reber_seeds", args.reber_seeds)) if v is not None}
     cfg = replace(cfg, **changes)
-    res = run_study(cfg, args.out)
+    if args.backend is None and args.workers is None and args.scheduler is None:
+        args.backend = "serial"
+    with backend_from_args(args) as backend:
+        res = run_study(cfg, args.out, backend=backend)
     print(f"wrote {', '.join(res['files'])} to {args.out} "
           f"({res['seconds']:.0f} s, {res['cpu_seconds']:.0f} s CPU)")
     return 0
@@ -40,4 +47,5 @@ def add_commands(subparsers: Any) -> None:
     p.add_argument("--steps", type=positive_int, help="max training steps per adding run (default 4000)")
     p.add_argument("--reber-seeds", type=positive_int, help="seeds per cell on embedded Reber (default 10)")
     p.add_argument("--quick", action="store_true", help="a tiny grid (seconds), for a smoke test")
+    add_backend_arguments(p, "serial; processes with --workers")
     p.set_defaults(func=_vanishing)

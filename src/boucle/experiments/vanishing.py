@@ -19,8 +19,9 @@ freshly initialised cells and of the cells trained on the adding problem.
 :func:`run_study` writes ``results.json``, ``adding.csv``, ``reber.csv``,
 ``results.md`` and PNG plots to a folder (and ``runs.jsonl``, one line per run as
 the study progresses). The command line is
-``boucle experiment vanishing --out DIR [--seeds N] [--lengths 10,50] [--steps N] [--quick]``
-(:mod:`boucle.commands.experiment`).
+``boucle experiment vanishing --out DIR [--seeds N] [--lengths 10,50] [--steps N] [--quick]
+[--workers N | --scheduler tcp://HOST:PORT]`` (:mod:`boucle.commands.experiment`); the runs
+go through the search engine's backends (:mod:`boucle.search.backends`) with identical results.
 """
 from __future__ import annotations
 
@@ -40,6 +41,7 @@ from .. import validators
 from ..errors import BoucleError
 from ..layers import GRU, LSTM, Dense, SimpleRNN
 from ..models import Sequential
+from ..search.backends import Backend, SerialBackend, map_ordered
 from ..training import train_step
 
 __all__ = ["KINDS", "StudyConfig", "param_count", "units_for_budget", "build_model", "adding_run", "reber_run",
@@ -214,9 +216,22 @@ def summarize(runs: Sequence[dict]) -> list[dict]:
     return rows
 
 
+def _run(task: str, args: tuple) -> dict:
+    """One run of the grid, on any backend's worker (one BLAS thread: the same numbers everywhere)."""
+    with blas_threads(1):
+        return adding_run(*args[:5], keep_model=args[5]) if task == "adding" else reber_run(*args)
+
+
 def run_study(cfg: StudyConfig | None = None, out: str | os.PathLike | None = None,
-              log: Callable[[str], None] | None = print) -> dict:
-    """Run the whole study; with ``out`` write the tables and plots there. Returns the results."""
+              log: Callable[[str], None] | None = print, backend: Backend | None = None) -> dict:
+    """Run the whole study; with ``out`` write the tables and plots there. Returns the results.
+
+    ``backend`` (:mod:`boucle.search.backends`) runs the grid's runs — serially in this
+    process by default, or on local processes or a Dask cluster — with identical results:
+    each run is a pure function of its settings and seed, computed with one BLAS thread,
+    and the records come back in the grid's order. ``seconds``/``cpu_seconds`` are those of
+    each run; the study's ``seconds`` are its wall time.
+    """
     cfg = cfg or StudyConfig()
     for T in cfg.lengths:
         validators.integer(T, "lengths", minimum=2)
@@ -240,32 +255,41 @@ def run_study(cfg: StudyConfig | None = None, out: str | os.PathLike | None = No
 
     trained: dict[str, Any] = {}
     grad_T = min(cfg.lengths, key=lambda T: abs(T - 100))
+    tasks: list[tuple] = []
+    for seed in range(cfg.seeds):
+        for T in cfg.lengths:
+            for kind in cfg.cells:
+                for clip in cfg.clips:
+                    keep = cfg.gradflow and seed == 0 and T == grad_T and clip == cfg.clips[-1]
+                    tasks.append(("adding", (kind, T, seed, clip, cfg, keep)))
+    for seed in range(cfg.reber_seeds):
+        for kind in cfg.reber_cells:
+            tasks.append(("reber", (kind, seed, cfg)))
+
+    def done(i: int, r: dict) -> None:                # in the grid's order, whatever the backend
+        if r["task"] == "adding":
+            if "model" in r:
+                trained[r["cell"]] = r.pop("model")
+            record(r)
+            say(f"adding T={r['T']:<4} {r['cell']:<9} clip={r['clip']!s:<5} seed={r['seed']}: "
+                + (f"solved in {r['steps_to_solve']} steps" if r["solved"] else
+                   ("diverged" if r["diverged"] else f"not solved, MSE {r['final_mse']:.4f}"))
+                + f" ({r['cpu_seconds']:.1f} s CPU)")
+        else:
+            record(r)
+            say(f"reber {r['cell']:<9} seed={r['seed']}: " + (f"solved after {r['strings_to_solve']} strings"
+                if r["solved"] else f"not solved (exact {r['exact']:.2f})") + f" ({r['cpu_seconds']:.1f} s CPU)")
+
     t_start, c_start = time.perf_counter(), time.process_time()
+    backend = backend or SerialBackend()
     with blas_threads(1):
-        for seed in range(cfg.seeds):
-            for T in cfg.lengths:
-                for kind in cfg.cells:
-                    for clip in cfg.clips:
-                        keep = cfg.gradflow and seed == 0 and T == grad_T and clip == cfg.clips[-1]
-                        r = adding_run(kind, T, seed, clip, cfg, keep_model=keep)
-                        if keep:
-                            trained[kind] = r.pop("model")
-                        record(r)
-                        say(f"adding T={T:<4} {kind:<9} clip={clip!s:<5} seed={seed}: "
-                            + (f"solved in {r['steps_to_solve']} steps" if r["solved"] else
-                               ("diverged" if r["diverged"] else f"not solved, MSE {r['final_mse']:.4f}"))
-                            + f" ({r['cpu_seconds']:.1f} s CPU)")
-        for seed in range(cfg.reber_seeds):
-            for kind in cfg.reber_cells:
-                r = reber_run(kind, seed, cfg)
-                record(r)
-                say(f"reber {kind:<9} seed={seed}: " + (f"solved after {r['strings_to_solve']} strings"
-                    if r["solved"] else f"not solved (exact {r['exact']:.2f})") + f" ({r['cpu_seconds']:.1f} s CPU)")
+        map_ordered(backend, _run, [(name, args) for name, args in tasks], on_result=done)
         flow = _gradient_flows(cfg, trained, grad_T) if cfg.gradflow else {}
     results = {"config": asdict(cfg), "runs": runs, "summary": summarize(runs),
                "reber": _reber_summary(runs), "gradflow": flow,
                "seconds": round(time.perf_counter() - t_start, 1),
-               "cpu_seconds": round(time.process_time() - c_start, 1)}
+               "cpu_seconds": round(time.process_time() - c_start + (0.0 if isinstance(backend, SerialBackend) else
+                                                                     sum(r["cpu_seconds"] for r in runs)), 1)}
     if out is not None:
         from ._report import write_report
         results["files"] = write_report(results, out)

@@ -187,7 +187,7 @@ class RNN(Layer):
         if training and self.recurrent_dropout > 0:
             rec_mask = dropout_mask((B, self.units), self.recurrent_dropout, self.rng, self.dtype)
         outputs, final, lcache = time_loop.forward(self.cell, self.params, x, states0, mask, self.go_backwards,
-                                              x_mask=x_mask, rec_mask=rec_mask)           # (B, T, H)
+                                              x_mask=x_mask, rec_mask=rec_mask, training=training)  # (B, T, H)
         if self.stateful:
             self.states = [s.copy() for s in final]
         y = np.ascontiguousarray(outputs) if self.return_sequences else final[0]

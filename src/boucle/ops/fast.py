@@ -1,209 +1,301 @@
-"""The compiled time loop: the cells' equations compiled with numba (optional).
+"""The compiled time loop: the cells' equations compiled with numba (optional), on every core.
 
 The reference is :mod:`boucle.ops.scan` driving the step functions of
-:mod:`boucle.ops.cells` — one NumPy call per equation, ~10-30 calls per step, whose
-Python and call overhead dominates at small sizes (B*H below ~10^4). When numba is
-installed (``pip install "boucle[fast]"``), the whole sequence runs through one
-compiled kernel per direction instead (:mod:`boucle.ops.fast_kernels`): the same
-equations, masks, carry and BPTT, with the recurrent GEMM still in BLAS and each
-step's gate arithmetic fused into one pass.
+:mod:`boucle.ops.cells` — one NumPy call per equation, ~10-30 calls per step, plus
+one BLAS call per recurrent product. When numba is installed
+(``pip install "boucle[fast]"``), the whole sequence runs through compiled kernels
+instead: the same equations, masks, carry and BPTT, with
+
+* the recurrent products in a register-blocked micro-kernel on weights packed once
+  per call (:mod:`boucle.ops.fast_gemm`), the input projection x_t U + b in the same
+  product (z_t = [h_{t-1}; x_t; 1]);
+* each step's gate arithmetic fused into one pass (:mod:`boucle.ops.fast_lstm`,
+  :mod:`boucle.ops.fast_gru`, :mod:`boucle.ops.fast_rnn`);
+* the batch split into chunks, one per thread, each chunk's whole sequence (forward,
+  then BPTT and its share of dW and dx) run by one thread with no synchronisation
+  between steps; the partial dW of the chunks are summed at the end.
+
+Threads: :func:`threads` — the count set by :func:`boucle.ops.recurrent.use_threads`
+when inside one, else the thread count of NumPy's BLAS (``threadpoolctl``,
+``boucle --threads N``, ``OPENBLAS_NUM_THREADS``), at most the cores this process may
+run on. A chunk is never narrower than one mid-size
+vector (8 rows in float32), so small batches stay on one thread.
 
 Only :mod:`boucle.ops.recurrent` calls this module; it chooses between this loop and
-the reference and holds the one return contract. The contract here is the kernels'
-own: :func:`forward` takes the inputs [x_t, 1] and [U; b] (not the projections), so
-that for the LSTM x_t U + b and h_{t-1} W are ONE GEMM per step, and :func:`backward`
-returns dA as GEMM rows and [dU; db] (``"Ub"``) with dW — [dW; dU; db] = Σ_t z_t^T dA_t
-in one GEMM after the loop. Tests hold every output and gradient equal to the
-reference loop.
+the reference and holds the one return contract: :func:`forward` returns outputs
+(B, T, H), final states (B, H) and a :class:`CompiledCache`; :func:`backward`
+returns dx (B, T, D), d_state0 and the gradients of every parameter in the layers'
+layout. Tests hold every output and gradient equal to the reference loop.
 
-Covered (:func:`covers`): LSTM (no peepholes) and GRU ``reset_after=True``; any mask,
-``reverse``, recurrent dropout, float32 and float64. Everything else (peepholes, the
-course's GRU, the simplified GRU, SimpleRNN — whose NumPy step is 4 calls, as fast as
-a kernel — CuPy) runs the reference loop. ``BOUCLE_NO_NUMBA=1`` in the environment,
-or ``fast.ENABLED = False``, keeps the automatic choice on the reference loop. The
-first call of each kernel compiles it (a few seconds), cached on disk next to the
-module afterwards.
+Covered (:func:`covers`): every cell of :mod:`boucle.ops.cells` — SimpleRNN (tanh,
+relu, sigmoid, linear), LSTM with or without peepholes, the course's GRU, GRU
+``reset_after``, the simplified GRU — with any mask, ``reverse``, input and
+recurrent dropout, float32 and float64 on NumPy. ``BOUCLE_NO_NUMBA=1`` in the
+environment, or ``fast.ENABLED = False``, keeps the automatic choice on the
+reference loop. The first call of each cell family in each dtype compiles its kernels
+(~15-20 s for the LSTM in float32 on a 2-core machine), cached on disk next to the
+module afterwards (~1 s to load them in a new process).
 """
 from __future__ import annotations
 
+import contextvars
 import ctypes
 import glob
 import os
+import threading
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from typing import Any, NamedTuple, Sequence
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from .. import backend
 
 try:                                           # optional dependency: boucle[fast]
-    from . import fast_kernels as _k
-    import scipy.linalg.cython_blas  # noqa: F401  the BLAS numba's np.dot calls: loaded now, so
-    #                                  that thread-pool limits set after ``import boucle`` reach it
-except ImportError:                            # numba missing (or too old / too new for NumPy)
-    _k = None
+    # SciPy's BLAS (numba's np.dot calls it) loaded now, so that thread-pool limits set after
+    # ``import boucle`` reach it.
+    import scipy.linalg.cython_blas  # noqa: F401
 
-__all__ = ["AVAILABLE", "ENABLED", "KINDS", "covers", "forward", "backward", "CompiledCache"]
+    from . import fast_gemm as _g
+    from . import fast_gru as _gru
+    from . import fast_lstm as _lstm
+    from . import fast_rnn as _rnn
+except ImportError:                            # numba missing (or too old / too new for NumPy)
+    _g = None
+
+__all__ = ["AVAILABLE", "ENABLED", "KINDS", "THREADS", "threads", "chunks", "covers", "forward", "backward",
+           "CompiledCache"]
 
 #: numba could be imported.
-AVAILABLE: bool = _k is not None
+AVAILABLE: bool = _g is not None
 #: the automatic engine choice (:func:`boucle.ops.recurrent.engine_for`) may pick the compiled loop.
 ENABLED: bool = AVAILABLE and os.environ.get("BOUCLE_NO_NUMBA", "0") in ("", "0")
 #: cell kinds with a compiled kernel.
-KINDS = ("lstm", "gru_reset_after")
+KINDS = ("rnn", "lstm", "gru", "gru_reset_after", "gru_simple")
+#: threads of the compiled loop (a ContextVar: set through :func:`boucle.ops.recurrent.use_threads`);
+#: None = the thread count of NumPy's BLAS (see :func:`threads`).
+THREADS: contextvars.ContextVar[int | None] = contextvars.ContextVar("boucle_loop_threads", default=None)
 
-_NO_MASK = np.zeros((0, 0), dtype=bool)
+_FAMILY = {} if _g is None else {"rnn": _rnn, "lstm": _lstm, "gru": _gru, "gru_reset_after": _gru,
+                                  "gru_simple": _gru}
+try:
+    _CORES = len(os.sched_getaffinity(0))
+except AttributeError:                         # not on Linux
+    _CORES = os.cpu_count() or 1
 
 
-def _blas_threads_setter():
+def _openblas_function(directory: str, names: Sequence[str]):
+    """The first of ``names`` exported by an OpenBLAS under ``directory``, or None."""
+    for path in sorted(glob.glob(os.path.join(directory, "*openblas*.so*"))):
+        try:
+            lib = ctypes.CDLL(path)
+        except OSError:
+            continue
+        for name in names:
+            fn = getattr(lib, name, None)
+            if fn is not None:
+                return fn
+    return None
+
+
+def _site(module) -> str:
+    return os.path.dirname(os.path.dirname(module.__file__))
+
+
+_NUMPY_THREADS = _openblas_function(os.path.join(_site(np), "numpy.libs"), (
+    "scipy_openblas_get_num_threads64_", "openblas_get_num_threads64_", "openblas_get_num_threads"))
+
+
+def _scipy_local_threads():
     """``openblas_set_num_threads_local`` of SciPy's OpenBLAS — the BLAS that numba's np.dot
     calls — or None (SciPy built on another BLAS, or an OpenBLAS without it)."""
     try:
         import scipy
-        libs = os.path.join(os.path.dirname(os.path.dirname(scipy.__file__)), "scipy.libs")
-        for path in sorted(glob.glob(os.path.join(libs, "libscipy_openblas*.so*"))):
-            fn = getattr(ctypes.CDLL(path), "openblas_set_num_threads_local", None)
-            if fn is not None:
-                fn.argtypes, fn.restype = [ctypes.c_int], ctypes.c_int
-                return fn
-    except (ImportError, OSError):
-        pass
-    return None
+    except ImportError:
+        return None
+    fn = _openblas_function(os.path.join(_site(scipy), "scipy.libs"), ("openblas_set_num_threads_local",))
+    if fn is not None:
+        fn.argtypes, fn.restype = [ctypes.c_int], ctypes.c_int
+    return fn
 
 
-_SET_BLAS_THREADS = _blas_threads_setter() if AVAILABLE else None
+_SET_LOCAL_THREADS = _scipy_local_threads() if AVAILABLE else None
+
+
+def threads() -> int:
+    """How many threads the compiled loop may use now: :data:`THREADS`, else the thread
+    count of NumPy's BLAS (all cores when it cannot be read), at most the cores available."""
+    n = THREADS.get()
+    if n is None:
+        n = int(_NUMPY_THREADS()) if _NUMPY_THREADS is not None else _CORES
+    return max(1, min(int(n), _CORES))
+
+
+def chunks(B: int, n: int, dtype) -> list:
+    """The batch split for ``n`` threads: ``[(b0, b1, Bw), ...]``, rows b0:b1 computed Bw wide.
+
+    At most ``B // (mid-size vector)`` chunks (8 rows in float32 with AVX-512), each a
+    multiple of the narrowest vector but the last, as equal as that allows."""
+    widths = _g.lanes(dtype)
+    unit, mid = widths[-1], widths[min(1, len(widths) - 1)]
+    n = max(1, min(n, B // mid))
+    per = -(-B // n)
+    per = -(-per // unit) * unit
+    return [(b0, min(b0 + per, B), _g.padded_width(min(b0 + per, B) - b0, dtype)) for b0 in range(0, B, per)]
 
 
 @contextmanager
 def _one_blas_thread():
-    """The kernels' per-step GEMMs on one thread (this thread only, restored after).
-
-    They are small (B columns), so more threads gain little; and SciPy's OpenBLAS pool,
-    left spinning between calls, competes with NumPy's for the cores (measured: an LSTM
-    step at 2 threads 2-3x slower in wall time than at 1)."""
-    if _SET_BLAS_THREADS is None:
+    """numba's np.dot calls (SciPy's OpenBLAS) on one thread in this thread (restored after)."""
+    if _SET_LOCAL_THREADS is None:
         yield
         return
-    previous = _SET_BLAS_THREADS(1)
+    previous = _SET_LOCAL_THREADS(1)
     try:
         yield
     finally:
-        _SET_BLAS_THREADS(previous)
+        _SET_LOCAL_THREADS(previous)
 
 
-class LSTMSaved(NamedTuple):
-    gates: Any            # (T, 4H, B): i, f, o, g after their activations
-    cs: Any               # (T, H, B): the carried c after each step
-    c0: Any               # (H, B)
+_POOL: ThreadPoolExecutor | None = None
+_POOL_LOCK = threading.Lock()
 
 
-class GRUSaved(NamedTuple):
-    gates: Any            # (T, 3H, B): z, r, g after their activations
-    hps: Any              # (T, H, B): h_{t-1}
-    sgs: Any              # (T, H, B): s_g = h_{t-1} W_g + b_W_g
-    has_b_W: bool
+def _worker_init():
+    if _SET_LOCAL_THREADS is not None:
+        _SET_LOCAL_THREADS(1)
 
 
-class CompiledCache(NamedTuple):
-    """What :func:`backward` needs from :func:`forward` (feature-major arrays, see fast_kernels)."""
-    kind: str
-    W: Any                # (H, G*H), in the loop's dtype
-    mask: Any             # (T, B) bool, or (0, 0) for none
-    rec: Any              # (H, B) recurrent-dropout mask, or (0, 0)
-    reverse: bool
-    Z: Any                # (H+K, T*B): z_t = [h_{t-1} (⊙ rec); x_t; 1] for every step
-    saved: LSTMSaved | GRUSaved
-    shape: tuple          # (T, G, B, H)
+def _run(fn, n: int) -> None:
+    """fn(0), ..., fn(n-1): chunk 0 in this thread, the others on the pool's threads."""
+    global _POOL
+    if n > 1:
+        with _POOL_LOCK:
+            if _POOL is None:
+                _POOL = ThreadPoolExecutor(max(1, _CORES - 1), thread_name_prefix="boucle-loop",
+                                           initializer=_worker_init)
+        futures = [_POOL.submit(fn, i) for i in range(1, n)]
+    with _one_blas_thread():
+        try:
+            fn(0)
+        finally:
+            errors = [f.exception() for f in futures] if n > 1 else []
+    for e in errors:
+        if e is not None:
+            raise e
 
 
 def covers(cell: Any, dtype: Any) -> bool:
     """Whether a compiled kernel runs ``cell`` (a :class:`boucle.ops.cells.Cell`) in ``dtype``:
-    numba importable, the NumPy backend, float32/float64, LSTM without peepholes or
-    GRU ``reset_after`` (:data:`ENABLED` is not consulted: it steers the automatic choice)."""
+    numba importable, the NumPy backend, float32/float64 (:data:`ENABLED` is not consulted:
+    it steers the automatic choice)."""
     if not (AVAILABLE and backend.xp() is np and np.dtype(dtype) in (np.float32, np.float64)):
         return False
-    return cell.kind in KINDS and not cell.peephole
+    return cell.kind in KINDS
 
 
-def _c(a, dtype):
-    return np.ascontiguousarray(a, dtype=dtype)
+class CompiledCache(NamedTuple):
+    """What :func:`backward` needs from :func:`forward` (the chunks' caches, see the kernels)."""
+    cell: Any
+    p: Any                # the cell's LoopParams (W, b_W, peepholes, rec_mask)
+    U: Any                # (D, G*H)
+    b: Any                # (G*H,) or None
+    dtype: Any
+    mask: Any             # (B, T) bool, or (0, 0)
+    rec: Any              # (B, H) recurrent-dropout mask, or (0, 0)
+    x_mask: Any           # (B, D) input-dropout mask, or (0, 0)
+    reverse: bool
+    parts: list           # [(b0, b1, Bw)]
+    saved: list           # per chunk, the kernel's caches
+    shape: tuple          # (B, T, D, H)
+    inputs: Any           # (x, state0) of a forward pass run without caches (keep=False), else None
 
 
-def forward(cell: Any, p: Any, x1, Ub, state0: Sequence, mask=None,
-            reverse: bool = False) -> tuple[Any, tuple, CompiledCache]:
-    """The time loop of ``cell`` (see :func:`covers`) over the inputs, one compiled call.
+def _rows(a, b0, b1):
+    """Rows b0:b1 of a batch-first array; an empty placeholder stays as it is."""
+    return a if a.shape[0] == 0 else a[b0:b1]
+
+
+def forward(cell: Any, p: Any, x, U, b, state0: Sequence, mask=None, reverse: bool = False,
+            x_mask=None, keep: bool = True) -> tuple[Any, tuple, CompiledCache]:
+    """The time loop of ``cell`` over ``x``, compiled, the batch split over :func:`threads`.
 
     Args:
-        cell: a :class:`boucle.ops.cells.Cell` that :func:`covers`.
-        p: its :class:`boucle.ops.cells.LoopParams` (``W``, ``b_W``, ``rec_mask``).
-        x1: (T, B, K) the inputs [x_t, 1] time-major (K = D + 1; K = D without bias),
-            best a view of (T, K, B) memory: the LSTM kernel reads that layout.
-        Ub: (K, G*H) = [U; b].
-        state0: initial states, each (B, H); mask: None or (T, B) bool; reverse: t = T-1 … 0.
+        cell: a :class:`boucle.ops.cells.Cell` that :func:`covers`; p: its LoopParams.
+        x: (B, T, D); U: (D, G*H); b: (G*H,) or None; state0: initial states, each (B, H);
+        mask: None or (B, T) bool; reverse: t = T-1 … 0; x_mask: None or (B, D).
+        keep: keep the per-step caches of BPTT; without them (inference: no stores beyond
+            the outputs), :func:`backward` runs this forward pass again, keeping them.
 
     Returns:
-        ``outputs`` (T, B, H) (a view of (T, H, B) memory), ``final_state`` (each (B, H)),
-        a :class:`CompiledCache`.
+        ``outputs`` (B, T, H) C-contiguous, ``final_states`` (each (B, H)), a :class:`CompiledCache`.
     """
     state0 = [np.asarray(s) for s in state0]
     B, H = state0[0].shape
     dt = np.result_type(state0[0].dtype, np.float32)
-    T, K = x1.shape[0], x1.shape[-1]
-    G = cell.gates
-    W = _c(p.W, dt)
-    m = _NO_MASK if mask is None else _c(mask, bool)                          # (T, B)
-    rec = np.zeros((0, 0), dt) if p.rec_mask is None else _c(np.asarray(p.rec_mask).T, dt)   # (H, B)
-    s0 = [_c(s.T, dt) for s in state0]                                        # (H, B) each
-    Z = np.empty((H + K, T * B), dt)                  # z_t = [h_{t-1}; x_t; 1] for every step
-    if cell.kind == "lstm":                           # WUT z_t = (x_t U + b + h_{t-1} W)^T
-        xs = _c(x1.transpose(0, 2, 1), dt)                                       # (T, K, B)
-        WUT = _c(np.concatenate([W, _c(Ub, dt)]).T, dt)                         # (G*H, H+K)
-        out, gates, cs = np.empty((T, H, B), dt), np.empty((T, G * H, B), dt), np.empty((T, H, B), dt)
-        with _one_blas_thread():
-            h, c = _k.lstm_forward(xs, WUT, s0[0], s0[1], m, rec, reverse, Z, out, gates, cs)
-        final, saved = (h, c), LSTMSaved(gates, cs, s0[1])
-    else:
-        x1T = _c(x1.transpose(2, 0, 1), dt).reshape(K, T * B)                  # (K, T*B)
-        Z[H:] = x1T
-        xuT = _c(Ub, dt).T @ x1T                                                # (G*H, T*B)
-        bW = np.zeros(0, dt) if p.b_W is None else _c(p.b_W, dt).reshape(-1)
-        out, gates = np.empty((T, H, B), dt), np.empty((T, G * H, B), dt)
-        hps, sgs = np.empty((T, H, B), dt), np.empty((T, H, B), dt)
-        with _one_blas_thread():
-            h = _k.gru_reset_after_forward(xuT, W, bW, s0[0], m, rec, reverse, Z[:H], out, gates, hps, sgs)
-        final, saved = (h,), GRUSaved(gates, hps, sgs, bW.shape[0] > 0)
-    final = tuple(np.ascontiguousarray(s.T) for s in final)                  # (B, H) each
-    cache = CompiledCache(cell.kind, W, m, rec, reverse, Z, saved, (T, G, B, H))
-    return out.transpose(0, 2, 1), final, cache
+    T, D = x.shape[1], x.shape[2]
+    x = np.ascontiguousarray(x, dt)
+    m = np.zeros((0, 0), bool) if mask is None else np.ascontiguousarray(mask, bool)             # (B, T)
+    rec = np.zeros((0, 0), dt) if p.rec_mask is None else np.ascontiguousarray(p.rec_mask, dt)   # (B, H)
+    xm = np.zeros((0, 0), dt) if x_mask is None else np.ascontiguousarray(x_mask, dt)            # (B, D)
+    s0 = [np.ascontiguousarray(s, dt) for s in state0]
+    parts = chunks(B, threads(), dt)
+    cache = CompiledCache(cell, p, U, b, dt, m, rec, xm, reverse, parts, [None] * len(parts), (B, T, D, H),
+                          None if keep else (x, s0))
+    out, final = _forward(cache, x, s0, keep)
+    return out, final, cache
+
+
+def _forward(cache: CompiledCache, x, s0, keep: bool) -> tuple:
+    """Run the chunks of ``cache`` (filling ``cache.saved`` when ``keep``): outputs, final states."""
+    cell, p, U, b, dt, m, rec, xm, reverse, parts, saved, (B, T, D, H), _ = cache
+    fam = _FAMILY[cell.kind]
+    weights = fam.prepare_forward(cell, p, U, b, dt)
+    out = np.empty((B, T, H), dt)
+    final = tuple(np.empty((B, H), dt) for _ in s0)
+
+    def run(ci):
+        b0, b1, Bw = parts[ci]
+        kept = fam.forward_chunk(cell, weights, x[b0:b1], _rows(xm, b0, b1), [s[b0:b1] for s in s0],
+                                 _rows(m, b0, b1), _rows(rec, b0, b1), reverse, Bw, out[b0:b1],
+                                 [f[b0:b1] for f in final], keep)
+        if keep:
+            saved[ci] = kept
+
+    _run(run, len(parts))
+    return out, final
 
 
 def backward(d_outputs, d_final_state: Sequence, cache: CompiledCache) -> tuple[Any, tuple, dict]:
-    """BPTT for a :func:`forward` cache: ``(dA, d_state0, grads)``.
+    """BPTT for a :func:`forward` cache: ``(dx, d_state0, grads)``.
 
-    ``d_outputs``: None or (T, B, H), any strides; ``d_final_state``: entries may be None.
-    ``dA`` (T*B, G*H) = dE/d(x_t U + b) as GEMM rows (a view of (G*H, T*B) memory);
-    ``grads`` = ``{"W", "Ub"}`` (+ ``"b_W"``), [dW; dU; db] = Σ_t z_t^T dA_t in one GEMM
-    (H+K, T*B) x (T*B, G*H) (the GRU's W_g sees r ⊙ dA_g instead: two GEMMs).
-    """
-    kind, W, m, rec, reverse, Z, saved, (T, G, B, H) = cache
-    dt = W.dtype
-    d_out = (np.zeros((0, 0, 0), dt) if d_outputs is None
-             else _c(np.asarray(d_outputs).transpose(0, 2, 1), dt))          # (T, H, B)
-    dT = [np.zeros((H, B), dt) if d is None else _c(np.asarray(d).T, dt) for d in d_final_state]
-    dxuT = np.empty((G * H, T * B), dt)               # from NumPy: huge pages, few page faults
-    with _one_blas_thread():
-        if kind == "lstm":
-            ds0 = _k.lstm_backward(d_out, dT[0], dT[1], W, m, rec, reverse, saved.gates, saved.cs,
-                                   saved.c0, dxuT)
-        else:
-            dsT = np.empty((G * H, T * B), dt)
-            ds0 = (_k.gru_reset_after_backward(d_out, dT[0], W, m, rec, reverse, saved.gates, saved.hps,
-                                               saved.sgs, dxuT, dsT),)
-    if kind == "lstm":                                # [dW; dUb] = [h_{t-1}; x_t; 1]^T dA: one GEMM
-        dZ = Z @ dxuT.T                                                          # (H+K, G*H)
-        grads = {"W": dZ[:H], "Ub": dZ[H:]}
-    else:                                             # GRU: W's g block sees r ⊙ dA_g, U's sees dA_g
-        grads = {"W": Z[:H] @ dsT.T, "Ub": Z[H:] @ dxuT.T}
-        if saved.has_b_W:
-            grads["b_W"] = dsT.sum(axis=1)
-    return dxuT.T, tuple(np.ascontiguousarray(d.T) for d in ds0), grads
+    ``d_outputs``: None or (B, T, H), any strides; ``d_final_state``: entries may be None.
+    ``dx`` (B, T, D) C-contiguous, ``d_state0`` (each (B, H)), ``grads`` in the layers'
+    layout (``U``, ``W``, ``b`` and the cell's own parameters)."""
+    cell, p, U, b, dt, m, rec, xm, reverse, parts, saved, (B, T, D, H), inputs = cache
+    if inputs is not None:                       # a forward pass without caches: run it again, keeping them
+        saved = list(saved)
+        cache = cache._replace(saved=saved, inputs=None)
+        _forward(cache, inputs[0], inputs[1], True)
+    fam = _FAMILY[cell.kind]
+    d_out = np.zeros((0, 0, 0), dt) if d_outputs is None else np.ascontiguousarray(d_outputs, dt)
+    d_fin = [np.zeros((0, H), dt) if d is None else np.ascontiguousarray(d, dt) for d in d_final_state]
+    weights = fam.prepare_backward(cell, p, U, dt)
+    dx = np.empty((B, T, D), dt)
+    ds0 = tuple(np.empty((B, H), dt) for _ in d_fin)
+    partial: list = [None] * len(parts)
+
+    def run(ci):
+        b0, b1, Bw = parts[ci]
+        partial[ci] = fam.backward_chunk(cell, weights, saved[ci], _rows(d_out, b0, b1),
+                                         [_rows(d, b0, b1) for d in d_fin], _rows(m, b0, b1),
+                                         _rows(rec, b0, b1), reverse, _rows(xm, b0, b1), dx[b0:b1],
+                                         [d[b0:b1] for d in ds0])
+
+    _run(run, len(parts))
+    total = partial[0]
+    for more in partial[1:]:
+        for k in total:
+            total[k] += more[k]
+    return dx, ds0, fam.param_grads(cell, total, H, D, b is not None)

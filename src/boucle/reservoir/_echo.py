@@ -39,6 +39,7 @@ from typing import Any
 import numpy as np
 
 from ..backend import make_rng
+from .. import allocation
 from ..errors import BoucleError
 from ._sequences import Sequences, check_targets, to_batch
 from .readout import READOUTS, RLS, Ridge
@@ -99,7 +100,7 @@ class _EchoState:
         self._noise_rng = _feedback_rng(seed, 1)
         res, O = self.reservoirs[0], self.readout.output_dim
         if self.feedback and res.built and O is not None:  # a loaded model: shapes known, weights follow
-            self.W_fb = np.zeros((O, res.units), dtype=res.dtype)
+            self.W_fb = allocation.zeros((O, res.units), res.dtype, "feedback weight")
 
     @property
     def feedback(self) -> bool:
@@ -401,6 +402,17 @@ class _EchoState:
     # ------------------------------------------------------------ model files
     def _prefixes(self) -> list[str]:
         return ["reservoir"] if len(self.reservoirs) == 1 else [f"reservoir_{l}" for l in range(len(self.reservoirs))]
+
+    def weight_specs(self) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
+        """``{name: (shape, dtype)}`` of :meth:`get_weights`, from the config alone (what :func:`boucle.load`
+        checks against a file's header before anything is allocated, :mod:`boucle.allocation`)."""
+        specs: dict[str, tuple[tuple[int, ...], np.dtype]] = {}
+        for p, r in zip(self._prefixes(), self.reservoirs):
+            specs.update(r.weight_shapes(p))
+        if self.feedback:
+            specs["feedback/W_fb"] = ((self.output_dim, self.reservoirs[0].units), self.reservoirs[0].dtype)
+        specs.update(self.readout.weight_shapes("readout"))
+        return specs
 
     def get_weights(self) -> dict[str, np.ndarray]:
         if not self.built:

@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 import scipy.linalg
 
+from .. import allocation
 from ..errors import BoucleError
 from ._sequences import Sequences, check_targets, to_batch
 from .reservoir import _user_stacklevel
@@ -177,7 +178,8 @@ class Ridge(_Linear):
         self.ridge = float(ridge)
         self.input_dim, self.output_dim = input_dim, output_dim
         if input_dim is not None and output_dim is not None:  # shapes known (a loaded model): allocate
-            self.W_out, self.b_out = np.zeros((input_dim, output_dim)), np.zeros(output_dim)
+            self.W_out = allocation.zeros((input_dim, output_dim), np.float64, "readout weight")
+            self.b_out = allocation.zeros((output_dim,), np.float64, "readout weight")
 
     def fit(self, S: Any, Y: Any, warmup: int = 0) -> "Ridge":
         """Fit ``W_out, b_out`` on all valid steps (``t >= warmup``) of all sequences at once."""
@@ -222,9 +224,11 @@ class RLS(_Linear):
         """Forget everything: ``W = 0``, ``P = I / alpha``."""
         F = input_dim + int(self.fit_bias)
         self.input_dim, self.output_dim = int(input_dim), int(output_dim)
-        self.P = np.eye(F) / self.alpha
-        self.W_out = np.zeros((input_dim, output_dim))
-        self.b_out = np.zeros(output_dim)
+        self.W_out = allocation.zeros((input_dim, output_dim), np.float64, "readout weight")
+        self.b_out = allocation.zeros((output_dim,), np.float64, "readout weight")
+        self.P = allocation.zeros((F, F), np.float64, "readout state")   # bounded by a model file's budget
+        if not allocation.is_placeholder(self.P):
+            self.P[np.diag_indices(F)] = 1.0 / self.alpha
 
     def partial_fit(self, S: Any, Y: Any) -> np.ndarray:
         """One RLS update per row of ``S (n, F)``, ``Y (n, O)``, in order; returns the prior predictions (n, O)."""

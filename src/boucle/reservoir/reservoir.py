@@ -46,6 +46,7 @@ import scipy.sparse as sp
 from scipy.special import expit
 from scipy.sparse.linalg import ArpackNoConvergence, eigs
 
+from .. import allocation
 from ..backend import make_rng
 from ..errors import BoucleError
 from ._sequences import Sequences, to_batch
@@ -176,6 +177,7 @@ class Reservoir:
                  seed: int | np.random.Generator | None = None, dtype: Any = "float64",
                  input_dim: int | None = None) -> None:
         self.units = _check_units(units)
+        allocation.count_layer("Reservoir")          # bounded while a model file is read
         self.spectral_radius = _check_nonneg(spectral_radius, "spectral_radius", positive=True)
         self.leak_rate = _check_fraction(leak_rate, "leak_rate")
         if np.ndim(input_scaling) == 0:
@@ -230,6 +232,9 @@ class Reservoir:
         if isinstance(self.input_scaling, list) and len(self.input_scaling) != input_dim:
             raise BoucleError(f"input_scaling: expected 1 or {input_dim} values (one per input feature), "
                               f"got {len(self.input_scaling)}")
+        if allocation.active() is not None:          # a model file is read: its weights follow, nothing drawn
+            self._reserve(input_dim)
+            return
         H, dt = self.units, self.dtype
         rng = make_rng(self.seed) if self.seed is not None else self._rng
         w_rng, in_rng, b_rng = rng.spawn(3)
@@ -254,6 +259,16 @@ class Reservoir:
         W_in = W_in.reshape(input_dim, H) * np.asarray(self.input_scaling, dtype=np.float64).reshape(-1, 1)
         b = self.bias_scaling * (b_rng.integers(0, 2, size=H) * 2.0 - 1.0)
         self._set(W_in.astype(dt), b.astype(dt), W.data.astype(dt), W.indices, W.indptr)
+
+    def _reserve(self, input_dim: int) -> None:
+        """While a model file is read (:mod:`boucle.allocation`): charge the weights the config declares to
+        the file's budget — no draw, no eigen-solve — and, past the shapes-only check, make them zeros."""
+        self.input_dim = input_dim
+        w = {k.split("/", 1)[1]: allocation.zeros(s, d, "reservoir weight") for k, (s, d) in self.weight_shapes().items()}
+        if allocation.active().placeholders:
+            return                                   # shapes only: weight_shapes() is all that is asked
+        w["W/indptr"][-1] = self.nnz
+        self._set(w["W_in"], w["b"], w["W/data"], w["W/indices"], w["W/indptr"])
 
     def _set(self, W_in: np.ndarray, b: np.ndarray, data: np.ndarray, indices: np.ndarray, indptr: np.ndarray) -> None:
         H = self.units

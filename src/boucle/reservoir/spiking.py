@@ -57,6 +57,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..backend import make_rng
+from .. import allocation
 from ..errors import BoucleError
 from ._sequences import Sequences, to_batch
 from .reservoir import _check_fraction, _check_units, _csr_matvecs, _index_dtype
@@ -152,6 +153,7 @@ class LIFReservoir:
                  dt: float = 0.5, input_duration: float = 10.0, tau_readout: float = 30.0,
                  seed: int | None = None, input_dim: int | None = None, nnz: int | None = None) -> None:
         self.units = H = _check_units(units)
+        allocation.count_layer("LIFReservoir")       # bounded while a model file is read
         if grid is None:
             n = max(1, math.ceil(H ** (1 / 3) - 1e-9))
             grid = (n, n, max(1, math.ceil(H / (n * n))))
@@ -210,18 +212,23 @@ class LIFReservoir:
         self.i_b: np.ndarray | None = None  # (H,) background current of each neuron
         self.positions: np.ndarray | None = None
         self.last_state: np.ndarray | None = None
-        self._propagators()
+        self._declared_nnz: int | None = None
+        budget = allocation.active()
+        if budget is None or not budget.placeholders:   # (a shapes-only build of a model file needs no constants)
+            self._propagators()
         if input_dim is not None:
             input_dim = _check_units(input_dim, "input_dim")
             if nnz is None:
                 self.build(input_dim)
-            else:  # shapes from a saved config; set_weights fills them
-                nnz = _check_units(nnz, "nnz") if nnz else 0
-                idt = _index_dtype(max(nnz, 1), H)
-                indptr = np.zeros(H + 1, idt)
-                indptr[-1] = nnz
-                self._set(np.zeros((input_dim, H)), np.zeros(nnz), np.zeros(nnz, idt), indptr, np.zeros((H, 3)),
-                          np.zeros(H))
+            else:  # shapes from a saved config; set_weights fills them (charged to a file's budget)
+                self._declared_nnz = _check_units(nnz, "nnz") if nnz else 0
+                self.input_dim = input_dim
+                w = {k.split("/", 1)[1]: allocation.zeros(shape, dt_, "liquid weight")
+                     for k, (shape, dt_) in self.weight_shapes().items()}
+                if budget is None or not budget.placeholders:
+                    w["W/indptr"][-1] = self._declared_nnz
+                    self._set(w["W_in"], w["W/data"], w["W/indices"], w["W/indptr"], w["positions"],
+                              w["background"])
 
     # ------------------------------------------------------------------ constants
     def _propagators(self) -> None:
@@ -243,11 +250,13 @@ class LIFReservoir:
 
     @property
     def nnz(self) -> int | None:
-        return None if self.W is None else int(self.W.nnz)
+        return self._declared_nnz if self.W is None else int(self.W.nnz)
 
     def build(self, input_dim: int) -> None:
         """Place the neurons, draw the synapses and ``W_in`` (same seed: same circuit)."""
         input_dim = _check_units(input_dim, "input_dim")
+        if allocation.active() is not None:
+            raise BoucleError("nnz: a saved liquid's config must give its number of synapses (nnz), got none")
         H, He = self.units, self.n_excitatory
         rng = make_rng(self.seed)
         pos_rng, w_rng, in_rng, b_rng = rng.spawn(4)

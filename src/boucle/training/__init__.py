@@ -8,7 +8,8 @@ from .callbacks import (Callback, CallbackList, CSVLogger, EarlyStopping, Histor
                         ModelCheckpoint, ReduceLROnPlateau, TerminateOnNaN)
 from .engine import Forward, StepResult, fit, train_step
 from .progress import EpochLine, ProgressBar
+from .tensorboard import TensorBoard
 
 __all__ = ["fit", "train_step", "Forward", "StepResult", "Callback", "CallbackList", "History", "EarlyStopping",
            "ModelCheckpoint", "LearningRateScheduler", "ReduceLROnPlateau", "CSVLogger", "TerminateOnNaN",
-           "ProgressBar", "EpochLine"]
+           "ProgressBar", "EpochLine", "TensorBoard"]

@@ -74,23 +74,28 @@ class CallbackList(Callback):
 
 class History(Callback):
     """Records every epoch's logs: ``history.history["loss"]`` is a list over epochs, ``history.epoch``
-    the epoch indices and ``history.step`` the model's step count at each epoch end.
+    the epoch indices, ``history.step`` the model's step count and ``history.lr`` the optimizer's
+    learning rate (that of the next step; NaN without an optimizer) at each epoch end.
 
     ``stopped_reason`` holds the divergence message when :class:`TerminateOnNaN` stopped the run.
     A model that keeps one history over its life (``CharModel``) continues it from run to run
     (:meth:`get_config` / :meth:`from_config` store it in model files).
     """
 
-    def __init__(self, history: dict | None = None, epoch: list | None = None, step: list | None = None):
+    def __init__(self, history: dict | None = None, epoch: list | None = None, step: list | None = None,
+                 lr: list | None = None):
         self.history: dict[str, list[float]] = {k: list(v) for k, v in (history or {}).items()}
         self.epoch: list[int] = list(epoch or [])
         self.step: list[int] = list(step or [])
+        self.lr: list[float] = list(lr) if lr is not None else [math.nan] * len(self.epoch)
         self.stopped_reason: str | None = None
 
     def on_epoch_end(self, epoch, logs=None):
         n = len(self.epoch)
         self.epoch.append(epoch)
         self.step.append(int(getattr(self.model, "step", 0)))
+        opt = getattr(self.model, "optimizer", None)
+        self.lr.append(float(opt.current_lr()) if opt is not None else math.nan)
         for k, v in (logs or {}).items():
             self.history.setdefault(k, [math.nan] * n).append(v)
         for k, values in self.history.items():           # a key absent this epoch: NaN, keeps the lists aligned
@@ -98,21 +103,23 @@ class History(Callback):
                 values.append(math.nan)
 
     def get_config(self) -> dict:
-        return {"epoch": list(self.epoch), "step": list(self.step), "history": {k: list(v) for k, v in self.history.items()}}
+        return {"epoch": list(self.epoch), "step": list(self.step), "lr": list(self.lr),
+                "history": {k: list(v) for k, v in self.history.items()}}
 
     @classmethod
     def from_config(cls, config: dict) -> "History":
         if not isinstance(config, dict):
             raise BoucleError(f"history: expected a dict, got {type(config).__name__}")
         epoch, step, hist = config.get("epoch", []), config.get("step", []), config.get("history", {})
+        lr = config.get("lr", [math.nan] * len(epoch) if isinstance(epoch, list) else None)   # absent: older files
         if not (isinstance(epoch, list) and isinstance(step, list) and isinstance(hist, dict)
                 and all(isinstance(v, list) and len(v) == len(epoch) for v in hist.values())
-                and len(step) == len(epoch)):
-            raise BoucleError("history: expected {'epoch': [...], 'step': [...], 'history': {name: [...]}} "
-                              "with lists of equal length")
+                and len(step) == len(epoch) and isinstance(lr, list) and len(lr) == len(epoch)):
+            raise BoucleError("history: expected {'epoch': [...], 'step': [...], 'lr': [...], 'history': "
+                              "{name: [...]}} with lists of equal length")
         try:
             return cls({str(k): [float(x) for x in v] for k, v in hist.items()}, [int(e) for e in epoch],
-                       [int(s) for s in step])
+                       [int(s) for s in step], [float(x) for x in lr])
         except (TypeError, ValueError, OverflowError):
             raise BoucleError("history: expected numbers in its lists") from None
 
