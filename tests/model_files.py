@@ -12,6 +12,7 @@ import numpy as np
 import boucle
 from boucle.data.vocab import Vocabulary
 from boucle.layers import LSTM, Bidirectional, Dense, Dropout
+from boucle.models.captioner import ImageCaptioner
 from boucle.models.charlm import CharModel
 from boucle.models.seq2seq import Seq2Seq
 from boucle.reservoir import ESN, LSM, RLS, DeepESN
@@ -21,8 +22,9 @@ from boucle.reservoir import ESN, LSM, RLS, DeepESN
 def valid_file(kind: str) -> bytes:
     """The bytes of a small valid model file (with its optimizer state): ``char`` (a CharModel trained
     2 steps: history, stream position, carried states), ``seq`` (a compiled Sequential with a
-    Bidirectional layer), ``s2s`` (a bidirectional Seq2Seq with attention), ``esn`` (a 2-layer DeepESN with
-    an RLS readout), ``fb`` (an ESN with output feedback) or ``lsm`` (a fitted liquid state machine)."""
+    Bidirectional layer), ``s2s`` (a bidirectional Seq2Seq with attention), ``cap`` (an ImageCaptioner
+    with attention), ``esn`` (a 2-layer DeepESN with an RLS readout), ``fb`` (an ESN with output feedback)
+    or ``lsm`` (a fitted liquid state machine)."""
     if kind == "char":
         model = CharModel(Vocabulary.from_text("abcdef \n"), layers=1, hidden=8, embed=4, seed=0)
         model.compile("adam")
@@ -43,6 +45,10 @@ def valid_file(kind: str) -> bytes:
             model = LSM(units=27, seed=0)
         model.fit(x, y)
         return _bytes(model, include_optimizer=False)
+    elif kind == "cap":
+        model = ImageCaptioner(Vocabulary.words(["a red dot", "two blue dots"]), (8, 8, 3), filters=(4,), units=4,
+                               embed_dim=3, attention="general", seed=0)
+        model.compile("adam")
     else:
         model = Seq2Seq(Vocabulary("abcdef", specials=True), units=4, embed_dim=3, attention="general",
                         bidirectional=True, seed=0)

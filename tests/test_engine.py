@@ -1,5 +1,5 @@
 """The one training engine: every callback and the divergence policy on every model
-(Sequential, CharModel, Seq2Seq), the engine's own bookkeeping, and the command line's exit 2."""
+(Sequential, CharModel, Seq2Seq, ImageCaptioner), the engine's own bookkeeping, and the command line's exit 2."""
 import csv
 import math
 
@@ -14,7 +14,7 @@ from boucle.cli import main
 from boucle.data.vocab import Vocabulary
 from boucle.errors import BoucleError
 from boucle.layers import Dense
-from boucle.models import CharModel, Seq2Seq, Sequential
+from boucle.models import CharModel, ImageCaptioner, Seq2Seq, Sequential
 from boucle.optimizers import SGD
 from boucle.training import History, fit, train_step
 
@@ -76,7 +76,28 @@ class Pairs:
         return self.model.output.params["W"]
 
 
-MODELS = [Sequence_, Chars, Pairs]
+class Captions:
+    """A tiny image captioner: 8x8 images, one or two captions each."""
+    name = "image_captioner"
+
+    def __init__(self):
+        rng = np.random.default_rng(0)
+        words = ["a red dot", "a blue dot", "two dots", "a dot"]
+        self.x = rng.random((48, 8, 8, 3)).astype(np.float32)
+        self.caps = [[words[i % 4]] + ([words[(i + 1) % 4]] if i % 3 == 0 else []) for i in range(48)]
+        self.model = ImageCaptioner(Vocabulary.words(words), (8, 8, 3), filters=(3,), units=8, embed_dim=4,
+                                    attention="general", seed=0)
+        self.model.compile(SGD(0.05))
+
+    def fit(self, epochs, callbacks=()):
+        return self.model.fit(self.x[:40], self.caps[:40], batch_size=10, epochs=epochs,
+                              validation_data=(self.x[40:], self.caps[40:]), callbacks=list(callbacks), verbose=0)
+
+    def output_weight(self):
+        return self.model.output.params["W"]
+
+
+MODELS = [Sequence_, Chars, Pairs, Captions]
 
 
 @pytest.fixture(params=MODELS, ids=lambda c: c.name)

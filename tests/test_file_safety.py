@@ -64,6 +64,10 @@ CRAFTED = {   # name: (kind, edit of the metadata)
     "seq2seq units=4000": ("s2s", set_config(units=4000)),
     "seq2seq num_layers=10^5": ("s2s", set_config(num_layers=10 ** 5)),
     "seq2seq vocabulary 10^12": ("s2s", set_config(source_vocab=10 ** 12, target_vocab=10 ** 12)),
+    "captioner units=4000": ("cap", set_config(units=4000)),
+    "captioner image_shape 10^5 x 10^5": ("cap", set_config(image_shape=[10 ** 5, 10 ** 5, 3])),
+    "captioner filters=[10^6]": ("cap", set_config(filters=[10 ** 6])),
+    "captioner num_layers=10^5": ("cap", set_config(num_layers=10 ** 5)),
     "deep esn units=10^5": ("esn", set_config(units=[10 ** 5, 10])),
     "deep esn 10^4 layers": ("esn", set_config(units=[20] * 10 ** 4, spectral_radius=0.9, leak_rate=1.0)),
     "esn input_dim=10^9": ("fb", set_config(input_dim=10 ** 9)),
@@ -119,7 +123,7 @@ def test_reservoir_models_load_without_redrawing_their_reservoir(kind, tmp_path,
     np.testing.assert_array_equal(model.predict(x, initial_state=None), again.predict(x, initial_state=None))
 
 
-@pytest.mark.parametrize("kind", ["char", "seq", "s2s"])
+@pytest.mark.parametrize("kind", ["char", "seq", "s2s", "cap"])
 def test_loading_draws_no_random_weights(kind, tmp_path, monkeypatch):
     def refuse(*args):
         raise AssertionError("an initializer ran while a model file was loaded")
@@ -178,6 +182,9 @@ MALFORMED = [   # (kind, edit, the message)
     ("seq", set_config(layers={"a": 1}), "expected 'layers' a list"),
     ("s2s", set_config(cell=["lstm"]), "cell: expected one of"),
     ("s2s", set_config(units=None), "units: expected a positive int, got None"),
+    ("cap", set_config(image_shape=[8, 8]), "image_shape: expected (height, width, channels)"),
+    ("cap", set_config(filters=[]), "filters: expected 1 to 8 filter counts"),
+    ("cap", set_config(vocab=12), "vocab: expected a Vocabulary with the special tokens"),
 ]
 
 
@@ -340,12 +347,12 @@ LONG = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCh
                                                                          HealthCheck.data_too_large])
 
 
-@pytest.mark.parametrize("kind", ["char", "seq", "s2s", "esn", "fb", "lsm"])
+@pytest.mark.parametrize("kind", ["char", "seq", "s2s", "cap", "esn", "fb", "lsm"])
 def test_fuzz_mutated_metadata_fast(kind, fuzz_dir):
     given(mutated_file(kind))(FAST(lambda data: check_bounded(fuzz_dir, data)))()
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("kind", ["char", "seq", "s2s", "esn", "fb", "lsm"])
+@pytest.mark.parametrize("kind", ["char", "seq", "s2s", "cap", "esn", "fb", "lsm"])
 def test_fuzz_mutated_metadata_long(kind, fuzz_dir):
     given(mutated_file(kind))(LONG(lambda data: check_bounded(fuzz_dir, data)))()

@@ -359,3 +359,23 @@ def test_max_lengths_limit_inference_not_training():
     with pytest.raises(BoucleError, match="at most 5 tokens"):
         decode(m, np.array([[4, 5, 6, 7, 8, 9]]))
     assert len(decode(m, np.array([[4, 5]]), max_len=2)[0]) <= 2                   # decoding limit
+
+
+@pytest.mark.parametrize("name", ["lstm_bi_concat_additive", "gru_bi_sum_general_words"])
+def test_files_written_before_the_encoder_decoder_split_load_and_decode_the_same(name):
+    """Files (and outputs) written by boucle before Seq2Seq became an encoder + the shared decoder
+    (tests/fixtures/seq2seq_v1/make.py): same config format, same tensors, same numbers bit for bit."""
+    from pathlib import Path
+    folder = Path(__file__).resolve().parent / "fixtures" / "seq2seq_v1"
+    m = boucle.load(folder / f"seq2seq_{name}.safetensors")
+    want = np.load(folder / f"seq2seq_{name}.npz")
+    assert isinstance(m, Seq2Seq) and m.optimizer is not None
+    logits, alpha, _ = m.forward(want["x"], want["dec_in"], want["mask"])
+    np.testing.assert_array_equal(logits, want["logits"])
+    np.testing.assert_array_equal(alpha, want["alpha"])
+    greedy, g_scores, _ = greedy_decode(m, want["x"], 6)
+    beam, b_scores = beam_search(m, want["x"], 3, 6)
+    for got, ref in ((greedy, want["greedy"]), (beam, want["beam"])):
+        assert [list(r) for r in got] == [list(r[r != PAD]) for r in ref]
+    np.testing.assert_array_equal(g_scores, want["greedy_scores"])
+    np.testing.assert_array_equal(b_scores, want["beam_scores"])

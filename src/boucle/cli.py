@@ -42,8 +42,8 @@ from .errors import BoucleError, DivergenceWarning
 __all__ = ["main", "build_parser", "blas_threads", "COMMAND_GROUPS"]
 
 #: modules that add command groups (each exposes ``add_commands(subparsers)``).
-COMMAND_GROUPS: list[str] = ["boucle.commands.charlm", "boucle.commands.seq2seq", "boucle.commands.experiment",
-                            "boucle.commands.search", "boucle.commands.share"]
+COMMAND_GROUPS: list[str] = ["boucle.commands.charlm", "boucle.commands.seq2seq", "boucle.commands.caption",
+                             "boucle.commands.experiment", "boucle.commands.search", "boucle.commands.share"]
 
 
 def build_parser() -> argparse.ArgumentParser:

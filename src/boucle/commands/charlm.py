@@ -30,7 +30,7 @@ from ..data.vocab import Vocabulary
 from ..errors import BoucleError, TrainingDiverged
 from ..locks import OutputLock
 from ..models.charlm import CELLS, CharModel      # importing it registers CharModel for boucle.load
-from ..models.seq2seq import Seq2Seq
+from ..models.encoder_decoder import EncoderDecoder
 from ..models.sequential import Sequential
 from .. import registry
 from ..ops.recurrent import use_threads
@@ -396,7 +396,7 @@ def cmd_info(args: argparse.Namespace) -> int:
     print(f"file: {p} ({os.path.getsize(p):,} bytes)")
     if isinstance(model, CharModel):
         print(model.describe())
-    elif isinstance(model, (Sequential, Seq2Seq)) and getattr(model, "built", True):
+    elif isinstance(model, (Sequential, EncoderDecoder)) and getattr(model, "built", True):
         print(model.summary(print_fn=None))
     else:
         n = sum(int(v.size) for v in model.get_weights().values())

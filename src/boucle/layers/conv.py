@@ -112,11 +112,13 @@ class _Conv(Layer):
         y = activations.forward(self.activation, a)
         return y, (cache, y)
 
-    def backward(self, dy, cache):
+    def backward(self, dy, cache, need_dx: bool = True):
+        """Accumulate dW, db; return dx (None with ``need_dx=False``: a model's first layer, whose
+        input needs no gradient)."""
         conv_cache, y = cache
         da = activations.backward(self.activation, dy, y)
         back = conv_ops.conv1d_backward if self.rank == 1 else conv_ops.conv2d_backward
-        dx, dW, db = back(da, conv_cache, self.params["W"])
+        dx, dW, db = back(da, conv_cache, self.params["W"], need_dx=need_dx)
         self.grads["W"] += dW
         if self.use_bias:
             self.grads["b"] += db

@@ -1,6 +1,7 @@
-r"""Decoding a trained :class:`~boucle.models.seq2seq.Seq2Seq`: greedy and beam search, batched.
+r"""Decoding a trained encoder–decoder (:class:`~boucle.models.seq2seq.Seq2Seq`,
+:class:`~boucle.models.captioner.ImageCaptioner`): greedy and beam search, batched.
 
-Both run the decoder one step at a time through :meth:`Seq2Seq.decode_step` —
+Both run the decoder one step at a time through ``model.decode_step`` —
 the same layers (hence the same cell equations and time loop, with T = 1) as in
 training, fed back their own previous output (seed 002: "on donne la sortie au
 temps t comme entrée au temps t+1") — so they work unchanged on a model
@@ -31,7 +32,6 @@ from typing import Any
 
 import numpy as np
 
-from ..data.padding import trim_padding
 from ..data.vocab import END, PAD, START
 from .. import validators
 from ..errors import BoucleError
@@ -71,10 +71,11 @@ def _strip(row: np.ndarray) -> np.ndarray:
 
 
 def greedy_decode(model: Any, x: np.ndarray, max_len: int) -> tuple[list[np.ndarray], np.ndarray, np.ndarray | None]:
-    """Greedy decoding of source ids ``x`` (B, T_x).
+    """Greedy decoding of a batch of inputs ``x`` (source ids (B, T_x), images (B, H, W, C)).
 
     Returns the token ids of each output (without END), their log-probabilities
-    (END included) and the attention weights (B, steps, T_x) (None without attention).
+    (END included) and the attention weights (B, steps, S) over the S memory slots
+    (None without attention).
     """
     memory, src_mask, states, _ = model.encode(x)
     B = len(x)
@@ -99,7 +100,7 @@ def greedy_decode(model: Any, x: np.ndarray, max_len: int) -> tuple[list[np.ndar
 
 def beam_search(model: Any, x: np.ndarray, beam_width: int, max_len: int,
                 length_penalty: float = 1.0) -> tuple[list[np.ndarray], np.ndarray]:
-    """Batched beam search of source ids ``x`` (B, T_x) (see the module docstring).
+    """Batched beam search of a batch of inputs ``x`` (see the module docstring).
 
     Returns the best hypothesis of each source (ids without END) and its normalised score.
     """
@@ -107,7 +108,7 @@ def beam_search(model: Any, x: np.ndarray, beam_width: int, max_len: int,
     memory, src_mask, states, _ = model.encode(x)
     B = len(x)
     memory = np.repeat(memory, K, axis=0)                               # (B*K, T_x, H_e)
-    src_mask = np.repeat(src_mask, K, axis=0)
+    src_mask = None if src_mask is None else np.repeat(src_mask, K, axis=0)
     states = [[np.repeat(s, K, axis=0) for s in layer] for layer in states]
     scores = np.full((B, K), -np.inf)
     scores[:, 0] = 0.0                                                  # one live hypothesis at first
@@ -144,20 +145,21 @@ def beam_search(model: Any, x: np.ndarray, beam_width: int, max_len: int,
 
 def decode(model: Any, x: Any, *, beam_width: int = 1, max_len: int | None = None,
            length_penalty: float = 1.0, batch_size: int = 256) -> list[np.ndarray]:
-    """Output token ids (without END) for source ids ``x`` (N, T_x) or source texts.
+    """Output token ids (without END) for inputs ``x``: source ids (N, T_x) or texts (Seq2Seq), images
+    (ImageCaptioner) — whatever ``model.inputs`` accepts.
 
     ``beam_width=1`` is greedy decoding; larger widths run :func:`beam_search`.
     """
     K, max_len, alpha = _check(beam_width, max_len, length_penalty, model)
-    return decode_ids(model, model.source_ids(x), K, max_len, alpha, batch_size)
+    return decode_ids(model, model.inputs(x), K, max_len, alpha, batch_size)
 
 
 def decode_ids(model: Any, x: np.ndarray, beam_width: int, max_len: int, length_penalty: float = 1.0,
                batch_size: int = 256) -> list[np.ndarray]:
-    """:func:`decode` for source ids already checked (no argument validation), in batches."""
+    """:func:`decode` for inputs already checked (no argument validation), in batches."""
     out: list[np.ndarray] = []
     for s in range(0, len(x), batch_size):
-        xb = trim_padding(x[s:s + batch_size])
+        xb = model.prepare(x[s:s + batch_size])
         out += greedy_decode(model, xb, max_len)[0] if beam_width == 1 else \
             beam_search(model, xb, beam_width, max_len, length_penalty)[0]
     return out

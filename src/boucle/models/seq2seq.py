@@ -33,61 +33,43 @@ Scheduled sampling (Bengio et al. 2015), in its two-pass form (Mihaylova & Marti
 
 The sequence autoencoder (seed 003's autoencoder, for sequences; Dai & Le 2015)
 is ``Seq2Seq.autoencoder(vocab)`` and ``fit(x)``: the target is the source.
-Decoding (greedy, beam search) is in :mod:`boucle.models.decoding`.
+
+The encoder is :class:`~boucle.models.encoders.SequenceEncoder`; the decoder
+(:mod:`boucle.models.decoder`), the loss, scheduled sampling and the engine's protocol
+(:mod:`boucle.models.encoder_decoder`) and decoding (greedy, beam search:
+:mod:`boucle.models.decoding`) are shared with every encoder–decoder (the image captioner's
+too). This module says what a Seq2Seq's inputs are, how its pairs are batched, and its file format.
 """
 from __future__ import annotations
 
 import inspect
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
 from .. import backend
-from .. import optimizers as optimizers_mod
-from ..data.padding import bucket_batches
-from ..data.padding import teacher_forcing, trim_padding
-from ..data.vocab import END, PAD, Vocabulary, token_ids
+from ..data.padding import bucket_batches, trim_padding
+from ..data.vocab import PAD, token_ids
 from ..errors import BoucleError
-from ..layers.attention import Attention
-from ..layers.base import Layer
-from ..layers.core import Dense, Embedding
-from ..layers.recurrent import GRU, LSTM, SimpleRNN
-from ..layers.wrappers import Bidirectional
-from ..losses import SparseCategoricalCrossentropy
 from ..ops import attention as attn_ops
-from ..ops.activations import log_softmax
-from ..training import Forward, History, fit
+from ..training import History, fit
 from ..validators import positive_int, probability
-from .base import LayerContainer, register_model
+from .base import register_model
+from .decoder import Decoder
+from .encoder_decoder import EncoderDecoder, check_choice, check_vocab
+from .encoders import CELLS, SequenceEncoder
 
 __all__ = ["Seq2Seq", "CELLS"]
 
-#: cell name -> recurrent layer class.
-CELLS = {"lstm": LSTM, "gru": GRU, "rnn": SimpleRNN}
-
-
-def _vocab(v: Any, name: str) -> tuple[Vocabulary | None, int]:
-    if isinstance(v, dict):
-        v = Vocabulary.from_config(v, default_specials=True)
-    if isinstance(v, Vocabulary):
-        if not v.specials:
-            raise BoucleError(f"{name}: expected a Vocabulary with the special tokens PAD, START, END, UNK "
-                              f"(Vocabulary(chars, specials=True)), got {v!r}")
-        return v, len(v)
-    if isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v > END + 1:
-        return None, int(v)
-    raise BoucleError(f"{name}: expected a Vocabulary or a vocabulary size > {END + 1}, got {v!r}")
-
-
-def _choice(value: Any, allowed: tuple, name: str) -> Any:
-    if value not in allowed:
-        raise BoucleError(f"{name}: expected one of {list(allowed)}, got {value!r}")
-    return value
-
 
 @register_model
-class Seq2Seq(LayerContainer):
+class Seq2Seq(EncoderDecoder):
     """Encoder–decoder with optional attention (see the module docstring for the equations).
+
+    The encoder is a :class:`~boucle.models.encoders.SequenceEncoder`; the decoder, the loss,
+    training and decoding are those of every encoder–decoder
+    (:class:`~boucle.models.encoder_decoder.EncoderDecoder`).
 
     Args:
         source_vocab, target_vocab: :class:`~boucle.data.vocab.Vocabulary` with the special tokens (texts can
@@ -110,68 +92,53 @@ class Seq2Seq(LayerContainer):
                  attention: str | None = None, attention_units: int | None = None,
                  max_source_len: int | None = None, max_target_len: int | None = None,
                  name: str = "seq2seq", seed: int | None = None, dtype: Any = None):
-        self.source_vocab, self.source_size = _vocab(source_vocab, "source_vocab")
-        self.target_vocab, self.target_size = _vocab(source_vocab if target_vocab is None else target_vocab,
-                                                     "target_vocab")
+        self.source_vocab, self.source_size = check_vocab(source_vocab, "source_vocab")
+        self.target_vocab, self.target_size = check_vocab(source_vocab if target_vocab is None else target_vocab,
+                                                          "target_vocab")
         self.units = positive_int(units, "units")
         self.embed_dim = positive_int(embed_dim, "embed_dim")
-        self.cell = _choice(cell, tuple(CELLS), "cell")
+        self.cell = check_choice(cell, tuple(CELLS), "cell")
         self.num_layers = positive_int(num_layers, "num_layers")
         self.bidirectional = bool(bidirectional)
-        self.merge = _choice(merge, ("concat", "sum"), "merge")
-        self.attention = _choice(attention, (None,) + attn_ops.SCORES, "attention")
+        self.merge = check_choice(merge, ("concat", "sum"), "merge")
+        self.attention = check_choice(attention, (None,) + attn_ops.SCORES, "attention")
         self.attention_units = None if attention_units is None else positive_int(attention_units,
                                                                                        "attention_units")
         self.max_source_len = None if max_source_len is None else positive_int(max_source_len, "max_source_len")
         self.max_target_len = None if max_target_len is None else positive_int(max_target_len, "max_target_len")
         self.name, self.seed = name, seed
         self._dtype_arg = None if dtype is None else backend.resolve_dtype(dtype).name
-        self.rng = backend.make_rng(seed)
-        self.optimizer = None
-        self.loss = SparseCategoricalCrossentropy(from_logits=True)
-        self.metrics: list = []
-        self.stop_training = False
-        self.history: History | None = None
-        self.step = 0                      #: optimizer steps applied over the model's life
-        self._build()
-
-    # -- structure ----------------------------------------------------------------------
-    def _build(self) -> None:
-        H, E, Rnn = self.units, self.embed_dim, CELLS[self.cell]
         kw = {} if self._dtype_arg is None else {"dtype": self._dtype_arg}
-        He = 2 * H if self.bidirectional else H
-        self.enc_embedding = Embedding(self.source_size, E, mask_zero=True, name="enc_embedding", **kw)
-        self.enc_layers, self.bridges, self.dec_layers = [], [], []
-        for l in range(self.num_layers):
-            rnn = Rnn(H, return_sequences=True, return_state=True, name=f"enc_rnn_{l}", **kw)
-            self.enc_layers.append(Bidirectional(rnn, name=f"enc_birnn_{l}", **kw) if self.bidirectional else rnn)
-            self.dec_layers.append(Rnn(H, return_sequences=True, return_state=True, name=f"dec_rnn_{l}", **kw))
-        self.n_states = self.dec_layers[0].cell.n_states
-        if self.bidirectional and self.merge == "concat":
-            self.bridges = [[Dense(H, activation="tanh" if k == 0 else None, name=f"bridge_{s}_{l}", **kw)
-                             for k, s in enumerate(self.dec_layers[0].state_names)] for l in range(self.num_layers)]
-        self.dec_embedding = Embedding(self.target_size, E, name="dec_embedding", **kw)
-        self.attn = self.combine = None
-        if self.attention is not None:
-            self.attn = Attention(self.attention, self.attention_units, name="attention", **kw)
-            self.combine = Dense(H, activation="tanh", name="attn_combine", **kw)
-        self.output = Dense(self.target_size, name="output", **kw)
-        shapes = [(self.enc_embedding, (None,))]
-        shapes += [(layer, (None, E if l == 0 else He)) for l, layer in enumerate(self.enc_layers)]
-        shapes += [(b, (2 * H,)) for row in self.bridges for b in row]
-        shapes += [(self.dec_embedding, (None,))]
-        shapes += [(layer, (None, E if l == 0 else H)) for l, layer in enumerate(self.dec_layers)]
-        if self.attn is not None:
-            shapes += [(self.attn, (H, He)), (self.combine, (None, He + H))]
-        shapes += [(self.output, (None, H))]
-        for layer, shape in shapes:
-            layer.build(shape, self.rng)
-        self.layers: list[Layer] = [layer for layer, _ in shapes]
-        self.built = True
+        encoder = SequenceEncoder(self.source_size, self.units, self.embed_dim, self.cell, self.num_layers,
+                                  self.bidirectional, self.merge, kw)
+        decoder = Decoder(self.target_size, self.units, self.embed_dim, self.cell, self.num_layers,
+                          self.attention, self.attention_units, kw)
+        self._assemble(encoder, decoder, seed)
+
+    # -- the sequence encoder's layers, by their roles (names as in the model files) -------------
+    @property
+    def enc_embedding(self):
+        return self.encoder.embedding
 
     @property
-    def dtype(self) -> np.dtype:
-        return self.output.dtype
+    def enc_layers(self) -> list:
+        return self.encoder.rnns
+
+    @property
+    def bridges(self) -> list:
+        return self.encoder.bridges
+
+    @property
+    def dec_embedding(self):
+        return self.decoder.embedding
+
+    @property
+    def dec_layers(self) -> list:
+        return self.decoder.rnns
+
+    @property
+    def combine(self):
+        return self.decoder.combine
 
     # -- configuration -------------------------------------------------------------------
     def get_config(self) -> dict:
@@ -200,16 +167,6 @@ class Seq2Seq(LayerContainer):
         """A sequence autoencoder: the same vocabulary on both sides; ``fit(x)`` reconstructs x."""
         return cls(vocab, vocab, **kwargs)
 
-    def compile(self, optimizer: Any = "adam") -> None:
-        """Choose the optimizer (name, instance or config); the loss is the masked cross-entropy."""
-        self.optimizer = optimizers_mod.get(optimizer)
-
-    def compile_config(self) -> dict | None:
-        return None if self.optimizer is None else {"optimizer": self.optimizer.get_config()}
-
-    def compile_from_config(self, cfg: dict) -> None:
-        self.compile(cfg["optimizer"])
-
     # -- data ----------------------------------------------------------------------------
     def source_ids(self, x: Any, *, unknown: str = "error", too_long: str = "error", name: str = "x",
                    limit: bool = True) -> np.ndarray:
@@ -221,110 +178,9 @@ class Seq2Seq(LayerContainer):
     def target_ids(self, y: Any, name: str = "y") -> np.ndarray:
         return token_ids(y, self.target_vocab, self.target_size, name)
 
-    #: right-padded targets -> (decoder inputs, targets, mask); see :func:`boucle.data.padding.teacher_forcing`.
-    teacher_forcing = staticmethod(teacher_forcing)
-
-    # -- computation ---------------------------------------------------------------------
-    def encode(self, x, training: bool = False) -> tuple[np.ndarray, np.ndarray, list, tuple]:
-        """Run the encoder: ``(memory (B, T_x, H_e), src_mask (B, T_x), decoder initial states, cache)``."""
-        src_mask = x != PAD
-        h, ce = self.enc_embedding.forward(x)
-        caches, states = [ce], []
-        for layer in self.enc_layers:
-            out, c = layer.forward(h, mask=src_mask, training=training)
-            h = out[0]
-            caches.append(c)
-            states.append(out[1:])
-        n, init, bcaches = self.n_states, [], []
-        for l, f in enumerate(states):
-            if not self.bidirectional:
-                init.append(list(f))
-            elif self.merge == "sum":                          # s_0 = s→ + s←
-                init.append([a + b for a, b in zip(f[:n], f[n:])])
-            else:                                              # s_0 = g([s→, s←] V + b)
-                row = [bridge.forward(np.concatenate([a, b], axis=-1)) for bridge, a, b in
-                       zip(self.bridges[l], f[:n], f[n:])]
-                init.append([y for y, _ in row])
-                bcaches.append([c for _, c in row])
-        return h, src_mask, init, (caches, bcaches)
-
-    def run_decoder(self, dec_in, states: list, memory, src_mask, tgt_mask=None, training: bool = False):
-        """Run the decoder from ``states`` (teacher forcing; T = 1 for step-by-step decoding).
-
-        Returns ``(logits (B, T, V), alpha (B, T, T_x) or None, new states, cache)``.
-        """
-        h, cd = self.dec_embedding.forward(dec_in)
-        caches, new = [cd], []
-        for layer, s0 in zip(self.dec_layers, states):
-            out, c = layer.forward(h, mask=tgt_mask, training=training, initial_state=s0)
-            h = out[0]
-            caches.append(c)
-            new.append(list(out[1:]))
-        alpha = None
-        if self.attn is not None:
-            (ctx, alpha), ca = self.attn.forward(h, memory, src_mask)
-            h, cc = self.combine.forward(np.concatenate([ctx, h], axis=-1))
-            caches += [ca, cc]
-        logits, co = self.output.forward(h)
-        return logits, alpha, new, caches + [co]
-
-    def forward(self, x, dec_in, tgt_mask=None, training: bool = False):
-        """Teacher-forced pass: ``(logits, alpha, cache)`` for :meth:`backward`."""
-        memory, src_mask, init, enc_cache = self.encode(x, training)
-        logits, alpha, _, dec_cache = self.run_decoder(dec_in, init, memory, src_mask, tgt_mask, training)
-        return logits, alpha, (enc_cache, dec_cache, memory.shape[-1])
-
-    def backward(self, dlogits, cache) -> None:
-        """BPTT through decoder, bridge and encoder; accumulates into every layer's ``grads``."""
-        (enc_caches, bcaches), dec_caches, He = cache
-        dh = self.output.backward(dlogits, dec_caches[-1])
-        dmem = None
-        if self.attn is not None:
-            dcat = self.combine.backward(dh, dec_caches[-2])
-            dq, dmem = self.attn.backward(dcat[..., :He], dec_caches[-3])
-            dh = dcat[..., He:] + dq
-        n, dinit = self.n_states, [None] * self.num_layers
-        for l in range(self.num_layers - 1, -1, -1):
-            dh, dinit[l] = self.dec_layers[l].backward([dh] + [None] * n, dec_caches[1 + l])
-        self.dec_embedding.backward(dh, dec_caches[0])
-        for l in range(self.num_layers - 1, -1, -1):
-            ds = list(dinit[l])
-            if self.bidirectional and self.merge == "sum":
-                ds = ds + ds
-            elif self.bidirectional:
-                parts = [b.backward(d, c) for b, d, c in zip(self.bridges[l], ds, bcaches[l])]
-                H = self.units
-                ds = [p[:, :H] for p in parts] + [p[:, H:] for p in parts]
-            dmem = self.enc_layers[l].backward([dmem] + ds, enc_caches[1 + l])
-        self.enc_embedding.backward(dmem, enc_caches[0])
-
-    def decode_step(self, tokens, states: list, memory, src_mask):
-        """One decoding step for (N,) previous tokens: ``(log P (N, V), new states, alpha (N, T_x) or None)``."""
-        logits, alpha, new, _ = self.run_decoder(np.asarray(tokens, dtype=np.int64)[:, None], states, memory, src_mask)
-        return log_softmax(logits[:, 0]), new, None if alpha is None else alpha[:, 0]
-
-    # -- the engine's model protocol (boucle.training.engine) ------------------------------
-    def train_forward(self, batch) -> Forward:
-        """Teacher-forced loss of a batch ``(x, y, p)``; with p > 0 two-pass scheduled sampling."""
-        x, y, p_sample = batch
-        dec_in, target, tgt_mask = self.teacher_forcing(y)
-        if p_sample > 0:                      # two-pass scheduled sampling
-            logits, _, _ = self.forward(x, dec_in, tgt_mask)
-            pred = logits.argmax(axis=-1)
-            swap = (self.rng.random(dec_in.shape) < p_sample) & tgt_mask
-            swap[:, 0] = False
-            dec_in = np.where(swap, np.roll(pred, 1, axis=1), dec_in)
-        logits, _, cache = self.forward(x, dec_in, tgt_mask, training=True)
-        loss, dlogits = self.loss.forward_backward(target, logits, tgt_mask)
-        acc = float(((logits.argmax(-1) == target) & tgt_mask).sum() / tgt_mask.sum())
-        return Forward(loss, (cache, dlogits), size=len(x), logs={"accuracy": acc})
-
-    def train_backward(self, cache) -> None:
-        fcache, dlogits = cache
-        self.backward(dlogits, fcache)
-
-    def train_commit(self, batch, cache) -> None:
-        """Nothing to carry: every batch starts from the encoder."""
+    def inputs(self, x: Any, name: str = "x") -> np.ndarray:
+        """Source texts or ids, checked for decoding (:meth:`source_ids`)."""
+        return self.source_ids(x, name=name)
 
     def _pairs(self, x, y, name_x: str = "x", name_y: str = "y") -> tuple[np.ndarray, np.ndarray]:
         xi = self.source_ids(x, name=name_x, limit=False)
@@ -412,12 +268,7 @@ class Seq2Seq(LayerContainer):
         from .decoding import translate
         return translate(self, texts, **kwargs)
 
-    def summary(self, print_fn=print) -> str:
-        lines = [f'Seq2Seq "{self.name}": {self.cell} x{self.num_layers}, units {self.units}, '
-                 f'{"bidirectional " + self.merge if self.bidirectional else "unidirectional"} encoder, '
-                 f'attention {self.attention}'] + [f"  {l.name:<16} {l.count_params():>10,}" for l in self.layers]
-        lines.append(f"  {'total':<16} {self.count_params():>10,}")
-        text = "\n".join(lines)
-        if print_fn is not None:
-            print_fn(text)
-        return text
+    def _summary_title(self) -> str:
+        return (f'Seq2Seq "{self.name}": {self.cell} x{self.num_layers}, units {self.units}, '
+                f'{"bidirectional " + self.merge if self.bidirectional else "unidirectional"} encoder, '
+                f'attention {self.attention}')

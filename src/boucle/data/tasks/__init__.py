@@ -5,8 +5,10 @@
 - :mod:`.translation`: dates and addition for encoder–decoders;
 - :mod:`.tagging`: Python source, one token class per character;
 - :mod:`.timeseries`: Mackey–Glass, NARMA-10, Lorenz (echo state networks);
-- :mod:`.glyphs`: 28×28 digit glyphs, shifted, rotated, noisy (convolutional networks).
+- :mod:`.glyphs`: 28×28 digit glyphs, shifted, rotated, noisy (convolutional networks);
+- :mod:`.captions`: coloured shapes described in words, with held-out colour–shape pairs (captioning).
 """
+from .captions import CaptionTask, ShapeCaptions, shape_captions, shape_captions_task
 from .glyphs import GLYPH_CLASSES, glyphs
 from .synthetic import (ADDING_BASELINE_MSE, adding_problem, copy_task, embedded_reber, embedded_reber_string,
                         is_embedded_reber, is_reber, melodies, reber_string, sine_mixture)
@@ -20,5 +22,6 @@ __all__ = [
     "tag_python_source", "tagging_windows", "python_tagging_data", "TAG_CLASSES",
     "mackey_glass", "narma10", "lorenz", "to_forecasting",
     "glyphs", "GLYPH_CLASSES",
+    "shape_captions", "shape_captions_task", "ShapeCaptions", "CaptionTask",
     "dates_dataset", "addition_dataset", "format_date", "DATE_FORMATS", "TextPairs",
 ]

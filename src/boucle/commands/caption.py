@@ -1,0 +1,84 @@
+"""The captioning command of ``boucle``: ``caption``.
+
+    boucle caption MODEL IMAGE [IMAGE ...] [--beam K] [--max-len N] [--length-penalty A]
+                   [--attention OUT.png [--force]]
+
+Prints one caption per image, in order. Images are PNG, PPM/PGM or JPEG files
+(:mod:`boucle.data.loaders.image_files`, Pillow) of the model's size and channel count.
+``--attention OUT.png`` also draws each word's attention over its image (greedy decoding;
+a model built with attention; matplotlib). Bad input — a missing or corrupt model file, a
+model that is not an ImageCaptioner, an image of another size or channel count, a file in
+another format, an output that exists without ``--force`` — prints one line ``boucle caption:
+error: ...`` on stderr and returns 2.
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+
+from ..data.loaders.image_files import read_image
+from ..diagnostics.captions import plot_caption_attention
+from ..errors import BoucleError
+from ..io import load
+from ..models.captioner import ImageCaptioner
+from ..models.decoding import MAX_BEAM, MAX_DECODE_LEN
+from .files import check_finite, check_output, model_path
+from .options import number
+
+__all__ = ["add_commands"]
+
+_beam = number(int, lambda v: 1 <= v <= MAX_BEAM, f"an int in [1, {MAX_BEAM}]")
+_max_len = number(int, lambda v: 1 <= v <= MAX_DECODE_LEN, f"an int in [1, {MAX_DECODE_LEN}]")
+_penalty = number(float, lambda v: 0 <= v < float("inf"), "a finite number >= 0")
+
+
+def _load_captioner(path: str) -> ImageCaptioner:
+    p = model_path(path)
+    model = load(p, compile=False)
+    if not isinstance(model, ImageCaptioner):
+        raise BoucleError(f"MODEL: expected an ImageCaptioner model file, got a {type(model).__name__} in {str(p)!r}")
+    check_finite(model, p)
+    return model
+
+
+def _caption(args: argparse.Namespace) -> int:
+    model = _load_captioner(args.model)
+    out = None
+    if args.attention is not None:
+        out = Path(args.attention)
+        if out.suffix.lower() != ".png":
+            raise BoucleError(f"--attention: expected a .png file name, got {args.attention!r}")
+        if model.attn is None:
+            raise BoucleError("--attention: the model has no attention (it was built with attention=None)")
+        check_output(out, "--attention", folder=False, force=args.force)
+    H, W, C = model.image_shape
+    images = np.stack([read_image(p, size=(H, W), channels=C, name="IMAGE") for p in args.image])
+    for line in model.caption(images, beam_width=args.beam, max_len=args.max_len,
+                              length_penalty=args.length_penalty):
+        print(line)
+    if out is not None:
+        plot_caption_attention(images, model.attention_maps(images, max_len=args.max_len), out)
+    return 0
+
+
+def add_commands(subparsers: argparse._SubParsersAction) -> None:
+    """Register ``caption`` on a ``boucle`` subparsers object."""
+    c = subparsers.add_parser(
+        "caption", help="describe images with a trained image-captioning model",
+        description="Caption each IMAGE (PNG, PPM/PGM or JPEG of the model's size) with an ImageCaptioner "
+                    "model file (greedy, or beam search with --beam K > 1) and print one caption per line.")
+    c.add_argument("model", metavar="MODEL", help="a .safetensors file written by boucle.save, "
+                                                  "or a folder holding model.safetensors")
+    c.add_argument("image", metavar="IMAGE", nargs="+", help="image file(s)")
+    c.add_argument("--beam", type=_beam, default=1, metavar="K",
+                   help=f"beam width K (1 = greedy, the default; at most {MAX_BEAM})")
+    c.add_argument("--max-len", type=_max_len, default=None, metavar="N",
+                   help=f"longest caption, in words (default: the longest training caption; at most {MAX_DECODE_LEN})")
+    c.add_argument("--length-penalty", type=_penalty, default=1.0, metavar="A",
+                   help="beam score S/|y|^A (0 = raw log-probability; default 1)")
+    c.add_argument("--attention", metavar="OUT.png", default=None,
+                   help="also draw each word's attention over its image (greedy decoding) into this PNG")
+    c.add_argument("--force", action="store_true", help="replace the file already at --attention")
+    c.set_defaults(func=_caption)
