@@ -15,6 +15,7 @@ medians. ``--threads 1`` pins NumPy's BLAS and torch to one thread and measures 
 (``time.process_time``: robust to other load on a shared machine); ``--threads 2`` measures
 wall time with two threads per library.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -24,13 +25,14 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
+import torch  # noqa: E402
+from common import interleaved, machine  # noqa: E402
+from threadpoolctl import threadpool_limits  # noqa: E402
+
 import boucle  # noqa: E402  (first: loads the BLAS libraries that the thread limits must reach)
 from boucle.data.tasks.captions import shape_captions_task  # noqa: E402
 from boucle.interop.torch_captioner import captioner_to_torch  # noqa: E402
 from boucle.training import train_step  # noqa: E402
-import torch  # noqa: E402
-from threadpoolctl import threadpool_limits  # noqa: E402
-from common import interleaved, machine  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 B = 32
@@ -54,7 +56,7 @@ def step_fns(attention: str | None) -> dict:
     with torch.no_grad():
         ours = model.train_forward((x, y, 0.0)).loss
         theirs = twin.loss(xt, y).item()
-    assert abs(ours - theirs) < 1e-4 * max(1.0, abs(ours)), (ours, theirs)      # the same network (float32)
+    assert abs(ours - theirs) < 1e-4 * max(1.0, abs(ours)), (ours, theirs)  # the same network (float32)
     opt = torch.optim.Adam(twin.parameters(), lr=1e-3)
 
     def t_step():
@@ -73,8 +75,10 @@ def main(argv=None) -> None:
     torch.set_num_threads(args.threads)
     clock = time.process_time if args.threads == 1 else time.perf_counter
     print(machine())
-    print(f"batch {B}, 48x48x3 images, float32; {'CPU' if args.threads == 1 else 'wall'} time per training step, "
-          f"{args.threads} thread(s), medians of {args.rounds} interleaved blocks")
+    print(
+        f"batch {B}, 48x48x3 images, float32; {'CPU' if args.threads == 1 else 'wall'} time per training step, "
+        f"{args.threads} thread(s), medians of {args.rounds} interleaved blocks"
+    )
     print(f"{'model':<28} {'boucle ms':>10} {'torch ms':>10} {'boucle/torch':>13}")
     with threadpool_limits(limits=args.threads, user_api="blas"):
         for attention in ("general", None):
@@ -82,8 +86,11 @@ def main(argv=None) -> None:
             T = fns.pop("T")
             res = interleaved(fns, rounds=args.rounds, per_block=3, warmup_s=0.5, clock=clock)
             name = f"attention {attention} (T={T})"
-            print(f"{name:<28} {1e3 * res['boucle']:>10.1f} {1e3 * res['torch']:>10.1f} "
-                  f"{res['boucle'] / res['torch']:>12.2f}x", flush=True)
+            print(
+                f"{name:<28} {1e3 * res['boucle']:>10.1f} {1e3 * res['torch']:>10.1f} "
+                f"{res['boucle'] / res['torch']:>12.2f}x",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ one step, ``Linear``, softmax, ``multinomial``) under ``torch.inference_mode``.
 Targets: val bpc within 1 % of the twin's; training throughput >= the twin's;
 generation latency <= the twin's. The machine is shared: quote ratios.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -39,11 +40,11 @@ sys.path.insert(0, os.path.dirname(__file__))
 from common import interleaved, machine  # noqa: E402
 
 from boucle.backend import blas_threads  # noqa: E402
-from boucle.ops.recurrent import use_threads  # noqa: E402
 from boucle.data.text import TextStream, eval_chunks, load_corpus, split_ids
 from boucle.data.vocab import Vocabulary  # noqa: E402
 from boucle.interop import to_torch  # noqa: E402
 from boucle.models.charlm import CharModel  # noqa: E402
+from boucle.ops.recurrent import use_threads  # noqa: E402
 from boucle.optimizers import Adam  # noqa: E402
 
 
@@ -60,7 +61,7 @@ class Twin(torch.nn.Module):
             self.emb.weight.copy_(torch.from_numpy(m.embedding.params["E"]))
             self.fc.weight.copy_(torch.from_numpy(np.ascontiguousarray(m.dense.params["W"].T)))
             self.fc.bias.copy_(torch.from_numpy(m.dense.params["b"]))
-        for k in range(m.n_layers):                      # boucle has one bias per LSTM layer
+        for k in range(m.n_layers):  # boucle has one bias per LSTM layer
             getattr(self.rnn, f"bias_hh_l{k}").requires_grad_(False)
 
     def forward(self, x, state=None):
@@ -73,8 +74,9 @@ def torch_eval(net: Twin, ids, B: int, T: int) -> float:
     with torch.inference_mode():
         for x, y, m in eval_chunks(ids, B, T):
             logits, state = net(torch.from_numpy(x), state)
-            nll = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]),
-                                                    torch.from_numpy(y).reshape(-1), reduction="none")
+            nll = torch.nn.functional.cross_entropy(
+                logits.reshape(-1, logits.shape[-1]), torch.from_numpy(y).reshape(-1), reduction="none"
+            )
             total += float((nll * torch.from_numpy(m.reshape(-1)).float()).sum())
             count += int(m.sum())
     return total / count / math.log(2)
@@ -91,8 +93,12 @@ def main() -> None:
     ap.add_argument("--seq-len", type=int, default=100)
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--gen-chars", type=int, default=300)
-    ap.add_argument("--threads", type=int, default=1,
-                    help="threads of torch and of boucle's recurrent loop (default 1; NumPy's BLAS: 1)")
+    ap.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="threads of torch and of boucle's recurrent loop (default 1; NumPy's BLAS: 1)",
+    )
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     with blas_threads(1), use_threads(args.threads):
@@ -102,17 +108,17 @@ def main() -> None:
 def run(args) -> None:
     B, T = args.batch_size, args.seq_len
 
-    text = load_corpus().text[:args.chars]
+    text = load_corpus().text[: args.chars]
     vocab = Vocabulary.from_text(text)
     train_ids, val_ids = split_ids(vocab.encode(text), 0.02)
-    val_ids = val_ids[:args.val_chars + 1]
+    val_ids = val_ids[: args.val_chars + 1]
     model = CharModel(vocab, layers=args.layers, hidden=args.hidden, embed=64, seed=0)
     model.init_output_bias(train_ids)
     model.compile(Adam(2e-3, clipnorm=5.0))
     net = Twin(model)
     opt = torch.optim.Adam([p for p in net.parameters() if p.requires_grad], lr=2e-3, eps=1e-7)
     stream, rng = TextStream(train_ids, B, T), np.random.default_rng(0)
-    batches = [stream.next_batch(rng) for _ in range(args.steps)]     # the same batches for both
+    batches = [stream.next_batch(rng) for _ in range(args.steps)]  # the same batches for both
     state_t = [None]
 
     def torch_step(x, y, new):
@@ -138,11 +144,14 @@ def run(args) -> None:
         order = [("boucle", boucle_step), ("torch", torch_step)]
         for name, fn in order if (s // args.block) % 2 == 0 else order[::-1]:
             t0 = time.perf_counter()
-            for x, y, new in batches[s:s + args.block]:
+            for x, y, new in batches[s : s + args.block]:
                 losses[name].append(fn(x, y, new))
             secs[name] += time.perf_counter() - t0
-        print(f"step {min(s + args.block, args.steps)}: train bpc boucle {losses['boucle'][-1] / math.log(2):.4f} "
-              f"torch {losses['torch'][-1] / math.log(2):.4f}", flush=True)
+        print(
+            f"step {min(s + args.block, args.steps)}: train bpc boucle {losses['boucle'][-1] / math.log(2):.4f} "
+            f"torch {losses['torch'][-1] / math.log(2):.4f}",
+            flush=True,
+        )
     val_b = model.evaluate(val_ids, batch_size=B, seq_len=T)["bpc"]
     val_t = torch_eval(net, val_ids, B, T)
 
@@ -166,20 +175,30 @@ def run(args) -> None:
 
     chars = args.steps * B * T
     print(machine())
-    print(f"{args.layers} x LSTM({args.hidden}), embedding 64, vocabulary {len(vocab)}, seq_len {T}, batch {B}, "
-          f"Adam 2e-3, clip 5, {args.steps} steps on the first {len(text):,} characters of the built-in corpus; "
-          f"{args.threads} thread(s) for boucle's recurrent loop and for torch (NumPy's BLAS: 1); "
-          f"load average {' '.join(f'{v:.1f}' for v in os.getloadavg())}")
+    print(
+        f"{args.layers} x LSTM({args.hidden}), embedding 64, vocabulary {len(vocab)}, seq_len {T}, batch {B}, "
+        f"Adam 2e-3, clip 5, {args.steps} steps on the first {len(text):,} characters of the built-in corpus; "
+        f"{args.threads} thread(s) for boucle's recurrent loop and for torch (NumPy's BLAS: 1); "
+        f"load average {' '.join(f'{v:.1f}' for v in os.getloadavg())}"
+    )
     print("| | boucle | torch twin | ratio boucle/torch |")
     print("|---|---|---|---|")
-    print(f"| val bpc after {args.steps} steps ({len(val_ids) - 1:,} chars) | {val_b:.4f} | {val_t:.4f} | "
-          f"{val_b / val_t:.4f} |")
-    print(f"| training time, {args.steps} steps | {secs['boucle']:.1f} s | {secs['torch']:.1f} s | "
-          f"{secs['boucle'] / secs['torch']:.2f}x |")
-    print(f"| training throughput | {chars / secs['boucle']:,.0f} chars/s | {chars / secs['torch']:,.0f} chars/s | "
-          f"{secs['torch'] / secs['boucle']:.2f}x |")
-    print(f"| generation latency, batch 1 | {gen_t['boucle'] / n * 1e6:.0f} us/char | "
-          f"{gen_t['torch'] / n * 1e6:.0f} us/char | {gen_t['boucle'] / gen_t['torch']:.2f}x |")
+    print(
+        f"| val bpc after {args.steps} steps ({len(val_ids) - 1:,} chars) | {val_b:.4f} | {val_t:.4f} | "
+        f"{val_b / val_t:.4f} |"
+    )
+    print(
+        f"| training time, {args.steps} steps | {secs['boucle']:.1f} s | {secs['torch']:.1f} s | "
+        f"{secs['boucle'] / secs['torch']:.2f}x |"
+    )
+    print(
+        f"| training throughput | {chars / secs['boucle']:,.0f} chars/s | {chars / secs['torch']:,.0f} chars/s | "
+        f"{secs['torch'] / secs['boucle']:.2f}x |"
+    )
+    print(
+        f"| generation latency, batch 1 | {gen_t['boucle'] / n * 1e6:.0f} us/char | "
+        f"{gen_t['torch'] / n * 1e6:.0f} us/char | {gen_t['boucle'] / gen_t['torch']:.2f}x |"
+    )
 
 
 if __name__ == "__main__":

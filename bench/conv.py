@@ -30,6 +30,7 @@ through /proc/self/clear_refs, Linux), each side in a fresh subprocess after a w
 batch 2: activations, caches and gradients of the step.
 Targets: ≤ 1.5× torch's time on every row; the convolution GEMMs at ≥ 50 % of the GEMM peak.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -43,13 +44,14 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(__file__))
+import torch  # noqa: E402
+from common import interleaved, machine  # noqa: E402
+from threadpoolctl import threadpool_limits  # noqa: E402
+
 import boucle  # noqa: E402,F401  (first: loads the BLAS libraries that the thread limits must reach)
 from boucle.interop import to_torch  # noqa: E402
 from boucle.layers import Conv2D  # noqa: E402
 from boucle.ops.conv import dx_by_gather, offset_major_product  # noqa: E402
-import torch  # noqa: E402
-from threadpoolctl import threadpool_limits  # noqa: E402
-from common import interleaved, machine  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 B = 64
@@ -79,6 +81,7 @@ def build(kind: str):
 
         def loss_fn(out, yt):
             return torch.nn.functional.binary_cross_entropy(out.clamp(1e-7, 1 - 1e-7), yt)
+
     net = to_torch(model)
     return model, net, x, y, loss_fn
 
@@ -97,6 +100,7 @@ def step_fns(kind: str, batch: int = B) -> dict:
             opt.zero_grad()
             loss_fn(net(xt), yt).backward()
             opt.step()
+
         return {"boucle": lambda: model.train_on_batch(xb, yb), "torch": t_train}
 
     xt = torch.from_numpy(np.moveaxis(x[:batch], -1, 1).copy())
@@ -106,9 +110,13 @@ def step_fns(kind: str, batch: int = B) -> dict:
         with torch.no_grad():
             net(xt)
 
-    return {"train": train_fns(batch), "rebatch": train_fns,
-            "infer": {"boucle": lambda: model.forward(x[:batch], training=False), "torch": t_infer},
-            "model": model, "x": x[:batch]}
+    return {
+        "train": train_fns(batch),
+        "rebatch": train_fns,
+        "infer": {"boucle": lambda: model.forward(x[:batch], training=False), "torch": t_infer},
+        "model": model,
+        "x": x[:batch],
+    }
 
 
 def conv_products(model, x) -> list[tuple]:
@@ -126,15 +134,23 @@ def conv_products(model, x) -> list[tuple]:
             da = rng.random((N, O), dtype=np.float32)
             W2, Wk = W.reshape(K, O), W.reshape(kh * kw, C, O)
             f = 2 * N * K * O
-            if dx_by_gather(layer.strides, C, O):                                 # dx̃ = dA_pad ⋆ rot180(W)
+            if dx_by_gather(layer.strides, C, O):  # dx̃ = dA_pad ⋆ rot180(W)
                 Hp, Wp = Ho + kh - 1, Wo + kw - 1
                 gcols = rng.random((B * Hp * Wp, kh * kw * O), dtype=np.float32)
                 Wf = np.ascontiguousarray(W[::-1, ::-1].transpose(0, 1, 3, 2).reshape(kh * kw * O, C))
                 dx = (f, lambda c=gcols, w=Wf: c @ w)
             else:
-                dx = (f, lambda d=da, w=Wk: offset_major_product(d, w))             # dX_col = dA Wᵀ
-            out.append((layer.name, [(f, lambda c=cols, w=W2: c @ w),                        # A = X_col W
-                                     (f, lambda c=cols, d=da: c.T @ d), dx]))                # dW = X_colᵀ dA
+                dx = (f, lambda d=da, w=Wk: offset_major_product(d, w))  # dX_col = dA Wᵀ
+            out.append(
+                (
+                    layer.name,
+                    [
+                        (f, lambda c=cols, w=W2: c @ w),  # A = X_col W
+                        (f, lambda c=cols, d=da: c.T @ d),
+                        dx,
+                    ],
+                )
+            )  # dW = X_colᵀ dA
         shape = layer.compute_output_shape(shape)
     return out
 
@@ -144,13 +160,14 @@ def gemm_rates(model, x, clock) -> tuple[float, float, list]:
     rows, total_f, total_t = [], 0.0, 0.0
     for name, products in conv_products(model, x):
         f_layer = sum(f for f, _ in products)
-        t_layer = sum(interleaved({"g": fn}, rounds=3, per_block=3, warmup_s=0.05, clock=clock)["g"]
-                      for _, fn in products)
+        t_layer = sum(
+            interleaved({"g": fn}, rounds=3, per_block=3, warmup_s=0.05, clock=clock)["g"] for _, fn in products
+        )
         rows.append((name, f_layer / t_layer / 1e9))
         total_f, total_t = total_f + f_layer, total_t + t_layer
     big = np.ones((1024, 1024), np.float32)
     peak_t = interleaved({"g": lambda: big @ big}, rounds=3, per_block=3, warmup_s=0.1, clock=clock)["g"]
-    return total_f / total_t / 1e9, 2 * 1024 ** 3 / peak_t / 1e9, rows
+    return total_f / total_t / 1e9, 2 * 1024**3 / peak_t / 1e9, rows
 
 
 def _status_kib(field: str) -> int:
@@ -178,15 +195,23 @@ def memory_probe(kind: str, side: str) -> None:
 
 
 def memory(kind: str, side: str, threads: int) -> float:
-    out = subprocess.run([sys.executable, __file__, "--mem-probe", kind, side, "--threads", str(threads)],
-                         capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, __file__, "--mem-probe", kind, side, "--threads", str(threads)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return float(out.stdout.strip().splitlines()[-1])
 
 
 def main() -> None:
     p = argparse.ArgumentParser()
-    p.add_argument("--threads", type=int, default=1,
-                   help="1: CPU time, one thread per library (default); N > 1: wall time, N threads")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="1: CPU time, one thread per library (default); N > 1: wall time, N threads",
+    )
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--kinds", default="cnn,ae")
     p.add_argument("--no-mem", action="store_true")
@@ -198,12 +223,19 @@ def main() -> None:
         memory_probe(*args.mem_probe)
         return
     clock = time.process_time if args.threads == 1 else time.perf_counter
+    timing = (
+        "CPU time (process_time), 1 thread per library" if args.threads == 1 else f"wall time, {args.threads} threads"
+    )
     print(machine())
-    print(f"batch {B}, 28x28x1, float32; "
-          f"{'CPU time (process_time), 1 thread per library' if args.threads == 1 else f'wall time, {args.threads} threads'}; "
-          f"medians of {args.rounds} interleaved rounds; ratio = boucle / torch (lower is better)\n")
-    print("| model | boucle train | torch train | ratio | target | boucle infer | torch infer | ratio | "
-          "conv GEMMs GFLOP/s | % of GEMM peak | mem boucle | mem torch |")
+    print(
+        f"batch {B}, 28x28x1, float32; "
+        f"{timing}; "
+        f"medians of {args.rounds} interleaved rounds; ratio = boucle / torch (lower is better)\n"
+    )
+    print(
+        "| model | boucle train | torch train | ratio | target | boucle infer | torch infer | ratio | "
+        "conv GEMMs GFLOP/s | % of GEMM peak | mem boucle | mem torch |"
+    )
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     details = []
     for kind in args.kinds.split(","):
@@ -212,13 +244,19 @@ def main() -> None:
         inf = interleaved(fns["infer"], rounds=args.rounds, per_block=3, clock=clock)
         rate, peak, rows = gemm_rates(fns["model"], fns["x"], clock)
         details.append((kind, peak, rows))
-        mem = ("-", "-") if args.no_mem else tuple(f"{memory(kind, s, args.threads):.0f} MiB"
-                                                   for s in ("boucle", "torch"))
+        mem = (
+            ("-", "-")
+            if args.no_mem
+            else tuple(f"{memory(kind, s, args.threads):.0f} MiB" for s in ("boucle", "torch"))
+        )
         r_tr, r_inf = tr["boucle"] / tr["torch"], inf["boucle"] / inf["torch"]
         ok = "met" if r_tr <= TARGET and r_inf <= TARGET else "MISSED"
-        print(f"| {kind} | {tr['boucle'] * 1e3:.1f} ms | {tr['torch'] * 1e3:.1f} ms | {r_tr:.2f}x | <= {TARGET}x {ok} "
-              f"| {inf['boucle'] * 1e3:.1f} ms | {inf['torch'] * 1e3:.1f} ms | {r_inf:.2f}x "
-              f"| {rate:.0f} | {100 * rate / peak:.0f} % of {peak:.0f} | {mem[0]} | {mem[1]} |", flush=True)
+        print(
+            f"| {kind} | {tr['boucle'] * 1e3:.1f} ms | {tr['torch'] * 1e3:.1f} ms | {r_tr:.2f}x | <= {TARGET}x {ok} "
+            f"| {inf['boucle'] * 1e3:.1f} ms | {inf['torch'] * 1e3:.1f} ms | {r_inf:.2f}x "
+            f"| {rate:.0f} | {100 * rate / peak:.0f} % of {peak:.0f} | {mem[0]} | {mem[1]} |",
+            flush=True,
+        )
     print("\nconvolution GEMMs per layer (forward + both backward products), GFLOP/s:")
     for kind, peak, rows in details:
         print(f"  {kind}: " + ", ".join(f"{n} {g:.0f} ({100 * g / peak:.0f} %)" for n, g in rows))

@@ -16,6 +16,7 @@ killed process: the time until it was killed).
 What loading should do: refuse each crafted file at once (exit 2, one line), in
 well under 2 s and 300 MB, and load the valid ones.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -42,14 +43,14 @@ def rewrite(src: str, dst: str, edit) -> None:
     """Copy the safetensors file ``src`` to ``dst`` with ``edit(meta)`` applied to boucle's JSON metadata."""
     data = open(src, "rb").read()
     (n,) = struct.unpack("<Q", data[:8])
-    header = json.loads(data[8:8 + n])
+    header = json.loads(data[8 : 8 + n])
     meta = json.loads(header["__metadata__"]["boucle"])
     edit(meta)
     header["__metadata__"]["boucle"] = json.dumps(meta)
     raw = json.dumps(header).encode()
     raw += b" " * (-len(raw) % 8)
     with open(dst, "wb") as f:
-        f.write(struct.pack("<Q", len(raw)) + raw + data[8 + n:])
+        f.write(struct.pack("<Q", len(raw)) + raw + data[8 + n :])
 
 
 def base_files(folder: str) -> dict[str, str]:
@@ -69,21 +70,23 @@ def base_files(folder: str) -> dict[str, str]:
 def set_config(**kv):
     def edit(meta):
         meta["config"].update(kv)
+
     return edit
 
 
 def set_seq_units(units):
     def edit(meta):
         meta["config"]["layers"][0]["config"]["units"] = units
+
     return edit
 
 
-CASES = [   # (name, base, edit)
+CASES = [  # (name, base, edit)
     ("char valid", "char", None),
     ("char hidden=3000", "char", set_config(hidden=3000)),
     ("char layers=200 hidden=1000", "char", set_config(layers=200, hidden=1000)),
     ("char layers=1000000", "char", set_config(layers=1_000_000)),
-    ("char carried_batch=10^7", "char", lambda m: m["config"]["training"].update(carried_batch=10 ** 7)),
+    ("char carried_batch=10^7", "char", lambda m: m["config"]["training"].update(carried_batch=10**7)),
     ("sequential LSTM units=20000", "seq", set_seq_units(20_000)),
     ("seq2seq units=4000", "s2s", set_config(units=4000)),
     ("seq2seq num_layers=100000", "s2s", set_config(num_layers=100_000)),
@@ -106,15 +109,18 @@ sys.exit(code)
 def run(path: str, timeout: float, cap_bytes: int) -> tuple[int, float, float, str]:
     """(exit code, seconds, peak RSS in MB, last stderr line) of ``boucle info path``
     (exit code -9: killed at the timeout; 1: a traceback, e.g. MemoryError at the memory cap)."""
+
     def limit():
         resource.setrlimit(resource.RLIMIT_AS, (cap_bytes, cap_bytes))
+
     env = {**os.environ, "OPENBLAS_NUM_THREADS": "1"}
     with tempfile.TemporaryFile() as err:
         t0 = time.perf_counter()
-        p = subprocess.Popen([sys.executable, "-c", CHILD, path], stdout=subprocess.DEVNULL,
-                             stderr=err, preexec_fn=limit, env=env)
+        p = subprocess.Popen(
+            [sys.executable, "-c", CHILD, path], stdout=subprocess.DEVNULL, stderr=err, preexec_fn=limit, env=env
+        )
         code = -9
-        while True:                       # wait4 (not communicate) to get this child's own ru_maxrss
+        while True:  # wait4 (not communicate) to get this child's own ru_maxrss
             pid, status, usage = os.wait4(p.pid, os.WNOHANG)
             if pid:
                 code = os.waitstatus_to_exitcode(status)
@@ -125,7 +131,7 @@ def run(path: str, timeout: float, cap_bytes: int) -> tuple[int, float, float, s
                 break
             time.sleep(0.01)
         seconds = time.perf_counter() - t0
-        p.returncode = 0                  # reaped above
+        p.returncode = 0  # reaped above
         err.seek(0)
         lines = err.read().decode(errors="replace").strip().splitlines()
     if lines and lines[-1].startswith("command seconds "):
@@ -145,7 +151,7 @@ def main() -> None:
             path = bases[base] if edit is None else os.path.join(tmp, name.replace(" ", "_") + ".safetensors")
             if edit is not None:
                 rewrite(bases[base], path, edit)
-            code, s, mb, last = run(path, args.timeout, int(args.cap_gb * 2 ** 30))
+            code, s, mb, last = run(path, args.timeout, int(args.cap_gb * 2**30))
             print(f"{name:<32} {os.path.getsize(path):>8,} {code!s:>7} {s:>8.2f} {mb:>8.0f}  {last}")
 
 

@@ -24,6 +24,7 @@ features are standardised with the training set's mean and std for both models.
 Timing: microseconds per simulated step of a 1000-neuron liquid (one sequence, and 64
 sequences together), interleaved with the ESN's reservoir step at 1000 units.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -40,8 +41,17 @@ sys.path.insert(0, os.path.dirname(__file__))
 from common import machine  # noqa: E402
 
 from boucle.data.tasks.timeseries import mackey_glass, to_forecasting  # noqa: E402
-from boucle.reservoir import (ESN, LSM, ESNClassifier, LSMClassifier, LIFReservoir, Reservoir, Ridge,  # noqa: E402
-                              memory_capacity, nrmse)
+from boucle.reservoir import (  # noqa: E402
+    ESN,
+    LSM,
+    ESNClassifier,
+    LIFReservoir,
+    LSMClassifier,
+    Reservoir,
+    Ridge,
+    memory_capacity,
+    nrmse,
+)
 
 LIQUID = dict(input_connectivity=1.0, background=(12.0, 15.0))
 
@@ -60,8 +70,14 @@ def mg_ten_step():
     s = mackey_glass(2510, seed=0)
     s = 2 * (s - s.min()) / (s.max() - s.min()) - 1
     x, y = to_forecasting(s, 10)
-    return x[:2000], y[:2000], x[2000:], y[2000:], 0, dict(spectral_radius=1.25, leak_rate=0.3, ridge=1e-8,
-                                                          input_connectivity=0.2)
+    return (
+        x[:2000],
+        y[:2000],
+        x[2000:],
+        y[2000:],
+        0,
+        dict(spectral_radius=1.25, leak_rate=0.3, ridge=1e-8, input_connectivity=0.2),
+    )
 
 
 def lsm_forecast(units, cfg, xtr, ytr, xte, warmup, seed):
@@ -72,59 +88,87 @@ def lsm_forecast(units, cfg, xtr, ytr, xte, warmup, seed):
 
 def forecasting(name, data, units, seeds):
     xtr, ytr, xte, yte, warmup, esn_cfg = data
-    grid = [dict(input_scaling=g, input_duration=20.0, tau_readout=tr, ridge=r)
-            for g, tr, r in itertools.product((40.0, 80.0), (10.0, 30.0), (1.0, 10.0, 100.0))]
+    grid = [
+        dict(input_scaling=g, input_duration=20.0, tau_readout=tr, ridge=r)
+        for g, tr, r in itertools.product((40.0, 80.0), (10.0, 30.0), (1.0, 10.0, 100.0))
+    ]
     val = [nrmse(ytr[-400:], lsm_forecast(units, c, xtr[:-400], ytr[:-400], xtr[-400:], warmup, 0)) for c in grid]
     best = grid[int(np.argmin(val))]
-    esn = [nrmse(yte, ESN(units, seed=s, **esn_cfg).fit(xtr, ytr, warmup=warmup).predict(xte, initial_state="last"))
-           for s in range(seeds)]
+    esn = [
+        nrmse(yte, ESN(units, seed=s, **esn_cfg).fit(xtr, ytr, warmup=warmup).predict(xte, initial_state="last"))
+        for s in range(seeds)
+    ]
     lsm = [nrmse(yte, lsm_forecast(units, best, xtr, ytr, xte, warmup, s)) for s in range(seeds)]
     base = nrmse(yte, Ridge(1e-8).fit(xtr, ytr).predict(xte))
-    print(f"| {name} NRMSE (std) | {units} | {fmt(esn)} | {fmt(lsm)} | linear readout of u_t alone: {base:.4f}; "
-          f"LSM {best} |", flush=True)
+    print(
+        f"| {name} NRMSE (std) | {units} | {fmt(esn)} | {fmt(lsm)} | linear readout of u_t alone: {base:.4f}; "
+        f"LSM {best} |",
+        flush=True,
+    )
 
 
 # ----------------------------------------------------------------- classification
 def japanese_vowels(folder, units, seeds):
     from boucle.data.loaders import load_ts
+
     tr = load_ts(os.path.join(folder, "JapaneseVowels_TRAIN.ts"))
     te = load_ts(os.path.join(folder, "JapaneseVowels_TEST.ts"))
     allx = np.concatenate(tr.x)
     mu, sd = allx.mean(0), allx.std(0)
     Xtr, Xte = [(x - mu) / sd for x in tr.x], [(x - mu) / sd for x in te.x]
     perm = np.random.default_rng(0).permutation(len(Xtr))
-    fit_i, val_i = perm[: int(0.8 * len(Xtr))], perm[int(0.8 * len(Xtr)):]
+    fit_i, val_i = perm[: int(0.8 * len(Xtr))], perm[int(0.8 * len(Xtr)) :]
     ytr = np.asarray(tr.y)
     for mode in ("last", "transduction"):
         warmup = 2 if mode == "transduction" else 0
-        grid = [dict(input_scaling=g, input_duration=d, ridge=r)
-                for g, d, r in itertools.product((10.0, 20.0), (10.0, 20.0), (1e-2, 1.0))]
+        grid = [
+            dict(input_scaling=g, input_duration=d, ridge=r)
+            for g, d, r in itertools.product((10.0, 20.0), (10.0, 20.0), (1e-2, 1.0))
+        ]
         val = []
         for c in grid:
             clf = LSMClassifier(units, mode=mode, seed=0, **LIQUID, **c)
             clf.fit([Xtr[i] for i in fit_i], ytr[fit_i], warmup=warmup)
             val.append(clf.score([Xtr[i] for i in val_i], ytr[val_i]))
         best = grid[int(np.argmax(val))]
-        esn = [ESNClassifier(units, mode=mode, spectral_radius=0.9, leak_rate=0.1, ridge=1e-6,
-                             input_to_readout=mode == "transduction", seed=s).fit(Xtr, ytr, warmup=warmup)
-               .score(Xte, te.y) for s in range(seeds)]
-        lsm = [LSMClassifier(units, mode=mode, seed=s, **LIQUID, **best).fit(Xtr, ytr, warmup=warmup).score(Xte, te.y)
-               for s in range(seeds)]
+        esn = [
+            ESNClassifier(
+                units,
+                mode=mode,
+                spectral_radius=0.9,
+                leak_rate=0.1,
+                ridge=1e-6,
+                input_to_readout=mode == "transduction",
+                seed=s,
+            )
+            .fit(Xtr, ytr, warmup=warmup)
+            .score(Xte, te.y)
+            for s in range(seeds)
+        ]
+        lsm = [
+            LSMClassifier(units, mode=mode, seed=s, **LIQUID, **best).fit(Xtr, ytr, warmup=warmup).score(Xte, te.y)
+            for s in range(seeds)
+        ]
         print(f"| JapaneseVowels accuracy, {mode} | {units} | {fmt(esn, 3)} | {fmt(lsm, 3)} | LSM {best} |", flush=True)
 
 
 # ----------------------------------------------------------------- memory
 def memory(units, seeds):
     k = 300
-    esn = [memory_capacity(ESN(units, spectral_radius=0.9, input_scaling=0.1, seed=s), k_max=k, seed=100 + s)
-           for s in range(seeds)]
+    esn = [
+        memory_capacity(ESN(units, spectral_radius=0.9, input_scaling=0.1, seed=s), k_max=k, seed=100 + s)
+        for s in range(seeds)
+    ]
     grid = [dict(input_scaling=g, input_duration=d) for g, d in itertools.product((20.0, 40.0), (5.0, 20.0))]
     val = [memory_capacity(LSM(units, seed=0, **LIQUID, **c), k_max=k, ridge=1.0, seed=99) for c in grid]
     best = grid[int(np.argmax(val))]
-    lsm = [memory_capacity(LSM(units, seed=s, **LIQUID, **best), k_max=k, ridge=1.0, seed=100 + s)
-           for s in range(seeds)]
-    print(f"| memory capacity (delays 1..{k}) | {units} | {fmt(esn, 1)} | {fmt(lsm, 1)} | LSM {best}, "
-          f"readout ridge 1 |", flush=True)
+    lsm = [
+        memory_capacity(LSM(units, seed=s, **LIQUID, **best), k_max=k, ridge=1.0, seed=100 + s) for s in range(seeds)
+    ]
+    print(
+        f"| memory capacity (delays 1..{k}) | {units} | {fmt(esn, 1)} | {fmt(lsm, 1)} | LSM {best}, readout ridge 1 |",
+        flush=True,
+    )
 
 
 # ----------------------------------------------------------------- speed
@@ -147,10 +191,12 @@ def timing(reps: int = 7) -> None:
         res.run(np.repeat(u1, 10, axis=0))
         t["esn1"].append((time.perf_counter() - t0) / (10 * T))
     m = {k: statistics.median(v) * 1e6 for k, v in t.items()}
-    print(f"\n1000 neurons, dt = {liq.dt} ms ({liq.steps_per_input} steps per input step), medians of {reps}: "
-          f"LIF liquid {m['lif1']:.1f} µs per simulated step (one sequence); {m['lif64']:.0f} µs per step for "
-          f"64 sequences together ({m['lif64'] / 64:.1f} µs per sequence-step); tanh reservoir "
-          f"{m['esn1']:.1f} µs per step.")
+    print(
+        f"\n1000 neurons, dt = {liq.dt} ms ({liq.steps_per_input} steps per input step), medians of {reps}: "
+        f"LIF liquid {m['lif1']:.1f} µs per simulated step (one sequence); {m['lif64']:.0f} µs per step for "
+        f"64 sequences together ({m['lif64'] / 64:.1f} µs per sequence-step); tanh reservoir "
+        f"{m['esn1']:.1f} µs per step."
+    )
 
 
 def main() -> None:
@@ -163,7 +209,7 @@ def main() -> None:
     warnings.simplefilter("ignore")  # spectral radius 1.25 warns (EchoStateWarning), as intended
     only = set(args.only.split(","))
     print(machine())
-    print(f"\n| task | neurons | ESN | LSM | notes |\n|---|---|---|---|---|")
+    print("\n| task | neurons | ESN | LSM | notes |\n|---|---|---|---|---|")
     for units in (int(u) for u in args.units.split(",")):
         if "mg1" in only:
             forecasting("MG one-step", mg_one_step(), units, args.seeds)

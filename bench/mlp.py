@@ -5,6 +5,7 @@
 Same data, same architecture (ReLU hidden layer, softmax + cross-entropy),
 float32, timed interleaved in one process. Target: boucle <= 1.3x torch.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -31,8 +32,9 @@ def main() -> None:
     x = rng.standard_normal((args.samples, 784)).astype(np.float32)
     y = rng.integers(0, 10, args.samples)
 
-    model = boucle.Sequential([Dense(256, activation="relu", input_shape=(784,)),
-                               Dense(10, activation="softmax")], seed=0)
+    model = boucle.Sequential(
+        [Dense(256, activation="relu", input_shape=(784,)), Dense(10, activation="softmax")], seed=0
+    )
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
 
     net = torch.nn.Sequential(torch.nn.Linear(784, 256), torch.nn.ReLU(), torch.nn.Linear(256, 10))
@@ -46,7 +48,7 @@ def main() -> None:
     def torch_epoch():
         perm = torch.randperm(len(xt))
         for s in range(0, len(xt), 128):
-            idx = perm[s:s + 128]
+            idx = perm[s : s + 128]
             opt.zero_grad()
             loss = lossf(net(xt[idx]), yt[idx])
             loss.backward()
@@ -55,8 +57,8 @@ def main() -> None:
     med = interleaved({"boucle": boucle_epoch, "torch": torch_epoch}, rounds=args.rounds, per_block=2)
     print(machine())
     print(f"MLP 784-256-10, batch 128, Adam, {args.samples} samples/epoch, float32")
-    print(f"| boucle epoch | torch epoch | ratio boucle/torch |")
-    print(f"|---|---|---|")
+    print("| boucle epoch | torch epoch | ratio boucle/torch |")
+    print("|---|---|---|")
     print(f"| {med['boucle'] * 1e3:.1f} ms | {med['torch'] * 1e3:.1f} ms | {med['boucle'] / med['torch']:.2f}x |")
 
 

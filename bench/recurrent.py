@@ -41,6 +41,7 @@ The boucle column is the engine ``boucle.ops.recurrent`` picks (``--engine auto`
 default: the compiled loop of ``boucle.ops.fast`` where numba is installed, every cell;
 ``BOUCLE_NO_NUMBA=1`` or ``--engine scan`` for the plain NumPy scan).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -53,12 +54,13 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(__file__))
+import torch  # noqa: E402
+from common import interleaved, machine  # noqa: E402
+from threadpoolctl import threadpool_limits  # noqa: E402
+
 import boucle  # noqa: E402  (first: loads the BLAS libraries that the thread limits must reach)
 from boucle.layers import GRU, LSTM, SimpleRNN  # noqa: E402
 from boucle.ops import fast, recurrent  # noqa: E402
-import torch  # noqa: E402
-from threadpoolctl import threadpool_limits  # noqa: E402
-from common import interleaved, machine  # noqa: E402
 
 T, D = 100, 64
 #: kind -> (boucle layer of H units, torch module name, torch kwargs, gate blocks G, target ratio)
@@ -69,11 +71,23 @@ KINDS = {
     "gru_reset_after": (lambda H: GRU(H, reset_after=True, return_sequences=True), "GRU", {}, 3, 0.8),
     "gru_simple": (lambda H: GRU(H, variant="simplified", return_sequences=True), "GRU", {}, 2, 0.8),
     "rnn": (lambda H: SimpleRNN(H, return_sequences=True), "RNN", {}, 1, 0.6),
-    "rnn_relu": (lambda H: SimpleRNN(H, activation="relu", return_sequences=True), "RNN",
-                 {"nonlinearity": "relu"}, 1, 0.6),
+    "rnn_relu": (
+        lambda H: SimpleRNN(H, activation="relu", return_sequences=True),
+        "RNN",
+        {"nonlinearity": "relu"},
+        1,
+        0.6,
+    ),
 }
-LOOP_KIND = {"lstm": "lstm", "lstm_peephole": "lstm", "gru": "gru", "gru_reset_after": "gru", "gru_simple": "gru",
-             "rnn": "rnn", "rnn_relu": "rnn"}
+LOOP_KIND = {
+    "lstm": "lstm",
+    "lstm_peephole": "lstm",
+    "gru": "gru",
+    "gru_reset_after": "gru",
+    "gru_simple": "gru",
+    "rnn": "rnn",
+    "rnn_relu": "rnn",
+}
 LOOP_GATES = {"lstm": 4, "gru": 3, "rnn": 1}
 
 
@@ -103,7 +117,7 @@ class TorchLoop(torch.nn.Module):
 
     def forward(self, x):
         B, H = x.shape[0], self.H
-        xw = self.ih(x)                                   # (B, T, G*H) in one GEMM
+        xw = self.ih(x)  # (B, T, G*H) in one GEMM
         h = x.new_zeros(B, H)
         c = x.new_zeros(B, H)
         outs = []
@@ -147,6 +161,7 @@ def step_fns(kind: str, B: int, H: int, torch_loop: bool = False, one_thread: bo
             xt.grad = None
             y = m(xt)
             (y[0] if isinstance(y, tuple) else y).mul(Rt).sum().backward()
+
         return run
 
     def t_infer():
@@ -157,6 +172,7 @@ def step_fns(kind: str, B: int, H: int, torch_loop: bool = False, one_thread: bo
         def run():
             with recurrent.use_threads(1):
                 fn()
+
         return run
 
     train = {"boucle": b_train, "torch": t_train(mod)}
@@ -184,6 +200,7 @@ def gemm_peak(kind: str, B: int, H: int, clock) -> float:
     def run():
         for _ in range(reps):
             np.matmul(a, w, out=out)
+
     t = interleaved({"gemm": run}, rounds=3, per_block=3, warmup_s=0.1, clock=clock)["gemm"]
     return 2 * B * T * H * G * H * reps / t / 1e9
 
@@ -201,7 +218,7 @@ def memory_probe(kind: str, B: int, H: int, side: str) -> None:
     may hide a smaller step).
     """
     small = step_fns(kind, 2, 8)["train"][side]
-    small()                                           # loads kernels / allocator pools
+    small()  # loads kernels / allocator pools
     fn = step_fns(kind, B, H)["train"][side]
     try:
         with open("/proc/self/clear_refs", "w") as f:
@@ -217,23 +234,47 @@ def memory_probe(kind: str, B: int, H: int, side: str) -> None:
 
 
 def memory(kind: str, B: int, H: int, side: str, threads: int, engine: str) -> float:
-    out = subprocess.run([sys.executable, __file__, "--mem-probe", kind, str(B), str(H), side,
-                          "--threads", str(threads), "--engine", engine], capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [
+            sys.executable,
+            __file__,
+            "--mem-probe",
+            kind,
+            str(B),
+            str(H),
+            side,
+            "--threads",
+            str(threads),
+            "--engine",
+            engine,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return float(out.stdout.strip().splitlines()[-1])
 
 
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--quick", action="store_true", help="reduced grid: B=32, H in {64, 256}")
-    p.add_argument("--threads", type=int, default=1,
-                   help="1: CPU time, one thread per library (default); N > 1: wall time, N threads")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="1: CPU time, one thread per library (default); N > 1: wall time, N threads",
+    )
     p.add_argument("--kinds", default=",".join(KINDS), help=f"comma-separated, of {', '.join(KINDS)}")
     p.add_argument("--grid", default=None, help="B:H pairs, e.g. 32:256,128:128 (default: the full grid)")
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--no-mem", action="store_true")
     p.add_argument("--torch-loop", action="store_true", help="also time a hand-written torch cell loop")
-    p.add_argument("--engine", choices=recurrent.ENGINES, default="auto",
-                   help="the recurrent engine of boucle.ops.recurrent (default: its automatic choice)")
+    p.add_argument(
+        "--engine",
+        choices=recurrent.ENGINES,
+        default="auto",
+        help="the recurrent engine of boucle.ops.recurrent (default: its automatic choice)",
+    )
     p.add_argument("--mem-probe", nargs=4, metavar=("KIND", "B", "H", "SIDE"), help=argparse.SUPPRESS)
     args = p.parse_args()
     threadpool_limits(args.threads)
@@ -256,13 +297,18 @@ def run_bench(args) -> None:
     scaling = args.threads > 1
     print(machine())
     engines = ", ".join(f"{k} {recurrent.engine_for(make_boucle(k, 8).cell, np.float32)}" for k in kinds)
-    clock_name = "CPU time (process_time), 1 thread per library" if args.threads == 1 else \
-        f"wall time, {args.threads} threads"
-    print(f"boucle engine (boucle.ops.recurrent, --engine {args.engine}): {engines}; loop threads: "
-          f"{fast.threads() if fast.AVAILABLE else '-'}; allocator tuned: {boucle.backend.ALLOCATOR_TUNED}; "
-          f"{clock_name}; load average {' '.join(f'{v:.1f}' for v in os.getloadavg())}")
-    print(f"T={T}, D={D}, float32; train = forward + backward incl. dX on both sides, loss = sum(y * R); medians of "
-          f"{args.rounds} interleaved rounds; ratio = boucle / torch (lower is better)\n")
+    clock_name = (
+        "CPU time (process_time), 1 thread per library" if args.threads == 1 else f"wall time, {args.threads} threads"
+    )
+    print(
+        f"boucle engine (boucle.ops.recurrent, --engine {args.engine}): {engines}; loop threads: "
+        f"{fast.threads() if fast.AVAILABLE else '-'}; allocator tuned: {boucle.backend.ALLOCATOR_TUNED}; "
+        f"{clock_name}; load average {' '.join(f'{v:.1f}' for v in os.getloadavg())}"
+    )
+    print(
+        f"T={T}, D={D}, float32; train = forward + backward incl. dX on both sides, loss = sum(y * R); medians of "
+        f"{args.rounds} interleaved rounds; ratio = boucle / torch (lower is better)\n"
+    )
     head = ["cell", "B", "H", "boucle train", "torch train", "ratio", "boucle infer", "torch infer", "ratio", "target"]
     head += ["boucle 1t train", "2t / 1t train", "2t / 1t infer"] if scaling else []
     head += ["torch loop", "ratio"] if args.torch_loop else []
@@ -280,16 +326,31 @@ def run_bench(args) -> None:
             rate = flops(kind, B, H) / tr["boucle"] / 1e9
             r_tr, r_inf = tr["boucle"] / tr["torch"], inf["boucle"] / inf["torch"]
             ok = "met" if max(r_tr, r_inf) <= target else "MISSED"
-            row = [kind, B, H, f"{tr['boucle'] * 1e3:.1f} ms", f"{tr['torch'] * 1e3:.1f} ms", f"{r_tr:.2f}x",
-                   f"{inf['boucle'] * 1e3:.1f} ms", f"{inf['torch'] * 1e3:.1f} ms", f"{r_inf:.2f}x",
-                   f"<= {target}x {ok}"]
+            row = [
+                kind,
+                B,
+                H,
+                f"{tr['boucle'] * 1e3:.1f} ms",
+                f"{tr['torch'] * 1e3:.1f} ms",
+                f"{r_tr:.2f}x",
+                f"{inf['boucle'] * 1e3:.1f} ms",
+                f"{inf['torch'] * 1e3:.1f} ms",
+                f"{r_inf:.2f}x",
+                f"<= {target}x {ok}",
+            ]
             if scaling:
-                row += [f"{tr['boucle 1t'] * 1e3:.1f} ms", f"{tr['boucle'] / tr['boucle 1t']:.2f}",
-                        f"{inf['boucle'] / inf['boucle 1t']:.2f}"]
+                row += [
+                    f"{tr['boucle 1t'] * 1e3:.1f} ms",
+                    f"{tr['boucle'] / tr['boucle 1t']:.2f}",
+                    f"{inf['boucle'] / inf['boucle 1t']:.2f}",
+                ]
             if args.torch_loop:
                 row += [f"{tr['loop'] * 1e3:.1f} ms", f"{tr['boucle'] / tr['loop']:.2f}x"]
-            mem = ("-", "-") if args.no_mem else tuple(
-                f"{memory(kind, B, H, s, args.threads, args.engine):.0f} MiB" for s in ("boucle", "torch"))
+            mem = (
+                ("-", "-")
+                if args.no_mem
+                else tuple(f"{memory(kind, B, H, s, args.threads, args.engine):.0f} MiB" for s in ("boucle", "torch"))
+            )
             row += [f"{rate:.0f}", f"{100 * rate / peak:.0f} % of {peak:.0f}", *mem]
             print("| " + " | ".join(str(v) for v in row) + " |", flush=True)
 

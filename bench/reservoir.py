@@ -23,6 +23,7 @@ distributions). Data: boucle's Mackey-Glass (RK4, dt = 0.1) for both libraries,
 and again reservoirpy's own generator to compare with its published numbers.
 Timings on a shared machine are noisy: quote the ratios.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -34,15 +35,15 @@ import time
 import warnings
 
 import numpy as np
-
 import reservoirpy
 from reservoirpy.datasets import mackey_glass as rp_mackey_glass
-from reservoirpy.nodes import Reservoir as RpReservoir, Ridge as RpRidge
+from reservoirpy.nodes import Reservoir as RpReservoir
+from reservoirpy.nodes import Ridge as RpRidge
 
 sys.path.insert(0, os.path.dirname(__file__))
 import boucle  # noqa: E402
-from boucle.data.tasks.timeseries import mackey_glass, to_forecasting  # noqa: E402
 from boucle.backend import blas_threads  # noqa: E402
+from boucle.data.tasks.timeseries import mackey_glass, to_forecasting  # noqa: E402
 from boucle.reservoir import ESN, nrmse, rmse, rsquare  # noqa: E402
 from boucle.search.backends import SerialBackend, make_backend, map_ordered  # noqa: E402
 
@@ -51,6 +52,7 @@ def machine_line() -> str:
     """bench/common.py's machine line; without torch in the bench environment, the same minus torch."""
     try:
         from common import machine
+
         return machine()
     except ImportError:
         pass
@@ -63,6 +65,7 @@ def machine_line() -> str:
     kernel = "?"
     try:
         from threadpoolctl import threadpool_info
+
         info = [i for i in threadpool_info() if i.get("internal_api") == "openblas"]
         if info:
             kernel = f"{info[0].get('architecture')} ({info[0].get('num_threads')} threads)"
@@ -70,9 +73,12 @@ def machine_line() -> str:
         pass
     env = {k: os.environ[k] for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE") if k in os.environ}
     import scipy
-    return (f"{cpu}, {os.cpu_count()} cores; numpy {np.__version__} (OpenBLAS kernel {kernel}); scipy "
-            f"{scipy.__version__}; python {platform.python_version()}"
-            + (f"; WARNING OpenBLAS overrides set: {env}" if env else ""))
+
+    return (
+        f"{cpu}, {os.cpu_count()} cores; numpy {np.__version__} (OpenBLAS kernel {kernel}); scipy "
+        f"{scipy.__version__}; python {platform.python_version()}"
+        + (f"; WARNING OpenBLAS overrides set: {env}" if env else "")
+    )
 
 
 # ----------------------------------------------------------------- tasks
@@ -92,8 +98,16 @@ def horizon_data(seed: int, source: str, h: int):
 
 def boucle_one_step(d, units: int, seed: int):
     xtr, ytr, xte, _ = d
-    esn = ESN(units, spectral_radius=1.25, leak_rate=0.3, ridge=1e-5, input_scaling=1.0, connectivity=0.1,
-              input_connectivity=0.1, seed=seed)
+    esn = ESN(
+        units,
+        spectral_radius=1.25,
+        leak_rate=0.3,
+        ridge=1e-5,
+        input_scaling=1.0,
+        connectivity=0.1,
+        input_connectivity=0.1,
+        seed=seed,
+    )
     esn.fit(xtr, ytr, warmup=100)
     return esn.predict(xte, initial_state="last")
 
@@ -107,16 +121,23 @@ def rp_one_step(d, units: int, seed: int):
 
 def boucle_horizon(d, seed: int):
     xtr, ytr, xte, _ = d
-    esn = ESN(100, spectral_radius=1.25, leak_rate=0.3, input_scaling=1.0, connectivity=0.1,
-              input_connectivity=0.2, ridge=1e-8, seed=seed)
+    esn = ESN(
+        100,
+        spectral_radius=1.25,
+        leak_rate=0.3,
+        input_scaling=1.0,
+        connectivity=0.1,
+        input_connectivity=0.2,
+        ridge=1e-8,
+        seed=seed,
+    )
     esn.fit(xtr, ytr)
     return esn.predict(xte, initial_state="last")
 
 
 def rp_horizon(d, seed: int):
     xtr, ytr, xte, _ = d
-    res = RpReservoir(100, input_scaling=1.0, sr=1.25, lr=0.3, rc_connectivity=0.1, input_connectivity=0.2,
-                      seed=seed)
+    res = RpReservoir(100, input_scaling=1.0, sr=1.25, lr=0.3, rc_connectivity=0.1, input_connectivity=0.2, seed=seed)
     esn = res >> RpRidge(ridge=1e-8)
     esn.fit(xtr, ytr)
     return esn.run(xte)
@@ -133,8 +154,7 @@ def seed_accuracy(s: int, source: str) -> dict:
     with blas_threads(1):
         d = one_step_data(s, source)
         pb, pr = boucle_one_step(d, 100, s), rp_one_step(d, 100, s)
-        out = {"b_rmse": rmse(d[3], pb), "r_rmse": rmse(d[3], pr), "b_r2": rsquare(d[3], pb),
-               "r_r2": rsquare(d[3], pr)}
+        out = {"b_rmse": rmse(d[3], pb), "r_rmse": rmse(d[3], pr), "b_r2": rsquare(d[3], pb), "r_r2": rsquare(d[3], pr)}
         for h in (10, 100):
             d = horizon_data(s, source, h)
             out[f"b_{h}"] = nrmse(d[3], boucle_horizon(d, s), norm="minmax")
@@ -151,14 +171,18 @@ def accuracy(seeds: int, backend=None) -> None:
         per_seed = map_ordered(backend or SerialBackend(), seed_accuracy, [(s, source) for s in range(seeds)])
         r = {k: [p[k] for p in per_seed] for k in per_seed[0]}
         wins = sum(b <= q for b, q in zip(r["b_rmse"], r["r_rmse"]))
-        print(f"| MG one-step, 100 units | {source} MG | RMSE | {stats(r['b_rmse'])} | {stats(r['r_rmse'])} | "
-              f"{np.median(r['b_rmse']) / np.median(r['r_rmse']):.2f} | {wins}/{seeds} seeds |")
+        print(
+            f"| MG one-step, 100 units | {source} MG | RMSE | {stats(r['b_rmse'])} | {stats(r['r_rmse'])} | "
+            f"{np.median(r['b_rmse']) / np.median(r['r_rmse']):.2f} | {wins}/{seeds} seeds |"
+        )
         print(f"| MG one-step, 100 units | {source} MG | R² | {stats(r['b_r2'], 6)} | {stats(r['r_r2'], 6)} | | |")
         for h in (10, 100):
             b, q = r[f"b_{h}"], r[f"r_{h}"]
             wins = sum(x <= y for x, y in zip(b, q))
-            print(f"| MG {h}-step ahead | {source} MG | NRMSE (min-max) | {stats(b)} | {stats(q)} | "
-                  f"{np.median(b) / np.median(q):.2f} | {wins}/{seeds} seeds |")
+            print(
+                f"| MG {h}-step ahead | {source} MG | NRMSE (min-max) | {stats(b)} | {stats(q)} | "
+                f"{np.median(b) / np.median(q):.2f} | {wins}/{seeds} seeds |"
+            )
 
 
 def parity(seeds: int = 5) -> None:
@@ -174,13 +198,21 @@ def parity(seeds: int = 5) -> None:
             esn = ESN(100, spectral_radius=1.25, leak_rate=0.3, ridge=ridge, seed=s, input_dim=1)
             W = rp_res.W.T.tocsr()  # reservoirpy: x_t = f(W x + Win u); boucle: x @ W, u @ W_in
             W.sort_indices()
-            esn.reservoir.set_weights({"reservoir/W_in": rp_res.Win.toarray().T.copy(), "reservoir/b": np.zeros(100),
-                                       "reservoir/W/data": W.data, "reservoir/W/indices": W.indices.astype(np.int32),
-                                       "reservoir/W/indptr": W.indptr.astype(np.int32)})
+            esn.reservoir.set_weights(
+                {
+                    "reservoir/W_in": rp_res.Win.toarray().T.copy(),
+                    "reservoir/b": np.zeros(100),
+                    "reservoir/W/data": W.data,
+                    "reservoir/W/indices": W.indices.astype(np.int32),
+                    "reservoir/W/indptr": W.indptr.astype(np.int32),
+                }
+            )
             esn.fit(xtr, ytr, warmup=warm)
             worst = max(worst, float(np.abs(esn.predict(xte, initial_state="last") - p_rp).max()))
-    print(f"\nParity: reservoirpy's matrices loaded into boucle ({seeds} seeds, one-step and 10-step tasks): "
-          f"max |prediction difference| = {worst:.1e}")
+    print(
+        f"\nParity: reservoirpy's matrices loaded into boucle ({seeds} seeds, one-step and 10-step tasks): "
+        f"max |prediction difference| = {worst:.1e}"
+    )
 
 
 def timing(sizes: list[int], reps: dict[int, tuple[int, int]]) -> None:
@@ -212,8 +244,12 @@ def main() -> None:
     p.add_argument("--reps-small", type=int, default=21, help="timed runs per library at 100 units")
     p.add_argument("--reps-large", type=int, default=2, help="timed reservoirpy runs at 5000 units (~3 min each)")
     p.add_argument("--skip-accuracy", action="store_true")
-    p.add_argument("--backend", choices=["serial", "processes", "dask"], default=None,
-                   help="where the accuracy seeds run (default serial; processes with --workers)")
+    p.add_argument(
+        "--backend",
+        choices=["serial", "processes", "dask"],
+        default=None,
+        help="where the accuracy seeds run (default serial; processes with --workers)",
+    )
     p.add_argument("--workers", type=int, default=None, help="local workers (processes, or a Dask LocalCluster)")
     p.add_argument("--scheduler", default=None, help="a running Dask scheduler, tcp://HOST:PORT")
     args = p.parse_args()
@@ -222,8 +258,9 @@ def main() -> None:
     print(f"boucle {boucle.__version__}, reservoirpy {reservoirpy.__version__}")
     if not args.skip_accuracy:
         parity()
-        name = args.backend or ("processes" if args.workers and not args.scheduler else
-                                (None if args.scheduler else "serial"))
+        name = args.backend or (
+            "processes" if args.workers and not args.scheduler else (None if args.scheduler else "serial")
+        )
         with make_backend(name, args.workers, args.scheduler) as backend:
             accuracy(args.seeds, backend)
     sizes = [int(s) for s in args.sizes.split(",") if s]

@@ -21,6 +21,7 @@
 3. The porting pitfall: reservoirpy's README task, ``predict(x_test)`` from zeros vs
    ``predict(x_test, initial_state="last")`` (what reservoirpy's ``run`` computes).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -48,7 +49,9 @@ def plasticity(seeds: int) -> None:
     x, y = to_forecasting(mackey_glass(2000, seed=0), 1)
     xtr, ytr, xte, yte = x[:1599], y[:1599], x[1599:], y[1599:]
     print("\n### Intrinsic plasticity, 100 units (mean ± std over seeds)\n")
-    print("| measure | no IP | IP sigma 0.1 | IP sigma 0.2 | IP sigma 0.4 | KL to N(0, 0.2²) before → after (sigma 0.2) |")
+    print(
+        "| measure | no IP | IP sigma 0.1 | IP sigma 0.2 | IP sigma 0.4 | KL to N(0, 0.2²) before → after (sigma 0.2) |"
+    )
     print("|---|---|---|---|---|---|")
     rows = {"nrmse": {}, "mc": {}}
     kl = []
@@ -69,14 +72,17 @@ def plasticity(seeds: int) -> None:
     k0, k1 = np.mean(kl, axis=0)
     for name, label, d in (("nrmse", "MG one-step NRMSE (std)", 4), ("mc", "memory capacity", 1)):
         r = rows[name]
-        print(f"| {label} | " + " | ".join(ms(r[k], d) for k in (None, 0.1, 0.2, 0.4)) +
-              (f" | {k0:.3f} → {k1:.3f} (first → tenth epoch) |" if name == "nrmse" else " | |"))
+        print(
+            f"| {label} | "
+            + " | ".join(ms(r[k], d) for k in (None, 0.1, 0.2, 0.4))
+            + (f" | {k0:.3f} → {k1:.3f} (first → tenth epoch) |" if name == "nrmse" else " | |")
+        )
 
 
 # ----------------------------------------------------------------- 2. free-running horizon
 def _segments(s, first, n=30, W=500, K=1500, gap=160):
     st = first + np.arange(n) * gap
-    return np.stack([s[i - W:i] for i in st]), np.stack([s[i:i + K] for i in st])
+    return np.stack([s[i - W : i] for i in st]), np.stack([s[i : i + K] for i in st])
 
 
 def _score(gen, fut, std):
@@ -108,14 +114,31 @@ def horizon() -> None:
     jh_fb = rng_fb.uniform(-0.56, 0.56, (1, 1000))
 
     def rp(ridge, fb=0.0):
-        return lambda: ESN(100, ridge=ridge, feedback_scaling=fb, feedback_connectivity=1.0,
-                           feedback_noise=1e-10 if fb else 0.0, bias_scaling=0.0, seed=0, **MG_README)
+        return lambda: ESN(
+            100,
+            ridge=ridge,
+            feedback_scaling=fb,
+            feedback_connectivity=1.0,
+            feedback_noise=1e-10 if fb else 0.0,
+            bias_scaling=0.0,
+            seed=0,
+            **MG_README,
+        )
 
     def jh(ridge, fb=True):
         def make():
-            esn = ESN(1000, spectral_radius=0.8, connectivity=0.01, input_connectivity=1.0, input_scaling=1.0,
-                      feedback_scaling=0.56 if fb else 0.0, feedback_connectivity=1.0,
-                      feedback_noise=1e-10 if fb else 0.0, ridge=ridge, seed=0)
+            esn = ESN(
+                1000,
+                spectral_radius=0.8,
+                connectivity=0.01,
+                input_connectivity=1.0,
+                input_scaling=1.0,
+                feedback_scaling=0.56 if fb else 0.0,
+                feedback_connectivity=1.0,
+                feedback_noise=1e-10 if fb else 0.0,
+                ridge=ridge,
+                seed=0,
+            )
             if fb:
                 esn.W_fb = jh_fb.copy()  # J&H: uniform feedback weights (boucle draws +-scaling)
             else:  # the same reservoir, its loop closed through the input: the generator's weights moved over
@@ -124,16 +147,31 @@ def horizon() -> None:
                 res.b = (0.02 * res.W_in[0]).astype(res.dtype)  # the generator's constant input 0.02, as a bias
                 res.W_in = jh_fb.copy()  # the generator's feedback weights, now input weights
             return esn
+
         return make
 
-    rows = [("100 units, reservoirpy MG setting, closed through the input (no feedback)", "input",
-             [(f"ridge {r:g}", rp(r)) for r in (1e-9, 1e-7, 1e-5)]),
-            ("100 units, same reservoir, output feedback (generator, constant input)", "feedback",
-             [(f"ridge {r:g}, W_fb ±{fb}", rp(r, fb)) for r in (1e-9, 1e-7, 1e-5) for fb in (0.1, 0.56, 1.0)]),
-            ("1000 units, Jaeger & Haas 2004 setting, output feedback (the anchor)", "feedback",
-             [(f"ridge {r:g}", jh(r)) for r in (1e-11, 1e-10, 1e-9)]),
-            ("1000 units, the same reservoir and weights, closed through the input (no feedback)", "input",
-             [(f"ridge {r:g}", jh(r, fb=False)) for r in (1e-11, 1e-10, 1e-9)])]
+    rows = [
+        (
+            "100 units, reservoirpy MG setting, closed through the input (no feedback)",
+            "input",
+            [(f"ridge {r:g}", rp(r)) for r in (1e-9, 1e-7, 1e-5)],
+        ),
+        (
+            "100 units, same reservoir, output feedback (generator, constant input)",
+            "feedback",
+            [(f"ridge {r:g}, W_fb ±{fb}", rp(r, fb)) for r in (1e-9, 1e-7, 1e-5) for fb in (0.1, 0.56, 1.0)],
+        ),
+        (
+            "1000 units, Jaeger & Haas 2004 setting, output feedback (the anchor)",
+            "feedback",
+            [(f"ridge {r:g}", jh(r)) for r in (1e-11, 1e-10, 1e-9)],
+        ),
+        (
+            "1000 units, the same reservoir and weights, closed through the input (no feedback)",
+            "input",
+            [(f"ridge {r:g}", jh(r, fb=False)) for r in (1e-11, 1e-10, 1e-9)],
+        ),
+    ]
     print("\n### Free-running Mackey-Glass, tanh(x - 1) (test: 30 starts)\n")
     print("| model | chosen on validation | horizon (steps, median) | NRMSE84 | log10 NRMSE84 |")
     print("|---|---|---|---|---|")
@@ -155,8 +193,10 @@ def cold_start(seeds: int) -> None:
         warm = rmse(yte, esn.predict(xte, initial_state="last"))
         cold = rmse(yte, esn.predict(xte, initial_state=None))
         ratios.append(cold / warm)
-    print(f"\n### Cold start (reservoirpy's README task, {seeds} seeds)\n\nRMSE from zeros / RMSE continuing "
-          f"the training run: median {np.median(ratios):.1f}x, range {min(ratios):.1f}x-{max(ratios):.1f}x")
+    print(
+        f"\n### Cold start (reservoirpy's README task, {seeds} seeds)\n\nRMSE from zeros / RMSE continuing "
+        f"the training run: median {np.median(ratios):.1f}x, range {min(ratios):.1f}x-{max(ratios):.1f}x"
+    )
 
 
 def main() -> None:

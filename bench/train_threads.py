@@ -9,6 +9,7 @@ The default model of ``boucle train`` (``commands.charlm.DEFAULTS``: LSTM(256), 
 steps, the settings interleaved with rotating order, wall time (medians of the blocks).
 The machine is shared: quote the ratios, with the load average printed beside them.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -27,8 +28,8 @@ from boucle.commands.charlm import DEFAULTS  # noqa: E402
 from boucle.data.text import TextStream, load_corpus, split_ids  # noqa: E402
 from boucle.data.vocab import Vocabulary  # noqa: E402
 from boucle.models.charlm import CharModel  # noqa: E402
-from boucle.optimizers import Adam  # noqa: E402
 from boucle.ops.recurrent import use_threads  # noqa: E402
+from boucle.optimizers import Adam  # noqa: E402
 
 
 def main() -> None:
@@ -45,16 +46,19 @@ def main() -> None:
     model.init_output_bias(train_ids)
     model.compile(Adam(d["lr"], clipnorm=d["clip"]))
     stream, rng = TextStream(train_ids, d["batch_size"], d["seq_len"]), np.random.default_rng(0)
-    settings = {"loop 1, BLAS 1": (1, 1), f"loop {cores}, BLAS 1": (cores, 1),
-                f"loop {cores}, BLAS {cores}": (cores, cores)}
+    settings = {
+        "loop 1, BLAS 1": (1, 1),
+        f"loop {cores}, BLAS 1": (cores, 1),
+        f"loop {cores}, BLAS {cores}": (cores, cores),
+    }
     times: dict[str, list[float]] = {k: [] for k in settings}
     names = list(settings)
-    for _, (loop, blas) in settings.items():                          # warm-up (compiles, allocator)
+    for _, (loop, blas) in settings.items():  # warm-up (compiles, allocator)
         with blas_threads(blas), use_threads(loop):
             for _ in range(2):
                 model.train_step(*stream.next_batch(rng)[:2])
     for r in range(args.rounds):
-        for name in names[r % len(names):] + names[:r % len(names)]:
+        for name in names[r % len(names) :] + names[: r % len(names)]:
             loop, blas = settings[name]
             batches = [stream.next_batch(rng) for _ in range(args.steps)]
             with blas_threads(blas), use_threads(loop):
@@ -63,9 +67,11 @@ def main() -> None:
                     model.train_step(x, y)
                 times[name].append((time.perf_counter() - t0) / args.steps)
     print(machine())
-    print(f"boucle train's default model ({d['layers']} x {d['cell'].upper()}({d['hidden']}), batch {d['batch_size']}, "
-          f"seq {d['seq_len']}); blocks of {args.steps} steps x {args.rounds} rounds; load average "
-          f"{' '.join(f'{v:.1f}' for v in os.getloadavg())}\n")
+    print(
+        f"boucle train's default model ({d['layers']} x {d['cell'].upper()}({d['hidden']}), batch {d['batch_size']}, "
+        f"seq {d['seq_len']}); blocks of {args.steps} steps x {args.rounds} rounds; load average "
+        f"{' '.join(f'{v:.1f}' for v in os.getloadavg())}\n"
+    )
     base = statistics.median(times[names[0]])
     print("| threads | ms / step (median) | min | throughput vs loop 1 |")
     print("|---|---|---|---|")

@@ -6,6 +6,7 @@ Keras's example reports 99 % (per character) with an LSTM(128) encoder–decoder
 50 000 examples; this script reports the *exact-match* accuracy (every digit right)
 on questions never seen in training, with greedy decoding and with beam search.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -37,22 +38,45 @@ def main(argv: list[str] | None = None) -> dict:
     args = p.parse_args(argv)
 
     data = addition_dataset(args.n_train, args.n_test, digits=3, seed=args.seed, reverse=args.reverse)
-    model = Seq2Seq(data.source_vocab, data.target_vocab, units=args.units, embed_dim=args.embed,
-                    cell=args.cell, bidirectional=args.bidirectional,
-                    attention=None if args.attention == "none" else args.attention, seed=args.seed)
+    model = Seq2Seq(
+        data.source_vocab,
+        data.target_vocab,
+        units=args.units,
+        embed_dim=args.embed,
+        cell=args.cell,
+        bidirectional=args.bidirectional,
+        attention=None if args.attention == "none" else args.attention,
+        seed=args.seed,
+    )
     model.compile(boucle.optimizers.Adam(args.lr, clipnorm=5.0))
     start = time.perf_counter()
-    model.fit(data.x_train, data.y_train, batch_size=args.batch_size, epochs=args.epochs, verbose=args.verbose,
-              validation_data=(data.x_test[:1000], data.y_test[:1000]), time_budget=args.time_budget,
-              callbacks=[boucle.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.3, patience=2),
-                         boucle.callbacks.EarlyStopping(monitor="val_exact_match", mode="max", patience=4,
-                                                        restore_best_weights=True)])
+    model.fit(
+        data.x_train,
+        data.y_train,
+        batch_size=args.batch_size,
+        epochs=args.epochs,
+        verbose=args.verbose,
+        validation_data=(data.x_test[:1000], data.y_test[:1000]),
+        time_budget=args.time_budget,
+        callbacks=[
+            boucle.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.3, patience=2),
+            boucle.callbacks.EarlyStopping(
+                monitor="val_exact_match", mode="max", patience=4, restore_best_weights=True
+            ),
+        ],
+    )
     train_s = time.perf_counter() - start
     greedy = model.evaluate(data.x_test, data.y_test)["exact_match"]
     beam = model.evaluate(data.x_test, data.y_test, beam_width=args.beam)["exact_match"]
-    result = {"attention": args.attention, "reverse": args.reverse, "train_seconds": round(train_s, 1),
-              "epochs": len(model.history.history["loss"]), "held_out": len(data.x_test),
-              "exact_match_greedy": greedy, f"exact_match_beam{args.beam}": beam}
+    result = {
+        "attention": args.attention,
+        "reverse": args.reverse,
+        "train_seconds": round(train_s, 1),
+        "epochs": len(model.history.history["loss"]),
+        "held_out": len(data.x_test),
+        "exact_match_greedy": greedy,
+        f"exact_match_beam{args.beam}": beam,
+    }
     print(result)
     for q in ["123+45", "999+999", "0+0", "500+500"]:
         src = q[::-1] if args.reverse else q
@@ -63,7 +87,7 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    try:                                 # small matrices: one BLAS thread is fastest (much faster on busy cores)
+    try:  # small matrices: one BLAS thread is fastest (much faster on busy cores)
         from threadpoolctl import threadpool_limits
     except ImportError:
         main()

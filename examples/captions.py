@@ -12,6 +12,7 @@ pairs), greedy and with beam search. ``--plots`` draws a grid of test images wit
 and the attention of each word for a few; ``--export DIR`` writes test images as PNG files and a
 caption file (``boucle caption MODEL DIR/*.png``; ``boucle.data.load_captions``).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -27,16 +28,30 @@ from boucle.diagnostics.captions import plot_caption_attention, plot_caption_gri
 from boucle.models.captioner import ImageCaptioner
 from boucle.schedules import ExponentialDecay
 
-
 #: the default encoder: two blocks, a 12×12 map of 64 features (+ 2 coordinates) for 48×48 images.
 FILTERS = (32, 64)
 
 
-def build(vocab, attention: str | None = "general", *, units: int = 128, filters=FILTERS,
-          input_feeding: bool = True, seed: int = 0, image_shape=(48, 48, 3)) -> ImageCaptioner:
+def build(
+    vocab,
+    attention: str | None = "general",
+    *,
+    units: int = 128,
+    filters=FILTERS,
+    input_feeding: bool = True,
+    seed: int = 0,
+    image_shape=(48, 48, 3),
+) -> ImageCaptioner:
     """The example's captioner (``bench/caption.py`` times the same model)."""
-    return ImageCaptioner(vocab, image_shape, filters=filters, units=units, attention=attention,
-                          input_feeding=attention is not None and input_feeding, seed=seed)
+    return ImageCaptioner(
+        vocab,
+        image_shape,
+        filters=filters,
+        units=units,
+        attention=attention,
+        input_feeding=attention is not None and input_feeding,
+        seed=seed,
+    )
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -47,8 +62,11 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--no-input-feeding", action="store_true", help="do not feed h̃_{t-1} back (Luong et al. 2015)")
     p.add_argument("--word-dropout", type=float, default=0.35, help="input-word noising rate (0: none)")
     p.add_argument("--word-noise", default="unigram", choices=["unigram", "unk"])
-    p.add_argument("--held-out", default=None,
-                   help="held-out pairs colour:shape,... (default: boucle.data.tasks.captions.HELD_OUT)")
+    p.add_argument(
+        "--held-out",
+        default=None,
+        help="held-out pairs colour:shape,... (default: boucle.data.tasks.captions.HELD_OUT)",
+    )
     p.add_argument("--n-train", type=int, default=6000)
     p.add_argument("--n-val", type=int, default=300)
     p.add_argument("--n-test", type=int, default=1000)
@@ -61,9 +79,12 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--out", default=None, help="save the trained model here (.safetensors)")
     p.add_argument("--plots", default=None, help="write captions_grid.png and captions_attention.png here")
     p.add_argument("--export", default=None, help="write 8 test images (PNG) and captions.txt here")
-    p.add_argument("--doc", default=None,
-                   help="write this run's results between the markers <!-- captions:KEY --> and "
-                        "<!-- /captions:KEY --> of this Markdown file (docs/captioning.md)")
+    p.add_argument(
+        "--doc",
+        default=None,
+        help="write this run's results between the markers <!-- captions:KEY --> and "
+        "<!-- /captions:KEY --> of this Markdown file (docs/captioning.md)",
+    )
     p.add_argument("--key", default=None, help="the marker's KEY (default: the attention score, or none)")
     p.add_argument("--verbose", type=int, default=2)
     args = p.parse_args(argv)
@@ -71,18 +92,37 @@ def main(argv: list[str] | None = None) -> dict:
     held = HELD_OUT if args.held_out is None else tuple(tuple(p.split(":")) for p in args.held_out.split(","))
     task = shape_captions_task(args.n_train, args.n_val, args.n_test, seed=args.seed, held_out=held)
     attention = None if args.attention == "none" else args.attention
-    model = build(task.vocab, attention, units=args.units, filters=tuple(int(f) for f in args.filters.split(",")),
-                  input_feeding=not args.no_input_feeding, seed=args.seed)
+    model = build(
+        task.vocab,
+        attention,
+        units=args.units,
+        filters=tuple(int(f) for f in args.filters.split(",")),
+        input_feeding=not args.no_input_feeding,
+        seed=args.seed,
+    )
     steps = -(-args.n_train // args.batch_size)
     model.compile(boucle.optimizers.Adam(ExponentialDecay(args.lr, args.decay, steps), clipnorm=5.0))
     start, cpu = time.perf_counter(), time.process_time()
-    model.fit(task.train.images, task.train.captions, batch_size=args.batch_size, epochs=args.epochs,
-              verbose=args.verbose, validation_data=(task.val.images, task.val.captions),
-              word_dropout=args.word_dropout, word_noise=args.word_noise)
-    result = {"attention": args.attention, "input_feeding": model.input_feeding, "word_dropout": args.word_dropout,
-              "held_out": held, "train_seconds": round(time.perf_counter() - start, 1),
-              "train_cpu_seconds": round(time.process_time() - cpu, 1),
-              "epochs": len(model.history.history["loss"]), "params": model.count_params()}
+    model.fit(
+        task.train.images,
+        task.train.captions,
+        batch_size=args.batch_size,
+        epochs=args.epochs,
+        verbose=args.verbose,
+        validation_data=(task.val.images, task.val.captions),
+        word_dropout=args.word_dropout,
+        word_noise=args.word_noise,
+    )
+    result = {
+        "attention": args.attention,
+        "input_feeding": model.input_feeding,
+        "word_dropout": args.word_dropout,
+        "held_out": held,
+        "train_seconds": round(time.perf_counter() - start, 1),
+        "train_cpu_seconds": round(time.process_time() - cpu, 1),
+        "epochs": len(model.history.history["loss"]),
+        "params": model.count_params(),
+    }
     for split, data in (("seen", task.val), ("unseen", task.test)):
         for k in (1, args.beam):
             logs = model.evaluate(data.images, data.captions, beam_width=k)
@@ -101,12 +141,20 @@ def main(argv: list[str] | None = None) -> dict:
     if args.plots:
         os.makedirs(args.plots, exist_ok=True)
         ok = [c in refs for c, refs in zip(caps, task.test.captions[:12])]
-        plot_caption_grid(task.test.images[:12], caps, os.path.join(args.plots, "captions_grid.png"), correct=ok,
-                          title=f"unseen colour–shape pairs, attention {args.attention} (green: exact)")
+        plot_caption_grid(
+            task.test.images[:12],
+            caps,
+            os.path.join(args.plots, "captions_grid.png"),
+            correct=ok,
+            title=f"unseen colour–shape pairs, attention {args.attention} (green: exact)",
+        )
         if attention is not None:
             pick = [int(i) for i in np.argsort([len(o) for o in task.test.objects[:12]], kind="stable")[-3:]]
-            plot_caption_attention(task.test.images[pick], model.attention_maps(task.test.images[pick]),
-                                   os.path.join(args.plots, "captions_attention.png"))
+            plot_caption_attention(
+                task.test.images[pick],
+                model.attention_maps(task.test.images[pick]),
+                os.path.join(args.plots, "captions_attention.png"),
+            )
     if args.export:
         os.makedirs(args.export, exist_ok=True)
         lines = []
@@ -124,22 +172,30 @@ def results_block(result: dict, args: argparse.Namespace, argv: list[str] | None
     decoding (exact match, BLEU-1..4)."""
     import platform
     import sys
+
     cmd = " ".join(["python examples/captions.py", *(sys.argv[1:] if argv is None else argv)])
     held = ", ".join(f"{c} {s}" for c, s in result["held_out"])
-    lines = [f"`{cmd}`", "",
-             f"{result['params']:,} parameters; attention {result['attention']}, input feeding "
-             f"{'on' if result['input_feeding'] else 'off'}, input-word noising {result['word_dropout']}; "
-             f"held-out pairs: {held}. {len(task.train.images):,} training images, {result['epochs']} epochs "
-             f"in {result['train_seconds']:.0f} s wall ({result['train_cpu_seconds']:.0f} s CPU; "
-             f"{os.cpu_count()} cores, {platform.machine()}, NumPy {np.__version__}).", "",
-             "| test images | decoding | exact match | BLEU-1 | BLEU-2 | BLEU-3 | BLEU-4 |",
-             "|---|---|---|---|---|---|---|"]
-    for split, data, what in (("seen", task.val, "seen pairs (validation)"),
-                              ("unseen", task.test, "held-out pairs (test)")):
+    lines = [
+        f"`{cmd}`",
+        "",
+        f"{result['params']:,} parameters; attention {result['attention']}, input feeding "
+        f"{'on' if result['input_feeding'] else 'off'}, input-word noising {result['word_dropout']}; "
+        f"held-out pairs: {held}. {len(task.train.images):,} training images, {result['epochs']} epochs "
+        f"in {result['train_seconds']:.0f} s wall ({result['train_cpu_seconds']:.0f} s CPU; "
+        f"{os.cpu_count()} cores, {platform.machine()}, NumPy {np.__version__}).",
+        "",
+        "| test images | decoding | exact match | BLEU-1 | BLEU-2 | BLEU-3 | BLEU-4 |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for split, data, what in (
+        ("seen", task.val, "seen pairs (validation)"),
+        ("unseen", task.test, "held-out pairs (test)"),
+    ):
         for name in ("greedy", f"beam{args.beam}"):
             label = "greedy" if name == "greedy" else f"beam {args.beam}"
-            row = [f"{result[f'{split}_exact_match_{name}']:.1%}"] + \
-                  [f"{result[f'{split}_bleu{n}_{name}']:.4f}" for n in range(1, 5)]
+            row = [f"{result[f'{split}_exact_match_{name}']:.1%}"] + [
+                f"{result[f'{split}_bleu{n}_{name}']:.4f}" for n in range(1, 5)
+            ]
             lines.append(f"| {what}, {len(data.images):,} | {label} | " + " | ".join(row) + " |")
     return "\n".join(lines)
 
@@ -153,7 +209,7 @@ def write_results(path: str, key: str, block: str) -> None:
     if i < 0 or j < i:
         raise SystemExit(f"--doc: expected the markers {start} and {end} in {path}")
     with open(path, "w", encoding="utf-8") as f:
-        f.write(text[:i + len(start)] + "\n" + block + "\n" + text[j:])
+        f.write(text[: i + len(start)] + "\n" + block + "\n" + text[j:])
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@ classes; one hidden layer can ("Capacité et frontière de décision d'un seul n
 
     python examples/circles.py [--epochs N] [--seed S]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -25,7 +26,8 @@ def circles(n: int, rng: np.random.Generator):
 
 def train(hidden: int | None, x, y, epochs: int, seed: int, verbose: int):
     layers = ([Dense(hidden, activation="tanh", input_shape=(2,))] if hidden else []) + [
-        Dense(1, activation="sigmoid", input_shape=None if hidden else (2,))]
+        Dense(1, activation="sigmoid", input_shape=None if hidden else (2,))
+    ]
     model = boucle.Sequential(layers, seed=seed)
     model.compile(optimizer=boucle.optimizers.Adam(0.05), loss="binary_crossentropy", metrics=["accuracy"])
     model.fit(x, y, batch_size=32, epochs=epochs, validation_split=0.2, verbose=verbose)

@@ -8,6 +8,7 @@ Generates "21 août 2017", "lundi 21 août 2017", "21/08/2017", "Aug 21, 2017", 
 calendar dates was removed, and reports the exact-match accuracy on that held-out set
 with greedy decoding and with beam search. Then: ``boucle translate dates.safetensors "le 14 juillet 1789"``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -22,8 +23,10 @@ from boucle.models.seq2seq import Seq2Seq
 def plot_attention(model: Seq2Seq, text: str, path: str) -> None:
     """Save the attention map of ``text`` (rows: output characters, columns: source characters)."""
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
     src, out, alpha = attention_map(model, text)
     fig, ax = plt.subplots(figsize=(0.28 * len(src) + 1.2, 0.28 * (len(out) + 1) + 1.0), dpi=80)
     ax.imshow(alpha, cmap="Greys", vmin=0.0, vmax=1.0, aspect="equal")
@@ -57,21 +60,40 @@ def main(argv: list[str] | None = None) -> dict:
     args = p.parse_args(argv)
 
     data = dates_dataset(args.n_train, args.n_test, seed=args.seed)
-    model = Seq2Seq(data.source_vocab, data.target_vocab, units=args.units, embed_dim=args.embed,
-                    cell=args.cell, bidirectional=args.bidirectional,
-                    attention=None if args.attention == "none" else args.attention, seed=args.seed)
+    model = Seq2Seq(
+        data.source_vocab,
+        data.target_vocab,
+        units=args.units,
+        embed_dim=args.embed,
+        cell=args.cell,
+        bidirectional=args.bidirectional,
+        attention=None if args.attention == "none" else args.attention,
+        seed=args.seed,
+    )
     model.compile(boucle.optimizers.Adam(args.lr, clipnorm=5.0))
     n_val = 500
     start = time.perf_counter()
-    model.fit(data.x_train, data.y_train, batch_size=args.batch_size, epochs=args.epochs, verbose=args.verbose,
-              validation_data=(data.x_test[:n_val], data.y_test[:n_val]), time_budget=args.time_budget,
-              callbacks=[boucle.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.3, patience=1)])
+    model.fit(
+        data.x_train,
+        data.y_train,
+        batch_size=args.batch_size,
+        epochs=args.epochs,
+        verbose=args.verbose,
+        validation_data=(data.x_test[:n_val], data.y_test[:n_val]),
+        time_budget=args.time_budget,
+        callbacks=[boucle.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.3, patience=1)],
+    )
     train_s = time.perf_counter() - start
     greedy = model.evaluate(data.x_test, data.y_test)["exact_match"]
     beam = model.evaluate(data.x_test, data.y_test, beam_width=args.beam)["exact_match"]
-    result = {"attention": args.attention, "train_seconds": round(train_s, 1),
-              "epochs": len(model.history.history["loss"]),
-              "held_out": len(data.x_test), "exact_match_greedy": greedy, f"exact_match_beam{args.beam}": beam}
+    result = {
+        "attention": args.attention,
+        "train_seconds": round(train_s, 1),
+        "epochs": len(model.history.history["loss"]),
+        "held_out": len(data.x_test),
+        "exact_match_greedy": greedy,
+        f"exact_match_beam{args.beam}": beam,
+    }
     print(result)
     for text in ["21 août 2017", "lundi 21 août 2017", "le 3 mars 1999", "Aug 21, 2017", "14 juillet 1789"]:
         try:
@@ -86,7 +108,7 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    try:                                 # small matrices: one BLAS thread is fastest (much faster on busy cores)
+    try:  # small matrices: one BLAS thread is fastest (much faster on busy cores)
         from threadpoolctl import threadpool_limits
     except ImportError:
         main()

@@ -20,6 +20,7 @@ last state is the state after each score's own last note.
 
     python examples/genre_many_to_one.py [--n 500] [--epochs 20] [--lr 0.1] [--seed 0]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -35,8 +36,9 @@ _SCALES = {"blues": (0, 3, 5, 6, 7, 10), "rock": (0, 2, 4, 7, 9), "classique": (
 _RHYTHM = {"blues": (0.66, 0.33), "rock": (0.5, 0.5), "classique": (0.25, 0.5, 1.0, 0.25)}
 
 
-def make_scores(n: int, seed: int = 0, min_len: int = 12, max_len: int = 40,
-                transpose: bool = False) -> tuple[list[np.ndarray], np.ndarray]:
+def make_scores(
+    n: int, seed: int = 0, min_len: int = 12, max_len: int = 40, transpose: bool = False
+) -> tuple[list[np.ndarray], np.ndarray]:
     """``n`` scores ``(T_i, 13)`` and one-hot genres ``(n, 3)``, balanced over the classes.
 
     Scores are written in C, as in a collection normalised to one key; ``transpose=True``
@@ -73,18 +75,22 @@ def build(seed: int = 0, lr: float = 0.1) -> boucle.Sequential:
     return model
 
 
-def run(n: int = 500, epochs: int = 20, lr: float = 0.1, batch_size: int = 16, seed: int = 0,
-        verbose: int = 0) -> dict:
+def run(n: int = 500, epochs: int = 20, lr: float = 0.1, batch_size: int = 16, seed: int = 0, verbose: int = 0) -> dict:
     """Train on 80 % of ``n`` scores; returns train/test accuracy and the chance level."""
     scores, y = make_scores(n, seed)
-    x, mask = pad_sequences(scores, dtype=np.float32)           # (n, T, 13), (n, T)
+    x, mask = pad_sequences(scores, dtype=np.float32)  # (n, T, 13), (n, T)
     split = int(0.8 * n)
     model = build(seed, lr)
     model.fit(x[:split], y[:split], mask=mask[:split], batch_size=batch_size, epochs=epochs, verbose=verbose)
     train = model.evaluate(x[:split], y[:split], mask=mask[:split])
     test = model.evaluate(x[split:], y[split:], mask=mask[split:])
-    return {"train_accuracy": train["accuracy"], "test_accuracy": test["accuracy"], "test_loss": test["loss"],
-            "chance": 1 / 3, "params": model.count_params()}
+    return {
+        "train_accuracy": train["accuracy"],
+        "test_accuracy": test["accuracy"],
+        "test_loss": test["loss"],
+        "chance": 1 / 3,
+        "params": model.count_params(),
+    }
 
 
 def main(argv=None) -> dict:
@@ -95,8 +101,10 @@ def main(argv=None) -> dict:
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
     res = run(args.n, args.epochs, args.lr, seed=args.seed, verbose=2)
-    print(f"genre accuracy: train {res['train_accuracy']:.3f}, test {res['test_accuracy']:.3f} "
-          f"(chance {res['chance']:.3f}; {res['params']} parameters)")
+    print(
+        f"genre accuracy: train {res['train_accuracy']:.3f}, test {res['test_accuracy']:.3f} "
+        f"(chance {res['chance']:.3f}; {res['params']} parameters)"
+    )
     return res
 
 

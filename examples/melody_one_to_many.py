@@ -18,6 +18,7 @@ Training uses teacher forcing (the true previous note as input); generation feed
 back the arg-max note, one step at a time from h_0. Reported: the fraction of
 notes and of whole melodies generated exactly, for fresh conditions.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -34,7 +35,7 @@ class MelodyNet:
 
     def __init__(self, cond_dim: int, n_notes: int, units: int = 48, embed: int = 16, seed: int = 0):
         rng = np.random.default_rng(seed)
-        self.start = n_notes                                      # the <start> input token
+        self.start = n_notes  # the <start> input token
         self.init = Dense(units, activation="tanh", name="init")
         self.embed = Embedding(n_notes + 1, embed, name="embed")
         self.gru = GRU(units, return_sequences=True, name="gru")
@@ -53,16 +54,16 @@ class MelodyNet:
 
     def train_step(self, c: np.ndarray, y: np.ndarray, opt: optimizers.Optimizer) -> float:
         """Teacher forcing: inputs [<start>, y_1..y_{T-1}], targets y_1..y_T."""
-        prev = np.concatenate([np.full((len(y), 1), self.start), y[:, :-1]], axis=1)   # (B, T)
-        h0, c_init = self.init.forward(c)                                               # (B, H)
-        e, c_emb = self.embed.forward(prev)                                             # (B, T, E)
-        h, c_gru = self.gru.forward(e, initial_state=h0)                                # (B, T, H)
-        p, c_out = self.out.forward(h)                                                  # (B, T, notes)
+        prev = np.concatenate([np.full((len(y), 1), self.start), y[:, :-1]], axis=1)  # (B, T)
+        h0, c_init = self.init.forward(c)  # (B, H)
+        e, c_emb = self.embed.forward(prev)  # (B, T, E)
+        h, c_gru = self.gru.forward(e, initial_state=h0)  # (B, T, H)
+        p, c_out = self.out.forward(h)  # (B, T, notes)
         loss, dp = self.loss.forward_backward(y, p)
         for layer in self.layers:
             layer.zero_grads()
         dh = self.out.backward(dp, c_out)
-        de, dh0 = self.gru.backward(dh, c_gru)                # the initial state's gradient flows to c
+        de, dh0 = self.gru.backward(dh, c_gru)  # the initial state's gradient flows to c
         self.embed.backward(de, c_emb)
         self.init.backward(dh0, c_init)
         opt.step(*self.params())
@@ -70,13 +71,13 @@ class MelodyNet:
 
     def generate(self, c: np.ndarray, length: int) -> np.ndarray:
         """Greedy generation: each generated note is the next input. ``(B, length)`` int."""
-        state = self.init(c)                                                            # (B, H)
+        state = self.init(c)  # (B, H)
         note = np.full((len(c), 1), self.start)
         out = []
         for _ in range(length):
-            h = self.gru(self.embed(note), initial_state=state)                          # (B, 1, H)
+            h = self.gru(self.embed(note), initial_state=state)  # (B, 1, H)
             state = h[:, -1]
-            note = self.out(h).argmax(-1)                                               # (B, 1)
+            note = self.out(h).argmax(-1)  # (B, 1)
             out.append(note[:, 0])
         return np.stack(out, axis=1)
 
@@ -92,11 +93,20 @@ def run(steps: int = 600, units: int = 48, batch_size: int = 32, lr: float = 1e-
         c, y, _ = melodies(batch_size, seed=rng)
         loss = net.train_step(c, y, opt)
     gen = net.generate(c_test, y_test.shape[1])
-    return {"final_loss": float(loss), "note_accuracy": float((gen == y_test).mean()),
-            "melody_accuracy": float((gen == y_test).all(axis=1).mean()),
-            "example": {"condition": (int(info["keys"][0]), info["patterns"][int(info["pattern_ids"][0])],
-                                      "down" if info["directions"][0] else "up"),
-                        "target": y_test[0].tolist(), "generated": gen[0].tolist()}}
+    return {
+        "final_loss": float(loss),
+        "note_accuracy": float((gen == y_test).mean()),
+        "melody_accuracy": float((gen == y_test).all(axis=1).mean()),
+        "example": {
+            "condition": (
+                int(info["keys"][0]),
+                info["patterns"][int(info["pattern_ids"][0])],
+                "down" if info["directions"][0] else "up",
+            ),
+            "target": y_test[0].tolist(),
+            "generated": gen[0].tolist(),
+        },
+    }
 
 
 def main(argv=None) -> dict:

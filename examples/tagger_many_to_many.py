@@ -14,6 +14,7 @@ with H chosen so both models have about the same number of parameters. Whether
 that follow: the bidirectional tagger reads them, the unidirectional one cannot.
 Reported: overall and per-class accuracy on the test module.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -27,11 +28,17 @@ from boucle.layers import GRU, Bidirectional, Dense, Embedding
 
 def build(vocab_size: int, units: int, bidirectional: bool, seed: int, lr: float = 1e-2) -> boucle.Sequential:
     rnn = GRU(units, return_sequences=True)
-    model = boucle.Sequential([Embedding(vocab_size, 24, mask_zero=True),
-                               Bidirectional(rnn) if bidirectional else rnn,
-                               Dense(len(TAG_CLASSES), activation="softmax")], seed=seed)
-    model.compile(optimizer=boucle.optimizers.Adam(lr, clipnorm=1.0), loss="sparse_categorical_crossentropy",
-                  metrics=["accuracy"])
+    model = boucle.Sequential(
+        [
+            Embedding(vocab_size, 24, mask_zero=True),
+            Bidirectional(rnn) if bidirectional else rnn,
+            Dense(len(TAG_CLASSES), activation="softmax"),
+        ],
+        seed=seed,
+    )
+    model.compile(
+        optimizer=boucle.optimizers.Adam(lr, clipnorm=1.0), loss="sparse_categorical_crossentropy", metrics=["accuracy"]
+    )
     return model
 
 
@@ -45,8 +52,15 @@ def per_class_accuracy(model: boucle.Sequential, x: np.ndarray, y: np.ndarray, m
     return out
 
 
-def run(max_chars: int | None = 6000, seq_len: int = 64, epochs: int = 15, units_bi: int = 24,
-        batch_size: int = 32, seed: int = 0, verbose: int = 0) -> dict:
+def run(
+    max_chars: int | None = 6000,
+    seq_len: int = 64,
+    epochs: int = 15,
+    units_bi: int = 24,
+    batch_size: int = 32,
+    seed: int = 0,
+    verbose: int = 0,
+) -> dict:
     """Train both taggers; returns ``{"uni": {...}, "bi": {...}}`` with accuracy and per-class accuracy."""
     train, test = python_tagging_data(seq_len, max_chars=max_chars)
     V = len(train.vocab)
@@ -54,14 +68,22 @@ def run(max_chars: int | None = 6000, seq_len: int = 64, epochs: int = 15, units
     bi_params = 2 * 3 * units_bi * (24 + units_bi + 1) + 2 * units_bi * len(TAG_CLASSES)
     units_uni = min(range(1, 4 * units_bi), key=lambda h: abs(3 * h * (24 + h + 1) + h * len(TAG_CLASSES) - bi_params))
     counts = np.bincount(test.y[test.mask], minlength=len(TAG_CLASSES))
-    out = {"train_chars": int(train.mask.sum()), "test_chars": int(test.mask.sum()), "vocab": V,
-           "majority": float(counts.max() / counts.sum())}
+    out = {
+        "train_chars": int(train.mask.sum()),
+        "test_chars": int(test.mask.sum()),
+        "vocab": V,
+        "majority": float(counts.max() / counts.sum()),
+    }
     for tag, bi, units in (("uni", False, units_uni), ("bi", True, units_bi)):
         model = build(V, units, bi, seed)
         model.fit(train.x, train.y, batch_size=batch_size, epochs=epochs, verbose=verbose)
         res = model.evaluate(test.x, test.y, batch_size=128)
-        out[tag] = {"units": units, "params": model.count_params(), "accuracy": res["accuracy"],
-                    "per_class": per_class_accuracy(model, test.x, test.y, test.mask)}
+        out[tag] = {
+            "units": units,
+            "params": model.count_params(),
+            "accuracy": res["accuracy"],
+            "per_class": per_class_accuracy(model, test.x, test.y, test.mask),
+        }
     return out
 
 

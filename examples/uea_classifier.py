@@ -13,6 +13,7 @@ frame. Without files, :func:`make_fixture` writes a small ``.ts`` problem: 3 cla
 of noisy 3-channel oscillations (lengths 8–30) that differ in frequency and in
 which channel leads.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -45,8 +46,17 @@ def make_fixture(path: str, n: int = 120, seed: int = 0, channels: int = 3, clas
     return path
 
 
-def run(train_path: str | None = None, test_path: str | None = None, cell: str = "gru", units: int = 32,
-        epochs: int = 20, batch_size: int = 16, lr: float = 5e-3, seed: int = 0, verbose: int = 0) -> dict:
+def run(
+    train_path: str | None = None,
+    test_path: str | None = None,
+    cell: str = "gru",
+    units: int = 32,
+    epochs: int = 20,
+    batch_size: int = 16,
+    lr: float = 5e-3,
+    seed: int = 0,
+    verbose: int = 0,
+) -> dict:
     """Train on ``train_path`` and evaluate on ``test_path`` (default: generated fixtures)."""
     with tempfile.TemporaryDirectory() as tmp:
         if train_path is None:
@@ -56,25 +66,41 @@ def run(train_path: str | None = None, test_path: str | None = None, cell: str =
     return fit_and_evaluate(train, test, cell, units, epochs, batch_size, lr, seed, verbose)
 
 
-def fit_and_evaluate(train, test, cell: str = "gru", units: int = 32, epochs: int = 20, batch_size: int = 16,
-                     lr: float = 5e-3, seed: int = 0, verbose: int = 0) -> dict:
+def fit_and_evaluate(
+    train,
+    test,
+    cell: str = "gru",
+    units: int = 32,
+    epochs: int = 20,
+    batch_size: int = 16,
+    lr: float = 5e-3,
+    seed: int = 0,
+    verbose: int = 0,
+) -> dict:
     classes = train.class_labels or sorted(set(train.y.tolist()))
-    norm = Normalizer().fit(np.concatenate(train.x))                     # statistics of the training frames
+    norm = Normalizer().fit(np.concatenate(train.x))  # statistics of the training frames
     x_tr, m_tr = pad_sequences([norm.transform(a) for a in train.x], dtype=np.float32)
     x_te, m_te = pad_sequences([norm.transform(a) for a in test.x], maxlen=None, dtype=np.float32)
     y_tr = np.eye(len(classes), dtype=np.float32)[train.label_ids(classes)]
     y_te = np.eye(len(classes), dtype=np.float32)[test.label_ids(classes)]
     rnn = {"lstm": LSTM, "gru": GRU}[cell]
-    model = boucle.Sequential([rnn(units, input_shape=(None, train.n_channels)),
-                               Dense(len(classes), activation="softmax")], seed=seed)
-    model.compile(optimizer=boucle.optimizers.Adam(lr, clipnorm=1.0), loss="categorical_crossentropy",
-                  metrics=["accuracy"])
+    model = boucle.Sequential(
+        [rnn(units, input_shape=(None, train.n_channels)), Dense(len(classes), activation="softmax")], seed=seed
+    )
+    model.compile(
+        optimizer=boucle.optimizers.Adam(lr, clipnorm=1.0), loss="categorical_crossentropy", metrics=["accuracy"]
+    )
     model.fit(x_tr, y_tr, mask=m_tr, batch_size=batch_size, epochs=epochs, verbose=verbose)
     res = model.evaluate(x_te, y_te, mask=m_te)
-    return {"test_accuracy": res["accuracy"], "test_loss": res["loss"],
-            "train_accuracy": model.evaluate(x_tr, y_tr, mask=m_tr)["accuracy"], "classes": len(classes),
-            "chance": float(np.bincount(test.label_ids(classes)).max() / len(test.x)),
-            "lengths": (int(train.lengths.min()), int(train.lengths.max())), "channels": train.n_channels}
+    return {
+        "test_accuracy": res["accuracy"],
+        "test_loss": res["loss"],
+        "train_accuracy": model.evaluate(x_tr, y_tr, mask=m_tr)["accuracy"],
+        "classes": len(classes),
+        "chance": float(np.bincount(test.label_ids(classes)).max() / len(test.x)),
+        "lengths": (int(train.lengths.min()), int(train.lengths.max())),
+        "channels": train.n_channels,
+    }
 
 
 def main(argv=None) -> dict:
@@ -89,14 +115,23 @@ def main(argv=None) -> dict:
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
     if args.uea:
-        res = fit_and_evaluate(load_uea(args.uea, "train", args.cache), load_uea(args.uea, "test", args.cache),
-                               args.cell, args.units, args.epochs, seed=args.seed, verbose=2)
+        res = fit_and_evaluate(
+            load_uea(args.uea, "train", args.cache),
+            load_uea(args.uea, "test", args.cache),
+            args.cell,
+            args.units,
+            args.epochs,
+            seed=args.seed,
+            verbose=2,
+        )
     else:
         if (args.train is None) != (args.test is None):
             p.error("give both --train and --test, or neither")
         res = run(args.train, args.test, args.cell, args.units, args.epochs, seed=args.seed, verbose=2)
-    print(f"{args.cell.upper()}({args.units}): test accuracy {res['test_accuracy']:.3f} over {res['classes']} classes "
-          f"(majority class {res['chance']:.3f}); {res['channels']} channels, lengths {res['lengths']}")
+    print(
+        f"{args.cell.upper()}({args.units}): test accuracy {res['test_accuracy']:.3f} over {res['classes']} classes "
+        f"(majority class {res['chance']:.3f}); {res['channels']} channels, lengths {res['lengths']}"
+    )
     return res
 
 

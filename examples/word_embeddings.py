@@ -12,12 +12,14 @@
 Without ``--vectors`` the GloVe set is fetched (``boucle.data.loaders.fetch_vectors``: cached in
 ``$BOUCLE_DATA/vectors``, SHA-256 checked; offline it says where to place the file).
 """
+
 from __future__ import annotations
 
 import argparse
 import os
 import time
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -30,21 +32,79 @@ from boucle.diagnostics import plot_words
 from boucle.models import Word2Vec, language_model_data, perplexity, word_classifier, word_language_model
 
 PROBES = ("file", "directory", "thread", "socket", "error", "windows", "start", "unicode", "integer", "email")
-ANALOGIES = (("read", "reader", "write"), ("file", "files", "directory"), ("start", "stop", "begin"),
-             ("true", "false", "yes"), ("encode", "encoder", "decode"), ("open", "opened", "close"),
-             ("client", "server", "send"), ("linux", "unix", "windows"), ("get", "gets", "set"),
-             ("import", "imported", "load"), ("lower", "upper", "lowercase"), ("read", "write", "input"),
-             ("child", "parent", "children"), ("minimum", "min", "maximum"), ("seconds", "second", "minutes"),
-             ("add", "remove", "insert"))
-ANSWERS = ("writer", "directories", "end", "no", "decoder", "closed", "receive", "posix", "sets", "loaded",
-           "uppercase", "output", "parents", "max", "minute", "delete")
-PICTURE = ("file", "files", "directory", "path", "read", "write", "open", "close", "thread", "process",
-           "lock", "socket", "server", "client", "error", "exception", "warning", "string", "bytes",
-           "integer", "list", "dict", "tuple", "windows", "linux", "unix", "start", "stop", "begin", "end")
+ANALOGIES = (
+    ("read", "reader", "write"),
+    ("file", "files", "directory"),
+    ("start", "stop", "begin"),
+    ("true", "false", "yes"),
+    ("encode", "encoder", "decode"),
+    ("open", "opened", "close"),
+    ("client", "server", "send"),
+    ("linux", "unix", "windows"),
+    ("get", "gets", "set"),
+    ("import", "imported", "load"),
+    ("lower", "upper", "lowercase"),
+    ("read", "write", "input"),
+    ("child", "parent", "children"),
+    ("minimum", "min", "maximum"),
+    ("seconds", "second", "minutes"),
+    ("add", "remove", "insert"),
+)
+ANSWERS = (
+    "writer",
+    "directories",
+    "end",
+    "no",
+    "decoder",
+    "closed",
+    "receive",
+    "posix",
+    "sets",
+    "loaded",
+    "uppercase",
+    "output",
+    "parents",
+    "max",
+    "minute",
+    "delete",
+)
+PICTURE = (
+    "file",
+    "files",
+    "directory",
+    "path",
+    "read",
+    "write",
+    "open",
+    "close",
+    "thread",
+    "process",
+    "lock",
+    "socket",
+    "server",
+    "client",
+    "error",
+    "exception",
+    "warning",
+    "string",
+    "bytes",
+    "integer",
+    "list",
+    "dict",
+    "tuple",
+    "windows",
+    "linux",
+    "unix",
+    "start",
+    "stop",
+    "begin",
+    "end",
+)
 
 
-def train_word2vec(texts: Sequence[str], epochs: int = 5, dim: int = 50, min_count: int = 5, seed: int = 0,
-                   verbose: int = 1) -> tuple[Word2Vec, float]:
+def train_word2vec(
+    texts: Sequence[str], epochs: int = 5, dim: int = 50, min_count: int = 5, seed: int = 0, verbose: int = 1
+) -> tuple[Word2Vec, float]:
     """Skip-gram on ``texts``: the model and its training time in seconds."""
     vocab = Vocabulary.words(texts, pattern=WORDS_ONLY, min_count=min_count)
     model = Word2Vec(vocab, dim=dim, window=5, negative=5, sample=1e-3, seed=seed)
@@ -63,8 +123,16 @@ def analogy_hits(model: Word2Vec, analogies=ANALOGIES, answers=ANSWERS) -> list[
     return out
 
 
-def compare(w2v: Word2Vec, vectors_path: str | None, *, epochs: int = 8, lm_epochs: int = 3, seed: int = 0,
-            passages=None, verbose: int = 0) -> dict[str, Any]:
+def compare(
+    w2v: Word2Vec,
+    vectors_path: str | None,
+    *,
+    epochs: int = 8,
+    lm_epochs: int = 3,
+    seed: int = 0,
+    passages=None,
+    verbose: int = 0,
+) -> dict[str, Any]:
     """Held-out accuracy (classifier) and perplexity (language model) with random, boucle-learned
     and GloVe embeddings of the same size (the last two frozen)."""
     task = docstring_topics(seed=seed, passages=passages)
@@ -73,27 +141,40 @@ def compare(w2v: Word2Vec, vectors_path: str | None, *, epochs: int = 8, lm_epoc
     x_te = _encode(vocab, task.x_test)
     lm_tr, lm_te = language_model_data(vocab, task.x_train), language_model_data(vocab, task.x_test)
     learned = w2v.word_vectors().align(vocab, seed=seed)
-    embeddings: dict[str, tuple[Any, bool, Any]] = {"random": (None, True, None), "boucle skip-gram": (
-        learned.matrix, False, learned)}
+    embeddings: dict[str, tuple[Any, bool, Any]] = {
+        "random": (None, True, None),
+        "boucle skip-gram": (learned.matrix, False, learned),
+    }
     if vectors_path is not None:
         glove = load_vectors(vectors_path, words=vocab.tokens).align(vocab, seed=seed)
         if glove.matrix.shape[1] != w2v.dim:
             raise SystemExit(f"--vectors: expected {w2v.dim}-d vectors (--dim), got {glove.matrix.shape[1]}")
         embeddings["GloVe 6B (pretrained)"] = (glove.matrix, False, glove)
-    results: dict[str, Any] = {"vocab": len(vocab), "train": len(task.x_train), "test": len(task.x_test),
-                               "classes": task.classes, "majority": task.majority, "rows": {}}
+    results: dict[str, Any] = {
+        "vocab": len(vocab),
+        "train": len(task.x_train),
+        "test": len(task.x_test),
+        "classes": task.classes,
+        "majority": task.majority,
+        "rows": {},
+    }
     for name, (matrix, trainable, align) in embeddings.items():
         t0 = time.perf_counter()
-        clf = word_classifier(vocab, len(task.classes), embedding=matrix, trainable=trainable, dim=w2v.dim,
-                              units=64, seed=seed)
+        clf = word_classifier(
+            vocab, len(task.classes), embedding=matrix, trainable=trainable, dim=w2v.dim, units=64, seed=seed
+        )
         clf.fit(x_tr, task.y_train, batch_size=32, epochs=epochs, verbose=verbose)
         acc = clf.evaluate(x_te, task.y_test, batch_size=256)["accuracy"]
         lm = word_language_model(vocab, embedding=matrix, trainable=trainable, dim=w2v.dim, units=128, seed=seed)
         lm.fit(*lm_tr, batch_size=32, epochs=lm_epochs, verbose=verbose)
         ppl = perplexity(lm, *lm_te)["perplexity"]
-        results["rows"][name] = {"accuracy": acc, "perplexity": ppl, "seconds": time.perf_counter() - t0,
-                                 "oov": None if align is None else align.n_oov,
-                                 "coverage": None if align is None else align.coverage}
+        results["rows"][name] = {
+            "accuracy": acc,
+            "perplexity": ppl,
+            "seconds": time.perf_counter() - t0,
+            "oov": None if align is None else align.n_oov,
+            "coverage": None if align is None else align.coverage,
+        }
     return results
 
 
@@ -101,7 +182,7 @@ def _encode(vocab: Vocabulary, texts: Sequence[str], max_len: int = 60) -> np.nd
     rows = [vocab.tokens_to_ids(vocab.tokenizer.tokenize(t)[:max_len] or ["<unk>"]) for t in texts]
     out = np.zeros((len(rows), max(len(r) for r in rows)), dtype=np.int64)
     for i, r in enumerate(rows):
-        out[i, :len(r)] = r
+        out[i, : len(r)] = r
     return out
 
 
@@ -120,11 +201,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     t0 = time.perf_counter()
     passages = stdlib_passages()
     texts = [q.text for q in passages]
-    print(f"corpus: {len(passages):,} docstrings and comments of the standard library "
-          f"({time.perf_counter() - t0:.1f} s to extract)")
+    print(
+        f"corpus: {len(passages):,} docstrings and comments of the standard library "
+        f"({time.perf_counter() - t0:.1f} s to extract)"
+    )
     w2v, seconds = train_word2vec(texts, args.epochs, args.dim, seed=args.seed)
-    print(f"skip-gram: {len(w2v.vocab.tokens):,} words, {w2v.words_trained:,} pairs in {seconds:.0f} s "
-          f"(final loss {w2v.history.history['loss'][-1]:.3f})")
+    print(
+        f"skip-gram: {len(w2v.vocab.tokens):,} words, {w2v.words_trained:,} pairs in {seconds:.0f} s "
+        f"(final loss {w2v.history.history['loss'][-1]:.3f})"
+    )
     boucle.save(w2v, os.path.join(args.out, "word2vec.safetensors"))
     for w in PROBES:
         print(f"  {w:>10}: " + ", ".join(f"{n} {s:.2f}" for n, s in w2v.nearest(w, 6)))
@@ -133,14 +218,19 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         print(f"  {a} : {b} :: {c} : {got}  {'✓' if ok else '✗'}")
     print(f"analogies: {sum(ok for *_, ok in hits)} of {len(hits)}")
     shown = [w for w in PICTURE if w in w2v.vocab]
-    png = plot_words(shown, np.stack([w2v.vectors[w2v.vocab.index[w]] for w in shown]),
-                     os.path.join(args.out, "words_pca.png"), "boucle skip-gram vectors (stdlib docstrings and comments)")
+    png = plot_words(
+        shown,
+        np.stack([w2v.vectors[w2v.vocab.index[w]] for w in shown]),
+        os.path.join(args.out, "words_pca.png"),
+        "boucle skip-gram vectors (stdlib docstrings and comments)",
+    )
     print(f"PCA picture: {png}")
     vectors = None if args.no_pretrained else (args.vectors or str(fetch_vectors("glove.6B.50d")))
-    res = compare(w2v, vectors, epochs=args.task_epochs, lm_epochs=args.lm_epochs, seed=args.seed,
-                  passages=passages)
-    print(f"task: {len(res['classes'])} packages, {res['train']} training / {res['test']} held-out docstrings, "
-          f"vocabulary {res['vocab']}, majority class {res['majority']:.3f}")
+    res = compare(w2v, vectors, epochs=args.task_epochs, lm_epochs=args.lm_epochs, seed=args.seed, passages=passages)
+    print(
+        f"task: {len(res['classes'])} packages, {res['train']} training / {res['test']} held-out docstrings, "
+        f"vocabulary {res['vocab']}, majority class {res['majority']:.3f}"
+    )
     print(f"{'embedding':<24}{'accuracy':>10}{'perplexity':>12}{'OOV words':>11}{'seconds':>9}")
     for name, r in res["rows"].items():
         oov = "" if r["oov"] is None else f"{r['oov']}"

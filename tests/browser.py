@@ -11,6 +11,7 @@ no driver binary, no Python package: the distribution's ``chromium`` and the sta
         b.errors      # console errors, uncaught exceptions, error log entries
         b.requests    # every URL the page asked for
 """
+
 from __future__ import annotations
 
 import base64
@@ -24,9 +25,18 @@ import time
 
 __all__ = ["Browser", "find_chromium"]
 
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--disable-extensions", "--remote-debugging-pipe"]
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-extensions",
+    "--remote-debugging-pipe",
+]
 
 
 def find_chromium() -> str:
@@ -41,19 +51,24 @@ class Browser:
     def __init__(self, timeout: float = 30.0):
         self.timeout = timeout
         self.profile = tempfile.mkdtemp(prefix="boucle-chromium-")
-        cmd_r, self._cmd_w = os.pipe()                     # we write commands, chromium reads fd 3
-        self._out_r, out_w = os.pipe()                     # chromium writes fd 4, we read
+        cmd_r, self._cmd_w = os.pipe()  # we write commands, chromium reads fd 3
+        self._out_r, out_w = os.pipe()  # chromium writes fd 4, we read
 
-        def fds():                                         # in the child, before exec: the pipes as fds 3 and 4
-            a, b = os.dup(cmd_r), os.dup(out_w)            # (copies first: either may already be 3 or 4)
+        def fds():  # in the child, before exec: the pipes as fds 3 and 4
+            a, b = os.dup(cmd_r), os.dup(out_w)  # (copies first: either may already be 3 or 4)
             os.dup2(a, 3)
             os.dup2(b, 4)
-            os.set_inheritable(3, True)                    # kept across exec (dup2 onto itself keeps CLOEXEC)
+            os.set_inheritable(3, True)  # kept across exec (dup2 onto itself keeps CLOEXEC)
             os.set_inheritable(4, True)
 
-        self.proc = subprocess.Popen([find_chromium(), *FLAGS, f"--user-data-dir={self.profile}", "about:blank"],
-                                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.DEVNULL, preexec_fn=fds, close_fds=False)
+        self.proc = subprocess.Popen(
+            [find_chromium(), *FLAGS, f"--user-data-dir={self.profile}", "about:blank"],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            preexec_fn=fds,
+            close_fds=False,
+        )
         os.close(cmd_r)
         os.close(out_w)
         self._buf, self._id, self.session = b"", 0, None
@@ -101,12 +116,15 @@ class Browser:
     # -- what a test does ------------------------------------------------------------------
     def open(self, url: str, width: int = 1280, height: int = 900, mobile: bool = False) -> None:
         target = self.send("Target.createTarget", {"url": "about:blank"}, session=False)["targetId"]
-        self.session = self.send("Target.attachToTarget", {"targetId": target, "flatten": True},
-                                 session=False)["sessionId"]
+        self.session = self.send("Target.attachToTarget", {"targetId": target, "flatten": True}, session=False)[
+            "sessionId"
+        ]
         for domain in ("Page", "Runtime", "Log", "Network"):
             self.send(f"{domain}.enable")
-        self.send("Emulation.setDeviceMetricsOverride",
-                  {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": mobile})
+        self.send(
+            "Emulation.setDeviceMetricsOverride",
+            {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": mobile},
+        )
         self.events.clear()
         self.send("Page.navigate", {"url": url})
         self.wait_for("Page.loadEventFired")

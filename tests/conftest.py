@@ -13,5 +13,6 @@ def _one_blas_thread():
     step, where a second OpenBLAS thread gains little and, on a shared machine, makes small
     models 10-50x slower. (The parity tests' values do not depend on it.)"""
     from threadpoolctl import threadpool_limits
+
     with threadpool_limits(limits=1, user_api="blas"):
         yield

@@ -1,4 +1,5 @@
 """Helpers of the file-safety tests: small valid files of each model kind, and files rewritten from them."""
+
 from __future__ import annotations
 
 import functools
@@ -18,7 +19,7 @@ from boucle.models.seq2seq import Seq2Seq
 from boucle.reservoir import ESN, LSM, RLS, DeepESN
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def valid_file(kind: str) -> bytes:
     """The bytes of a small valid model file (with its optimizer state): ``char`` (a CharModel trained
     2 steps: history, stream position, carried states), ``seq`` (a compiled Sequential with a
@@ -31,8 +32,10 @@ def valid_file(kind: str) -> bytes:
         model.fit(np.random.default_rng(0).integers(0, 8, 400), steps=2, seq_len=8, batch_size=4, verbose=0)
         model.data = {"corpus": "c", "characters": 400, "sha256": "0" * 64}
     elif kind == "seq":
-        model = boucle.Sequential([Bidirectional(LSTM(4, return_sequences=True), input_shape=(None, 3)),
-                                   Dropout(0.1), LSTM(3), Dense(2)], seed=0)
+        model = boucle.Sequential(
+            [Bidirectional(LSTM(4, return_sequences=True), input_shape=(None, 3)), Dropout(0.1), LSTM(3), Dense(2)],
+            seed=0,
+        )
         model.compile("adam", "mse", ["mae"])
     elif kind in ("esn", "fb", "lsm"):
         rng = np.random.default_rng(0)
@@ -46,12 +49,20 @@ def valid_file(kind: str) -> bytes:
         model.fit(x, y)
         return _bytes(model, include_optimizer=False)
     elif kind == "cap":
-        model = ImageCaptioner(Vocabulary.words(["a red dot", "two blue dots"]), (8, 8, 3), filters=(4,), units=4,
-                               embed_dim=3, attention="general", seed=0)
+        model = ImageCaptioner(
+            Vocabulary.words(["a red dot", "two blue dots"]),
+            (8, 8, 3),
+            filters=(4,),
+            units=4,
+            embed_dim=3,
+            attention="general",
+            seed=0,
+        )
         model.compile("adam")
     else:
-        model = Seq2Seq(Vocabulary("abcdef", specials=True), units=4, embed_dim=3, attention="general",
-                        bidirectional=True, seed=0)
+        model = Seq2Seq(
+            Vocabulary("abcdef", specials=True), units=4, embed_dim=3, attention="general", bidirectional=True, seed=0
+        )
         model.compile("adam")
     return _bytes(model, include_optimizer=True)
 
@@ -67,8 +78,8 @@ def _bytes(model, include_optimizer: bool) -> bytes:
 def split(data: bytes) -> tuple[dict, dict, bytes]:
     """(safetensors header, boucle metadata, tensor bytes) of a file."""
     (n,) = struct.unpack("<Q", data[:8])
-    header = json.loads(data[8:8 + n])
-    return header, json.loads(header["__metadata__"]["boucle"]), data[8 + n:]
+    header = json.loads(data[8 : 8 + n])
+    return header, json.loads(header["__metadata__"]["boucle"]), data[8 + n :]
 
 
 def join(header: dict, meta: dict | str, body: bytes) -> bytes:

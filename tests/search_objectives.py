@@ -4,6 +4,7 @@ Each is a pure function of (config, seed) except for the side effects the tests 
 (a line appended per call) or provoke once (a worker killed, an interruption), each
 guarded by a marker file created atomically so that it happens exactly once.
 """
+
 import os
 import signal
 import time

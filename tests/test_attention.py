@@ -1,4 +1,5 @@
 """boucle.ops.attention: gradients by finite differences, masking by value, parity with torch autograd."""
+
 import numpy as np
 import pytest
 import torch
@@ -25,8 +26,8 @@ def test_gradients_finite_differences(score, masked, rng):
     he = HE if score == "dot" else HE + 2
     q, e, p = _setup(score, rng, he=he)
     mask = MASK if masked else None
-    R = rng.standard_normal((B, TY, he))                 # dL/dcontext
-    S = rng.standard_normal((B, TY, TX))                 # dL/dalpha (the plotted weights are differentiable too)
+    R = rng.standard_normal((B, TY, he))  # dL/dcontext
+    S = rng.standard_normal((B, TY, TX))  # dL/dalpha (the plotted weights are differentiable too)
 
     def loss():
         c, a, _ = A.attention_forward(score, p, q, e, mask)
@@ -45,17 +46,17 @@ def test_gradients_finite_differences(score, masked, rng):
 def test_padding_changes_nothing(score, rng):
     q, e, p = _setup(score, rng)
     c, a, cache = A.attention_forward(score, p, q, e, MASK)
-    assert np.all(a[~np.broadcast_to(MASK[:, None, :], a.shape)] == 0.0)      # exactly zero weight on padding
+    assert np.all(a[~np.broadcast_to(MASK[:, None, :], a.shape)] == 0.0)  # exactly zero weight on padding
     np.testing.assert_allclose(a.sum(-1), 1.0, atol=1e-12)
     e2 = e.copy()
-    e2[~MASK] = rng.standard_normal(e2[~MASK].shape) * 100                    # garbage at padded steps
+    e2[~MASK] = rng.standard_normal(e2[~MASK].shape) * 100  # garbage at padded steps
     c2, a2, cache2 = A.attention_forward(score, p, q, e2, MASK)
     np.testing.assert_array_equal(a, a2)
     np.testing.assert_allclose(c, c2, atol=1e-12)
     # each sequence alone (its valid steps only) gives the same context
     for b in range(B):
         keep = MASK[b]
-        cb, ab, _ = A.attention_forward(score, p, q[b:b + 1], e[b:b + 1, keep], None)
+        cb, ab, _ = A.attention_forward(score, p, q[b : b + 1], e[b : b + 1, keep], None)
         np.testing.assert_allclose(cb[0], c[b], atol=1e-12)
         np.testing.assert_allclose(ab[0], a[b][:, keep], atol=1e-12)
     # and no gradient reaches the padded encoder steps
@@ -92,7 +93,7 @@ def _torch_attention(score, p, q, e, mask):
 def test_parity_with_torch_autograd(score, rng):
     q, e, p = _setup(score, rng)
     mask = MASK.copy()
-    mask[2, 0] = True                                  # torch's softmax needs a valid step per row
+    mask[2, 0] = True  # torch's softmax needs a valid step per row
     c, a, cache = A.attention_forward(score, p, q, e, mask)
     R = rng.standard_normal(c.shape)
     dq, de, grads = A.attention_backward(p, R, cache)
@@ -111,8 +112,9 @@ def test_dot_equals_torch_scaled_dot_product_attention_with_scale_one(rng):
     mask = MASK.copy()
     mask[2, 0] = True
     c, _, _ = A.attention_forward("dot", p, q, e, mask)
-    ref = F.scaled_dot_product_attention(torch.tensor(q), torch.tensor(e), torch.tensor(e),
-                                         attn_mask=torch.tensor(mask)[:, None, :], scale=1.0)
+    ref = F.scaled_dot_product_attention(
+        torch.tensor(q), torch.tensor(e), torch.tensor(e), attn_mask=torch.tensor(mask)[:, None, :], scale=1.0
+    )
     assert np.abs(c - ref.numpy()).max() < 1e-12
 
 

@@ -1,6 +1,7 @@
 """Bidirectional: gradients for every merge mode, right-padded batches equal per-sequence
 runs (the backward direction starts at each sequence's last valid step), shared params,
 config round trip, dtype propagation and bad input."""
+
 import json
 
 import numpy as np
@@ -14,10 +15,7 @@ from boucle.layers.wrappers import Bidirectional
 
 TOL = 1e-6
 B, T, D, H = 4, 5, 3, 2
-MASK = np.array([[1, 1, 1, 1, 1],
-                 [1, 1, 1, 0, 0],
-                 [1, 0, 0, 0, 0],
-                 [1, 0, 1, 1, 0]], dtype=bool)
+MASK = np.array([[1, 1, 1, 1, 1], [1, 1, 1, 0, 0], [1, 0, 0, 0, 0], [1, 0, 1, 1, 0]], dtype=bool)
 
 
 def build(layer, merge_mode="concat", seed=0, **kw):
@@ -37,12 +35,15 @@ def test_gradients_every_merge_mode(merge_mode, masked, rng):
     assert max(errs.values()) < TOL, errs
 
 
-@pytest.mark.parametrize("inner", [
-    lambda: GRU(H, reset_after=True, return_state=True),
-    lambda: LSTM(H, peephole=True, return_state=True, return_sequences=True),
-    lambda: SimpleRNN(H, activation="relu"),
-    lambda: GRU(H, variant="simplified", return_sequences=True, learn_initial_state=True),
-])
+@pytest.mark.parametrize(
+    "inner",
+    [
+        lambda: GRU(H, reset_after=True, return_state=True),
+        lambda: LSTM(H, peephole=True, return_state=True, return_sequences=True),
+        lambda: SimpleRNN(H, activation="relu"),
+        lambda: GRU(H, variant="simplified", return_sequences=True, learn_initial_state=True),
+    ],
+)
 def test_gradients_with_states_and_initial_state(inner, rng):
     bi = build(inner(), "concat")
     n = bi.forward_layer.cell.n_states
@@ -53,8 +54,13 @@ def test_gradients_with_states_and_initial_state(inner, rng):
     assert max(errs.values()) < TOL, errs
 
 
-@pytest.mark.parametrize("make", [lambda: LSTM(H, return_sequences=True, return_state=True),
-                                  lambda: GRU(H, return_sequences=True, return_state=True)])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: LSTM(H, return_sequences=True, return_state=True),
+        lambda: GRU(H, return_sequences=True, return_state=True),
+    ],
+)
 def test_right_padded_batch_equals_each_sequence_alone(make, rng):
     bi = build(make(), "concat")
     x = rng.standard_normal((B, T, D))
@@ -103,9 +109,9 @@ def test_params_are_the_inner_layers_arrays():
     assert set(bi.params) == {f"{d}/{k}" for d in ("forward", "backward") for k in ("U", "W", "b")}
     assert bi.params["forward/U"] is bi.forward_layer.params["U"]
     assert bi.grads["backward/W"] is bi.backward_layer.grads["W"]
-    bi.params["backward/b"] += 1.0                        # in-place updates reach the inner layer
+    bi.params["backward/b"] += 1.0  # in-place updates reach the inner layer
     np.testing.assert_array_equal(bi.backward_layer.params["b"], bi.params["backward/b"])
-    assert not np.array_equal(bi.params["forward/U"], bi.params["backward/U"])   # two independent draws
+    assert not np.array_equal(bi.params["forward/U"], bi.params["backward/U"])  # two independent draws
 
 
 def test_config_round_trip_and_dtype_propagation(rng):
@@ -119,7 +125,7 @@ def test_config_round_trip_and_dtype_propagation(rng):
     assert again.params["forward/W"].dtype == np.float64 and again.backward_layer.dtype == np.float64
     b32 = build(GRU(H))
     assert b32.params["forward/W"].dtype == np.float32
-    b64 = float64_clone(b32)                              # what the gradient check does
+    b64 = float64_clone(b32)  # what the gradient check does
     assert all(v.dtype == np.float64 for v in b64.params.values())
     for k in b32.params:
         np.testing.assert_allclose(b64.params[k], b32.params[k])

@@ -1,4 +1,5 @@
 """Callbacks: early stopping, checkpoints, learning-rate control, CSV logs, NaN termination."""
+
 import csv
 
 import numpy as np
@@ -6,8 +7,15 @@ import pytest
 
 import boucle
 from boucle import Sequential
-from boucle.callbacks import (Callback, CSVLogger, EarlyStopping, LearningRateScheduler, ModelCheckpoint,
-                              ReduceLROnPlateau, TerminateOnNaN)
+from boucle.callbacks import (
+    Callback,
+    CSVLogger,
+    EarlyStopping,
+    LearningRateScheduler,
+    ModelCheckpoint,
+    ReduceLROnPlateau,
+    TerminateOnNaN,
+)
 from boucle.layers import Dense
 
 
@@ -18,8 +26,12 @@ def data(rng, n=64):
 
 def model(lr=0.01, optimizer="sgd"):
     m = Sequential([Dense(4, activation="tanh", input_shape=(3,), name="h"), Dense(1, name="o")], seed=0)
-    m.compile(optimizer=boucle.optimizers.get(optimizer) if lr is None else
-              {"sgd": boucle.optimizers.SGD, "adam": boucle.optimizers.Adam}[optimizer](lr), loss="mse")
+    m.compile(
+        optimizer=boucle.optimizers.get(optimizer)
+        if lr is None
+        else {"sgd": boucle.optimizers.SGD, "adam": boucle.optimizers.Adam}[optimizer](lr),
+        loss="mse",
+    )
     return m
 
 
@@ -64,11 +76,12 @@ def test_model_checkpoint_best_only(rng, tmp_path):
     class Keep(Callback):
         def on_epoch_end(self, epoch, logs=None):
             weights.append(self.model.get_weights())
+
     h = m.fit(x, y, epochs=4, callbacks=[ck, Keep()], verbose=0)
     files = sorted(p.name for p in tmp_path.iterdir())
     improving = [i for i, v in enumerate(h.history["loss"]) if v == min(h.history["loss"][: i + 1])]
     assert files == [f"best-{i + 1:02d}.safetensors" for i in improving]
-    for i in improving:                                   # each file holds the weights of its epoch
+    for i in improving:  # each file holds the weights of its epoch
         saved = boucle.load(tmp_path / f"best-{i + 1:02d}.safetensors").get_weights()
         assert all(np.array_equal(saved[k], weights[i][k]) for k in saved)
 
@@ -81,7 +94,8 @@ def test_learning_rate_scheduler_and_plateau(rng):
     class LR(Callback):
         def on_epoch_begin(self, epoch, logs=None):
             seen.append(self.model.optimizer.current_lr())
-    m.fit(x, y, epochs=3, callbacks=[LearningRateScheduler(lambda e, lr: 0.1 * 0.5 ** e), LR()], verbose=0)
+
+    m.fit(x, y, epochs=3, callbacks=[LearningRateScheduler(lambda e, lr: 0.1 * 0.5**e), LR()], verbose=0)
     assert seen == pytest.approx([0.1, 0.05, 0.025])
 
     m = model(lr=1e-9)  # no progress: the plateau callback must cut the rate

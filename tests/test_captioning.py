@@ -1,5 +1,6 @@
 """Image captioning: the image encoder–decoder's gradients, attention over the feature map, files,
 learning, the generated set, caption files, BLEU, the command line and its bad input."""
+
 from pathlib import Path
 
 import numpy as np
@@ -26,11 +27,11 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures" / "captions"
 VOCAB = Vocabulary.words(["a red circle", "a blue square above a red circle"])
 CAPS = ["a red circle", "a blue square above a red circle", "square"]
 CONFIGS = [
-    dict(),                                                                # show and tell: states only
-    dict(attention="general"),                                             # show, attend and tell
+    dict(),  # show and tell: states only
+    dict(attention="general"),  # show, attend and tell
     dict(attention="additive", init_state="mean", cell="gru", num_layers=2),
-    dict(attention="dot", units=6, filters=(4,)),                          # dot: H = K + 2 coordinates
-    dict(attention="general", input_feeding=True),                         # h̃_{t-1} fed back: BPTT through it
+    dict(attention="dot", units=6, filters=(4,)),  # dot: H = K + 2 coordinates
+    dict(attention="general", input_feeding=True),  # h̃_{t-1} fed back: BPTT through it
     dict(attention="additive", input_feeding=True, cell="gru", num_layers=2, init_state="mean"),
 ]
 
@@ -38,7 +39,7 @@ CONFIGS = [
 def _random_model(rng, **kw):
     kw = {**dict(filters=(3, 4), units=5, embed_dim=4), **kw}
     m = ImageCaptioner(VOCAB, (8, 10, 3), seed=1, dtype="float64", **kw)
-    for p in m.params.values():                      # O(1) activations: gradients far above the FD noise
+    for p in m.params.values():  # O(1) activations: gradients far above the FD noise
         fan_in = int(np.prod(p.shape[:-1])) if p.ndim > 1 else 4
         p[...] = rng.standard_normal(p.shape) * 1.2 / np.sqrt(fan_in)
     return m
@@ -68,7 +69,7 @@ def test_whole_image_encoder_decoder_gradients(kw, rng):
         idx = np.arange(p.size) if p.size <= 40 else np.sort(check_rng.choice(p.size, 40, replace=False))
         num = numerical_gradient(loss, p, 1e-5, idx).reshape(-1)[idx]
         assert relative_error(analytic[k].reshape(-1)[idx], num) < 1e-6, k
-    assert all(np.abs(analytic[k]).max() > 1e-4 for k in ("conv_0/W", "conv_0/b"))   # the image gets its gradient
+    assert all(np.abs(analytic[k]).max() > 1e-4 for k in ("conv_0/W", "conv_0/b"))  # the image gets its gradient
 
 
 def test_attention_weights_sum_to_one_over_the_spatial_positions(rng):
@@ -82,7 +83,7 @@ def test_attention_weights_sum_to_one_over_the_spatial_positions(rng):
     assert len(maps) == 3
     for a, caption in zip(maps, m.caption(x, max_len=6)):
         assert a.caption == caption and a.alpha.shape == (len(a.words), 4, 5)
-        assert a.words[:-1] == caption.split() or len(a.words) == 7               # <end> last, or cut at 6 + 1
+        assert a.words[:-1] == caption.split() or len(a.words) == 7  # <end> last, or cut at 6 + 1
         np.testing.assert_allclose(a.alpha.sum(axis=(1, 2)), 1.0, atol=1e-12)
     # memory slot p = i·W' + j carries the row and column of (i, j)
     memory, mem_mask, _, _ = m.encode(x)
@@ -118,7 +119,7 @@ def test_greedy_equals_beam_width_one_and_beam_finds_the_best_of_a_tiny_space(fe
     assert [list(a) for a in greedy] == [list(b) for b in beam1]
     np.testing.assert_allclose(b_scores, g_scores, atol=1e-12)
     wide, w_scores = beam_search(m, x, len(VOCAB) ** 3, 2, length_penalty=0.0)
-    assert np.all(w_scores >= g_scores - 1e-12)                    # the widest beam is never worse than greedy
+    assert np.all(w_scores >= g_scores - 1e-12)  # the widest beam is never worse than greedy
 
 
 def test_save_load_gives_the_same_captions(rng, tmp_path):
@@ -131,7 +132,7 @@ def test_save_load_gives_the_same_captions(rng, tmp_path):
     assert isinstance(back, ImageCaptioner) and back.get_config() == m.get_config()
     assert back.vocab == VOCAB and back.optimizer is not None
     assert back.caption(x) == m.caption(x) and back.caption(x, beam_width=3) == m.caption(x, beam_width=3)
-    assert back.caption(x[0]) == m.caption(x)[0]                                   # one image: one string
+    assert back.caption(x[0]) == m.caption(x)[0]  # one image: one string
     for a, b in zip(back.attention_maps(x), m.attention_maps(x)):
         np.testing.assert_array_equal(a.alpha, b.alpha)
     assert ImageCaptioner.from_config(m.get_config()).get_config() == m.get_config()
@@ -152,8 +153,8 @@ def test_learns_to_describe_one_object_on_a_small_generated_set():
     hist = m.fit(train.images, train.captions, epochs=10, batch_size=32, verbose=0)
     assert hist.history["loss"][-1] < 0.2 * hist.history["loss"][0]
     logs = m.evaluate(test.images, test.captions)
-    assert logs["exact_match"] >= 0.3, logs                      # measured 0.39; chance 0.125
-    assert logs["bleu_1"] >= 0.8, logs                           # measured 0.87
+    assert logs["exact_match"] >= 0.3, logs  # measured 0.39; chance 0.125
+    assert logs["bleu_1"] >= 0.8, logs  # measured 0.87
 
 
 @pytest.mark.slow
@@ -163,8 +164,15 @@ def test_composition_held_out_colour_shape_pairs_with_attention():
     task = shape_captions_task(2500, 200, 300, seed=3)
     m = ImageCaptioner(task.vocab, (48, 48, 3), filters=(32, 64), attention="general", input_feeding=True, seed=0)
     m.compile(boucle.optimizers.Adam(2e-3, clipnorm=5.0))
-    m.fit(task.train.images, task.train.captions, epochs=12, batch_size=32, verbose=0, word_dropout=0.2,
-          word_noise="unigram")
+    m.fit(
+        task.train.images,
+        task.train.captions,
+        epochs=12,
+        batch_size=32,
+        verbose=0,
+        word_dropout=0.2,
+        word_noise="unigram",
+    )
     logs = m.evaluate(task.test.images, task.test.captions)
     assert logs["exact_match"] >= EM_REDUCED, logs
     beam = m.evaluate(task.test.images, task.test.captions, beam_width=3)
@@ -178,12 +186,12 @@ def test_the_unseen_split_holds_only_combinations_never_seen_in_training():
     train_pairs = {(o[1], o[2]) for objs in task.train.objects for o in objs}
     assert not train_pairs & held and len(train_pairs) == len(COLOURS) * len(SHAPES) - len(held)
     assert all({(o[1], o[2]) for o in objs} & held for objs in task.test.objects)
-    assert {w for c in COLOURS for w in [c]} | set(SHAPES) <= set(task.vocab.tokens)   # every word seen in training
+    assert {w for c in COLOURS for w in [c]} | set(SHAPES) <= set(task.vocab.tokens)  # every word seen in training
     for caps, objs in zip(task.test.captions, task.test.objects):
-        assert len(caps) == 2 and len(set(caps)) == 2                              # several phrasings
-        for o in objs:                                                             # each object named in each
+        assert len(caps) == 2 and len(set(caps)) == 2  # several phrasings
+        for o in objs:  # each object named in each
             assert all(f"a {o[0]} {o[1]} {o[2]}" in c for c in caps)
-        if len(objs) > 1:                                                          # in order along one axis
+        if len(objs) > 1:  # in order along one axis
             axis = 1 if ("left" in caps[0] or "right" in caps[0]) else 0
             along = [o[3 + axis] for o in objs]
             assert along == sorted(along)
@@ -199,10 +207,12 @@ def test_the_unseen_split_holds_only_combinations_never_seen_in_training():
 
 # ----------------------------------------------------------------------------- metrics
 HYP1 = "It is a guide to action which ensures that the military always obeys the commands of the party".split()
-REF1 = ["It is a guide to action that ensures that the military will forever heed Party commands".split(),
-        "It is the guiding principle which guarantees the military forces always being under the command of the "
-        "Party".split(),
-        "It is the practical guide for the army always to heed the directions of the party".split()]
+REF1 = [
+    "It is a guide to action that ensures that the military will forever heed Party commands".split(),
+    "It is the guiding principle which guarantees the military forces always being under the command of the "
+    "Party".split(),
+    "It is the practical guide for the army always to heed the directions of the party".split(),
+]
 HYP2 = "he read the book because he was interested in world history".split()
 REF2 = ["he was interested in world history because he read the book".split()]
 
@@ -222,7 +232,7 @@ def test_bleu_matches_the_published_values():
     scores = bleu_scores([HYP1], [REF1])
     assert scores["bleu_1"] == pytest.approx(17 / 18) and scores["bleu_4"] == corpus_bleu([HYP1], [REF1])
     assert scores["bleu_1"] > scores["bleu_2"] > scores["bleu_3"] > scores["bleu_4"]
-    assert corpus_bleu([HYP2[:3]], [[HYP2[5:8]]]) == 0.0                          # no 4-gram in common
+    assert corpus_bleu([HYP2[:3]], [[HYP2[5:8]]]) == 0.0  # no 4-gram in common
     assert exact_match([HYP1, HYP2], [REF1, REF2 + [HYP2]]) == 0.5
     with pytest.raises(BoucleError, match="references"):
         corpus_bleu([HYP1], [REF1, REF2])
@@ -233,21 +243,23 @@ def test_bleu_matches_the_published_values():
 # ----------------------------------------------------------------------------- files
 def test_caption_files_load_on_a_local_fixture():
     table = read_caption_file(FIXTURES / "captions.token.txt")
-    assert table == {"red square.png": ["A red square.", "a small RED square on black"],
-                     "blue.ppm": ["A blue rectangle, bottom right.", "blue block"],
-                     "yellow_left.png": ["Yellow on the left"]}
+    assert table == {
+        "red square.png": ["A red square.", "a small RED square on black"],
+        "blue.ppm": ["A blue rectangle, bottom right.", "blue block"],
+        "yellow_left.png": ["Yellow on the left"],
+    }
     data = load_captions(FIXTURES / "captions.token.txt", FIXTURES)
     assert data.names == list(table) and data.captions == list(table.values())
     assert data.images.shape == (3, 6, 8, 3) and data.images.dtype == np.float32
-    np.testing.assert_allclose(data.images[0, 2, 3], [230 / 255, 20 / 255, 10 / 255], atol=1e-7)   # PNG, RGB
+    np.testing.assert_allclose(data.images[0, 2, 3], [230 / 255, 20 / 255, 10 / 255], atol=1e-7)  # PNG, RGB
     np.testing.assert_allclose(data.images[1, 5, 7], [10 / 255, 40 / 255, 240 / 255], atol=1e-7)  # binary PPM
-    assert data.images[2, :, :4, :2].min() > 0.95 and data.images[2, :, 4:].max() == 0.0           # palette PNG
+    assert data.images[2, :, :4, :2].min() > 0.95 and data.images[2, :, 4:].max() == 0.0  # palette PNG
     csv = load_captions(FIXTURES / "captions.csv", FIXTURES, size=(3, 4))
     assert csv.names == ["yellow_left.png", "red square.png"] and csv.captions[0] == ["yellow, left half"]
-    assert csv.images.shape == (2, 3, 4, 3)                                                     # resampled
+    assert csv.images.shape == (2, 3, 4, 3)  # resampled
     np.testing.assert_array_equal(read_image(FIXTURES / "plain.ppm"), [[[1, 0, 0], [0, 0, 1]]])  # ASCII PPM
     vocab = Vocabulary.words([c for caps in data.captions for c in caps])
-    assert {"red", "square", ".", ","} <= set(vocab.tokens) and "RED" not in vocab.tokens   # lower-cased, marks
+    assert {"red", "square", ".", ","} <= set(vocab.tokens) and "RED" not in vocab.tokens  # lower-cased, marks
 
 
 def test_write_then_read_an_image(tmp_path, rng):
@@ -336,7 +348,7 @@ def test_cli_caption(rng, tmp_path, capsys):
     for i, name in enumerate(["a.png", "b.ppm", "c.png"]):
         write_image(tmp_path / name, x[i])
         files.append(str(tmp_path / name))
-    x8 = np.stack([read_image(f) for f in files])                              # what the files hold (8 bits)
+    x8 = np.stack([read_image(f) for f in files])  # what the files hold (8 bits)
     assert cli(["caption", str(model), *files]) == 0
     assert capsys.readouterr().out.splitlines() == m.caption(x8)
     assert cli(["caption", str(model), files[0], "--beam", "3", "--attention", str(tmp_path / "att.png")]) == 0
@@ -347,14 +359,16 @@ def test_cli_caption(rng, tmp_path, capsys):
     (tmp_path / "x.gif").write_bytes(b"GIF89a\x01\x00\x01\x00\x00\x00\x00;")
     seq = boucle.Sequential([boucle.layers.Dense(2, input_shape=(3,))])
     boucle.save(seq, tmp_path / "seq.safetensors")
-    bad = [([str(model), str(tmp_path / "small.png")], "expected an image of 8x10 pixels"),
-           ([str(model), str(tmp_path / "grey.png")], "expected 3 channels"),
-           ([str(model), str(tmp_path / "x.gif")], "not a PNG, PPM or JPEG image"),
-           ([str(model), files[0], "--attention", str(tmp_path / "att.png")], "already exists; pass --force"),
-           ([str(model), files[0], "--attention", str(tmp_path / "att.jpg")], "expected a .png"),
-           ([str(model), files[0], "--beam", "0"], "argument --beam"),
-           ([str(tmp_path / "seq.safetensors"), files[0]], "expected an ImageCaptioner"),
-           ([str(tmp_path / "none.safetensors"), files[0]], "no model file")]
+    bad = [
+        ([str(model), str(tmp_path / "small.png")], "expected an image of 8x10 pixels"),
+        ([str(model), str(tmp_path / "grey.png")], "expected 3 channels"),
+        ([str(model), str(tmp_path / "x.gif")], "not a PNG, PPM or JPEG image"),
+        ([str(model), files[0], "--attention", str(tmp_path / "att.png")], "already exists; pass --force"),
+        ([str(model), files[0], "--attention", str(tmp_path / "att.jpg")], "expected a .png"),
+        ([str(model), files[0], "--beam", "0"], "argument --beam"),
+        ([str(tmp_path / "seq.safetensors"), files[0]], "expected an ImageCaptioner"),
+        ([str(tmp_path / "none.safetensors"), files[0]], "no model file"),
+    ]
     for args, msg in bad:
         assert cli(["caption", *args]) == 2, args
         err = capsys.readouterr().err
@@ -362,9 +376,16 @@ def test_cli_caption(rng, tmp_path, capsys):
     assert cli(["caption", str(model), files[0], "--attention", str(tmp_path / "att.png"), "--force"]) == 0
 
 
-@pytest.mark.parametrize("kw", [dict(attention="general"), dict(attention="additive", init_state="mean", num_layers=2),
-                                dict(cell="rnn", coords=False), dict(attention="general", input_feeding=True)],
-                         ids=["general", "additive-mean-2", "rnn-no-attention", "input-feeding"])
+@pytest.mark.parametrize(
+    "kw",
+    [
+        dict(attention="general"),
+        dict(attention="additive", init_state="mean", num_layers=2),
+        dict(cell="rnn", coords=False),
+        dict(attention="general", input_feeding=True),
+    ],
+    ids=["general", "additive-mean-2", "rnn-no-attention", "input-feeding"],
+)
 def test_torch_twin_gives_the_same_loss_and_gradients(kw, rng):
     """The same network written in PyTorch (boucle.interop.torch_captioner), float64: the loss and every
     gradient agree to 1e-10."""
@@ -380,15 +401,18 @@ def test_torch_twin_gives_the_same_loss_and_gradients(kw, rng):
     assert abs(loss.item() - fwd.loss) < 1e-10
     g = m.grads
     kind = m.cell
-    pairs = [(g["conv_0/W"], twin.cnn[0].weight.grad.numpy().transpose(2, 3, 1, 0)),
-             (g["dec_embedding/E"], twin.embedding.weight.grad.numpy()),
-             (g["output/W"], twin.output.weight.grad.numpy().T), (g["output/b"], twin.output.bias.grad.numpy())]
+    pairs = [
+        (g["conv_0/W"], twin.cnn[0].weight.grad.numpy().transpose(2, 3, 1, 0)),
+        (g["dec_embedding/E"], twin.embedding.weight.grad.numpy()),
+        (g["output/W"], twin.output.weight.grad.numpy().T),
+        (g["output/b"], twin.output.bias.grad.numpy()),
+    ]
     for l in range(m.num_layers):
-        pairs += [(g[f"dec_rnn_{l}/U"], gates_to_course(getattr(twin.rnn, f"weight_ih_l{l}").grad.numpy().T,
-                                                         _PERM[kind])),
-                  (g[f"dec_rnn_{l}/W"], gates_to_course(getattr(twin.rnn, f"weight_hh_l{l}").grad.numpy().T,
-                                                         _PERM[kind])),
-                  (g[f"dec_rnn_{l}/b"], gates_to_course(getattr(twin.rnn, f"bias_ih_l{l}").grad.numpy(), _PERM[kind]))]
+        pairs += [
+            (g[f"dec_rnn_{l}/U"], gates_to_course(getattr(twin.rnn, f"weight_ih_l{l}").grad.numpy().T, _PERM[kind])),
+            (g[f"dec_rnn_{l}/W"], gates_to_course(getattr(twin.rnn, f"weight_hh_l{l}").grad.numpy().T, _PERM[kind])),
+            (g[f"dec_rnn_{l}/b"], gates_to_course(getattr(twin.rnn, f"bias_ih_l{l}").grad.numpy(), _PERM[kind])),
+        ]
     for k, b in zip([f"bridge_{s}_{l}" for l in range(m.num_layers) for s in m.decoder.state_names], twin.bridges):
         pairs.append((g[f"{k}/W"], b.weight.grad.numpy().T))
     if m.attn is not None:
@@ -408,14 +432,39 @@ def test_cli_info_summarises_a_captioner(rng, tmp_path, capsys):
 
 def test_example_runs_with_small_settings_and_its_files_work_with_the_loader_and_the_command(tmp_path, capsys):
     import importlib.util
-    spec = importlib.util.spec_from_file_location("boucle_example_captions",
-                                                  Path(__file__).resolve().parents[1] / "examples" / "captions.py")
+
+    spec = importlib.util.spec_from_file_location(
+        "boucle_example_captions", Path(__file__).resolve().parents[1] / "examples" / "captions.py"
+    )
     ex = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(ex)
     out = tmp_path / "run"
-    res = ex.main(["--n-train", "64", "--n-val", "16", "--n-test", "16", "--epochs", "1", "--units", "16",
-                   "--filters", "4,8", "--beam", "2", "--verbose", "0", "--out", str(tmp_path / "cap.safetensors"),
-                   "--plots", str(out), "--export", str(out / "export")])
+    res = ex.main(
+        [
+            "--n-train",
+            "64",
+            "--n-val",
+            "16",
+            "--n-test",
+            "16",
+            "--epochs",
+            "1",
+            "--units",
+            "16",
+            "--filters",
+            "4,8",
+            "--beam",
+            "2",
+            "--verbose",
+            "0",
+            "--out",
+            str(tmp_path / "cap.safetensors"),
+            "--plots",
+            str(out),
+            "--export",
+            str(out / "export"),
+        ]
+    )
     assert res["epochs"] == 1 and res["input_feeding"] and 0.0 <= res["unseen_exact_match_greedy"] <= 1.0
     assert {"seen_bleu4_greedy", "unseen_bleu4_beam2"} <= set(res)
     assert (out / "captions_grid.png").stat().st_size > 1000 and (out / "captions_attention.png").stat().st_size > 1000

@@ -1,5 +1,6 @@
 """Cells: each step equals the course's equations written out, and each step backward
 equals finite differences of its step forward (dxu, previous state, loop parameters)."""
+
 import dataclasses
 
 import numpy as np
@@ -26,7 +27,7 @@ def ref_rnn(p, xu, state, act):
 def ref_lstm(p, xu, state):
     h, c = state
     a = xu + h @ p["W"]
-    blk = [a[:, k * H:(k + 1) * H] for k in range(4)]
+    blk = [a[:, k * H : (k + 1) * H] for k in range(4)]
     pi, pf, po = (p.get(k, np.zeros(H)) for k in ("p_i", "p_f", "p_o"))
     i = sig(blk[0] + pi * c)
     f = sig(blk[1] + pf * c)
@@ -40,8 +41,8 @@ def ref_gru(p, xu, state):
     (h,) = state
     W = p["W"]
     z = sig(xu[:, :H] + h @ W[:, :H])
-    r = sig(xu[:, H:2 * H] + h @ W[:, H:2 * H])
-    g = np.tanh(xu[:, 2 * H:] + (r * h) @ W[:, 2 * H:])
+    r = sig(xu[:, H : 2 * H] + h @ W[:, H : 2 * H])
+    g = np.tanh(xu[:, 2 * H :] + (r * h) @ W[:, 2 * H :])
     return (z * g + (1 - z) * h,)
 
 
@@ -49,8 +50,8 @@ def ref_gru_reset_after(p, xu, state):
     (h,) = state
     s = h @ p["W"] + p["b_W"]
     z = sig(xu[:, :H] + s[:, :H])
-    r = sig(xu[:, H:2 * H] + s[:, H:2 * H])
-    g = np.tanh(xu[:, 2 * H:] + r * s[:, 2 * H:])
+    r = sig(xu[:, H : 2 * H] + s[:, H : 2 * H])
+    g = np.tanh(xu[:, 2 * H :] + r * s[:, 2 * H :])
     return (z * g + (1 - z) * h,)
 
 
@@ -103,7 +104,7 @@ def test_step_forward_is_the_course_equation(case, rng):
     assert len(new) == cell.n_states
     for a, b in zip(new, want):
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
-    np.testing.assert_array_equal(xu, xu_copy)            # inputs are never written to
+    np.testing.assert_array_equal(xu, xu_copy)  # inputs are never written to
     for s, s0 in zip(state, state_copy):
         np.testing.assert_array_equal(s, s0)
 
@@ -113,7 +114,7 @@ def test_step_forward_is_the_course_equation(case, rng):
 def test_step_backward_matches_finite_differences(case, rec_mask, rng):
     kind, act, extra, _ = case
     cell, params, p, xu, state = make(kind, act, extra, rng, rec_mask)
-    if act == "relu":   # keep away from the kink at 0
+    if act == "relu":  # keep away from the kink at 0
         xu += np.sign(xu) * 0.1
     R = [rng.standard_normal((B, H)) for _ in range(cell.n_states)]
 
@@ -146,6 +147,7 @@ def test_recurrent_dropout_masks_only_the_recurrent_product(rng):
 
 def test_sigmoid_through_tanh_equals_the_table(rng):
     from boucle.ops import activations
+
     a = rng.standard_normal(1000) * 20
     np.testing.assert_allclose(cells._sigmoid_(a.copy()), activations.sigmoid(a), rtol=0, atol=1e-15)
     a32 = a.astype(np.float32)
@@ -178,9 +180,9 @@ def test_gate_blocks_are_views_of_the_parameters(rng):
     Wg = cells.by_gate(W, 4)
     assert Wg.shape == (4, H, H) and np.shares_memory(Wg, W)
     for k in range(4):
-        np.testing.assert_array_equal(Wg[k], W[:, k * H:(k + 1) * H])
+        np.testing.assert_array_equal(Wg[k], W[:, k * H : (k + 1) * H])
     np.testing.assert_array_equal(cells.from_gates(Wg), W)
-    p = cells.loop_params(cells.get_cell("gru_reset_after"), {"W": W[:, :3 * H], "b_W": np.arange(3 * H)})
+    p = cells.loop_params(cells.get_cell("gru_reset_after"), {"W": W[:, : 3 * H], "b_W": np.arange(3 * H)})
     assert p.b_W.shape == (3, 1, H) and p.b_W[1, 0, 0] == H
 
 
@@ -190,9 +192,9 @@ def test_cell_variants_are_explicit_and_checked():
     lstm = cells.get_cell("lstm", peephole=True)
     assert (lstm.kind, lstm.gates, lstm.n_states, lstm.peephole, lstm.recurrent_bias) == ("lstm", 4, 2, True, False)
     assert lstm.loop_param_names == ("W", "p_i", "p_f", "p_o")
-    assert cells.get_cell("gru_reset_after").recurrent_bias is True                # the kind's default
+    assert cells.get_cell("gru_reset_after").recurrent_bias is True  # the kind's default
     assert cells.get_cell("gru_reset_after", recurrent_bias=False).loop_param_names == ("W",)
-    assert cells.get_cell("lstm") is cells.get_cell("lstm")                        # one shared instance
+    assert cells.get_cell("lstm") is cells.get_cell("lstm")  # one shared instance
     assert cells.Cell("rnn", "relu") == cells.get_cell("rnn", "relu")
     with pytest.raises(dataclasses.FrozenInstanceError):
         lstm.peephole = False
@@ -209,6 +211,6 @@ def test_cell_variants_are_explicit_and_checked():
     with pytest.raises(BoucleError, match=r"^params: expected no 'p_i' for .*got one$"):
         cells.loop_params(cells.get_cell("lstm"), {"W": W, "p_i": np.zeros(H)})
     with pytest.raises(BoucleError, match=r"^params: expected 'b_W' for .*got none$"):
-        cells.loop_params(cells.get_cell("gru_reset_after"), {"W": W[:, :3 * H]})
+        cells.loop_params(cells.get_cell("gru_reset_after"), {"W": W[:, : 3 * H]})
     p = cells.loop_params(lstm, {"W": W, "p_i": np.ones(H), "p_f": 2 * np.ones(H), "p_o": 3 * np.ones(H)})
     assert p.W is W and [v[0] for v in p.peepholes] == [1, 2, 3] and p.b_W is None and p.rec_mask is None

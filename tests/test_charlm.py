@@ -1,5 +1,6 @@
 """Character models (seed 002, "RNNs Génératifs"): data, the model, its gradient, sampling,
 resuming bit-identically, and learning."""
+
 import math
 import sysconfig
 from pathlib import Path
@@ -8,9 +9,8 @@ import numpy as np
 import pytest
 
 import boucle
+from boucle.data.text import TextStream, builtin_files, eval_chunks, find_files, load_corpus, read_text, split_ids
 from boucle.data.vocab import Vocabulary
-from boucle.data.text import (TextStream, builtin_files, eval_chunks, find_files, load_corpus,
-                              read_text, split_ids)
 from boucle.diagnostics import numerical_gradient, relative_error
 from boucle.errors import BoucleError
 from boucle.models.charlm import CharModel
@@ -21,14 +21,22 @@ TEXT = "def add(a, b):\n    return a + b\n\n" * 40
 
 
 def small_model(cell="lstm", embed=4, layers=2, dropout=0.0, dtype="float32", seed=0, text=TEXT):
-    return CharModel(Vocabulary.from_text(text), cell=cell, layers=layers, hidden=8, embed=embed,
-                     dropout=dropout, seed=seed, dtype=dtype)
+    return CharModel(
+        Vocabulary.from_text(text),
+        cell=cell,
+        layers=layers,
+        hidden=8,
+        embed=embed,
+        dropout=dropout,
+        seed=seed,
+        dtype=dtype,
+    )
 
 
 # ---------------------------------------------------------------- data
 def test_read_text_names_file_and_byte_offset(tmp_path):
     p = tmp_path / "latin1.txt"
-    p.write_bytes("abc\n".encode() + "café".encode("latin-1"))
+    p.write_bytes(b"abc\n" + "café".encode("latin-1"))
     with pytest.raises(BoucleError, match=r"latin1\.txt: not UTF-8 text: invalid byte 0xe9 at byte offset 7"):
         read_text(p)
     with pytest.raises(BoucleError, match="no such file"):
@@ -41,8 +49,9 @@ def test_read_text_names_file_and_byte_offset(tmp_path):
 def test_builtin_corpus_is_the_stdlib_py_files_sorted():
     files = builtin_files()
     root = Path(sysconfig.get_paths()["stdlib"])
-    assert files == sorted(root / n for n in __import__("os").listdir(root)
-                           if n.endswith(".py") and (root / n).is_file())
+    assert files == sorted(
+        root / n for n in __import__("os").listdir(root) if n.endswith(".py") and (root / n).is_file()
+    )
     assert len(files) > 50 and all(f.parent == root for f in files)
     assert files == sorted(files)
 
@@ -84,13 +93,13 @@ def test_stream_chunks_are_consecutive_and_targets_shifted():
     x1, y1, new1 = s.next_batch(rng)
     assert new0 and not new1
     assert np.array_equal(y0[:, :-1], x0[:, 1:])
-    assert np.array_equal(x1[:, 0], (x0[:, -1] + 1) % 1000)          # row b continues its own text
-    assert np.array_equal(np.sort((x0[:, 0] - x0[0, 0]) % 1000), np.arange(4) * 250)   # rows L apart
+    assert np.array_equal(x1[:, 0], (x0[:, -1] + 1) % 1000)  # row b continues its own text
+    assert np.array_equal(np.sort((x0[:, 0] - x0[0, 0]) % 1000), np.arange(4) * 250)  # rows L apart
     state = s.state_dict()
     t = TextStream(ids, batch_size=4, seq_len=10)
     t.load_state_dict(state)
     r1, r2 = np.random.default_rng(5), np.random.default_rng(5)
-    for _ in range(30):                                                   # across an epoch boundary
+    for _ in range(30):  # across an epoch boundary
         a, b = s.next_batch(r1), t.next_batch(r2)
         assert all(np.array_equal(u, v) for u, v in zip(a, b))
     assert s.epoch == 1 and s.chunks_per_epoch == 24
@@ -111,7 +120,7 @@ def test_eval_chunks_score_every_transition_once():
 @pytest.mark.parametrize("cell,embed", [("lstm", 4), ("gru", 0), ("rnn", 3)])
 def test_stepper_equals_the_layer_forward(cell, embed):
     m = small_model(cell, embed, dtype="float64")
-    ids = m.vocab.encode(TEXT[:30])[None].repeat(2, axis=0)               # (2, 30)
+    ids = m.vocab.encode(TEXT[:30])[None].repeat(2, axis=0)  # (2, 30)
     ids[1] = ids[1][::-1]
     logits, _, final = m.forward(ids)
     step = m.stepper()
@@ -165,12 +174,12 @@ def test_the_carried_state_is_the_previous_batch_final_state():
     m.compile(SGD(0.5))
     rng = np.random.default_rng(0)
     x1, y1, x2, y2 = (rng.integers(0, len(m.vocab), (3, 6)) for _ in range(4))
-    _, _, final1 = m.forward(x1)                                      # before the first update
+    _, _, final1 = m.forward(x1)  # before the first update
     m.train_step(x1, y1)
     for carried, want in zip(m.states, final1):
         for a, b in zip(carried, want):
             np.testing.assert_array_equal(a, b)
-    expected = m._loss(y2, m.forward(x2, m.states)[0])               # the updated weights, carried states
+    expected = m._loss(y2, m.forward(x2, m.states)[0])  # the updated weights, carried states
     from_zeros = m._loss(y2, m.forward(x2)[0])
     assert m.train_step(x2, y2) == pytest.approx(expected, rel=1e-13, abs=0)
     assert abs(expected - from_zeros) > 1e-6
@@ -223,8 +232,13 @@ def test_bad_arguments():
         m.fit("abc" * 100, steps=1, verbose=0)
     with pytest.raises(BoucleError, match="time_budget"):
         m.fit("ab" * 100, time_budget=0, seq_len=4, batch_size=2, verbose=0)
-    for kw, match in [({"temperature": 0}, "temperature"), ({"temperature": -1.0}, "temperature"),
-                      ({"top_p": 0.0}, "top_p"), ({"top_p": 1.5}, "top_p"), ({"top_k": 0}, "top_k")]:
+    for kw, match in [
+        ({"temperature": 0}, "temperature"),
+        ({"temperature": -1.0}, "temperature"),
+        ({"top_p": 0.0}, "top_p"),
+        ({"top_p": 1.5}, "top_p"),
+        ({"top_k": 0}, "top_k"),
+    ]:
         with pytest.raises(BoucleError, match=match):
             m.sample(5, **kw)
     with pytest.raises(BoucleError, match="length"):
@@ -238,11 +252,13 @@ def test_diverging_run_stops_with_a_clear_message():
     m.fit(TEXT, steps=2, seq_len=8, batch_size=4, optimizer=SGD(0.1), verbose=0)
     m.dense.params["W"][0, 0] = np.inf
     before = m.get_weights()
-    with pytest.warns(RuntimeWarning, match=r"the loss is nan at epoch 1, batch 1 \(step 3\); that step was not applied"):
+    with pytest.warns(
+        RuntimeWarning, match=r"the loss is nan at epoch 1, batch 1 \(step 3\); that step was not applied"
+    ):
         h = m.fit(TEXT, steps=5, seq_len=8, batch_size=4, verbose=0)
     assert m.step == 2 and "the weights are those of step 2" in h.stopped_reason
     after = m.get_weights()
-    assert all(np.array_equal(before[k], after[k]) for k in before)     # the bad step was not applied
+    assert all(np.array_equal(before[k], after[k]) for k in before)  # the bad step was not applied
 
 
 # ---------------------------------------------------------------- sampling
@@ -251,11 +267,11 @@ def test_distribution_temperature_top_k_top_p():
     p1 = distribution(a)
     np.testing.assert_allclose(p1, np.exp(a) / np.exp(a).sum(), rtol=1e-14)
     ent = [-(p * np.log(np.maximum(p, 1e-300))).sum() for p in (distribution(a, t) for t in (2.0, 1.0, 0.5, 0.1))]
-    assert ent == sorted(ent, reverse=True)                               # colder = sharper
+    assert ent == sorted(ent, reverse=True)  # colder = sharper
     assert distribution(a, 1e-3)[0] > 0.999
     p2 = distribution(a, top_k=2)
     assert np.count_nonzero(p2) == 2 and p2[0] > p2[1] > 0 and p2.sum() == pytest.approx(1.0)
-    p3 = distribution(a, top_p=0.7)                                      # p1 = .56 .21 .13 ...: keep 2
+    p3 = distribution(a, top_p=0.7)  # p1 = .56 .21 .13 ...: keep 2
     assert np.count_nonzero(p3) == 2 and p3[[0, 1]].sum() == pytest.approx(1.0)
     assert np.array_equal(distribution(a, top_p=1e-9), np.eye(5)[0])
     assert np.array_equal(distribution(a, top_k=1), np.eye(5)[0])
@@ -272,7 +288,7 @@ def greedy(m, prime, n):
     for _ in range(n):
         logits = m.forward(m.vocab.encode(text)[None])[0]
         text += m.vocab.chars[int(np.argmax(logits[0, -1]))]
-    return text[len(prime):]
+    return text[len(prime) :]
 
 
 def test_sampling_determinism_and_greedy_limits():
@@ -312,8 +328,8 @@ def test_resume_equals_uninterrupted_bit_identical(tmp_path):
     assert wa.keys() == wb.keys() and all(np.array_equal(wa[k], wb[k]) for k in wa)
     sa, sb = a.optimizer.state_dict(), b.optimizer.state_dict()
     assert all(np.array_equal(sa[k], sb[k]) for k in sa)
-    assert a.history.history["val_bpc"][-1] == b.history.history["val_bpc"][-1]   # the final validation
-    assert b.history.step == [5, 10, 15, 20, 23, 25, 30, 35, 40, 45]       # one lifetime record, resumed
+    assert a.history.history["val_bpc"][-1] == b.history.history["val_bpc"][-1]  # the final validation
+    assert b.history.step == [5, 10, 15, 20, 23, 25, 30, 35, 40, 45]  # one lifetime record, resumed
     assert a.stream_state == b.stream_state
 
 
@@ -323,8 +339,17 @@ def test_learns_a_repetitive_text():
     text = "abcdefgh\n" * 300
     m = CharModel(Vocabulary.from_text(text), layers=1, hidden=32, embed=8, seed=0)
     assert m.evaluate(text[2400:])["bpc"] == pytest.approx(math.log2(9), abs=0.05)
-    h = m.fit(text[:2400], text[2400:], steps=150, seq_len=16, batch_size=8, val_every=50,
-              optimizer=Adam(1e-2, clipnorm=5.0), sample_every=0, verbose=0)
+    h = m.fit(
+        text[:2400],
+        text[2400:],
+        steps=150,
+        seq_len=16,
+        batch_size=8,
+        val_every=50,
+        optimizer=Adam(1e-2, clipnorm=5.0),
+        sample_every=0,
+        verbose=0,
+    )
     assert h.step[-1] == 150 and h.history["val_bpc"][-1] < 0.25
     assert m.sample(18, prime="abc", temperature=0.5, seed=0) == "defgh\nabcdefgh\nabc"
     r = m.evaluate(text[2400:])

@@ -1,6 +1,7 @@
 """The ``boucle`` command end to end: train -> checkpoint -> generate -> evaluate -> info,
 ``--resume`` bit-identical, ``python -m boucle``, ``--help``, and every bad input (exit code 2,
 one line on stderr, nothing written)."""
+
 import math
 import re
 import subprocess
@@ -15,8 +16,24 @@ from boucle.cli import build_parser, main
 from boucle.layers import Dense
 
 CODE = "".join(f"def f{i % 5}(x, y):\n    return (x + {i % 3}) * y\n\n" for i in range(120))
-SMALL = ["--layers", "1", "--hidden", "16", "--embed", "4", "--seq-len", "16", "--batch-size", "4",
-         "--val-every", "5", "--val-fraction", "0.1", "--sample-length", "20"]
+SMALL = [
+    "--layers",
+    "1",
+    "--hidden",
+    "16",
+    "--embed",
+    "4",
+    "--seq-len",
+    "16",
+    "--batch-size",
+    "4",
+    "--val-every",
+    "5",
+    "--val-fraction",
+    "0.1",
+    "--sample-length",
+    "20",
+]
 
 
 @pytest.fixture
@@ -49,7 +66,7 @@ def test_end_to_end(src, tmp_path, capsys):
     args = ["generate", str(out), "--prime", "def", "--length", "40", "--seed", "3"]
     assert main(args) == 0
     g1 = capsys.readouterr().out
-    assert main(args) == 0 and capsys.readouterr().out == g1            # same seed, same text
+    assert main(args) == 0 and capsys.readouterr().out == g1  # same seed, same text
     assert g1.startswith("def") and len(g1) == 3 + 40 + 1
     assert main(args[:-1] + ["4"]) == 0 and capsys.readouterr().out != g1
     assert main(["generate", str(out / "model.safetensors"), "--length", "5", "--top-k", "1", "--top-p", "0.5"]) == 0
@@ -100,11 +117,12 @@ def test_python_m_boucle(src, tmp_path):
 
 def test_threads_option_is_scoped_to_the_command(trained, capsys):
     from boucle import backend
+
     before = [get() for _, get in backend._openblas_entry_points()]
     with backend.blas_threads(1):
         seen = [get() for _, get in backend._openblas_entry_points()]
     assert seen == [1] * len(before)
-    assert [get() for _, get in backend._openblas_entry_points()] == before    # restored
+    assert [get() for _, get in backend._openblas_entry_points()] == before  # restored
     assert main(["--threads", "1", "info", str(trained)]) == 0
     assert [get() for _, get in backend._openblas_entry_points()] == before
     assert main(["--threads", "0", "info", str(trained)]) == 2
@@ -122,9 +140,27 @@ def test_help_is_complete(command, capsys):
         if action.help and action.option_strings and action.dest != "help":
             assert len(action.help) > 5
     if command == "train":
-        for opt in ("--cell", "--layers", "--hidden", "--embed", "--seq-len", "--batch-size", "--steps",
-                    "--epochs", "--time-budget", "--optimizer", "--lr", "--clip", "--dropout", "--val-fraction",
-                    "--seed", "--out", "--resume", "--plot", "--glob"):
+        for opt in (
+            "--cell",
+            "--layers",
+            "--hidden",
+            "--embed",
+            "--seq-len",
+            "--batch-size",
+            "--steps",
+            "--epochs",
+            "--time-budget",
+            "--optimizer",
+            "--lr",
+            "--clip",
+            "--dropout",
+            "--val-fraction",
+            "--seed",
+            "--out",
+            "--resume",
+            "--plot",
+            "--glob",
+        ):
             assert opt in text
         assert "standard library" in text
 
@@ -180,11 +216,11 @@ def test_every_bad_input_exits_2_with_one_line(src, trained, tmp_path, capsys):
         err = capsys.readouterr().err
         assert message in err, (argv, err)
         assert err.count("\n") == 1 and err.startswith("boucle "), err
-        assert not (tmp_path / "out").exists()                       # nothing written half-way
+        assert not (tmp_path / "out").exists()  # nothing written half-way
 
 
 def test_plot_without_matplotlib_fails_before_training(src, tmp_path, monkeypatch, capsys):
-    monkeypatch.setitem(sys.modules, "matplotlib", None)                 # import matplotlib -> ImportError
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib -> ImportError
     assert train(src, tmp_path / "run", "--steps", "2", "--plot") == 2
     assert "--plot: matplotlib is not installed; pip install 'boucle[plot]'" in capsys.readouterr().err
     assert not (tmp_path / "run").exists()

@@ -1,4 +1,5 @@
 """Dense, Activation, Dropout, Flatten, Embedding: gradients, behaviour, errors."""
+
 import numpy as np
 import pytest
 
@@ -107,7 +108,12 @@ def test_embedding_bad_ids():
 
 
 def test_config_round_trip():
-    for layer in [Dense(3, activation="relu"), Activation("sigmoid"), Dropout(0.2), Flatten(),
-                  Embedding(7, 2, mask_zero=True)]:
+    for layer in [
+        Dense(3, activation="relu"),
+        Activation("sigmoid"),
+        Dropout(0.2),
+        Flatten(),
+        Embedding(7, 2, mask_zero=True),
+    ]:
         clone = type(layer).from_config(layer.get_config())
         assert clone.get_config() == layer.get_config()

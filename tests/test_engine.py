@@ -1,5 +1,6 @@
 """The one training engine: every callback and the divergence policy on every model
 (Sequential, CharModel, Seq2Seq, ImageCaptioner), the engine's own bookkeeping, and the command line's exit 2."""
+
 import csv
 import math
 
@@ -8,8 +9,15 @@ import pytest
 import safetensors.numpy
 
 import boucle
-from boucle.callbacks import (Callback, CSVLogger, EarlyStopping, LearningRateScheduler, ModelCheckpoint,
-                              ReduceLROnPlateau, TerminateOnNaN)
+from boucle.callbacks import (
+    Callback,
+    CSVLogger,
+    EarlyStopping,
+    LearningRateScheduler,
+    ModelCheckpoint,
+    ReduceLROnPlateau,
+    TerminateOnNaN,
+)
 from boucle.cli import main
 from boucle.data.vocab import Vocabulary
 from boucle.errors import BoucleError
@@ -23,6 +31,7 @@ TEXT = "def add(a, b):\n    return a + b\n\n" * 40
 
 class Sequence_:
     """Dense regression: 64 samples, one epoch = 4 batches."""
+
     name = "sequential"
 
     def __init__(self):
@@ -33,8 +42,9 @@ class Sequence_:
         self.model.compile(optimizer=SGD(0.05), loss="mse")
 
     def fit(self, epochs, callbacks=()):
-        return self.model.fit(self.x, self.y, batch_size=16, epochs=epochs, validation_split=0.25,
-                              callbacks=list(callbacks), verbose=0)
+        return self.model.fit(
+            self.x, self.y, batch_size=16, epochs=epochs, validation_split=0.25, callbacks=list(callbacks), verbose=0
+        )
 
     def output_weight(self):
         return self.model.layers[-1].params["W"]
@@ -42,6 +52,7 @@ class Sequence_:
 
 class Chars:
     """A character model: one engine epoch = one reporting interval of 3 steps."""
+
     name = "char_model"
 
     def __init__(self):
@@ -49,8 +60,17 @@ class Chars:
         self.model.compile(SGD(0.05))
 
     def fit(self, epochs, callbacks=()):
-        return self.model.fit(TEXT, TEXT[:200], steps=self.model.step + 3 * epochs, seq_len=8, batch_size=4,
-                              val_every=3, sample_every=0, callbacks=list(callbacks), verbose=0)
+        return self.model.fit(
+            TEXT,
+            TEXT[:200],
+            steps=self.model.step + 3 * epochs,
+            seq_len=8,
+            batch_size=4,
+            val_every=3,
+            sample_every=0,
+            callbacks=list(callbacks),
+            verbose=0,
+        )
 
     def output_weight(self):
         return self.model.dense.params["W"]
@@ -58,19 +78,27 @@ class Chars:
 
 class Pairs:
     """A tiny encoder-decoder copying short id sequences."""
+
     name = "seq2seq"
 
     def __init__(self):
         rng = np.random.default_rng(0)
         x = rng.integers(4, 9, (48, 5))
-        x[::3, 3:] = 0                                          # some right padding
+        x[::3, 3:] = 0  # some right padding
         self.x, self.xv = x[:40], x[40:]
         self.model = Seq2Seq(9, units=8, embed_dim=4, seed=0)
         self.model.compile(SGD(0.05))
 
     def fit(self, epochs, callbacks=()):
-        return self.model.fit(self.x, self.x, batch_size=10, epochs=epochs, validation_data=(self.xv, self.xv),
-                              callbacks=list(callbacks), verbose=0)
+        return self.model.fit(
+            self.x,
+            self.x,
+            batch_size=10,
+            epochs=epochs,
+            validation_data=(self.xv, self.xv),
+            callbacks=list(callbacks),
+            verbose=0,
+        )
 
     def output_weight(self):
         return self.model.output.params["W"]
@@ -78,6 +106,7 @@ class Pairs:
 
 class Captions:
     """A tiny image captioner: 8x8 images, one or two captions each."""
+
     name = "image_captioner"
 
     def __init__(self):
@@ -85,13 +114,21 @@ class Captions:
         words = ["a red dot", "a blue dot", "two dots", "a dot"]
         self.x = rng.random((48, 8, 8, 3)).astype(np.float32)
         self.caps = [[words[i % 4]] + ([words[(i + 1) % 4]] if i % 3 == 0 else []) for i in range(48)]
-        self.model = ImageCaptioner(Vocabulary.words(words), (8, 8, 3), filters=(3,), units=8, embed_dim=4,
-                                    attention="general", seed=0)
+        self.model = ImageCaptioner(
+            Vocabulary.words(words), (8, 8, 3), filters=(3,), units=8, embed_dim=4, attention="general", seed=0
+        )
         self.model.compile(SGD(0.05))
 
     def fit(self, epochs, callbacks=()):
-        return self.model.fit(self.x[:40], self.caps[:40], batch_size=10, epochs=epochs,
-                              validation_data=(self.x[40:], self.caps[40:]), callbacks=list(callbacks), verbose=0)
+        return self.model.fit(
+            self.x[:40],
+            self.caps[:40],
+            batch_size=10,
+            epochs=epochs,
+            validation_data=(self.x[40:], self.caps[40:]),
+            callbacks=list(callbacks),
+            verbose=0,
+        )
 
     def output_weight(self):
         return self.model.output.params["W"]
@@ -134,7 +171,7 @@ def test_early_stopping_restores_the_best_weights(task):
     seen = Seen()
     es = EarlyStopping(monitor="loss", min_delta=1e9, patience=1, restore_best_weights=True)
     h = task.fit(10, [es, seen])
-    assert len(h.history["loss"]) == 2 and es.stopped_epoch == h.epoch[1]   # best at epoch 0, no gain by 1e9
+    assert len(h.history["loss"]) == 2 and es.stopped_epoch == h.epoch[1]  # best at epoch 0, no gain by 1e9
     best = seen.weights[0]
     now = task.model.get_weights()
     assert all(np.array_equal(best[k], now[k]) for k in best)
@@ -170,25 +207,28 @@ def test_csv_logger_writes_a_row_per_epoch(task, tmp_path):
 
 def test_learning_rate_scheduler_and_plateau(task):
     seen = Seen()
-    task.fit(3, [LearningRateScheduler(lambda e, lr: 0.1 * 0.5 ** e), seen])      # a fresh model: epochs 0, 1, 2
+    task.fit(3, [LearningRateScheduler(lambda e, lr: 0.1 * 0.5**e), seen])  # a fresh model: epochs 0, 1, 2
     assert seen.lrs == pytest.approx([0.1, 0.05, 0.025])
     start = task.model.optimizer.current_lr()
     task.fit(3, [ReduceLROnPlateau(monitor="loss", factor=0.5, patience=1, min_delta=1e9)])
-    assert task.model.optimizer.current_lr() == pytest.approx(start / 4)   # cut after epochs 2 and 3
+    assert task.model.optimizer.current_lr() == pytest.approx(start / 4)  # cut after epochs 2 and 3
 
 
 def test_divergence_policy_is_the_same_on_every_model(task):
     task.fit(1)
-    task.output_weight()[0, 0] = np.inf                      # the next forward pass overflows
+    task.output_weight()[0, 0] = np.inf  # the next forward pass overflows
     before, step = task.model.get_weights(), task.model.step
-    with pytest.warns(RuntimeWarning, match=r"^training stopped: the loss is (nan|inf) at epoch \d+, batch 1 "
-                                            rf"\(step {step + 1}\); that step was not applied, the weights are "
-                                            rf"those of step {step}; lower the learning rate"):
+    with pytest.warns(
+        RuntimeWarning,
+        match=r"^training stopped: the loss is (nan|inf) at epoch \d+, batch 1 "
+        rf"\(step {step + 1}\); that step was not applied, the weights are "
+        rf"those of step {step}; lower the learning rate",
+    ):
         h = task.fit(3)
     assert h.stopped_reason.startswith("training stopped: the loss is") and task.model.step == step
     after = task.model.get_weights()
     assert all(np.array_equal(before[k], after[k], equal_nan=True) for k in before)
-    assert len(h.epoch) >= 1 and not math.isfinite(h.history["loss"][-1])   # the epoch ended, no good step in it
+    assert len(h.epoch) >= 1 and not math.isfinite(h.history["loss"][-1])  # the epoch ended, no good step in it
 
 
 def test_terminate_on_nan_given_by_the_user_replaces_the_default(task):
@@ -201,8 +241,8 @@ def test_terminate_on_nan_given_by_the_user_replaces_the_default(task):
 
 def test_a_gradient_that_overflows_is_refused_too():
     t = Sequence_()
-    t.model.layers[0].params["W"][...] = 0.0                  # h = 0, so y_pred = 0 and the loss is finite...
-    t.model.layers[1].params["W"][...] = 3e38                 # ... but dJ/dh = dJ/dy W^T overflows float32
+    t.model.layers[0].params["W"][...] = 0.0  # h = 0, so y_pred = 0 and the loss is finite...
+    t.model.layers[1].params["W"][...] = 3e38  # ... but dJ/dh = dJ/dy W^T overflows float32
     t.y[...] = 100.0
     r = train_step(t.model, (t.x[:16], t.y[:16], None))
     assert math.isfinite(r.loss) and not math.isfinite(r.grad_norm) and not r.applied and t.model.step == 0
@@ -212,11 +252,15 @@ def test_engine_limits_and_bad_arguments():
     t = Sequence_()
     batches = [(t.x[:16], t.y[:16], None)] * 5
     h = fit(t.model, lambda epoch: batches, steps=7, verbose=0)
-    assert t.model.step == 7 and h.epoch == [0, 1] and h.step == [5, 7]    # stops inside the 2nd epoch
+    assert t.model.step == 7 and h.epoch == [0, 1] and h.step == [5, 7]  # stops inside the 2nd epoch
     h = fit(t.model, lambda epoch: batches if epoch < 2 else [], epochs=None, verbose=0)
-    assert h.epoch == [0, 1] and t.model.step == 17                       # an empty epoch ends training
-    for kw, match in [({"epochs": -1}, "epochs"), ({"steps": 1.5}, "steps"), ({"time_budget": 0}, "time_budget"),
-                      ({"callbacks": [print]}, "callbacks")]:
+    assert h.epoch == [0, 1] and t.model.step == 17  # an empty epoch ends training
+    for kw, match in [
+        ({"epochs": -1}, "epochs"),
+        ({"steps": 1.5}, "steps"),
+        ({"time_budget": 0}, "time_budget"),
+        ({"callbacks": [print]}, "callbacks"),
+    ]:
         with pytest.raises(BoucleError, match=match):
             fit(t.model, lambda epoch: batches, verbose=0, **kw)
     fresh = Sequential([Dense(1, input_shape=(3,))], seed=0)
@@ -229,8 +273,25 @@ def test_command_line_exits_2_with_the_divergence_message(tmp_path, capsys):
     src.mkdir()
     (src / "a.py").write_text(TEXT)
     out = tmp_path / "run"
-    args = ["train", str(src), "--out", str(out), "--layers", "1", "--hidden", "8", "--embed", "4",
-            "--seq-len", "8", "--batch-size", "4", "--val-every", "5", "--quiet"]
+    args = [
+        "train",
+        str(src),
+        "--out",
+        str(out),
+        "--layers",
+        "1",
+        "--hidden",
+        "8",
+        "--embed",
+        "4",
+        "--seq-len",
+        "8",
+        "--batch-size",
+        "4",
+        "--val-every",
+        "5",
+        "--quiet",
+    ]
     assert main(args + ["--steps", "2"]) == 0
     ckpt = out / "model.safetensors"
     tensors = safetensors.numpy.load_file(str(ckpt))

@@ -6,6 +6,7 @@ states and zero-length rows), convolutional stacks, the character model's step g
 generation loop that reproduces ``CharModel.sample`` character for character, and the Seq2Seq
 encoder and decoder step. onnx and onnxruntime are test dependencies: these tests fail without them.
 """
+
 import json
 
 import numpy as np
@@ -98,19 +99,26 @@ def test_recurrent_layers_with_masking_match_predict(name):
     lens = rng.integers(1, T + 1, B)
     lens[0] = T
     x = padded(rng, B, T, D, lens)
-    model = boucle.Sequential([Masking(0.0, input_shape=(None, D)), RECURRENT[name](), Dense(3, activation="softmax")],
-                              seed=int(rng.integers(1000)))
+    model = boucle.Sequential(
+        [Masking(0.0, input_shape=(None, D)), RECURRENT[name](), Dense(3, activation="softmax")],
+        seed=int(rng.integers(1000)),
+    )
     want = model.predict(x)
     got = run_sequential(model, x)
     assert got.shape == want.shape and np.abs(got - want).max() <= TOL
 
 
-@pytest.mark.parametrize("layer", [lambda: LSTM(5, return_sequences=True, learn_initial_state=True),
-                                   lambda: GRU(4, reset_after=True, learn_initial_state=True, go_backwards=True),
-                                   lambda: Bidirectional(LSTM(3, learn_initial_state=True))])
+@pytest.mark.parametrize(
+    "layer",
+    [
+        lambda: LSTM(5, return_sequences=True, learn_initial_state=True),
+        lambda: GRU(4, reset_after=True, learn_initial_state=True, go_backwards=True),
+        lambda: Bidirectional(LSTM(3, learn_initial_state=True)),
+    ],
+)
 def test_sequence_lens_input_is_predicts_mask(layer, rng):
     B, T, D = 5, 7, 3
-    lens = np.array([7, 0, 3, 1, 5])                       # a zero-length row keeps its (learned) initial state
+    lens = np.array([7, 0, 3, 1, 5])  # a zero-length row keeps its (learned) initial state
     model = boucle.Sequential([layer(), Dense(2)], seed=3)
     model.build((None, D))
     for l in model.layers[0].layers if isinstance(model.layers[0], Bidirectional) else model.layers[:1]:
@@ -125,30 +133,58 @@ def test_embedding_mask_zero_and_stacked_layers(rng):
     ids = rng.integers(1, 12, (6, 9))
     for b, n in enumerate([9, 1, 4, 7, 2, 5]):
         ids[b, n:] = 0
-    model = boucle.Sequential([Embedding(12, 5, mask_zero=True, input_shape=(None,)),
-                               Bidirectional(GRU(4, return_sequences=True, reset_after=True)), Dropout(0.3),
-                               LSTM(6, peephole=True, return_sequences=True), Dense(4), Activation("tanh")], seed=5)
+    model = boucle.Sequential(
+        [
+            Embedding(12, 5, mask_zero=True, input_shape=(None,)),
+            Bidirectional(GRU(4, return_sequences=True, reset_after=True)),
+            Dropout(0.3),
+            LSTM(6, peephole=True, return_sequences=True),
+            Dense(4),
+            Activation("tanh"),
+        ],
+        seed=5,
+    )
     proto = sequential_graph(model)
     assert proto.graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.INT64
     assert np.abs(session(proto).run(None, {"x": ids})[0] - model.predict(ids)).max() <= TOL
 
 
 def test_convolutional_stack(rng):
-    model = boucle.Sequential([
-        Conv2D(4, 3, strides=2, padding="same", activation="relu", input_shape=(9, 9, 2)), BatchNormalization(),
-        MaxPooling2D(2, padding="same"), Conv2D(3, (2, 3), dilation_rate=(1, 2), padding="same"),
-        AveragePooling2D(2, strides=1, padding="same"), UpSampling2D((2, 3)), ZeroPadding2D(((1, 0), (2, 1))),
-        Conv2DTranspose(2, 3, strides=2, padding="same"), Conv2DTranspose(2, 2, strides=3, padding="valid"),
-        GlobalMaxPooling2D(keepdims=True), Flatten(), Dense(6, activation="sigmoid"), RepeatVector(2),
-        Reshape((4, 3))], seed=4)
+    model = boucle.Sequential(
+        [
+            Conv2D(4, 3, strides=2, padding="same", activation="relu", input_shape=(9, 9, 2)),
+            BatchNormalization(),
+            MaxPooling2D(2, padding="same"),
+            Conv2D(3, (2, 3), dilation_rate=(1, 2), padding="same"),
+            AveragePooling2D(2, strides=1, padding="same"),
+            UpSampling2D((2, 3)),
+            ZeroPadding2D(((1, 0), (2, 1))),
+            Conv2DTranspose(2, 3, strides=2, padding="same"),
+            Conv2DTranspose(2, 2, strides=3, padding="valid"),
+            GlobalMaxPooling2D(keepdims=True),
+            Flatten(),
+            Dense(6, activation="sigmoid"),
+            RepeatVector(2),
+            Reshape((4, 3)),
+        ],
+        seed=4,
+    )
     bn = model.layers[1]
     bn.buffers["moving_mean"][:] = rng.standard_normal(4)
     bn.buffers["moving_variance"][:] = rng.uniform(0.5, 2.0, 4)
     x = rng.standard_normal((3, 9, 9, 2)).astype(np.float32)
     assert np.abs(run_sequential(model, x) - model.predict(x)).max() <= TOL
-    seq = boucle.Sequential([Conv1D(4, 3, padding="causal", dilation_rate=2, input_shape=(10, 2)),
-                             MaxPooling1D(3, padding="same"), UpSampling1D(2), AveragePooling1D(2), Conv1D(2, 2),
-                             GlobalAveragePooling1D()], seed=6)
+    seq = boucle.Sequential(
+        [
+            Conv1D(4, 3, padding="causal", dilation_rate=2, input_shape=(10, 2)),
+            MaxPooling1D(3, padding="same"),
+            UpSampling1D(2),
+            AveragePooling1D(2),
+            Conv1D(2, 2),
+            GlobalAveragePooling1D(),
+        ],
+        seed=6,
+    )
     x = rng.standard_normal((4, 10, 2)).astype(np.float32)
     assert np.abs(run_sequential(seq, x) - seq.predict(x)).max() <= TOL
 
@@ -168,23 +204,32 @@ def test_char_model_step_graph_reproduces_sample(cell, embed):
     assert names[0] == "ids" and len(names) == 1 + n_states
     states = {n: np.zeros((1, 12), np.float32) for n in names[1:]}
     rng, nxt, chars = np.random.default_rng(7), model.vocab.index["\n"], []
-    for _ in range(120):                                    # the course's loop: each drawn character fed back
+    for _ in range(120):  # the course's loop: each drawn character fed back
         logits, *new = s.run(None, {"ids": np.array([nxt]), **states})
         states = dict(zip(names[1:], new))
         nxt = sampling.draw(sampling.distribution(logits[0], 0.8), rng)
         chars.append(model.vocab.chars[nxt])
     assert "".join(chars) == model.sample(120, temperature=0.8, seed=7)
-    ids = np.array([3, 0, 5])                               # one batched step from random states: the logits
-    st = [tuple(np.random.default_rng(k).standard_normal((3, 12)).astype(np.float32) for _ in r.state_names)
-          for k, r in enumerate(model.rnns)]
+    ids = np.array([3, 0, 5])  # one batched step from random states: the logits
+    st = [
+        tuple(np.random.default_rng(k).standard_normal((3, 12)).astype(np.float32) for _ in r.state_names)
+        for k, r in enumerate(model.rnns)
+    ]
     want, new_states = model.stepper()(ids, st)
     got = s.run(None, {"ids": ids, **dict(zip(names[1:], [a for layer in st for a in layer]))})
     assert np.abs(got[0] - want).max() <= TOL
     assert max(np.abs(a - b).max() for a, b in zip(got[1:], [a for layer in new_states for a in layer])) <= TOL
 
 
-@pytest.mark.parametrize("kw", [dict(attention="general"), dict(attention="additive", bidirectional=True, num_layers=2),
-                                dict(attention="dot", cell="gru"), dict(cell="rnn", bidirectional=True, merge="sum")])
+@pytest.mark.parametrize(
+    "kw",
+    [
+        dict(attention="general"),
+        dict(attention="additive", bidirectional=True, num_layers=2),
+        dict(attention="dot", cell="gru"),
+        dict(cell="rnn", bidirectional=True, merge="sum"),
+    ],
+)
 def test_seq2seq_encoder_and_decoder_step(kw):
     data = dates_dataset(200, 20, seed=0)
     model = Seq2Seq(data.source_vocab, data.target_vocab, units=12, embed_dim=6, seed=0, **kw)
@@ -198,13 +243,13 @@ def test_seq2seq_encoder_and_decoder_step(kw):
     enc_names = [o.name for o in enc.get_outputs()]
     states, tokens = dict(zip(enc_names[2:], e[2:])), np.full(len(x), 1)
     boucle_states = init
-    for _ in range(4):                                     # greedy steps, each side from its own states
+    for _ in range(4):  # greedy steps, each side from its own states
         lp, boucle_states, alpha = model.decode_step(tokens, boucle_states, memory, mask)
         out = dec.run(None, {"token": tokens, "memory": e[0], "source_mask": e[1], **states})
         assert np.abs(out[0] - lp).max() <= TOL
         if alpha is not None:
             assert np.abs(out[-1] - alpha).max() <= TOL
-        states = dict(zip(enc_names[2:], out[1:1 + len(states)]))
+        states = dict(zip(enc_names[2:], out[1 : 1 + len(states)]))
         tokens = lp.argmax(-1)
 
 
@@ -237,7 +282,7 @@ def test_export_command(tmp_path, capsys, rng):
     x, lens = rng.standard_normal((3, 5, 3)).astype(np.float32), np.array([5, 2, 4], np.int32)
     got = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"]).run(None, {"x": x, "sequence_lens": lens})
     assert np.abs(got[0] - model.predict(x, mask=np.arange(5)[None] < lens[:, None])).max() <= TOL
-    assert main(["export", str(tmp_path / "m.safetensors"), str(out)]) == 2             # never overwritten silently
+    assert main(["export", str(tmp_path / "m.safetensors"), str(out)]) == 2  # never overwritten silently
     assert "already exists" in capsys.readouterr().err
     s2s = Seq2Seq(20, units=4, embed_dim=3, seed=0)
     boucle.save(s2s, tmp_path / "s.safetensors")

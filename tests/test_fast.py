@@ -12,6 +12,7 @@ initial states) give the same results on either engine. The micro-kernel product
 (boucle.ops.fast_gemm) equals NumPy's.
 
 numba is a test dependency: without it this module fails (it never skips)."""
+
 import os
 import subprocess
 import sys
@@ -21,9 +22,11 @@ import pytest
 
 try:
     import numba  # noqa: F401
-except ImportError as err:                      # fail, never skip: the compiled loop must be tested
-    raise ImportError("numba is a test dependency (pip install -e '.[test]'): tests/test_fast.py "
-                      "holds the compiled time loop equal to the reference and must run") from err
+except ImportError as err:  # fail, never skip: the compiled loop must be tested
+    raise ImportError(
+        "numba is a test dependency (pip install -e '.[test]'): tests/test_fast.py "
+        "holds the compiled time loop equal to the reference and must run"
+    ) from err
 
 from threadpoolctl import threadpool_limits  # noqa: E402
 
@@ -33,17 +36,25 @@ from boucle.layers.wrappers import Bidirectional  # noqa: E402
 from boucle.ops import cells, fast, fast_gemm, fast_kernels, recurrent  # noqa: E402
 
 T, B, D, H = 7, 5, 3, 4
-MASK = np.array([[1, 1, 1, 1, 1, 1, 1],      # full
-                 [1, 1, 1, 1, 0, 0, 0],      # right padding
-                 [0, 0, 1, 1, 1, 1, 1],      # left padding
-                 [1, 0, 1, 1, 0, 1, 0],      # interior holes
-                 [0, 0, 0, 0, 0, 0, 0]],     # zero length
-                dtype=bool)
-CELLS = {"lstm": cells.get_cell("lstm"), "lstm-peephole": cells.get_cell("lstm", peephole=True),
-         "gru": cells.get_cell("gru"), "gru_reset_after": cells.get_cell("gru_reset_after"),
-         "gru_reset_after-nobias": cells.get_cell("gru_reset_after", recurrent_bias=False),
-         "gru_simple": cells.get_cell("gru_simple"),
-         **{f"rnn-{a}": cells.get_cell("rnn", a) for a in cells.RNN_ACTIVATIONS}}
+MASK = np.array(
+    [
+        [1, 1, 1, 1, 1, 1, 1],  # full
+        [1, 1, 1, 1, 0, 0, 0],  # right padding
+        [0, 0, 1, 1, 1, 1, 1],  # left padding
+        [1, 0, 1, 1, 0, 1, 0],  # interior holes
+        [0, 0, 0, 0, 0, 0, 0],
+    ],  # zero length
+    dtype=bool,
+)
+CELLS = {
+    "lstm": cells.get_cell("lstm"),
+    "lstm-peephole": cells.get_cell("lstm", peephole=True),
+    "gru": cells.get_cell("gru"),
+    "gru_reset_after": cells.get_cell("gru_reset_after"),
+    "gru_reset_after-nobias": cells.get_cell("gru_reset_after", recurrent_bias=False),
+    "gru_simple": cells.get_cell("gru_simple"),
+    **{f"rnn-{a}": cells.get_cell("rnn", a) for a in cells.RNN_ACTIVATIONS},
+}
 
 
 def test_the_compiled_loop_is_available_for_every_cell():
@@ -56,7 +67,7 @@ def setup(name, rng, dtype, dropout=False, bias=True, batch=B, hidden=H, feature
     """cell, params in the layers' layout, x (B, T, D), initial states, x_mask, rec_mask."""
     cell = CELLS[name]
     G = cell.gates
-    draw = lambda *shape: (rng.standard_normal(shape) * 0.5).astype(dtype)   # noqa: E731
+    draw = lambda *shape: (rng.standard_normal(shape) * 0.5).astype(dtype)  # noqa: E731
     params = {"U": draw(features, G * hidden), "W": draw(hidden, G * hidden)}
     if bias:
         params["b"] = draw(G * hidden)
@@ -73,10 +84,11 @@ def setup(name, rng, dtype, dropout=False, bias=True, batch=B, hidden=H, feature
 
 def run(engine, cell, params, x, s0, mask, reverse, dy, dfinal, x_mask=None, rec_mask=None, training=True):
     with recurrent.use_engine(engine):
-        out, fin, cache = recurrent.forward(cell, params, x, s0, mask, reverse, x_mask=x_mask, rec_mask=rec_mask,
-                                            training=training)
+        out, fin, cache = recurrent.forward(
+            cell, params, x, s0, mask, reverse, x_mask=x_mask, rec_mask=rec_mask, training=training
+        )
     assert cache.engine == engine
-    grads = recurrent.backward(dy, dfinal, cache)        # the cache says which engine runs backward
+    grads = recurrent.backward(dy, dfinal, cache)  # the cache says which engine runs backward
     return out, fin, grads
 
 
@@ -86,7 +98,7 @@ def both(*args, **kw):
 
 def assert_same(ref, got, rtol, atol):
     (out_r, fin_r, (dx_r, ds0_r, pg_r)), (out_f, fin_f, (dx_f, ds0_f, pg_f)) = ref, got
-    scale = lambda a: max(1.0, float(np.abs(a).max(initial=0)))   # noqa: E731  (linear RNNs grow)
+    scale = lambda a: max(1.0, float(np.abs(a).max(initial=0)))  # noqa: E731  (linear RNNs grow)
     np.testing.assert_allclose(out_f, out_r, rtol=rtol, atol=atol * scale(out_r))
     for a, b in zip(fin_f, fin_r):
         np.testing.assert_allclose(a, b, rtol=rtol, atol=atol * scale(b))
@@ -112,11 +124,11 @@ def test_kernels_equal_the_reference_loop_float64(name, masked, reverse, dropout
     mask = MASK if masked else None
     dy, dfinal = grads_of(rng, name, s0)
     ref, got = both(cell, params, x, s0, mask, reverse, dy, dfinal, x_mask, rec_mask)
-    assert set(got[2][2]) == set(params)                        # a gradient for every parameter
+    assert set(got[2][2]) == set(params)  # a gradient for every parameter
     assert_same(ref, got, rtol=1e-12, atol=1e-12)
     if masked:
-        assert np.all(got[0][~MASK] == 0)                       # zero outputs at padded steps
-        for s, s_init in zip(got[1], s0):                        # zero-length row: initial state
+        assert np.all(got[0][~MASK] == 0)  # zero outputs at padded steps
+        for s, s_init in zip(got[1], s0):  # zero-length row: initial state
             np.testing.assert_array_equal(s[4], s_init[4])
 
 
@@ -129,10 +141,11 @@ SHAPES = [(1, 4, 3, 1), (3, 7, 3, 1), (11, 9, 3, 1), (3, 1, 1, 1), (8, 5, 3, 2),
 @pytest.mark.parametrize("batch,hidden,features,threads", SHAPES, ids=[f"B{b}-H{h}-D{d}-t{t}" for b, h, d, t in SHAPES])
 @pytest.mark.parametrize("name", list(CELLS))
 def test_kernels_on_every_batch_width_and_thread_split(name, batch, hidden, features, threads, rng):
-    cell, params, x, s0, x_mask, rec_mask = setup(name, rng, np.float64, True, batch=batch, hidden=hidden,
-                                                  features=features)
+    cell, params, x, s0, x_mask, rec_mask = setup(
+        name, rng, np.float64, True, batch=batch, hidden=hidden, features=features
+    )
     mask = rng.random((batch, T)) > 0.3
-    mask[0] = batch == 1                                         # a zero-length row (all valid at B = 1)
+    mask[0] = batch == 1  # a zero-length row (all valid at B = 1)
     dy, dfinal = grads_of(rng, name, s0, batch=batch, hidden=hidden)
     with recurrent.use_threads(threads):
         ref, got = both(cell, params, x, s0, mask, True, dy, dfinal, x_mask, rec_mask)
@@ -231,6 +244,7 @@ def _apply(a, t, s):
         for k in range(a.shape[0]):
             t[k] = fast_kernels.tanh(a[k])
             s[k] = fast_kernels.sigmoid(a[k])
+
     run(a, t, s)
 
 
@@ -238,22 +252,29 @@ def _apply(a, t, s):
 def test_micro_kernel_product_equals_numpy(dtype, rng):
     """gemm: C (+)= A B on sub-blocks, every width class, rows past a multiple of R, N = 1,
     K in several blocks (a large K with a wide B)."""
-    shapes = [(1, 1, 1), (5, 3, 2), (fast_gemm.R, 7, 5), (fast_gemm.R + 1, 9, 17), (100, 33, 40), (48, 65, 1),
-              (30, 2 * fast_gemm._B_BLOCK // 100 + 3, 100)]
+    shapes = [
+        (1, 1, 1),
+        (5, 3, 2),
+        (fast_gemm.R, 7, 5),
+        (fast_gemm.R + 1, 9, 17),
+        (100, 33, 40),
+        (48, 65, 1),
+        (30, 2 * fast_gemm._B_BLOCK // 100 + 3, 100),
+    ]
     for M, K, n in shapes:
         N = fast_gemm.padded_width(n, dtype)
         assert N >= n and N - n < fast_gemm.lanes(dtype)[0]
         src = rng.standard_normal((K + 3, M + 5)).astype(dtype)
-        Ap = fast_gemm.packed(src, 2, 2 + K, 1, 1 + M, True)         # A = src[2:2+K, 1:1+M]^T
+        Ap = fast_gemm.packed(src, 2, 2 + K, 1, 1 + M, True)  # A = src[2:2+K, 1:1+M]^T
         Bm = rng.standard_normal((K, N + 7)).astype(dtype)
         scratch = np.empty(fast_gemm.R * 16, dtype)
         for accumulate in (False, True):
             C = rng.standard_normal((M + 2, N + 3)).astype(dtype)
             want = C.copy()
-            prod = src[2:2 + K, 1:1 + M].T.astype(np.float64) @ Bm[:, 3:3 + N]
-            want[1:1 + M, 1:1 + N] = prod + (want[1:1 + M, 1:1 + N] if accumulate else 0)
+            prod = src[2 : 2 + K, 1 : 1 + M].T.astype(np.float64) @ Bm[:, 3 : 3 + N]
+            want[1 : 1 + M, 1 : 1 + N] = prod + (want[1 : 1 + M, 1 : 1 + N] if accumulate else 0)
             fast_gemm.gemm(Ap, M, K, Bm, 3, N + 7, N, C, N + 4, N + 3, accumulate, scratch)
-            tol = (1e-6 if dtype == np.float32 else 1e-14) * max(K, 10)      # rounding grows with K
+            tol = (1e-6 if dtype == np.float32 else 1e-14) * max(K, 10)  # rounding grows with K
             np.testing.assert_allclose(C, want, rtol=tol, atol=tol)
 
 
@@ -265,8 +286,9 @@ def test_tile_transpose_equals_numpy(dtype, rng):
         src = rng.standard_normal((rows + 3) * lds).astype(dtype)
         dst = rng.standard_normal(cols * ldd + 10).astype(dtype)
         want = dst.copy()
-        want[d_off:d_off + cols * ldd].reshape(cols, ldd)[:, :rows] = \
-            src[s_off:s_off + rows * lds].reshape(rows, lds)[:, :cols].T
+        want[d_off : d_off + cols * ldd].reshape(cols, ldd)[:, :rows] = (
+            src[s_off : s_off + rows * lds].reshape(rows, lds)[:, :cols].T
+        )
         fast_gemm.transpose(dst, d_off, ldd, src, s_off, lds, rows, cols)
         np.testing.assert_array_equal(dst, want)
 
@@ -277,7 +299,7 @@ def test_threads_follow_numpy_blas_or_use_threads_and_chunks_split_the_batch():
         assert fast.threads() == 1
         with recurrent.use_threads(2):
             assert fast.threads() == min(2, cores)
-            with recurrent.use_threads(None):                    # back to NumPy's BLAS
+            with recurrent.use_threads(None):  # back to NumPy's BLAS
                 assert fast.threads() == 1
             with recurrent.use_threads(64):
                 assert fast.threads() == cores
@@ -292,7 +314,7 @@ def test_threads_follow_numpy_blas_or_use_threads_and_chunks_split_the_batch():
     parts = fast.chunks(40, 2, np.float32)
     assert [p[:2] for p in parts] == [(0, 20 + (-20) % w[-1]), (20 + (-20) % w[-1], 40)]
     assert all(p[2] == fast_gemm.padded_width(p[1] - p[0], np.float32) for p in parts)
-    assert fast.chunks(5, 4, np.float32) == [(0, 5, fast_gemm.padded_width(5, np.float32))]   # too few rows
+    assert fast.chunks(5, 4, np.float32) == [(0, 5, fast_gemm.padded_width(5, np.float32))]  # too few rows
     assert fast.chunks(1, 2, np.float64) == [(0, 1, 1)]
 
 
@@ -322,8 +344,7 @@ def run_layer(make, enabled, monkeypatch, dtype, x, mask, dy, **kw):
 @pytest.mark.parametrize("name", list(LAYERS))
 @pytest.mark.parametrize("dtype,tol", [(np.float64, 1e-12), (np.float32, 3e-5)], ids=["float64", "float32"])
 def test_layers_give_the_same_results_on_both_paths(name, dtype, tol, monkeypatch, rng):
-    kw = dict(return_sequences=True, go_backwards=True, learn_initial_state=True,
-              dropout=0.2, recurrent_dropout=0.3)
+    kw = dict(return_sequences=True, go_backwards=True, learn_initial_state=True, dropout=0.2, recurrent_dropout=0.3)
     x = rng.standard_normal((B, T, 3)).astype(dtype)
     dy = rng.standard_normal((B, T, H)).astype(dtype)
     ref = run_layer(LAYERS[name], False, monkeypatch, dtype, x, MASK, dy, **kw)
@@ -350,12 +371,13 @@ def test_bidirectional_and_stateful_layers_on_both_paths(name, monkeypatch, rng)
         y, cache = bi.forward(x, mask=MASK, training=True)
         dx = bi.backward(dy, cache)
         ys = []
-        for k in range(2):                                  # the second call starts from the first's states
+        for k in range(2):  # the second call starts from the first's states
             yk, ck = st.forward(x[:, ::-1] if k else x, training=True)
             st.backward(dy[..., :H], ck)
             ys.append(yk)
-        results.append((y, dx, *ys, {k: g.copy() for k, g in bi.grads.items()},
-                        {k: g.copy() for k, g in st.grads.items()}))
+        results.append(
+            (y, dx, *ys, {k: g.copy() for k, g in bi.grads.items()}, {k: g.copy() for k, g in st.grads.items()})
+        )
     (ref, got) = results
     for a, b in zip(got[:4], ref[:4]):
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
@@ -364,11 +386,18 @@ def test_bidirectional_and_stateful_layers_on_both_paths(name, monkeypatch, rng)
             np.testing.assert_allclose(gd_got[k], gd_ref[k], rtol=1e-12, atol=1e-12, err_msg=k)
 
 
-@pytest.mark.parametrize("make", [lambda: LSTM(H), lambda: LSTM(H, peephole=True), lambda: GRU(H),
-                                  lambda: GRU(H, reset_after=True), lambda: GRU(H, variant="simplified"),
-                                  lambda: SimpleRNN(H)],
-                         ids=["lstm", "lstm-peephole", "gru-course", "gru-reset-after", "gru-simplified",
-                              "simple-rnn"])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: LSTM(H),
+        lambda: LSTM(H, peephole=True),
+        lambda: GRU(H),
+        lambda: GRU(H, reset_after=True),
+        lambda: GRU(H, variant="simplified"),
+        lambda: SimpleRNN(H),
+    ],
+    ids=["lstm", "lstm-peephole", "gru-course", "gru-reset-after", "gru-simplified", "simple-rnn"],
+)
 def test_layers_use_the_compiled_loop_and_the_choice_can_be_forced(make, monkeypatch):
     monkeypatch.setattr(fast, "ENABLED", True)
     layer = make()
@@ -378,17 +407,20 @@ def test_layers_use_the_compiled_loop_and_the_choice_can_be_forced(make, monkeyp
     assert cache.loop.engine == "compiled"
     monkeypatch.setattr(fast, "ENABLED", False)
     assert layer.forward(x)[1].loop.engine == "scan"
-    with recurrent.use_engine("scan"):                  # forcing: the reference, whatever ENABLED says
+    with recurrent.use_engine("scan"):  # forcing: the reference, whatever ENABLED says
         monkeypatch.setattr(fast, "ENABLED", True)
         assert layer.forward(x)[1].loop.engine == "scan"
     monkeypatch.setattr(fast, "ENABLED", False)
-    with recurrent.use_engine("compiled"):              # forcing: the kernels, or a one-line error
+    with recurrent.use_engine("compiled"):  # forcing: the kernels, or a one-line error
         assert layer.forward(x)[1].loop.engine == "compiled"
         monkeypatch.setattr(fast, "AVAILABLE", False)
-        with pytest.raises(BoucleError, match=r"^engine: 'compiled' cannot run Cell\(kind=.* in float32: "
-                                              r"numba is not installed"):
+        with pytest.raises(
+            BoucleError,
+            match=r"^engine: 'compiled' cannot run Cell\(kind=.* in float32: "
+            r"numba is not installed",
+        ):
             layer.forward(x)
-    assert recurrent.engine_for(layer.cell, np.float32) == "scan"   # the block restored "auto"
+    assert recurrent.engine_for(layer.cell, np.float32) == "scan"  # the block restored "auto"
 
 
 def test_use_engine_rejects_unknown_names_and_nests():
@@ -405,10 +437,17 @@ def test_use_engine_rejects_unknown_names_and_nests():
 
 
 def test_boucle_no_numba_keeps_auto_on_the_reference():
-    code = ("import numpy as np; from boucle.ops import cells, fast, recurrent; "
-            "print(fast.AVAILABLE, fast.ENABLED, recurrent.engine_for(cells.get_cell('lstm'), np.float32))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         env={**os.environ, "BOUCLE_NO_NUMBA": "1"})
+    code = (
+        "import numpy as np; from boucle.ops import cells, fast, recurrent; "
+        "print(fast.AVAILABLE, fast.ENABLED, recurrent.engine_for(cells.get_cell('lstm'), np.float32))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "BOUCLE_NO_NUMBA": "1"},
+    )
     assert out.stdout.split() == ["True", "False", "scan"]
 
 
@@ -419,9 +458,9 @@ def test_boucle_train_runs_the_loop_on_every_core_or_on_its_threads():
 
     from boucle.commands import charlm
 
-    assert charlm.cmd_train.__wrapped__.__name__ == "cmd_train"          # the command is wrapped
+    assert charlm.cmd_train.__wrapped__.__name__ == "cmd_train"  # the command is wrapped
     seen = charlm._on_every_core(lambda args: fast.threads())
     with threadpool_limits(limits=1, user_api="blas"):
         assert seen(argparse.Namespace(threads=1)) == min(os.cpu_count(), fast._CORES)
         assert seen(argparse.Namespace(threads=2)) == min(2, fast._CORES)
-        assert fast.threads() == 1                                   # restored after the command
+        assert fast.threads() == 1  # restored after the command

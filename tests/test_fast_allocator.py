@@ -1,5 +1,6 @@
 """Allocator tuning at import (boucle.backend.tune_allocator): applied on Linux/glibc,
 skipped with BOUCLE_NO_MALLOPT=1, and a training step then reuses freed memory."""
+
 import os
 import platform
 import resource
@@ -18,16 +19,20 @@ GLIBC = sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc"
 def test_opt_out_by_environment(monkeypatch):
     monkeypatch.setenv("BOUCLE_NO_MALLOPT", "1")
     assert backend.tune_allocator() is False
-    out = subprocess.run([sys.executable, "-c", "import boucle; print(boucle.backend.ALLOCATOR_TUNED)"],
-                         capture_output=True, text=True, check=True,
-                         env={**os.environ, "BOUCLE_NO_MALLOPT": "1"})
+    out = subprocess.run(
+        [sys.executable, "-c", "import boucle; print(boucle.backend.ALLOCATOR_TUNED)"],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "BOUCLE_NO_MALLOPT": "1"},
+    )
     assert out.stdout.strip() == "False"
 
 
 @pytest.mark.skipif(not GLIBC, reason="mallopt is glibc's")
 def test_applied_at_import_on_glibc():
     assert backend.ALLOCATOR_TUNED is True
-    assert backend.tune_allocator() is True                      # idempotent
+    assert backend.tune_allocator() is True  # idempotent
 
 
 @pytest.mark.skipif(not GLIBC, reason="mallopt is glibc's")
@@ -43,4 +48,4 @@ def test_repeated_training_steps_do_not_fault_memory_in_again():
     for _ in range(3):
         layer.backward(dy, layer.forward(x, training=True)[1])
     faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
-    assert faults < 1000, faults                                 # ~3800 per step without the tuning
+    assert faults < 1000, faults  # ~3800 per step without the tuning

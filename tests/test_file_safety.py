@@ -1,5 +1,6 @@
 """Model files are hostile input: loading is bounded by the file whatever its config says, every
 malformed file is a one-line ModelFileError, and writes never leave debris (see boucle.io)."""
+
 import contextlib
 import copy
 import io as stdio
@@ -16,14 +17,14 @@ import pytest
 import safetensors.numpy
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from model_files import join, split, valid_file, with_meta
 
 import boucle
 from boucle import allocation, initializers
 from boucle.cli import main
 from boucle.errors import ModelFileError
-from model_files import join, split, valid_file, with_meta
 
-MB = 2 ** 20
+MB = 2**20
 
 
 def measure(fn):
@@ -52,27 +53,29 @@ def set_config(**kv):
     return lambda m: m["config"].update(kv)
 
 
-CRAFTED = {   # name: (kind, edit of the metadata)
+CRAFTED = {  # name: (kind, edit of the metadata)
     "char hidden=3000": ("char", set_config(hidden=3000)),
     "char layers=200 hidden=1000": ("char", set_config(layers=200, hidden=1000)),
-    "char layers=10^6": ("char", set_config(layers=10 ** 6)),
-    "char embed=10^9": ("char", set_config(embed=10 ** 9)),
-    "char carried_batch=10^7": ("char", lambda m: m["config"]["training"].update(carried_batch=10 ** 7)),
+    "char layers=10^6": ("char", set_config(layers=10**6)),
+    "char embed=10^9": ("char", set_config(embed=10**9)),
+    "char carried_batch=10^7": ("char", lambda m: m["config"]["training"].update(carried_batch=10**7)),
     "sequential units=20000": ("seq", lambda m: m["config"]["layers"][2]["config"].update(units=20000)),
-    "sequential input_shape 10^9": ("seq", lambda m: m["config"]["layers"][0]["config"].update(
-        input_shape=[None, 10 ** 9])),
+    "sequential input_shape 10^9": (
+        "seq",
+        lambda m: m["config"]["layers"][0]["config"].update(input_shape=[None, 10**9]),
+    ),
     "seq2seq units=4000": ("s2s", set_config(units=4000)),
-    "seq2seq num_layers=10^5": ("s2s", set_config(num_layers=10 ** 5)),
-    "seq2seq vocabulary 10^12": ("s2s", set_config(source_vocab=10 ** 12, target_vocab=10 ** 12)),
+    "seq2seq num_layers=10^5": ("s2s", set_config(num_layers=10**5)),
+    "seq2seq vocabulary 10^12": ("s2s", set_config(source_vocab=10**12, target_vocab=10**12)),
     "captioner units=4000": ("cap", set_config(units=4000)),
-    "captioner image_shape 10^5 x 10^5": ("cap", set_config(image_shape=[10 ** 5, 10 ** 5, 3])),
-    "captioner filters=[10^6]": ("cap", set_config(filters=[10 ** 6])),
-    "captioner num_layers=10^5": ("cap", set_config(num_layers=10 ** 5)),
-    "deep esn units=10^5": ("esn", set_config(units=[10 ** 5, 10])),
-    "deep esn 10^4 layers": ("esn", set_config(units=[20] * 10 ** 4, spectral_radius=0.9, leak_rate=1.0)),
-    "esn input_dim=10^9": ("fb", set_config(input_dim=10 ** 9)),
-    "esn with feedback units=10^5": ("fb", set_config(units=10 ** 5)),
-    "lsm units=10^6": ("lsm", set_config(units=10 ** 6, grid=[100, 100, 100])),
+    "captioner image_shape 10^5 x 10^5": ("cap", set_config(image_shape=[10**5, 10**5, 3])),
+    "captioner filters=[10^6]": ("cap", set_config(filters=[10**6])),
+    "captioner num_layers=10^5": ("cap", set_config(num_layers=10**5)),
+    "deep esn units=10^5": ("esn", set_config(units=[10**5, 10])),
+    "deep esn 10^4 layers": ("esn", set_config(units=[20] * 10**4, spectral_radius=0.9, leak_rate=1.0)),
+    "esn input_dim=10^9": ("fb", set_config(input_dim=10**9)),
+    "esn with feedback units=10^5": ("fb", set_config(units=10**5)),
+    "lsm units=10^6": ("lsm", set_config(units=10**6, grid=[100, 100, 100])),
 }
 
 
@@ -82,15 +85,15 @@ def test_crafted_configs_are_refused_at_once(name, tmp_path):
     path = write(tmp_path, with_meta(kind, edit))
     err, seconds, peak = measure(lambda: boucle.load(path))
     assert err is not None and "the config declares more" in str(err) and "\n" not in str(err), err
-    assert peak < 4 * MB, peak                 # nothing of the declared model was allocated
-    assert seconds < 1.0, seconds              # generous on a loaded machine: measured ~0.01 s
+    assert peak < 4 * MB, peak  # nothing of the declared model was allocated
+    assert seconds < 1.0, seconds  # generous on a loaded machine: measured ~0.01 s
 
 
 def test_a_config_declaring_a_billion_parameters_is_refused_in_under_a_second(tmp_path):
     model = boucle.Sequential([boucle.layers.Dense(2, input_shape=(3,), name="d")], seed=0)
     boucle.save(model, tmp_path / "small.safetensors")
     header, meta, body = split((tmp_path / "small.safetensors").read_bytes())
-    meta["config"]["layers"][0]["config"].update(units=100_000, input_shape=[10_000])   # W: 10^4 x 10^5
+    meta["config"]["layers"][0]["config"].update(units=100_000, input_shape=[10_000])  # W: 10^4 x 10^5
     path = write(tmp_path, join(header, meta, body))
     err, seconds, peak = measure(lambda: boucle.load(path))
     assert "declares more parameters than the file holds" in str(err) and "(10000, 100000)" in str(err)
@@ -98,7 +101,7 @@ def test_a_config_declaring_a_billion_parameters_is_refused_in_under_a_second(tm
 
 
 def test_a_config_a_little_off_is_compared_tensor_by_tensor_before_allocating(tmp_path):
-    path = write(tmp_path, with_meta("char", set_config(hidden=200)))   # 4 x 200 x 204 floats: 650 KB declared
+    path = write(tmp_path, with_meta("char", set_config(hidden=200)))  # 4 x 200 x 204 floats: 650 KB declared
     err, _, peak = measure(lambda: boucle.load(path))
     assert "tensor 'lstm_0/U' should be float32[4, 800], got float32[4, 32]" in str(err)
     assert peak < 300 * 1024, peak
@@ -107,10 +110,12 @@ def test_a_config_a_little_off_is_compared_tensor_by_tensor_before_allocating(tm
 @pytest.mark.parametrize("kind", ["esn", "fb", "lsm"])
 def test_reservoir_models_load_without_redrawing_their_reservoir(kind, tmp_path, monkeypatch):
     from boucle.reservoir import reservoir, spiking
+
     path = write(tmp_path, valid_file(kind))
 
     def refuse(*args, **kwargs):
         raise AssertionError("a reservoir was drawn while a model file was loaded")
+
     monkeypatch.setattr(reservoir, "spectral_radius", refuse)
     monkeypatch.setattr(spiking.LIFReservoir, "build", refuse)
     model = boucle.load(path)
@@ -127,6 +132,7 @@ def test_reservoir_models_load_without_redrawing_their_reservoir(kind, tmp_path,
 def test_loading_draws_no_random_weights(kind, tmp_path, monkeypatch):
     def refuse(*args):
         raise AssertionError("an initializer ran while a model file was loaded")
+
     for name in list(initializers._NAMED):
         monkeypatch.setitem(initializers._NAMED, name, refuse)
     path = write(tmp_path, valid_file(kind))
@@ -134,7 +140,7 @@ def test_loading_draws_no_random_weights(kind, tmp_path, monkeypatch):
     stored = safetensors.numpy.load(valid_file(kind))
     weights = model.get_weights()
     assert weights and all(np.array_equal(v, stored[k]) for k, v in weights.items())
-    assert not any(allocation.is_placeholder(v) for v in model.params.values())   # real arrays, filled
+    assert not any(allocation.is_placeholder(v) for v in model.params.values())  # real arrays, filled
 
 
 def nested(k):
@@ -151,10 +157,11 @@ def sequential_layer(i, path, value):
         for key in path[:-1]:
             cfg = cfg[key]
         cfg[path[-1]] = value
+
     return edit
 
 
-MALFORMED = [   # (kind, edit, the message)
+MALFORMED = [  # (kind, edit, the message)
     ("char", lambda m: m.update(class_name=["CharModel"]), "class_name: expected a class name, got a JSON array"),
     ("char", lambda m: m.update(format_version="1"), "format_version: expected an int >= 1, got '1'"),
     ("char", lambda m: m.update(format_version=2), "format_version 2, this boucle reads <= 1"),
@@ -202,11 +209,17 @@ def test_corrupt_headers_are_refused(tmp_path):
     names = [k for k in header if k != "__metadata__"]
     cases = []
     h = copy.deepcopy(header)
-    h[names[1]]["data_offsets"] = list(h[names[0]]["data_offsets"])         # two tensors on one byte range
+    h[names[1]]["data_offsets"] = list(h[names[0]]["data_offsets"])  # two tensors on one byte range
     h[names[1]]["shape"], h[names[1]]["dtype"] = list(h[names[0]]["shape"]), h[names[0]]["dtype"]
     cases.append((h, "tensors overlap"))
-    for field, value in (("shape", [-1, 4]), ("dtype", "BF16"), ("dtype", 3), ("data_offsets", [0, 10 ** 12]),
-                         ("shape", [10 ** 9, 10 ** 9]), ("data_offsets", "0-4")):
+    for field, value in (
+        ("shape", [-1, 4]),
+        ("dtype", "BF16"),
+        ("dtype", 3),
+        ("data_offsets", [0, 10**12]),
+        ("shape", [10**9, 10**9]),
+        ("data_offsets", "0-4"),
+    ):
         h = copy.deepcopy(header)
         h[names[0]][field] = value
         cases.append((h, "invalid dtype, shape or byte range"))
@@ -235,11 +248,13 @@ def test_stale_temporary_files_are_removed_by_the_next_save(tmp_path):
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
     model = boucle.Sequential([boucle.layers.Dense(2, input_shape=(3,))], seed=0)
-    ours = boucle.io._tmp_name(str(tmp_path / "m.safetensors")).rsplit("-", 1)[0]    # .m.safetensors.tmp-HOST
-    stale = [f"{ours}-{dead.pid}", f"{tmp_path}/.m.safetensors.tmp-{dead.pid}"]     # this boucle's; older ones
-    kept = [f"{ours}-{os.getppid()}",                                                 # a save in progress
-            f"{tmp_path}/.m.safetensors.tmp-otherhost-{dead.pid}",                    # another host's
-            f"{tmp_path}/.n.safetensors.tmp-{dead.pid}"]                              # another file's
+    ours = boucle.io._tmp_name(str(tmp_path / "m.safetensors")).rsplit("-", 1)[0]  # .m.safetensors.tmp-HOST
+    stale = [f"{ours}-{dead.pid}", f"{tmp_path}/.m.safetensors.tmp-{dead.pid}"]  # this boucle's; older ones
+    kept = [
+        f"{ours}-{os.getppid()}",  # a save in progress
+        f"{tmp_path}/.m.safetensors.tmp-otherhost-{dead.pid}",  # another host's
+        f"{tmp_path}/.n.safetensors.tmp-{dead.pid}",
+    ]  # another file's
     for p in stale + kept:
         open(p, "wb").write(b"half a model")
     boucle.save(model, tmp_path / "m.safetensors")
@@ -258,6 +273,7 @@ def test_the_folder_is_fsynced_after_the_rename(tmp_path, monkeypatch):
     def replace(a, b):
         events.append(("replace", None))
         real_replace(a, b)
+
     monkeypatch.setattr(os, "fsync", fsync)
     monkeypatch.setattr(os, "replace", replace)
     boucle.io.atomic_write_bytes(tmp_path / "f.bin", b"data")
@@ -266,12 +282,18 @@ def test_the_folder_is_fsynced_after_the_rename(tmp_path, monkeypatch):
 
 
 # ------------------------------------------------------------------ fuzz: mutated metadata
-LEAF = st.one_of(st.none(), st.booleans(), st.integers(-2 ** 65, 2 ** 65),
-                 st.sampled_from([0, -1, 1, 2, 3, 10 ** 6, 10 ** 9, 10 ** 12, 2 ** 63]),
-                 st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=6),
-                 st.sampled_from(["lstm", "gru", "float64", "Dense", "adam", "CharModel"]))
-VALUE = st.recursive(LEAF, lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=5), c, max_size=3),
-                     max_leaves=6)
+LEAF = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(2**65), 2**65),
+    st.sampled_from([0, -1, 1, 2, 3, 10**6, 10**9, 10**12, 2**63]),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=6),
+    st.sampled_from(["lstm", "gru", "float64", "Dense", "adam", "CharModel"]),
+)
+VALUE = st.recursive(
+    LEAF, lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=5), c, max_size=3), max_leaves=6
+)
 DEEP = "__deep__"
 
 
@@ -301,12 +323,12 @@ def mutated_file(draw, kind):
                 parent = parent[k]
             target = parent[key]
         except (KeyError, IndexError, TypeError):
-            continue                              # an earlier mutation removed that place
+            continue  # an earlier mutation removed that place
         op = draw(st.sampled_from(["replace", "replace", "scale", "delete", "extra", "deep"]))
         if op == "replace":
             parent[key] = draw(VALUE)
         elif op == "scale" and isinstance(target, int) and not isinstance(target, bool):
-            parent[key] = target * draw(st.sampled_from([10 ** 6, 1000, -1, 0]))
+            parent[key] = target * draw(st.sampled_from([10**6, 1000, -1, 0]))
         elif op == "delete" and up:
             del parent[key]
         elif op == "extra" and isinstance(target, dict):
@@ -332,8 +354,9 @@ def check_bounded(tmp_dir, data: bytes) -> None:
     out, errs = stdio.StringIO(), stdio.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(errs):
         code = main(["info", path])
-    assert code == 0 or (code == 2 and errs.getvalue().count("\n") == 1
-                         and errs.getvalue().startswith("boucle info: error: ")), (code, errs.getvalue())
+    assert code == 0 or (
+        code == 2 and errs.getvalue().count("\n") == 1 and errs.getvalue().startswith("boucle info: error: ")
+    ), (code, errs.getvalue())
 
 
 @pytest.fixture(scope="module")
@@ -341,10 +364,15 @@ def fuzz_dir(tmp_path_factory):
     return str(tmp_path_factory.mktemp("fuzz"))
 
 
-FAST = settings(max_examples=15, deadline=None, derandomize=True,
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-LONG = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow,
-                                                                         HealthCheck.data_too_large])
+FAST = settings(
+    max_examples=15,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+LONG = settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+)
 
 
 @pytest.mark.parametrize("kind", ["char", "seq", "s2s", "cap", "esn", "fb", "lsm"])

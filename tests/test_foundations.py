@@ -1,4 +1,5 @@
 """backend, activation table and initializers."""
+
 import warnings
 
 import numpy as np

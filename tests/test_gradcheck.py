@@ -1,5 +1,6 @@
 """The gradient checker itself: known values of the error measure and of finite differences, and a
 negative control — a deliberately wrong backward pass is reported, a right one is not."""
+
 import numpy as np
 import pytest
 
@@ -12,15 +13,15 @@ def test_relative_error_known_values():
     assert relative_error(np.array([1.0, -2.0]), np.array([1.0, -2.0])) == 0.0
     assert relative_error(np.zeros(3), np.zeros(3)) == 0.0
     assert relative_error(np.array([1.0, 2.0]), np.array([1.0, 2.2])) == pytest.approx(0.2 / 2.2, rel=1e-12)
-    assert relative_error(np.array([0.0, 1e-9]), np.array([1e-9, 0.0])) == pytest.approx(1.0)   # scale-free
+    assert relative_error(np.array([0.0, 1e-9]), np.array([1e-9, 0.0])) == pytest.approx(1.0)  # scale-free
     assert relative_error(np.array([10.0, 0.0]), np.array([10.0, 0.5])) == pytest.approx(0.05)  # worst / scale
 
 
 def test_numerical_gradient_known_values(rng):
     x = rng.standard_normal((3, 4))
-    g = numerical_gradient(lambda: float(np.sum(x ** 3)), x)
-    np.testing.assert_allclose(g, 3 * x ** 2, rtol=1e-8, atol=1e-9)
-    only = numerical_gradient(lambda: float(np.sum(x ** 3)), x, index=np.array([0, 5]))
+    g = numerical_gradient(lambda: float(np.sum(x**3)), x)
+    np.testing.assert_allclose(g, 3 * x**2, rtol=1e-8, atol=1e-9)
+    only = numerical_gradient(lambda: float(np.sum(x**3)), x, index=np.array([0, 5]))
     assert np.count_nonzero(only) == 2 and only.reshape(-1)[5] == pytest.approx(3 * x.reshape(-1)[5] ** 2)
 
 
@@ -38,12 +39,12 @@ class _WrongDense(Dense):
     def backward(self, dy, cache):
         dx = super().backward(dy, cache)
         if self.bug == "W":
-            self.grads["W"][0, 0] *= 1.01                  # one entry 1 % off
+            self.grads["W"][0, 0] *= 1.01  # one entry 1 % off
         elif self.bug == "b":
             self.grads["b"] += 1e-3
         else:
             dx = dx.copy()
-            dx[..., -1] = 0.0                              # a dropped term of the input gradient
+            dx[..., -1] = 0.0  # a dropped term of the input gradient
         return dx
 
 
@@ -57,5 +58,5 @@ def test_a_wrong_backward_is_reported(bug, where, rng):
     wrong = _WrongDense(2, activation="tanh", bug=bug)
     wrong.build((3,), 0)
     errs = check_gradients(wrong, x)
-    assert errs[where] > 1e-4, errs                        # the planted bug stands out by orders of magnitude
+    assert errs[where] > 1e-4, errs  # the planted bug stands out by orders of magnitude
     assert all(v < 1e-7 for k, v in errs.items() if k != where), errs

@@ -1,13 +1,19 @@
 """Gradient flow through time: ∂E/∂h_t and ∂h_t/∂x_1 against PyTorch autograd (float64),
 a closed form for the linear RNN, and the plots."""
+
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from boucle.diagnostics.gradflow import gradient_flow, input_influence, plot_gradient_flow, plot_influence, \
-    state_gradients
+from boucle.diagnostics.gradflow import (
+    gradient_flow,
+    input_influence,
+    plot_gradient_flow,
+    plot_influence,
+    state_gradients,
+)
 from boucle.errors import BoucleError
 from boucle.layers import GRU, LSTM, Bidirectional, SimpleRNN
 
@@ -15,11 +21,14 @@ B, T, D, H = 2, 7, 3, 4
 
 
 def _layer(kind: str, seed: int = 0):
-    layer = {"rnn": lambda: SimpleRNN(H, dtype="float64"), "lstm": lambda: LSTM(H, dtype="float64"),
-             "gru": lambda: GRU(H, dtype="float64")}[kind]()
+    layer = {
+        "rnn": lambda: SimpleRNN(H, dtype="float64"),
+        "lstm": lambda: LSTM(H, dtype="float64"),
+        "gru": lambda: GRU(H, dtype="float64"),
+    }[kind]()
     layer.build((T, D), seed)
-    rng = np.random.default_rng(seed + 1)                 # non-trivial biases
-    for k, v in layer.params.items():
+    rng = np.random.default_rng(seed + 1)  # non-trivial biases
+    for v in layer.params.values():
         v[...] = v + 0.3 * rng.standard_normal(v.shape)
     return layer
 
@@ -37,14 +46,14 @@ def _torch_states(kind: str, layer, x: np.ndarray):
             h = torch.tanh(xt @ U + h @ W + b)
         elif kind == "lstm":
             a = xt @ U + h @ W + b
-            i, f, o = (torch.sigmoid(a[:, k * H:(k + 1) * H]) for k in range(3))
-            g = torch.tanh(a[:, 3 * H:])
+            i, f, o = (torch.sigmoid(a[:, k * H : (k + 1) * H]) for k in range(3))
+            g = torch.tanh(a[:, 3 * H :])
             c = i * g + f * c
             h = o * torch.tanh(c)
         else:
-            zr = torch.sigmoid(xt @ U[:, :2 * H] + h @ W[:, :2 * H] + b[:2 * H])
+            zr = torch.sigmoid(xt @ U[:, : 2 * H] + h @ W[:, : 2 * H] + b[: 2 * H])
             z, r = zr[:, :H], zr[:, H:]
-            g = torch.tanh(xt @ U[:, 2 * H:] + (r * h) @ W[:, 2 * H:] + b[2 * H:])
+            g = torch.tanh(xt @ U[:, 2 * H :] + (r * h) @ W[:, 2 * H :] + b[2 * H :])
             h = z * g + (1 - z) * h
         h.retain_grad()
         if kind == "lstm":
@@ -64,13 +73,14 @@ def test_state_gradients_match_torch_autograd(kind, target):
     r = torch.tensor(g["r"])
     E = (r * hs[-1]).sum() if target == "last" else sum((r[:, t] * hs[t]).sum() for t in range(T))
     E.backward()
-    want_h = np.stack([h.grad.numpy() for h in hs], axis=1)            # (B, T, H)
+    want_h = np.stack([h.grad.numpy() for h in hs], axis=1)  # (B, T, H)
     assert np.abs(g["h"] - want_h).max() < 1e-10
     if kind == "lstm":
         # boucle's ∂E/∂c_t holds h_t fixed (the state is the pair): remove the path c_t → h_t
         want_c = np.stack([c.grad.numpy() for c in cs], axis=1)
-        o_tanh = np.stack([(h.grad * (1 - torch.tanh(c) ** 2) * (h / torch.tanh(c))).detach().numpy()
-                           for h, c in zip(hs, cs)], axis=1)
+        o_tanh = np.stack(
+            [(h.grad * (1 - torch.tanh(c) ** 2) * (h / torch.tanh(c))).detach().numpy() for h, c in zip(hs, cs)], axis=1
+        )
         assert np.abs(g["c"] - (want_c - o_tanh)).max() < 1e-10
     else:
         assert "c" not in g
@@ -86,41 +96,44 @@ def test_input_influence_matches_torch_jacobians(kind):
     for t in range(T):
         for b in range(B):
             J = torch.stack([torch.autograd.grad(hs[t][b, k], xs, retain_graph=True)[0][b, 1] for k in range(H)])
-            want[b, t] = float(torch.linalg.norm(J))                 # ‖∂h_t/∂x_1‖_F of sequence b
+            want[b, t] = float(torch.linalg.norm(J))  # ‖∂h_t/∂x_1‖_F of sequence b
     assert np.abs(got - want).max() < 1e-10
-    assert (got[:, 0] == 0).all()                                    # h_0 does not see x_1
+    assert (got[:, 0] == 0).all()  # h_0 does not see x_1
 
 
 def test_linear_rnn_closed_form_and_vanishing():
     """h_t = h_{t-1} W + x_t U: ∂E/∂h_t = r (W^T)^(T-1-t), ∂h_t/∂x_0 = U W^t."""
     layer = SimpleRNN(H, activation="linear", use_bias=False, dtype="float64")
     layer.build((T, D), 0)
-    layer.params["W"][...] = 0.5 * np.linalg.qr(np.random.default_rng(0).standard_normal((H, H)))[0]   # ‖W‖ = 0.5
+    layer.params["W"][...] = 0.5 * np.linalg.qr(np.random.default_rng(0).standard_normal((H, H)))[0]  # ‖W‖ = 0.5
     x = np.random.default_rng(1).standard_normal((B, T, D))
     g = state_gradients(layer, x, seed=0)
     norms = np.linalg.norm(g["h"], axis=-1)
-    np.testing.assert_allclose(norms[:, :-1] / norms[:, 1:], 0.5, rtol=1e-12)   # halves at every step back
+    np.testing.assert_allclose(norms[:, :-1] / norms[:, 1:], 0.5, rtol=1e-12)  # halves at every step back
     infl = input_influence(layer, x)
-    np.testing.assert_allclose(infl[0], [np.linalg.norm(layer.params["U"] @ np.linalg.matrix_power(
-        layer.params["W"], t)) for t in range(T)], rtol=1e-12)
+    np.testing.assert_allclose(
+        infl[0],
+        [np.linalg.norm(layer.params["U"] @ np.linalg.matrix_power(layer.params["W"], t)) for t in range(T)],
+        rtol=1e-12,
+    )
 
 
 def test_masked_steps_pass_gradients_through():
     layer = _layer("gru")
     x = np.random.default_rng(0).standard_normal((1, T, D))
     mask = np.ones((1, T), bool)
-    mask[0, 3] = False                                                  # an interior padded step
+    mask[0, 3] = False  # an interior padded step
     g = state_gradients(layer, x, mask=mask, seed=1)["h"]
-    np.testing.assert_allclose(g[0, 2], g[0, 3], rtol=1e-12)           # the padded step carries h_2 unchanged
+    np.testing.assert_allclose(g[0, 2], g[0, 3], rtol=1e-12)  # the padded step carries h_2 unchanged
     assert np.all(input_influence(layer, x, mask=mask)[0, 1:] > 0)
 
 
 def test_gradient_flow_shows_decay_and_plots(tmp_path):
     res = gradient_flow(T=30, units=8, batch=2, seed=0)
     assert set(res) == {"SimpleRNN", "LSTM", "GRU"}
-    for name, r in res.items():
+    for r in res.values():
         assert r["dE_dh"].shape == (30,) and r["influence"].shape == (30,)
-        assert r["dE_dh"][0] < 1e-2 * r["dE_dh"][-1]                  # the signal fades going back in time
+        assert r["dE_dh"][0] < 1e-2 * r["dE_dh"][-1]  # the signal fades going back in time
         assert r["influence"][-1] < 1e-2 * r["influence"][0]
     assert "dE_dc" in res["LSTM"]
     for path in (plot_gradient_flow(res, tmp_path / "flow.png"), plot_influence(res, tmp_path / "shade" / "i.png")):

@@ -1,6 +1,7 @@
 """Image data: the built-in glyph set (seeded, balanced, shifts that move the mass, classes a
 nearest-centroid rule separates) and the IDX/.npz loaders — a fixture served on 127.0.0.1
 through the cached, SHA-256-checked download, never the network — with one-line errors."""
+
 import contextlib
 import hashlib
 import http.server
@@ -13,14 +14,15 @@ import numpy as np
 import pytest
 
 from boucle.data import load_idx, load_mnist, load_npz_images
-from boucle.data.tasks import glyphs
 from boucle.data.loaders import images as images_mod
+from boucle.data.tasks import glyphs
 from boucle.errors import BoucleError
 
 FIX = Path(__file__).parent / "fixtures"
 
 
 # ----------------------------------------------------------------------------- glyphs
+
 
 def test_glyphs_are_seeded_balanced_and_in_range():
     x, y = glyphs(300, seed=3)
@@ -38,25 +40,30 @@ def test_glyph_classes_differ_and_shifts_move_them():
     centroids = np.stack([x[y == c].mean(0) for c in range(10)])
     xt, yt = glyphs(500, seed=1, max_shift=0, max_rotation=0, noise=0)
     d = ((xt[:, None] - centroids[None]) ** 2).sum(axis=(2, 3, 4))
-    assert (d.argmin(1) == yt).mean() > 0.8                                   # chance: 0.1
+    assert (d.argmin(1) == yt).mean() > 0.8  # chance: 0.1
     xs, ys = glyphs(500, seed=1, max_shift=5, max_rotation=0, noise=0)
     ds = ((xs[:, None] - centroids[None]) ** 2).sum(axis=(2, 3, 4))
-    assert (ds.argmin(1) == ys).mean() < (d.argmin(1) == yt).mean() - 0.2     # pixel templates break under shifts
+    assert (ds.argmin(1) == ys).mean() < (d.argmin(1) == yt).mean() - 0.2  # pixel templates break under shifts
     rows = np.arange(28)
     com = (xs[..., 0].sum(2) * rows).sum(1) / xs[..., 0].sum((1, 2))
-    assert com.std() > 2.0                                                    # centres of mass spread by the shift
+    assert com.std() > 2.0  # centres of mass spread by the shift
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    ({"n": 0}, r"n: expected a positive int, got 0"), ({"n": 5, "classes": 11}, r"classes: expected an int in \[2, 10\]"),
-    ({"n": 5, "max_shift": -1}, r"max_shift: expected a non-negative number, got -1"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"n": 0}, r"n: expected a positive int, got 0"),
+        ({"n": 5, "classes": 11}, r"classes: expected an int in \[2, 10\]"),
+        ({"n": 5, "max_shift": -1}, r"max_shift: expected a non-negative number, got -1"),
+    ],
+)
 def test_glyph_bad_arguments(kwargs, match):
     with pytest.raises(BoucleError, match=match):
         glyphs(**kwargs)
 
 
 # ----------------------------------------------------------------------------- IDX
+
 
 def expected_fixture_images():
     n, r, c = np.meshgrid(np.arange(3), np.arange(28), np.arange(28), indexing="ij")
@@ -70,11 +77,16 @@ def test_load_idx_reads_the_gzip_fixture():
     assert load_idx(FIX / "tiny-labels-idx1-ubyte.gz").tolist() == [7, 2, 1]
 
 
-@pytest.mark.parametrize("code, fmt, values", [(0x0D, ">f", [1.5, -2.25, 3.0, 0.0, 7.0, 8.5]),
-                                               (0x0C, ">i", [1, -2, 3, 70000, -5, 6]),
-                                               (0x0B, ">h", [1, -2, 3, 300, -5, 6]),
-                                               (0x09, ">b", [1, -2, 3, 4, -5, 6]),
-                                               (0x0E, ">d", [1.0, 2.0, 3.0, 4.0, 5.0, 6.0])])
+@pytest.mark.parametrize(
+    "code, fmt, values",
+    [
+        (0x0D, ">f", [1.5, -2.25, 3.0, 0.0, 7.0, 8.5]),
+        (0x0C, ">i", [1, -2, 3, 70000, -5, 6]),
+        (0x0B, ">h", [1, -2, 3, 300, -5, 6]),
+        (0x09, ">b", [1, -2, 3, 4, -5, 6]),
+        (0x0E, ">d", [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]),
+    ],
+)
 def test_load_idx_every_type_big_endian(tmp_path, code, fmt, values):
     raw = struct.pack(">BBBBII", 0, 0, code, 2, 2, 3) + b"".join(struct.pack(fmt, v) for v in values)
     (tmp_path / "a.idx").write_bytes(raw)
@@ -83,13 +95,16 @@ def test_load_idx_every_type_big_endian(tmp_path, code, fmt, values):
     np.testing.assert_array_equal(a.ravel(), values)
 
 
-@pytest.mark.parametrize("raw, match", [
-    (b"\x01\x00\x08\x01" + struct.pack(">I", 1) + b"\x05", r"not an IDX file \(expected magic 0x00 0x00"),
-    (b"\x00\x00\x07\x01" + struct.pack(">I", 1) + b"\x05", r"unknown IDX type 0x07"),
-    (b"\x00\x00\x08\x03" + struct.pack(">I", 1), r"truncated IDX header"),
-    (b"\x00\x00\x08\x02" + struct.pack(">II", 2, 2) + b"\x01\x02\x03", r"shape \(2, 2\) needs 4 bytes, got 3"),
-    (b"\x1f\x8b\x08\x00garbage", r"corrupt gzip data"),
-])
+@pytest.mark.parametrize(
+    "raw, match",
+    [
+        (b"\x01\x00\x08\x01" + struct.pack(">I", 1) + b"\x05", r"not an IDX file \(expected magic 0x00 0x00"),
+        (b"\x00\x00\x07\x01" + struct.pack(">I", 1) + b"\x05", r"unknown IDX type 0x07"),
+        (b"\x00\x00\x08\x03" + struct.pack(">I", 1), r"truncated IDX header"),
+        (b"\x00\x00\x08\x02" + struct.pack(">II", 2, 2) + b"\x01\x02\x03", r"shape \(2, 2\) needs 4 bytes, got 3"),
+        (b"\x1f\x8b\x08\x00garbage", r"corrupt gzip data"),
+    ],
+)
 def test_load_idx_errors_are_one_line(tmp_path, raw, match):
     (tmp_path / "bad.idx").write_bytes(raw)
     with pytest.raises(BoucleError, match=match) as info:
@@ -98,6 +113,7 @@ def test_load_idx_errors_are_one_line(tmp_path, raw, match):
 
 
 # ----------------------------------------------------------------------------- downloads
+
 
 @contextlib.contextmanager
 def serve(files: dict):
@@ -131,8 +147,12 @@ def serve(files: dict):
 
 def fixture_files():
     img, lab = (FIX / "tiny-images-idx3-ubyte.gz").read_bytes(), (FIX / "tiny-labels-idx1-ubyte.gz").read_bytes()
-    return {"train-images-idx3-ubyte.gz": img, "train-labels-idx1-ubyte.gz": lab,
-            "t10k-images-idx3-ubyte.gz": img, "t10k-labels-idx1-ubyte.gz": lab}
+    return {
+        "train-images-idx3-ubyte.gz": img,
+        "train-labels-idx1-ubyte.gz": lab,
+        "t10k-images-idx3-ubyte.gz": img,
+        "t10k-labels-idx1-ubyte.gz": lab,
+    }
 
 
 def test_load_mnist_downloads_checks_and_caches(tmp_path, monkeypatch):
@@ -144,14 +164,17 @@ def test_load_mnist_downloads_checks_and_caches(tmp_path, monkeypatch):
         assert x.shape == (3, 28, 28, 1) and x.dtype == np.float32 and y.tolist() == [7, 2, 1]
         np.testing.assert_allclose(x[..., 0], expected_fixture_images() / 255.0, rtol=1e-6)
         load_mnist("fashion_mnist", "train", cache_dir=tmp_path, base_url=url)
-        assert len(hits) == 2                                                  # the second call reads the cache
+        assert len(hits) == 2  # the second call reads the cache
     assert sorted(p.name for p in (tmp_path / "fashion_mnist").iterdir()) == sorted(list(files)[:2])
 
 
 def test_load_mnist_rejects_files_that_do_not_match_the_published_checksums(tmp_path):
     with serve(fixture_files()) as (url, _):
-        with pytest.raises(BoucleError, match=r"checksum mismatch for .*train-images-idx3-ubyte.gz: expected "
-                                              r"sha256 440fcabf"):
+        with pytest.raises(
+            BoucleError,
+            match=r"checksum mismatch for .*train-images-idx3-ubyte.gz: expected "
+            r"sha256 440fcabf",
+        ):
             load_mnist("mnist", "train", cache_dir=tmp_path, base_url=url)
     assert not list((tmp_path / "mnist").iterdir())
     with pytest.raises(BoucleError, match=r"cannot reach .*offline\? place the file at .*kmnist"):
@@ -179,13 +202,19 @@ def test_load_npz_images_from_a_file_and_a_url(tmp_path):
     assert load_npz_images(tmp_path / "plain.npz")[0].shape == (2, 3, 3, 2)
 
 
-@pytest.mark.parametrize("arrays, match", [
-    ({"a": np.zeros(2)}, r"expected arrays x_train/y_train or x/y, found \['a'\]"),
-    ({"x": np.zeros((2, 3)), "y": np.zeros(2, int)}, r"expected images \(N, H, W\) or \(N, H, W, C\), got shape \(2, 3\)"),
-    ({"x": np.zeros((2, 3, 3)), "y": np.zeros(3, int)}, r"expected 2 labels \(N,\), got shape \(3,\)"),
-    ({"x": np.zeros((2, 3, 3)), "y": np.zeros(2)}, r"expected integer labels, got dtype float64"),
-    ({"x": np.array([None, None], dtype=object), "y": np.zeros(2, int)}, r"not a readable .npz of arrays"),
-])
+@pytest.mark.parametrize(
+    "arrays, match",
+    [
+        ({"a": np.zeros(2)}, r"expected arrays x_train/y_train or x/y, found \['a'\]"),
+        (
+            {"x": np.zeros((2, 3)), "y": np.zeros(2, int)},
+            r"expected images \(N, H, W\) or \(N, H, W, C\), got shape \(2, 3\)",
+        ),
+        ({"x": np.zeros((2, 3, 3)), "y": np.zeros(3, int)}, r"expected 2 labels \(N,\), got shape \(3,\)"),
+        ({"x": np.zeros((2, 3, 3)), "y": np.zeros(2)}, r"expected integer labels, got dtype float64"),
+        ({"x": np.array([None, None], dtype=object), "y": np.zeros(2, int)}, r"not a readable .npz of arrays"),
+    ],
+)
 def test_load_npz_errors(tmp_path, arrays, match):
     np.savez(tmp_path / "bad.npz", **arrays)
     with pytest.raises(BoucleError, match=match) as info:

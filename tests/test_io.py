@@ -1,4 +1,5 @@
 """save / load: identical predictions, safe and validated files, atomic writes."""
+
 import json
 import struct
 
@@ -14,9 +15,17 @@ from boucle.layers import Dense, Dropout, Embedding
 
 @pytest.fixture
 def model(rng):
-    m = Sequential([Dense(8, activation="tanh", input_shape=(3,), name="dense"), Dropout(0.1),
-                    Dense(2, activation="softmax", name="out")], seed=0)
-    m.compile(optimizer=boucle.optimizers.Adam(0.01, clipnorm=1.0), loss="categorical_crossentropy", metrics=["accuracy"])
+    m = Sequential(
+        [
+            Dense(8, activation="tanh", input_shape=(3,), name="dense"),
+            Dropout(0.1),
+            Dense(2, activation="softmax", name="out"),
+        ],
+        seed=0,
+    )
+    m.compile(
+        optimizer=boucle.optimizers.Adam(0.01, clipnorm=1.0), loss="categorical_crossentropy", metrics=["accuracy"]
+    )
     x = rng.standard_normal((32, 3)).astype(np.float32)
     y = np.eye(2, dtype=np.float32)[rng.integers(0, 2, 32)]
     m.fit(x, y, epochs=2, verbose=0)
@@ -36,6 +45,7 @@ def test_round_trip_identical_predictions(model, tmp_path):
 def test_file_opens_with_safetensors_numpy_and_torch(model, tmp_path):
     import torch  # noqa: F401  (the torch loader must read boucle files)
     from safetensors.torch import load_file as torch_load
+
     m, _, _ = model
     path = tmp_path / "m.safetensors"
     boucle.save(m, path, include_optimizer=True)
@@ -92,7 +102,7 @@ def test_missing_truncated_corrupt_files(model, tmp_path):
 def _rewrite(path, out, edit_meta=None, edit_tensors=None):
     data = path.read_bytes()
     (n,) = struct.unpack("<Q", data[:8])
-    meta = json.loads(json.loads(data[8:8 + n])["__metadata__"]["boucle"])
+    meta = json.loads(json.loads(data[8 : 8 + n])["__metadata__"]["boucle"])
     tensors = safetensors.numpy.load(data)
     if edit_meta:
         edit_meta(meta)
@@ -109,30 +119,35 @@ def test_config_mismatches_are_refused(model, tmp_path):
 
     def unknown_layer(meta):
         meta["config"]["layers"][0]["class_name"] = "EvilLayer"
+
     _rewrite(path, bad, edit_meta=unknown_layer)
     with pytest.raises(ModelFileError, match="unknown layer class 'EvilLayer'"):
         boucle.load(bad)
 
     def unknown_model(meta):
         meta["class_name"] = "os.system"
+
     _rewrite(path, bad, edit_meta=unknown_model)
     with pytest.raises(ModelFileError, match="unknown model class"):
         boucle.load(bad)
 
     def wrong_shape(t):
         t["dense/W"] = np.zeros((4, 8), dtype=np.float32)
+
     _rewrite(path, bad, edit_tensors=wrong_shape)
     with pytest.raises(ModelFileError, match="tensor 'dense/W' should be float32\\[3, 8\\]"):
         boucle.load(bad)
 
     def wrong_dtype(t):
         t["dense/W"] = t["dense/W"].astype(np.float64)
+
     _rewrite(path, bad, edit_tensors=wrong_dtype)
     with pytest.raises(ModelFileError, match="should be float32"):
         boucle.load(bad)
 
     def missing(t):
         del t["dense/b"]
+
     _rewrite(path, bad, edit_tensors=missing)
     with pytest.raises(ModelFileError, match="missing tensors \\['dense/b'\\]"):
         boucle.load(bad)
@@ -146,6 +161,7 @@ def test_save_is_atomic(model, tmp_path, monkeypatch):
 
     def boom(*a, **k):
         raise OSError("disk full")
+
     monkeypatch.setattr("os.replace", boom)
     with pytest.raises(OSError):
         boucle.save(m, path)

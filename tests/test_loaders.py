@@ -1,5 +1,6 @@
 """Loaders: .ts files, downloads (a local HTTP server on 127.0.0.1, never the network),
 text folders, CSV series with dates — and every malformed variant as a one-line error."""
+
 import contextlib
 import hashlib
 import http.server
@@ -12,8 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from boucle.data.loaders import (csv_windows, download, load_csv_series, load_text_folder, load_ts, load_uea,
-                                 write_ts)
+from boucle.data.loaders import csv_windows, download, load_csv_series, load_text_folder, load_ts, load_uea, write_ts
 from boucle.errors import BoucleError
 
 FIX = Path(__file__).parent / "fixtures"
@@ -28,6 +28,7 @@ def one_line_error(match: str):
 
 
 # ----------------------------------------------------------------------------- .ts
+
 
 def test_load_ts_fixture():
     d = load_ts(FIX / "tiny_TRAIN.ts")
@@ -57,7 +58,7 @@ def test_write_ts_roundtrip(tmp_path):
     path = write_ts(tmp_path / "rt.ts", xs, ["b", "a", "b"], problem_name="RT", class_labels=["a", "b"])
     d = load_ts(path)
     for a, b in zip(xs, d.x):
-        np.testing.assert_array_equal(a, b)                    # repr() keeps every bit, ? comes back as NaN
+        np.testing.assert_array_equal(a, b)  # repr() keeps every bit, ? comes back as NaN
     assert d.y.tolist() == ["b", "a", "b"] and d.class_labels == ["a", "b"] and d.meta["missing"] is True
     uni = load_ts(write_ts(tmp_path / "u.ts", [np.arange(3.0), np.arange(3.0)]))
     assert uni.y is None and uni.meta["equallength"] is True and uni.x[0].shape == (3, 1)
@@ -66,23 +67,31 @@ def test_write_ts_roundtrip(tmp_path):
 HEAD = "@problemName Bad\n@timeStamps false\n@univariate false\n@dimensions 2\n@classLabel true a b\n@data\n"
 
 
-@pytest.mark.parametrize("text, match", [
-    (HEAD + "1,2:3,4:a\n1,x:3,4:b\n", r"bad\.ts:8: dimension 0: expected numbers, got 'x'"),
-    (HEAD + "1,2:3,4:a\n1,2:3,4:5,6:b\n", r"bad\.ts:8: expected 2 dimensions \(@dimensions\), got 3"),
-    (HEAD + "1,2:3,4:a\n1,2:3,4\n", r"bad\.ts:8: expected a label"),
-    (HEAD + "1,2:3,4:c\n", r"bad\.ts:7: class label 'c' is not in @classLabel \['a', 'b'\]"),
-    (HEAD + "1,2,3:3,4:a\n", r"bad\.ts:7: expected the dimensions of a case to have one length"),
-    (HEAD.replace("@data\n", ""), r"bad\.ts: expected a @data line"),
-    (HEAD, r"bad\.ts: expected at least one case"),
-    ("@problemName X\nhello\n@data\n", r"bad\.ts:2: expected a @tag header line"),
-    (HEAD.replace("@dimensions 2", "@dimensions two"), r"bad\.ts:4: @dimensions expects a positive int"),
-    (HEAD.replace("@timeStamps false", "@timeStamps maybe"), r"bad\.ts:2: @timestamps expects true or false"),
-    (HEAD.replace("@classLabel true a b", "@classLabel true"), r"bad\.ts:5: @classLabel true expects the class"),
-    ("@univariate true\n@equalLength true\n@seriesLength 3\n@classLabel false\n@data\n1,2,3\n1,2\n",
-     r"bad\.ts:7: expected @seriesLength 3 values, got 2"),
-    ("@univariate false\n@classLabel false\n@data\n1,2:3,4\n1,2\n", r"bad\.ts:5: expected 2 dimensions like the series above, got 1"),
-    ("@targetLabel true\n@univariate true\n@data\n1,2:x\n", r"bad\.ts:4: expected a numeric target"),
-])
+@pytest.mark.parametrize(
+    "text, match",
+    [
+        (HEAD + "1,2:3,4:a\n1,x:3,4:b\n", r"bad\.ts:8: dimension 0: expected numbers, got 'x'"),
+        (HEAD + "1,2:3,4:a\n1,2:3,4:5,6:b\n", r"bad\.ts:8: expected 2 dimensions \(@dimensions\), got 3"),
+        (HEAD + "1,2:3,4:a\n1,2:3,4\n", r"bad\.ts:8: expected a label"),
+        (HEAD + "1,2:3,4:c\n", r"bad\.ts:7: class label 'c' is not in @classLabel \['a', 'b'\]"),
+        (HEAD + "1,2,3:3,4:a\n", r"bad\.ts:7: expected the dimensions of a case to have one length"),
+        (HEAD.replace("@data\n", ""), r"bad\.ts: expected a @data line"),
+        (HEAD, r"bad\.ts: expected at least one case"),
+        ("@problemName X\nhello\n@data\n", r"bad\.ts:2: expected a @tag header line"),
+        (HEAD.replace("@dimensions 2", "@dimensions two"), r"bad\.ts:4: @dimensions expects a positive int"),
+        (HEAD.replace("@timeStamps false", "@timeStamps maybe"), r"bad\.ts:2: @timestamps expects true or false"),
+        (HEAD.replace("@classLabel true a b", "@classLabel true"), r"bad\.ts:5: @classLabel true expects the class"),
+        (
+            "@univariate true\n@equalLength true\n@seriesLength 3\n@classLabel false\n@data\n1,2,3\n1,2\n",
+            r"bad\.ts:7: expected @seriesLength 3 values, got 2",
+        ),
+        (
+            "@univariate false\n@classLabel false\n@data\n1,2:3,4\n1,2\n",
+            r"bad\.ts:5: expected 2 dimensions like the series above, got 1",
+        ),
+        ("@targetLabel true\n@univariate true\n@data\n1,2:x\n", r"bad\.ts:4: expected a numeric target"),
+    ],
+)
 def test_malformed_ts_names_file_and_line(tmp_path, text, match):
     path = tmp_path / "bad.ts"
     path.write_text(text)
@@ -96,6 +105,7 @@ def test_load_ts_missing_file(tmp_path):
 
 
 # ----------------------------------------------------------------------------- downloads
+
 
 class _Server:
     """Serves ``files`` (name -> bytes) on 127.0.0.1 in a thread, counting requests."""
@@ -142,16 +152,18 @@ def test_download_checks_sha256_and_uses_the_cache(tmp_path):
         p = download(srv.url + "tiny.ts", sha256=_sha(body), cache_dir=tmp_path / "cache")
         assert p.read_bytes() == body and p.parent == tmp_path / "cache"
         again = download(srv.url + "tiny.ts", sha256=_sha(body), cache_dir=tmp_path / "cache")
-        assert again == p and len(srv.hits) == 1                 # served from the cache
-        p.write_bytes(b"corrupted")                               # a damaged cache entry is fetched again
+        assert again == p and len(srv.hits) == 1  # served from the cache
+        p.write_bytes(b"corrupted")  # a damaged cache entry is fetched again
         assert download(srv.url + "tiny.ts", sha256=_sha(body), cache_dir=tmp_path / "cache").read_bytes() == body
         assert len(srv.hits) == 2
-        assert sorted(x.name for x in (tmp_path / "cache").iterdir()) == ["tiny.ts"]   # no temporary left
+        assert sorted(x.name for x in (tmp_path / "cache").iterdir()) == ["tiny.ts"]  # no temporary left
 
 
 def test_download_checksum_mismatch_leaves_nothing(tmp_path):
     with _Server({"f.bin": b"payload"}) as srv:
-        with one_line_error(f"checksum mismatch for {srv.url}f.bin: expected sha256 {'0' * 64}, got {_sha(b'payload')}"):
+        with one_line_error(
+            f"checksum mismatch for {srv.url}f.bin: expected sha256 {'0' * 64}, got {_sha(b'payload')}"
+        ):
             download(srv.url + "f.bin", sha256="0" * 64, cache_dir=tmp_path)
     assert list(tmp_path.iterdir()) == []
 
@@ -163,9 +175,10 @@ def test_download_http_error_and_offline(tmp_path):
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
     port = s.getsockname()[1]
-    s.close()                                                     # nothing listens there: like being offline
-    with one_line_error(f"cannot reach http://127.0.0.1:{port}/x.zip .*offline\\? place the file at "
-                        f".*x.zip \\(sha256 {'a' * 64}\\)"):
+    s.close()  # nothing listens there: like being offline
+    with one_line_error(
+        f"cannot reach http://127.0.0.1:{port}/x.zip .*offline\\? place the file at .*x.zip \\(sha256 {'a' * 64}\\)"
+    ):
         download(f"http://127.0.0.1:{port}/x.zip", sha256="a" * 64, cache_dir=tmp_path, timeout=5)
     assert list(tmp_path.iterdir()) == []
 
@@ -192,7 +205,7 @@ def test_load_uea_downloads_extracts_and_caches(tmp_path):
     with _Server({"Tiny.zip": archive}) as srv:
         train = load_uea("Tiny", "train", cache_dir=tmp_path, base_url=srv.url, sha256=_sha(archive))
         test = load_uea("Tiny", "test", cache_dir=tmp_path, base_url=srv.url, sha256=_sha(archive))
-        assert len(srv.hits) == 1                                 # the zip is fetched once
+        assert len(srv.hits) == 1  # the zip is fetched once
         with one_line_error("checksum mismatch"):
             load_uea("Other", cache_dir=tmp_path, base_url=srv.url + "Tiny.zip?", sha256="1" * 64)
     assert train.label_ids().tolist() == [0, 1, 2, 0] and test.y.tolist() == ["down", "down", "flat", "down"]
@@ -208,6 +221,7 @@ def test_load_uea_downloads_extracts_and_caches(tmp_path):
 
 
 # ----------------------------------------------------------------------------- text folders
+
 
 def test_load_text_folder():
     texts, labels, classes = load_text_folder(FIX / "texts")
@@ -235,6 +249,7 @@ def test_text_folder_errors(tmp_path):
 
 # ----------------------------------------------------------------------------- CSV series
 
+
 def test_load_csv_series_seed004_rows():
     s = load_csv_series(FIX / "daily.csv")
     assert s.dates[0] == np.datetime64("2015-10-02") and len(s.dates) == 8 and s.columns == ["value"]
@@ -255,22 +270,32 @@ def test_csv_without_header_iso_dates_and_sorting(tmp_path):
     q.write_text("date;a;b\n2020-02-28;1;10\n2020-02-29;2;20\n2020-03-01;3;30\n")
     t = load_csv_series(q, date_columns=("date",), delimiter=";")
     assert t.values.shape == (3, 2) and t.columns == ["a", "b"] and str(t.dates[-1]) == "2020-03-01"
-    assert load_csv_series(q, date_columns=("date",), value_columns=["b"], delimiter=";").values[:, 0].tolist() == [10, 20, 30]
+    assert load_csv_series(q, date_columns=("date",), value_columns=["b"], delimiter=";").values[:, 0].tolist() == [
+        10,
+        20,
+        30,
+    ]
 
 
-@pytest.mark.parametrize("text, match", [
-    ("day,month,year,value\n1,1,2020,5\n2,1,2020\n", r"bad\.csv:3: expected 4 fields, got 3"),
-    ("day,month,year,value\n1,1,2020,5\n2,1,2020,abc\n", r"bad\.csv:3: expected a number in column 4, got 'abc'"),
-    ("day,month,year,value\n1,1,2020,5\n2,1,2020,\n", r"bad\.csv:3: expected a number in column 4, got ''"),
-    ("day,month,year,value\n31,2,2020,5\n", r"bad\.csv:2: not a valid date: day 31, month 2, year 2020"),
-    ("day,month,year,value\n1,1,2020,5\n1,1,2020,6\n", r"bad\.csv:3: date 2020-01-01 appears twice"),
-    ("day,month,value\n1,1,5\n", r"bad\.csv:1: expected date columns \['day', 'month', 'year'\] in the header, missing \['year'\]"),
-    ("day,month,year,value\nx,1,2020,5\n", r"bad\.csv:2: expected integer day, month, year"),
-    ("day,month,year,value\n", r"bad\.csv: expected data rows after the header"),
-    ("", r"bad\.csv: expected rows of dates and values"),
-    ("1,1,2020\n", r"bad\.csv:1: expected 3 date fields and at least one value"),
-    ("day,month,year,value\n1,1,2020,nan\n", r"bad\.csv:2: expected a number in column 4, got 'nan'"),
-])
+@pytest.mark.parametrize(
+    "text, match",
+    [
+        ("day,month,year,value\n1,1,2020,5\n2,1,2020\n", r"bad\.csv:3: expected 4 fields, got 3"),
+        ("day,month,year,value\n1,1,2020,5\n2,1,2020,abc\n", r"bad\.csv:3: expected a number in column 4, got 'abc'"),
+        ("day,month,year,value\n1,1,2020,5\n2,1,2020,\n", r"bad\.csv:3: expected a number in column 4, got ''"),
+        ("day,month,year,value\n31,2,2020,5\n", r"bad\.csv:2: not a valid date: day 31, month 2, year 2020"),
+        ("day,month,year,value\n1,1,2020,5\n1,1,2020,6\n", r"bad\.csv:3: date 2020-01-01 appears twice"),
+        (
+            "day,month,value\n1,1,5\n",
+            r"bad\.csv:1: expected date columns \['day', 'month', 'year'\] in the header, missing \['year'\]",
+        ),
+        ("day,month,year,value\nx,1,2020,5\n", r"bad\.csv:2: expected integer day, month, year"),
+        ("day,month,year,value\n", r"bad\.csv: expected data rows after the header"),
+        ("", r"bad\.csv: expected rows of dates and values"),
+        ("1,1,2020\n", r"bad\.csv:1: expected 3 date fields and at least one value"),
+        ("day,month,year,value\n1,1,2020,nan\n", r"bad\.csv:2: expected a number in column 4, got 'nan'"),
+    ],
+)
 def test_malformed_csv_names_file_and_line(tmp_path, text, match):
     path = tmp_path / "bad.csv"
     path.write_text(text)

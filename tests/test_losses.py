@@ -1,4 +1,5 @@
 """Losses: gradients by finite differences, values against PyTorch, masking, stability, errors."""
+
 from __future__ import annotations
 
 import math
@@ -33,10 +34,13 @@ def _data(kind: str, from_logits: bool, shape: tuple, seed: int = 0):
     return y_true, (a if from_logits else p)
 
 
-CLASSES = {"mse": losses.MeanSquaredError, "bce": losses.BinaryCrossentropy,
-           "cce": losses.CategoricalCrossentropy, "scce": losses.SparseCategoricalCrossentropy}
-CASES = [("mse", False), ("bce", False), ("bce", True), ("cce", False), ("cce", True),
-         ("scce", False), ("scce", True)]
+CLASSES = {
+    "mse": losses.MeanSquaredError,
+    "bce": losses.BinaryCrossentropy,
+    "cce": losses.CategoricalCrossentropy,
+    "scce": losses.SparseCategoricalCrossentropy,
+}
+CASES = [("mse", False), ("bce", False), ("bce", True), ("cce", False), ("cce", True), ("scce", False), ("scce", True)]
 
 
 def _make(kind: str, from_logits: bool, time_reduction: str = "mean") -> losses.Loss:
@@ -115,8 +119,9 @@ def test_values_and_gradients_match_torch(shape):
     y, p = _data("bce", False, shape)
     cases.append((losses.BinaryCrossentropy(), y, p, lambda x, y=y: F.binary_cross_entropy(x, _t(y))))
     y, a = _data("bce", True, shape)
-    cases.append((losses.BinaryCrossentropy(from_logits=True), y, a,
-                  lambda x, y=y: F.binary_cross_entropy_with_logits(x, _t(y))))
+    cases.append(
+        (losses.BinaryCrossentropy(from_logits=True), y, a, lambda x, y=y: F.binary_cross_entropy_with_logits(x, _t(y)))
+    )
 
     def cl(x):  # torch wants the class axis second
         return x if x.ndim == 2 else x.permute(0, 2, 1)
@@ -124,19 +129,32 @@ def test_values_and_gradients_match_torch(shape):
     rng = np.random.default_rng(3)
     soft = rng.dirichlet(np.ones(C), size=shape[:-1])  # probabilities as targets
     _, a = _data("cce", True, shape)
-    cases.append((losses.CategoricalCrossentropy(from_logits=True), soft, a,
-                  lambda x: F.cross_entropy(cl(x), cl(_t(soft)))))
+    cases.append(
+        (losses.CategoricalCrossentropy(from_logits=True), soft, a, lambda x: F.cross_entropy(cl(x), cl(_t(soft))))
+    )
     y, p = _data("cce", False, shape)
     # on the simplex cross_entropy(log p, y) is the same value; its gradient differs off the
     # simplex (log_softmax renormalises p), so the gradient reference is nll_loss(log p)
     assert abs(losses.CategoricalCrossentropy()(y, p) - F.cross_entropy(cl(torch.log(_t(p))), cl(_t(y))).item()) < 1e-12
-    cases.append((losses.CategoricalCrossentropy(), y, p,
-                  lambda x, k=_t(y.argmax(-1)): F.nll_loss(cl(torch.log(x)), k)))
+    k_true = _t(y.argmax(-1))
+    cases.append((losses.CategoricalCrossentropy(), y, p, lambda x: F.nll_loss(cl(torch.log(x)), k_true)))
     labels, a = _data("scce", True, shape)
-    cases.append((losses.SparseCategoricalCrossentropy(from_logits=True), labels, a,
-                  lambda x: F.cross_entropy(cl(x), _t(labels))))
-    cases.append((losses.SparseCategoricalCrossentropy(), labels, np.exp(a) / np.exp(a).sum(-1, keepdims=True),
-                  lambda x: F.nll_loss(cl(torch.log(x)), _t(labels))))
+    cases.append(
+        (
+            losses.SparseCategoricalCrossentropy(from_logits=True),
+            labels,
+            a,
+            lambda x: F.cross_entropy(cl(x), _t(labels)),
+        )
+    )
+    cases.append(
+        (
+            losses.SparseCategoricalCrossentropy(),
+            labels,
+            np.exp(a) / np.exp(a).sum(-1, keepdims=True),
+            lambda x: F.nll_loss(cl(torch.log(x)), _t(labels)),
+        )
+    )
     for loss, y_true, y_pred, fn in cases:
         v, g = loss.forward_backward(y_true, y_pred)
         tv, tg = _torch_value_and_grad(fn, y_pred)
@@ -175,7 +193,7 @@ def test_masked_mean_equals_loss_on_valid_subset(kind, from_logits):
     assert abs(v - loss(y_true[MASK_B], y_pred[MASK_B])) < 1e-12
     # "sum": each sequence alone, summed over its valid steps, averaged over the batch
     lsum = _make(kind, from_logits, "sum")
-    per_seq = [lsum(y_true[b:b + 1, :n], y_pred[b:b + 1, :n]) for b, n in enumerate(MASK_BT.sum(1).astype(int))]
+    per_seq = [lsum(y_true[b : b + 1, :n], y_pred[b : b + 1, :n]) for b, n in enumerate(MASK_BT.sum(1).astype(int))]
     assert abs(lsum(y_true, y_pred, MASK_BT) - np.mean(per_seq)) < 1e-12
 
 
@@ -294,8 +312,12 @@ def test_bad_inputs_name_the_argument():
     scce = losses.SparseCategoricalCrossentropy(from_logits=True)
     too_big = labels.copy()
     too_big[0, 0] = 4
-    _raises(r"^y_true: expected class labels in \[0, 4\) \(y_pred.shape\[-1\] = 4\), got values in \[0, 4\]",
-            scce, too_big, a)
+    _raises(
+        r"^y_true: expected class labels in \[0, 4\) \(y_pred.shape\[-1\] = 4\), got values in \[0, 4\]",
+        scce,
+        too_big,
+        a,
+    )
     _raises(r"^y_true: expected class labels in \[0, 4\).*got values in \[-1,", scce, labels - 1 - labels.min(), a)
     _raises(r"^y_true: expected integer class labels, got non-integer values \(e.g. 2.5\)", scce, labels + 0.5, a)
     _raises(r"^y_true: expected integer class labels, got dtype", scce, labels.astype(str), a)

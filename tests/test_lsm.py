@@ -1,4 +1,5 @@
 """Liquid state machines (seed 004): LIF neurons against closed forms, the circuit, LSM models, files, plots."""
+
 import math
 import sys
 
@@ -7,8 +8,16 @@ import pytest
 
 import boucle
 from boucle.errors import BoucleError
-from boucle.reservoir import (LSM, LIFReservoir, LSMClassifier, SpikeRecord, memory_capacity, nrmse, plot_membrane,
-                              plot_raster)
+from boucle.reservoir import (
+    LSM,
+    LIFReservoir,
+    LSMClassifier,
+    SpikeRecord,
+    memory_capacity,
+    nrmse,
+    plot_membrane,
+    plot_raster,
+)
 
 TAU, THETA, RESET = 30.0, 15.0, 13.5
 
@@ -43,8 +52,9 @@ def test_constant_current_spike_times_and_membrane_equal_the_closed_form():
     np.testing.assert_allclose(rec.v[before, 0], v_exact, rtol=0, atol=1e-10)
     t0 = rec.spike_times[rec.spike_neurons == 0][0]  # after the refractory period it restarts from the reset
     after = (rec.times > t0 + 3.0 + 1e-9) & (rec.times < t0 + 3.0 + t_star)
-    np.testing.assert_allclose(rec.v[after, 0], I + (RESET - I) * np.exp(-(rec.times[after] - t0 - 3.0) / TAU),
-                               atol=1e-10)
+    np.testing.assert_allclose(
+        rec.v[after, 0], I + (RESET - I) * np.exp(-(rec.times[after] - t0 - 3.0) / TAU), atol=1e-10
+    )
     held = (rec.times > t0 + 1e-9) & (rec.times <= t0 + 3.0 + 1e-9)
     assert np.all(rec.v[held, 0] == RESET)
 
@@ -65,13 +75,19 @@ def test_input_current_drives_each_neuron_by_its_weight():
 @pytest.mark.parametrize("pre", [0, 1])  # an excitatory (tau 3 ms) or inhibitory (tau 6 ms) synapse
 def test_postsynaptic_potential_equals_the_closed_form(pre):
     dt, w = 0.5, 30.0
-    liq = LIFReservoir(2, inhibitory=0.5, connection_prob=(0, 0, 0, 0), background=0.0, dt=dt, input_duration=dt,
-                       seed=0, input_dim=1)
+    liq = LIFReservoir(
+        2, inhibitory=0.5, connection_prob=(0, 0, 0, 0), background=0.0, dt=dt, input_duration=dt, seed=0, input_dim=1
+    )
     ws = liq.get_weights("l")
     post = 1 - pre
     sign = 1.0 if pre == 0 else -1.0
-    ws.update({"l/W/data": np.array([sign * w]), "l/W/indices": np.array([post], np.int32),
-               "l/W/indptr": np.array([0, 1, 1] if pre == 0 else [0, 0, 1], np.int32)})
+    ws.update(
+        {
+            "l/W/data": np.array([sign * w]),
+            "l/W/indices": np.array([post], np.int32),
+            "l/W/indptr": np.array([0, 1, 1] if pre == 0 else [0, 0, 1], np.int32),
+        }
+    )
     liq.set_weights(ws, "l")
     state = np.zeros(10)  # packed [V, I_e, I_i, refractory, trace] of 2 neurons
     state[pre] = 100.0  # the presynaptic neuron fires at the first step, once
@@ -143,16 +159,25 @@ def test_rate_coding_more_input_more_spikes():
 def test_lsm_learns_a_one_step_forecast_and_memory_capacity():
     t = np.arange(400) * 0.25
     s = (np.sin(t) + 0.5 * np.sin(0.31 * t))[:, None] * 0.5
-    lsm = LSM(100, input_scaling=40.0, input_connectivity=1.0, background=(12.0, 15.0), input_duration=20.0,
-              tau_readout=10.0, ridge=10.0, seed=0)
+    lsm = LSM(
+        100,
+        input_scaling=40.0,
+        input_connectivity=1.0,
+        background=(12.0, 15.0),
+        input_duration=20.0,
+        tau_readout=10.0,
+        ridge=10.0,
+        seed=0,
+    )
     lsm.fit(s[:299], s[1:300], warmup=20)
     pred = lsm.predict(s[299:-1], initial_state="last")
     assert pred.shape == (100, 1) and nrmse(s[300:], pred) < 0.35  # predicting the mean: 1
     assert lsm.last_state.shape == (500,)
     gen = lsm.generate(3, warmup_inputs=s[250:300])
     assert gen.shape == (3, 1) and np.isfinite(gen).all()
-    mc = memory_capacity(LSM(60, input_scaling=40.0, input_duration=5.0, seed=0), k_max=20, n_steps=600, warmup=50,
-                         ridge=1e-2, seed=1)
+    mc = memory_capacity(
+        LSM(60, input_scaling=40.0, input_duration=5.0, seed=0), k_max=20, n_steps=600, warmup=50, ridge=1e-2, seed=1
+    )
     assert 1.0 < mc <= 60
 
 
@@ -165,10 +190,12 @@ def test_lsm_classifier_separates_frequencies(rng):
             X.append(np.sin(np.arange(T) * (0.3 + 0.6 * c) + rng.uniform(0, 6.28))[:, None])
             y.append(c)
         return X, np.array(y)
+
     Xtr, ytr = sines(60)
     Xte, yte = sines(40)
-    clf = LSMClassifier(80, mode="transduction", input_scaling=40.0, input_connectivity=1.0, background=(12.0, 15.0),
-                        ridge=1.0, seed=0).fit(Xtr, ytr, warmup=5)
+    clf = LSMClassifier(
+        80, mode="transduction", input_scaling=40.0, input_connectivity=1.0, background=(12.0, 15.0), ridge=1.0, seed=0
+    ).fit(Xtr, ytr, warmup=5)
     assert clf.classes_ == [0, 1] and clf.score(Xte, yte) >= 0.85
 
 
@@ -208,24 +235,27 @@ def test_raster_and_membrane_plots(tmp_path, monkeypatch):
 
 
 # ---------------------------------------------------------------- bad input
-@pytest.mark.parametrize("kwargs,match", [
-    ({"tau_m": -5.0}, "tau_m: expected a finite number > 0, got -5.0"),
-    ({"tau_syn": (3.0, 0.0)}, "tau_syn"),
-    ({"refractory": -1.0}, "refractory: expected a finite number >= 0"),
-    ({"v_threshold": 13.5}, "v_threshold: expected a value above v_reset=13.5, got 13.5"),
-    ({"v_reset": 16.0}, "v_threshold: expected a value above v_reset=16"),
-    ({"dt": 0.0}, "dt"),
-    ({"dt": 0.3, "input_duration": 1.0}, r"input_duration: expected a multiple of dt=0.3 ms, got 1.0"),
-    ({"inhibitory": 1.0}, r"inhibitory: expected a fraction in \[0, 1\)"),
-    ({"connection_prob": (0.3, 0.2, 1.4, 0.1)}, r"connection_prob: expected values in \[0, 1\]"),
-    ({"connection_prob": (0.3, 0.2)}, "connection_prob: expected 4 values"),
-    ({"weights": (6.0, 12.0, -3.8, 3.8)}, "weights"),
-    ({"grid": (2, 2, 2)}, "grid: expected 3 positive ints with product >= units=10"),
-    ({"input_coding": "phase"}, "input_coding"),
-    ({"max_rate": 5000.0}, "max_rate: expected at most one spike per step"),
-    ({"background": (15.0, 12.0)}, "background"),
-    ({"tau_readout": float("nan")}, "tau_readout"),
-])
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        ({"tau_m": -5.0}, "tau_m: expected a finite number > 0, got -5.0"),
+        ({"tau_syn": (3.0, 0.0)}, "tau_syn"),
+        ({"refractory": -1.0}, "refractory: expected a finite number >= 0"),
+        ({"v_threshold": 13.5}, "v_threshold: expected a value above v_reset=13.5, got 13.5"),
+        ({"v_reset": 16.0}, "v_threshold: expected a value above v_reset=16"),
+        ({"dt": 0.0}, "dt"),
+        ({"dt": 0.3, "input_duration": 1.0}, r"input_duration: expected a multiple of dt=0.3 ms, got 1.0"),
+        ({"inhibitory": 1.0}, r"inhibitory: expected a fraction in \[0, 1\)"),
+        ({"connection_prob": (0.3, 0.2, 1.4, 0.1)}, r"connection_prob: expected values in \[0, 1\]"),
+        ({"connection_prob": (0.3, 0.2)}, "connection_prob: expected 4 values"),
+        ({"weights": (6.0, 12.0, -3.8, 3.8)}, "weights"),
+        ({"grid": (2, 2, 2)}, "grid: expected 3 positive ints with product >= units=10"),
+        ({"input_coding": "phase"}, "input_coding"),
+        ({"max_rate": 5000.0}, "max_rate: expected at most one spike per step"),
+        ({"background": (15.0, 12.0)}, "background"),
+        ({"tau_readout": float("nan")}, "tau_readout"),
+    ],
+)
 def test_bad_liquid_arguments(kwargs, match):
     with pytest.raises(BoucleError, match=match) as e:
         LIFReservoir(10, **kwargs)

@@ -1,4 +1,5 @@
 """Metrics: values on hand-made cases, exact aggregation over batches, masks, lookup, errors."""
+
 from __future__ import annotations
 
 import math
@@ -54,9 +55,9 @@ def test_categorical_and_sparse_accuracy_by_hand():
     assert _run(metrics.SparseCategoricalAccuracy(), [(labels[:, None], p)]) == 0.5
     assert _run(metrics.SparseCategoricalAccuracy(), [(labels.astype(np.float32), p)]) == 0.5
     # sequences with a step mask: only valid steps count
-    p_seq = np.stack([p, p[::-1]], axis=0)                              # (2, 4, 3)
-    lab_seq = np.stack([labels, labels], axis=0)                        # (2, 4)
-    mask = np.array([[1, 1, 0, 0], [0, 0, 1, 1]])                       # hits: 1, 0 | 0, 0
+    p_seq = np.stack([p, p[::-1]], axis=0)  # (2, 4, 3)
+    lab_seq = np.stack([labels, labels], axis=0)  # (2, 4)
+    mask = np.array([[1, 1, 0, 0], [0, 0, 1, 1]])  # hits: 1, 0 | 0, 0
     assert _run(metrics.SparseCategoricalAccuracy(), [(lab_seq, p_seq, mask)]) == 0.25
 
 
@@ -68,8 +69,8 @@ def test_accuracy_chosen_from_the_loss_or_the_shapes():
     assert type(auto) is metrics.Accuracy and auto.name == "accuracy"
     assert metrics.get("acc").name == "acc"
     p = np.array([[0.1, 0.7, 0.2], [0.5, 0.3, 0.2]])
-    assert _run(auto, [(np.array([1, 2]), p)]) == 0.5                   # sparse labels
-    assert _run(auto, [(np.eye(3)[[1, 0]], p)]) == 1.0                  # one-hot
+    assert _run(auto, [(np.array([1, 2]), p)]) == 0.5  # sparse labels
+    assert _run(auto, [(np.eye(3)[[1, 0]], p)]) == 1.0  # one-hot
     assert _run(auto, [(np.array([[1.0], [1.0]]), np.array([[0.8], [0.3]]))]) == 0.5  # binary
 
 
@@ -100,7 +101,7 @@ def test_unequal_batches_aggregate_to_the_whole_set(name):
         y_true, loss = labels, losses.SparseCategoricalCrossentropy(from_logits=True)
     metric = metrics.get(name, loss)
     whole = _run(metric, [(y_true, logits, mask)])
-    splits = [0, 1, 4, 7]                                              # batches of 1, 3, 3
+    splits = [0, 1, 4, 7]  # batches of 1, 3, 3
     parts = [(y_true[a:b], logits[a:b], mask[a:b]) for a, b in zip(splits, splits[1:])]
     assert abs(_run(metric, parts) - whole) < 1e-12
     # and masked steps are ignored: same as the valid steps alone
@@ -111,7 +112,7 @@ def test_unequal_batches_aggregate_to_the_whole_set(name):
 def test_perplexity_and_bpc_are_exp_and_bits_of_the_cross_entropy():
     labels, logits, mask = _seq_data(1)
     loss = losses.SparseCategoricalCrossentropy(from_logits=True)
-    ce = loss(labels, logits, mask)                                     # mean nats per valid step
+    ce = loss(labels, logits, mask)  # mean nats per valid step
     valid = mask.astype(bool)
     ce_torch = F.cross_entropy(torch.tensor(logits[valid]), torch.tensor(labels[valid])).item()
     assert abs(ce - ce_torch) < 1e-12
@@ -203,8 +204,12 @@ def _raises(match: str, fn, *args, **kwargs) -> None:
 def test_bad_identifiers_and_inputs_name_the_argument():
     _raises(r"^metric: expected one of \[.*'accuracy'.*'bpc'.*'perplexity'.*got 'f1'", metrics.get, "f1")
     _raises(r"^metric:", metrics.get, 3)
-    _raises(r"^metric: 'perplexity' needs a cross-entropy loss, got loss 'mean_squared_error'",
-            metrics.get, "perplexity", "mse")
+    _raises(
+        r"^metric: 'perplexity' needs a cross-entropy loss, got loss 'mean_squared_error'",
+        metrics.get,
+        "perplexity",
+        "mse",
+    )
     _raises(r"^loss:", metrics.get, "accuracy", "hinge")
     _raises(r"^threshold:", metrics.BinaryAccuracy, threshold=float("nan"))
     _raises(r"^kind:", metrics.Perplexity, kind="dense")
@@ -213,7 +218,8 @@ def test_bad_identifiers_and_inputs_name_the_argument():
     _raises(r"^name:", metrics.BinaryAccuracy, name="")
     p = np.array([[0.1, 0.9], [0.6, 0.4]])
     _raises(r"^y_true: expected shape \(2, 2\)", metrics.CategoricalAccuracy().update, np.ones((2, 3)), p)
-    _raises(r"^y_true: expected class labels in \[0, 2\)", metrics.SparseCategoricalAccuracy().update,
-            np.array([0, 2]), p)
+    _raises(
+        r"^y_true: expected class labels in \[0, 2\)", metrics.SparseCategoricalAccuracy().update, np.array([0, 2]), p
+    )
     _raises(r"^mask: expected shape \(2,\)", metrics.BinaryAccuracy().update, np.ones((2, 2)), p, np.ones(3))
     _raises(r"^y_pred: expected finite values", metrics.get("mae").update, np.ones((2, 2)), p * np.nan)

@@ -1,4 +1,5 @@
 """pad_sequences, bucket_batches, and the Masking / RepeatVector layers."""
+
 import numpy as np
 import pytest
 
@@ -40,8 +41,8 @@ def test_pad_feature_sequences(rng):
     for s, row, mr in zip(seqs, x, m):
         np.testing.assert_array_equal(row[mr], s)
         assert np.all(row[~mr] == 0)
-    assert pad_sequences(seqs)[0].dtype == np.float32            # the float default
-    x, m = pad_sequences([rng.standard_normal((2, 3)), []])       # [] = an empty sequence
+    assert pad_sequences(seqs)[0].dtype == np.float32  # the float default
+    x, m = pad_sequences([rng.standard_normal((2, 3)), []])  # [] = an empty sequence
     assert x.shape == (2, 2, 3) and not m[1].any()
 
 
@@ -78,7 +79,7 @@ def test_buckets_cover_every_index_once_with_similar_lengths(rng):
     assert [len(b) for b in batches].count(10) == 10
     spread = np.mean([np.ptp(lengths[b]) for b in batches])
     random_spread = np.mean([np.ptp(lengths[b]) for b in np.array_split(rng.permutation(103), 11)])
-    assert spread < random_spread / 4                            # sorted batches hold similar lengths
+    assert spread < random_spread / 4  # sorted batches hold similar lengths
 
 
 def test_buckets_are_deterministic_from_the_rng():
@@ -115,7 +116,7 @@ def test_masking_layer_mask_values_and_gradient(rng):
     x = rng.standard_normal((3, 4, 2))
     x[0, 2:] = 0.0
     x[2, 0] = 0.0
-    x[1, 1, 0] = 0.0                                             # one zero feature: still valid
+    x[1, 1, 0] = 0.0  # one zero feature: still valid
     layer = Masking(0.0, dtype="float64")
     layer.build((4, 2), 0)
     m = layer.compute_mask(x, None)
@@ -123,7 +124,7 @@ def test_masking_layer_mask_values_and_gradient(rng):
     y = layer(x)
     np.testing.assert_array_equal(y[~m], 0)
     np.testing.assert_array_equal(y[m], x[m])
-    x[0, 2:] = -1.0                                             # any mask_value
+    x[0, 2:] = -1.0  # any mask_value
     assert not Masking(-1.0).compute_mask(x, None)[0, 2:].any()
     assert check_gradients(layer, rng.standard_normal((3, 4, 2)))["input"] < 1e-6
     with pytest.raises(BoucleError, match="x must be 3-D"):

@@ -1,4 +1,5 @@
 """The README's promises: its test command is the one CI runs."""
+
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]

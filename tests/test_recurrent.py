@@ -1,24 +1,29 @@
 """SimpleRNN, LSTM, GRU: gradients (every cell and variant), masking by value, stateful
 chunks, dropout, deep stacks, parameter layout, config round trip and bad input."""
+
 import json
 
 import numpy as np
 import pytest
 
+from boucle import registry
 from boucle.diagnostics import check_gradients, numerical_gradient, relative_error
 from boucle.errors import BoucleError
-from boucle import registry
 from boucle.layers.recurrent import GRU, LSTM, SimpleRNN
 from boucle.ops import recurrent
 
 TOL = 1e-6
 B, T, D, H = 5, 6, 3, 4
-MASK = np.array([[1, 1, 1, 1, 1, 1],      # full
-                 [1, 1, 1, 0, 0, 0],      # right padding
-                 [0, 0, 1, 1, 1, 1],      # left padding
-                 [1, 0, 1, 1, 0, 1],      # interior holes
-                 [0, 0, 0, 0, 0, 0]],     # zero length
-                dtype=bool)
+MASK = np.array(
+    [
+        [1, 1, 1, 1, 1, 1],  # full
+        [1, 1, 1, 0, 0, 0],  # right padding
+        [0, 0, 1, 1, 1, 1],  # left padding
+        [1, 0, 1, 1, 0, 1],  # interior holes
+        [0, 0, 0, 0, 0, 0],
+    ],  # zero length
+    dtype=bool,
+)
 
 VARIANTS = {
     "rnn-tanh": lambda **kw: SimpleRNN(H, **kw),
@@ -34,7 +39,7 @@ VARIANTS = {
 def build(variant, seed=0, randomize=True, **kw):
     layer = VARIANTS[variant](**kw)
     layer.build((T, D), seed)
-    if randomize:   # random values everywhere, so that no path is checked at 0 (biases, peepholes, h0)
+    if randomize:  # random values everywhere, so that no path is checked at 0 (biases, peepholes, h0)
         rng = np.random.default_rng(seed + 100)
         layer.set_weights({k: rng.standard_normal(v.shape) * 0.5 for k, v in layer.params.items()})
     return layer
@@ -51,8 +56,11 @@ CONFIGS = {
     "backwards-seq-mask": (dict(go_backwards=True, return_sequences=True), True, False),
     "backwards-last-mask-init": (dict(go_backwards=True), True, True),
     "state-learned-mask": (dict(return_state=True, learn_initial_state=True), True, False),
-    "seq-state-nobias-backwards-learned": (dict(return_sequences=True, return_state=True, use_bias=False,
-                                                go_backwards=True, learn_initial_state=True), False, False),
+    "seq-state-nobias-backwards-learned": (
+        dict(return_sequences=True, return_state=True, use_bias=False, go_backwards=True, learn_initial_state=True),
+        False,
+        False,
+    ),
 }
 
 
@@ -64,10 +72,11 @@ def test_gradients(variant, config, rng):
     x = rng.standard_normal((B, T, D))
     init = states(layer, rng) if with_init else None
     if init is not None and layer.cell.n_states == 1:
-        init = init[0]                                   # SimpleRNN/GRU take one array
+        init = init[0]  # SimpleRNN/GRU take one array
     errs = check_gradients(layer, x, mask=MASK if masked else None, initial_state=init, max_checks=40)
-    want = {"input", *layer.params} | ({f"initial_state[{j}]" for j in range(layer.cell.n_states)}
-                                       if with_init else set())
+    want = {"input", *layer.params} | (
+        {f"initial_state[{j}]" for j in range(layer.cell.n_states)} if with_init else set()
+    )
     assert set(errs) == want
     assert max(errs.values()) < TOL, errs
 
@@ -132,8 +141,7 @@ class Stack:
 
 @pytest.mark.parametrize("masked", [False, True])
 def test_three_layer_stack_gradients(masked, rng):
-    net = Stack([LSTM(H, return_sequences=True), GRU(H, return_sequences=True, reset_after=True),
-                 SimpleRNN(H)])
+    net = Stack([LSTM(H, return_sequences=True), GRU(H, return_sequences=True, reset_after=True), SimpleRNN(H)])
     net.build((T, D), 0)
     errs = check_gradients(net, rng.standard_normal((B, T, D)), mask=MASK if masked else None, max_checks=30)
     assert len(errs) == 1 + len(net.params)
@@ -174,16 +182,16 @@ def alone(layer, x_b, m_b, init_b=None):
 def test_padded_batch_equals_each_sequence_alone(variant, backwards, rng):
     seq = build(variant, return_sequences=True, return_state=True, go_backwards=backwards)
     x = rng.standard_normal((B, T, D))
-    x[~MASK] = 99.0                                       # padding values must not matter
+    x[~MASK] = 99.0  # padding values must not matter
     init = states(seq, rng)
     out = seq.forward(x, mask=MASK, initial_state=init)[0]
     for b in range(B - 1):
-        one, idx = alone(seq, x[b], MASK[b], [s[b:b + 1] for s in init])
+        one, idx = alone(seq, x[b], MASK[b], [s[b : b + 1] for s in init])
         np.testing.assert_allclose(out[0][b, idx], one[0][0], rtol=1e-6, atol=1e-6)
         assert np.all(out[0][b, ~MASK[b]] == 0)
-        for s, s1 in zip(out[1:], one[1:]):               # final state = last valid step's
+        for s, s1 in zip(out[1:], one[1:]):  # final state = last valid step's
             np.testing.assert_allclose(s[b], s1[0], rtol=1e-6, atol=1e-6)
-    for s, s0 in zip(out[1:], init):                      # zero-length row: the initial state
+    for s, s0 in zip(out[1:], init):  # zero-length row: the initial state
         np.testing.assert_allclose(s[B - 1], s0[B - 1], rtol=1e-6)
     assert np.all(out[0][B - 1] == 0)
 
@@ -218,7 +226,7 @@ def test_stateful_chunks_equal_one_long_sequence(variant, rng):
     chunked = build(variant, return_sequences=True, stateful=True)
     x = rng.standard_normal((B, 3 * T, D))
     want = full(x)
-    got = np.concatenate([chunked(x[:, k * T:(k + 1) * T]) for k in range(3)], axis=1)
+    got = np.concatenate([chunked(x[:, k * T : (k + 1) * T]) for k in range(3)], axis=1)
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
     assert len(chunked.states) == chunked.cell.n_states
     np.testing.assert_allclose(chunked.states[0], want[:, -1], rtol=1e-5, atol=1e-6)
@@ -243,7 +251,7 @@ def test_stateful_backward_is_truncated_bptt(rng):
     dy = rng.standard_normal(y.shape)
     stateful.zero_grads()
     plain.zero_grads()
-    dx = stateful.backward(dy, cache)                      # just dx: no state gradient to return
+    dx = stateful.backward(dy, cache)  # just dx: no state gradient to return
     dx_ref, _ = plain.backward(dy, cache_ref)
     np.testing.assert_allclose(dx, dx_ref, rtol=1e-12)
     for k in stateful.grads:
@@ -258,23 +266,23 @@ def test_dropout_is_seeded_and_off_at_inference(rng):
     ref = build("gru", seed=3)
     np.testing.assert_array_equal(a(x, training=True), b(x, training=True))
     assert not np.allclose(a(x, training=True), ref(x))
-    np.testing.assert_array_equal(a(x), ref(x))              # training=False: no dropout
+    np.testing.assert_array_equal(a(x), ref(x))  # training=False: no dropout
     assert a.stochastic and not ref.stochastic
 
 
 def test_dropout_masks_are_the_same_at_every_step():
     rate = 0.5
     # input dropout: U = I, W = 0, linear -> h_t = x_t ⊙ m
-    layer = SimpleRNN(D, activation="linear", use_bias=False, dropout=rate, return_sequences=True,
-                      dtype="float64")
+    layer = SimpleRNN(D, activation="linear", use_bias=False, dropout=rate, return_sequences=True, dtype="float64")
     layer.build((T, D), 0)
     layer.set_weights({"U": np.eye(D), "W": np.zeros((D, D))})
     y = layer(np.ones((50, T, D)), training=True)
-    assert np.all(y == y[:, :1])                             # one mask for the whole sequence
+    assert np.all(y == y[:, :1])  # one mask for the whole sequence
     assert set(np.unique(y)) == {0.0, 1 / (1 - rate)}
     # recurrent dropout: U = I, W = I, x = [1, 0, 0, ...] -> h_t = m^t ⊙ x_0 for the same m
-    layer = SimpleRNN(D, activation="linear", use_bias=False, recurrent_dropout=rate,
-                      return_sequences=True, dtype="float64")
+    layer = SimpleRNN(
+        D, activation="linear", use_bias=False, recurrent_dropout=rate, return_sequences=True, dtype="float64"
+    )
     layer.build((T, D), 0)
     layer.set_weights({"U": np.eye(D), "W": np.eye(D)})
     x = np.zeros((50, T, D))
@@ -282,14 +290,22 @@ def test_dropout_masks_are_the_same_at_every_step():
     y = layer(x, training=True)
     m = y[:, 1]
     for t in range(T):
-        np.testing.assert_allclose(y[:, t], m ** t)
+        np.testing.assert_allclose(y[:, t], m**t)
     assert 0 < (m == 0).mean() < 1
 
 
 # ------------------------------------------------------------------ layout, config, shapes
-@pytest.mark.parametrize("variant,G,extra", [
-    ("rnn-tanh", 1, set()), ("lstm", 4, set()), ("lstm-peephole", 4, {"p_i", "p_f", "p_o"}),
-    ("gru", 3, set()), ("gru-reset-after", 3, {"b_W"}), ("gru-simplified", 2, set())])
+@pytest.mark.parametrize(
+    "variant,G,extra",
+    [
+        ("rnn-tanh", 1, set()),
+        ("lstm", 4, set()),
+        ("lstm-peephole", 4, {"p_i", "p_f", "p_o"}),
+        ("gru", 3, set()),
+        ("gru-reset-after", 3, {"b_W"}),
+        ("gru-simplified", 2, set()),
+    ],
+)
 def test_parameter_layout_and_keras_defaults(variant, G, extra):
     layer = build(variant, randomize=False)
     assert set(layer.params) == {"U", "W", "b"} | extra
@@ -297,12 +313,12 @@ def test_parameter_layout_and_keras_defaults(variant, G, extra):
     assert layer.params["b"].shape == (G * H,) and layer.params["U"].dtype == np.float32
     assert all(v.flags["C_CONTIGUOUS"] for v in layer.params.values())
     W = layer.params["W"].astype(np.float64)
-    np.testing.assert_allclose(W @ W.T, np.eye(H), atol=1e-5)        # orthogonal rows
-    limit = np.sqrt(6 / (D + G * H))                                  # glorot_uniform
+    np.testing.assert_allclose(W @ W.T, np.eye(H), atol=1e-5)  # orthogonal rows
+    limit = np.sqrt(6 / (D + G * H))  # glorot_uniform
     assert np.abs(layer.params["U"]).max() <= limit
     want_b = np.zeros(G * H)
     if variant.startswith("lstm"):
-        want_b[H:2 * H] = 1.0                                         # unit_forget_bias
+        want_b[H : 2 * H] = 1.0  # unit_forget_bias
     np.testing.assert_array_equal(layer.params["b"], want_b)
     assert build(variant, randomize=False, learn_initial_state=True).params["h0"].shape == (H,)
 
@@ -326,8 +342,9 @@ def test_float32_matches_float64(variant, rng):
 
 def test_config_round_trip_and_float64(rng):
     for make in VARIANTS.values():
-        layer = make(return_sequences=True, go_backwards=True, dropout=0.1, learn_initial_state=True,
-                     dtype="float64", name="rec")
+        layer = make(
+            return_sequences=True, go_backwards=True, dropout=0.1, learn_initial_state=True, dtype="float64", name="rec"
+        )
         cfg = layer.get_config()
         json.dumps(cfg)
         again = type(layer).from_config(cfg)
@@ -358,7 +375,7 @@ def test_backward_returns_state_gradients_shaped_like_initial_state(rng):
     assert dx.shape == x.shape and isinstance(dh, np.ndarray) and dh.shape == (B, H)
     lstm = build("lstm", dtype="float64", return_state=True)
     y, cache = lstm.forward(x, initial_state=[np.zeros((B, H))] * 2)
-    dx, ds = lstm.backward([None, np.ones((B, H)), None], cache)   # None = zero gradient
+    dx, ds = lstm.backward([None, np.ones((B, H)), None], cache)  # None = zero gradient
     assert isinstance(ds, list) and len(ds) == 2 and ds[1].shape == (B, H)
 
 
@@ -369,8 +386,9 @@ ENGINE_VARIANTS = [(v, e) for v in VARIANTS for e in ("scan", "compiled")]
 def test_an_empty_batch_gives_empty_outputs_and_zero_gradients(variant, engine):
     """B = 0 (e.g. an empty last batch): empty outputs and states, dx and state gradients
     empty, every parameter gradient zero; with a mask, an initial state, every option."""
-    layer = build(variant, dtype="float64", return_sequences=True, return_state=True, go_backwards=True,
-                  learn_initial_state=True)
+    layer = build(
+        variant, dtype="float64", return_sequences=True, return_state=True, go_backwards=True, learn_initial_state=True
+    )
     n = layer.cell.n_states
     x, mask = np.zeros((0, T, D)), np.zeros((0, T), bool)
     with recurrent.use_engine(engine):
@@ -398,8 +416,10 @@ def test_bad_input_raises_one_line_errors(rng):
         (lambda: lstm.forward(x, mask=MASK[:, :3]), r"mask must have shape \(B, T\) = \(5, 6\), got \(5, 3\)"),
         (lambda: lstm.forward(x, initial_state=np.zeros((B, H))), r"initial_state must be a list of 2"),
         (lambda: lstm.forward(x, initial_state=[np.zeros((B, H))] * 3), r"initial_state must be a list of 2"),
-        (lambda: lstm.forward(x, initial_state=[np.zeros((B, H)), np.zeros((B, H + 1))]),
-         r"initial_state c must have shape \(B, H\) = \(5, 4\), got \(5, 5\)"),
+        (
+            lambda: lstm.forward(x, initial_state=[np.zeros((B, H)), np.zeros((B, H + 1))]),
+            r"initial_state c must have shape \(B, H\) = \(5, 4\), got \(5, 5\)",
+        ),
         (lambda: build("gru").forward(x, initial_state=np.zeros((B + 1, H))), r"initial_state h must have shape"),
         (lambda: lstm.forward(x[:, :0]), r"at least one time step"),
         (lambda: LSTM(H).forward(x), r"not built"),

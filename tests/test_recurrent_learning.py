@@ -1,4 +1,5 @@
 """Recurrent layers learn what a dense net cannot, on padded variable-length batches."""
+
 import numpy as np
 import pytest
 
@@ -33,8 +34,13 @@ def test_lstm_learns_parity_on_padded_batches_where_a_dense_net_fails():
     assert lstm.evaluate(xt, yt, mask=mt)["accuracy"] >= 0.98
     # the dense net sees the padded bits and the mask as features, and the same training budget
     feats, feats_t = np.concatenate([x, m[..., None]], -1), np.concatenate([xt, mt[..., None]], -1)
-    mlp = _fit(boucle.Sequential([Flatten(input_shape=(10, 2)), Dense(64, activation="tanh"),
-                                  Dense(1, activation="sigmoid")], seed=0), feats, y)
+    mlp = _fit(
+        boucle.Sequential(
+            [Flatten(input_shape=(10, 2)), Dense(64, activation="tanh"), Dense(1, activation="sigmoid")], seed=0
+        ),
+        feats,
+        y,
+    )
     assert mlp.evaluate(feats_t, yt)["accuracy"] < 0.85
 
 
@@ -43,6 +49,11 @@ def test_bidirectional_gru_learns_parity_with_mask():
     rng = np.random.default_rng(1)
     x, m, y = parity_data(800, rng, max_len=8)
     xt, mt, yt = parity_data(300, rng, max_len=8)
-    model = _fit(boucle.Sequential([Bidirectional(GRU(8), input_shape=(8, 1)), Dense(1, activation="sigmoid")],
-                                   seed=0), x, y, m, epochs=40)
+    model = _fit(
+        boucle.Sequential([Bidirectional(GRU(8), input_shape=(8, 1)), Dense(1, activation="sigmoid")], seed=0),
+        x,
+        y,
+        m,
+        epochs=40,
+    )
     assert model.evaluate(xt, yt, mask=mt)["accuracy"] >= 0.95

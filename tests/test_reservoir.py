@@ -1,4 +1,5 @@
 """Echo state networks (seed 004): reservoir, readouts, models, measures, model files, bad input."""
+
 import warnings
 
 import numpy as np
@@ -8,8 +9,21 @@ import scipy.linalg
 import boucle
 from boucle.data.tasks.timeseries import mackey_glass, to_forecasting
 from boucle.errors import BoucleError
-from boucle.reservoir import (ESN, RLS, DeepESN, EchoStateWarning, ESNClassifier, Reservoir, Ridge, StateWarning,
-                              memory_capacity, nrmse, rmse, rsquare, spectral_radius)
+from boucle.reservoir import (
+    ESN,
+    RLS,
+    DeepESN,
+    EchoStateWarning,
+    ESNClassifier,
+    Reservoir,
+    Ridge,
+    StateWarning,
+    memory_capacity,
+    nrmse,
+    rmse,
+    rsquare,
+    spectral_radius,
+)
 from boucle.reservoir.reservoir import DENSE_EIG_MAX
 
 pytestmark = pytest.mark.filterwarnings("ignore::boucle.reservoir.EchoStateWarning")  # sr 1.25 as reservoirpy
@@ -249,8 +263,9 @@ def test_memory_capacity_bounded_by_units_and_increasing():
         assert 0 < mc <= units
         mcs.append(mc)
     assert mcs[0] < mcs[1] < mcs[2]
-    per_lag = memory_capacity(Reservoir(20, spectral_radius=0.9, input_scaling=0.1, seed=0), k_max=10,
-                              seed=1, as_list=True)
+    per_lag = memory_capacity(
+        Reservoir(20, spectral_radius=0.9, input_scaling=0.1, seed=0), k_max=10, seed=1, as_list=True
+    )
     assert per_lag.shape == (10,) and per_lag[0] > 0.9 and per_lag[0] >= per_lag[-1]
 
 
@@ -269,13 +284,16 @@ def test_save_load_round_trip(tmp_path, mg, rng, kind):
     xtr, ytr, xte, _ = mg
     if kind == "clf":
         X, y = _classes(rng, 30)
-        model = ESNClassifier([30, 20], mode="transduction", spectral_radius=[0.9, 0.5], leak_rate=0.3,
-                              seed=0).fit(X, y)
+        model = ESNClassifier([30, 20], mode="transduction", spectral_radius=[0.9, 0.5], leak_rate=0.3, seed=0).fit(
+            X, y
+        )
         xte = X[:5]
     else:
-        model = {"esn": lambda: ESN(50, leak_rate=0.3, input_to_readout=True, seed=1),
-                 "rls": lambda: ESN(40, readout=RLS(alpha=1e-3, forgetting=0.999), seed=1),
-                 "deep": lambda: DeepESN(units=30, layers=3, leak_rate=0.5, seed=1)}[kind]()
+        model = {
+            "esn": lambda: ESN(50, leak_rate=0.3, input_to_readout=True, seed=1),
+            "rls": lambda: ESN(40, readout=RLS(alpha=1e-3, forgetting=0.999), seed=1),
+            "deep": lambda: DeepESN(units=30, layers=3, leak_rate=0.5, seed=1),
+        }[kind]()
         model.fit(xtr[:400], ytr[:400], warmup=50)
     path = tmp_path / "m.safetensors"
     boucle.save(model, path)
@@ -285,8 +303,9 @@ def test_save_load_round_trip(tmp_path, mg, rng, kind):
         assert np.array_equal(loaded.get_weights()[k], v), k
     assert np.array_equal(loaded.predict(xte), model.predict(xte, initial_state=None))
     if kind == "rls":  # online learning resumes from the saved P
-        assert np.array_equal(loaded.partial_fit(xte, xte, initial_state=None),
-                              model.partial_fit(xte, xte, initial_state=None))
+        assert np.array_equal(
+            loaded.partial_fit(xte, xte, initial_state=None), model.partial_fit(xte, xte, initial_state=None)
+        )
     with pytest.raises(BoucleError, match="not built"):
         boucle.save(ESN(10), tmp_path / "unfitted.safetensors")
 
@@ -294,8 +313,15 @@ def test_save_load_round_trip(tmp_path, mg, rng, kind):
 def test_weights_are_named_and_validated():
     esn = ESN(20, seed=0).fit(np.ones((30, 1)) * np.linspace(0, 1, 30)[:, None], np.zeros((30, 1)))
     w = esn.get_weights()
-    assert set(w) == {"reservoir/W_in", "reservoir/b", "reservoir/W/data", "reservoir/W/indices",
-                      "reservoir/W/indptr", "readout/W_out", "readout/b_out"}
+    assert set(w) == {
+        "reservoir/W_in",
+        "reservoir/b",
+        "reservoir/W/data",
+        "reservoir/W/indices",
+        "reservoir/W/indptr",
+        "readout/W_out",
+        "readout/b_out",
+    }
     bad = dict(w, **{"readout/W_out": np.zeros((3, 1))})
     with pytest.raises(BoucleError, match="readout/W_out"):
         esn.set_weights(bad)
@@ -309,16 +335,19 @@ def _one_line(excinfo):
     assert "\n" not in str(excinfo.value)
 
 
-@pytest.mark.parametrize("kwargs,match", [
-    ({"units": 0}, "units: expected a positive int, got 0"),
-    ({"units": -3}, "units"),
-    ({"units": 10, "connectivity": 0.0}, r"connectivity: expected a number in \(0, 1\], got 0.0"),
-    ({"units": 10, "connectivity": 1.5}, "connectivity"),
-    ({"units": 10, "input_connectivity": -0.1}, "input_connectivity"),
-    ({"units": 10, "leak_rate": 0.0}, "leak_rate"),
-    ({"units": 10, "spectral_radius": -1.0}, "spectral_radius"),
-    ({"units": 10, "activation": "swish"}, "activation"),
-])
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        ({"units": 0}, "units: expected a positive int, got 0"),
+        ({"units": -3}, "units"),
+        ({"units": 10, "connectivity": 0.0}, r"connectivity: expected a number in \(0, 1\], got 0.0"),
+        ({"units": 10, "connectivity": 1.5}, "connectivity"),
+        ({"units": 10, "input_connectivity": -0.1}, "input_connectivity"),
+        ({"units": 10, "leak_rate": 0.0}, "leak_rate"),
+        ({"units": 10, "spectral_radius": -1.0}, "spectral_radius"),
+        ({"units": 10, "activation": "swish"}, "activation"),
+    ],
+)
 def test_bad_reservoir_arguments(kwargs, match):
     with pytest.raises(BoucleError, match=match) as e:
         Reservoir(**kwargs)
@@ -336,10 +365,14 @@ def test_bad_data_and_singular_system(mg):
         (lambda: esn.fit(x_nan, ytr[:100]), r"X: expected finite values, got nan at index \(17, 0\)"),
         (lambda: esn.fit(xtr[:100], np.full((100, 1), np.inf)), "Y: expected finite values"),
         (lambda: esn.fit(xtr[:100], ytr[:99]), "Y: expected 100 timesteps to match X, got 99"),
-        (lambda: esn.fit([xtr[:50], xtr[:60]], [ytr[:50], ytr[:59]]),
-         r"Y: expected 60 timesteps to match X \(sequence 1\)"),
-        (lambda: esn.fit(xtr[:100], ytr[:100], warmup=100),
-         r"warmup: expected fewer steps than the shortest sequence \(100 timesteps\), got 100"),
+        (
+            lambda: esn.fit([xtr[:50], xtr[:60]], [ytr[:50], ytr[:59]]),
+            r"Y: expected 60 timesteps to match X \(sequence 1\)",
+        ),
+        (
+            lambda: esn.fit(xtr[:100], ytr[:100], warmup=100),
+            r"warmup: expected fewer steps than the shortest sequence \(100 timesteps\), got 100",
+        ),
         (lambda: esn.fit(xtr[:100, 0], ytr[:100]), r"X: expected \(T, D\), \(N, T, D\) or a list"),
         (lambda: esn.predict(xtr[:10]), "not fitted"),
         (lambda: ESN(30, ridge=0.0, seed=0).fit(xtr[:20], ytr[:20]), r"ridge: .*singular.*use .*ridge=\de-\d+"),

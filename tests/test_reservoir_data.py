@@ -1,4 +1,5 @@
 """Reservoir-computing benchmark series (boucle.data.tasks.timeseries): determinism, equations, errors."""
+
 import numpy as np
 import pytest
 
@@ -21,9 +22,9 @@ def test_mackey_glass_is_deterministic_and_converged():
 def test_mackey_glass_satisfies_its_equation():
     x = mackey_glass(400, seed=0, sample_step=0.1, substeps=1)[:, 0]  # one sample per RK4 step
     lag = 170  # tau / dt
-    dx = (x[lag + 2:] - x[lag:-2]) / 0.2  # central difference at t
-    xt, xd = x[lag + 1:-1], x[1:-lag - 1]
-    rhs = 0.2 * xd / (1 + xd ** 10) - 0.1 * xt
+    dx = (x[lag + 2 :] - x[lag:-2]) / 0.2  # central difference at t
+    xt, xd = x[lag + 1 : -1], x[1 : -lag - 1]
+    rhs = 0.2 * xd / (1 + xd**10) - 0.1 * xt
     assert np.abs(dx - rhs).max() < 1e-3
 
 
@@ -33,7 +34,7 @@ def test_narma10_follows_its_recursion():
     u, y = u[:, 0], y[:, 0]
     prev = np.concatenate([[0.0], y])  # y[t] is y(t+1); y(0) = 0
     for t in range(20, 500):
-        ref = 0.3 * prev[t] + 0.05 * prev[t] * prev[t - 9: t + 1].sum() + 1.5 * u[t - 9] * u[t] + 0.1
+        ref = 0.3 * prev[t] + 0.05 * prev[t] * prev[t - 9 : t + 1].sum() + 1.5 * u[t - 9] * u[t] + 0.1
         assert abs(y[t] - ref) < 1e-12
     u2, y2 = narma10(300, seed=1)  # the default drops the first 200 steps
     np.testing.assert_array_equal(u2[:, 0], u[200:500])
@@ -54,8 +55,12 @@ def test_to_forecasting_and_bad_arguments():
     s = np.arange(10.0)
     x, y = to_forecasting(s, 3)
     assert x.shape == y.shape == (7, 1) and np.array_equal(y[:, 0] - x[:, 0], np.full(7, 3.0))
-    for fn, match in [(lambda: to_forecasting(s, 10), "series"), (lambda: mackey_glass(0), "n_steps"),
-                      (lambda: mackey_glass(10, tau=17.05), "tau"), (lambda: narma10(10, discard=-1), "discard"),
-                      (lambda: lorenz(10, x0=[1.0, 2.0]), "x0")]:
+    for fn, match in [
+        (lambda: to_forecasting(s, 10), "series"),
+        (lambda: mackey_glass(0), "n_steps"),
+        (lambda: mackey_glass(10, tau=17.05), "tau"),
+        (lambda: narma10(10, discard=-1), "discard"),
+        (lambda: lorenz(10, x0=[1.0, 2.0]), "x0"),
+    ]:
         with pytest.raises(BoucleError, match=match):
             fn()

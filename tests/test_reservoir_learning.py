@@ -1,4 +1,6 @@
-"""Learning reservoirs and external recurrence (seed 004): intrinsic plasticity, output feedback, state between calls."""
+"""Learning reservoirs and external recurrence (seed 004): intrinsic plasticity, output feedback,
+state between calls."""
+
 import os
 import warnings
 
@@ -8,8 +10,18 @@ import pytest
 import boucle
 from boucle.data.tasks.timeseries import mackey_glass, to_forecasting
 from boucle.errors import BoucleError
-from boucle.reservoir import (ESN, LSM, DeepESN, IntrinsicPlasticity, Reservoir, StateWarning, forecast_horizon,
-                              nrmse, output_kl, rmse)
+from boucle.reservoir import (
+    ESN,
+    LSM,
+    DeepESN,
+    IntrinsicPlasticity,
+    Reservoir,
+    StateWarning,
+    forecast_horizon,
+    nrmse,
+    output_kl,
+    rmse,
+)
 
 pytestmark = pytest.mark.filterwarnings("ignore::boucle.reservoir.EchoStateWarning")
 
@@ -87,16 +99,22 @@ def test_ip_esn_round_trips_through_a_file(tmp_path, mg):
 
 def test_ip_bad_input(rng):
     u = rng.uniform(-1, 1, (50, 1))
-    cases = [(lambda: IntrinsicPlasticity(sigma=0.0), "sigma: expected a positive"),
-             (lambda: IntrinsicPlasticity(learning_rate=-1e-3), "learning_rate"),
-             (lambda: IntrinsicPlasticity(epochs=0), "epochs: expected a positive int"),
-             (lambda: IntrinsicPlasticity().fit(Reservoir(10, activation="relu", seed=0), u),
-              "activation: intrinsic plasticity needs a 'tanh' or 'sigmoid' reservoir, got 'relu'"),
-             (lambda: IntrinsicPlasticity(mu=0.0).fit(Reservoir(10, activation="sigmoid", seed=0), u),
-              r"mu: a sigmoid reservoir's exponential target needs a mean in \(0, 1\)"),
-             (lambda: IntrinsicPlasticity().fit(LSM(10, seed=0), u), "model: intrinsic plasticity needs"),
-             (lambda: IntrinsicPlasticity().fit(ESN(10, feedback_scaling=0.5, seed=0), u), "output feedback"),
-             (lambda: IntrinsicPlasticity(warmup=50).fit(Reservoir(10, seed=0), u), "warmup")]
+    cases = [
+        (lambda: IntrinsicPlasticity(sigma=0.0), "sigma: expected a positive"),
+        (lambda: IntrinsicPlasticity(learning_rate=-1e-3), "learning_rate"),
+        (lambda: IntrinsicPlasticity(epochs=0), "epochs: expected a positive int"),
+        (
+            lambda: IntrinsicPlasticity().fit(Reservoir(10, activation="relu", seed=0), u),
+            "activation: intrinsic plasticity needs a 'tanh' or 'sigmoid' reservoir, got 'relu'",
+        ),
+        (
+            lambda: IntrinsicPlasticity(mu=0.0).fit(Reservoir(10, activation="sigmoid", seed=0), u),
+            r"mu: a sigmoid reservoir's exponential target needs a mean in \(0, 1\)",
+        ),
+        (lambda: IntrinsicPlasticity().fit(LSM(10, seed=0), u), "model: intrinsic plasticity needs"),
+        (lambda: IntrinsicPlasticity().fit(ESN(10, feedback_scaling=0.5, seed=0), u), "output feedback"),
+        (lambda: IntrinsicPlasticity(warmup=50).fit(Reservoir(10, seed=0), u), "warmup"),
+    ]
     for fn, match in cases:
         with pytest.raises(BoucleError, match=match) as e:
             fn()
@@ -107,8 +125,16 @@ def test_ip_bad_input(rng):
 def test_feedback_states_follow_the_equation_teacher_forced_and_closed_loop(rng):
     u = rng.uniform(-1, 1, (40, 2))
     y = rng.uniform(-1, 1, (40, 1))
-    esn = ESN(25, spectral_radius=0.8, leak_rate=0.7, bias_scaling=0.1, feedback_scaling=0.5,
-              feedback_connectivity=1.0, ridge=1e-3, seed=3).fit(u, y)
+    esn = ESN(
+        25,
+        spectral_radius=0.8,
+        leak_rate=0.7,
+        bias_scaling=0.1,
+        feedback_scaling=0.5,
+        feedback_connectivity=1.0,
+        ridge=1e-3,
+        seed=3,
+    ).fit(u, y)
     res = esn.reservoir
     W, W_in, b, W_fb = res.W.toarray(), res.W_in, res.b, esn.W_fb
     assert W_fb.shape == (1, 25) and set(np.unique(np.abs(W_fb))) == {0.5}
@@ -135,8 +161,17 @@ def test_feedback_states_follow_the_equation_teacher_forced_and_closed_loop(rng)
 def test_feedback_sine_generator_runs_1000_steps_closed_loop():
     s = sine(3000)
     X = np.ones_like(s)  # a constant input: the reservoir's only signal is its own output
-    esn = ESN(50, spectral_radius=0.9, leak_rate=0.5, input_scaling=0.1, feedback_scaling=0.5,
-              feedback_connectivity=1.0, feedback_noise=1e-4, ridge=1e-7, seed=0)
+    esn = ESN(
+        50,
+        spectral_radius=0.9,
+        leak_rate=0.5,
+        input_scaling=0.1,
+        feedback_scaling=0.5,
+        feedback_connectivity=1.0,
+        feedback_noise=1e-4,
+        ridge=1e-7,
+        seed=0,
+    )
     esn.fit(X[:2000], s[:2000], warmup=200)  # teacher forcing
     np.testing.assert_array_equal(esn.last_output, s[1999])
     gen = esn.predict(X[2000:3000], initial_state="last")  # free-running continuation of the trained run
@@ -162,14 +197,20 @@ def test_feedback_forecaster_generates_and_round_trips(tmp_path, mg):
 
 def test_feedback_bad_input(mg):
     xtr, ytr, _, _ = mg
-    cases = [(lambda: ESN(10, feedback_scaling=-1.0), "feedback_scaling: expected a non-negative"),
-             (lambda: ESN(10, feedback_scaling=1.0, feedback_connectivity=0.0), "feedback_connectivity"),
-             (lambda: ESN(10, feedback_noise=0.1), "feedback_noise: expected 0 without feedback"),
-             (lambda: ESN(10, seed=0).fit(xtr[:50], ytr[:50]).predict(xtr[:5], teacher=ytr[:5]),
-              "teacher: only models with output feedback take it"),
-             (lambda: ESN(10, feedback_scaling=1.0, seed=0).run(xtr[:5]), "closed loop once fitted"),
-             (lambda: ESN(10, feedback_scaling=1.0, seed=0).fit(xtr[:50], ytr[:50]).predict(xtr[:5], teacher=ytr[:4]),
-              "teacher: expected 5 timesteps")]
+    cases = [
+        (lambda: ESN(10, feedback_scaling=-1.0), "feedback_scaling: expected a non-negative"),
+        (lambda: ESN(10, feedback_scaling=1.0, feedback_connectivity=0.0), "feedback_connectivity"),
+        (lambda: ESN(10, feedback_noise=0.1), "feedback_noise: expected 0 without feedback"),
+        (
+            lambda: ESN(10, seed=0).fit(xtr[:50], ytr[:50]).predict(xtr[:5], teacher=ytr[:5]),
+            "teacher: only models with output feedback take it",
+        ),
+        (lambda: ESN(10, feedback_scaling=1.0, seed=0).run(xtr[:5]), "closed loop once fitted"),
+        (
+            lambda: ESN(10, feedback_scaling=1.0, seed=0).fit(xtr[:50], ytr[:50]).predict(xtr[:5], teacher=ytr[:4]),
+            "teacher: expected 5 timesteps",
+        ),
+    ]
     for fn, match in cases:
         with pytest.raises(BoucleError, match=match) as e:
             fn()
@@ -182,7 +223,7 @@ def test_predict_continuing_equals_one_run_and_cold_start_warns(mg):
     esn = ESN(100, spectral_radius=1.25, leak_rate=0.3, ridge=1e-5, seed=0).fit(xtr, ytr, warmup=100)
     warm = esn.predict(xte, initial_state="last")  # what reservoirpy's esn.run(x_test) computes
     whole = esn.predict(np.vstack([xtr, xte]), initial_state=None)
-    np.testing.assert_allclose(warm, whole[len(xtr):], atol=1e-10)
+    np.testing.assert_allclose(warm, whole[len(xtr) :], atol=1e-10)
     esn.fit(xtr, ytr, warmup=100)
     with pytest.warns(StateWarning, match=r"ESN.predict starts from the zero state.*initial_state='last'") as rec:
         cold = esn.predict(xte)  # a reservoirpy script ported line by line

@@ -1,5 +1,6 @@
 """The one time loop: masks (carry, zero outputs, pass-through gradients), zero-length
 sequences, reverse with per-sequence starts, fast path, and BPTT by finite differences."""
+
 import numpy as np
 import pytest
 
@@ -8,11 +9,15 @@ from boucle.ops import cells, scan
 
 T, B, H = 6, 4, 3
 
-MASK = np.array([[1, 1, 1, 1, 1, 1],      # full
-                 [1, 1, 1, 0, 0, 0],      # right padding
-                 [0, 0, 1, 1, 1, 1],      # left padding
-                 [1, 0, 1, 1, 0, 1]],     # interior holes
-                dtype=bool)
+MASK = np.array(
+    [
+        [1, 1, 1, 1, 1, 1],  # full
+        [1, 1, 1, 0, 0, 0],  # right padding
+        [0, 0, 1, 1, 1, 1],  # left padding
+        [1, 0, 1, 1, 0, 1],
+    ],  # interior holes
+    dtype=bool,
+)
 
 
 def setup(kind, rng, batch=B):
@@ -35,11 +40,12 @@ def test_masked_batch_equals_each_valid_subsequence_alone(kind, reverse, rng):
     out, final, _ = scan.forward(cell.step_forward, p, xu, s0, MASK.T, reverse)
     for b in range(B):
         idx = np.flatnonzero(MASK[b])
-        o1, f1, _ = scan.forward(cell.step_forward, p, xu[idx, :, b:b + 1], tuple(s[b:b + 1] for s in s0),
-                                 None, reverse)
+        o1, f1, _ = scan.forward(
+            cell.step_forward, p, xu[idx, :, b : b + 1], tuple(s[b : b + 1] for s in s0), None, reverse
+        )
         np.testing.assert_allclose(out[idx, b], o1[:, 0], rtol=1e-13, atol=1e-14)
-        assert np.all(out[~MASK[b], b] == 0)                     # zero output at padded steps
-        for s, s1 in zip(final, f1):                            # state at the last valid step
+        assert np.all(out[~MASK[b], b] == 0)  # zero output at padded steps
+        for s, s1 in zip(final, f1):  # state at the last valid step
             np.testing.assert_allclose(s[b], s1[0], rtol=1e-13, atol=1e-14)
 
 
@@ -64,8 +70,8 @@ def test_zero_length_rows_return_the_initial_state(reverse, rng):
     assert np.all(out[:, 1] == 0)
     d_final = [np.ones((B, H)), np.full((B, H), 2.0)]
     dxu, ds0, _ = scan.backward(cell.step_backward, p, np.ones((T, B, H)), d_final, cache, cell.param_grads)
-    assert np.all(dxu[:, :, 1] == 0)                             # nothing flows into padding
-    np.testing.assert_array_equal(ds0[0][1], 1.0)                # passes straight to the initial state
+    assert np.all(dxu[:, :, 1] == 0)  # nothing flows into padding
+    np.testing.assert_array_equal(ds0[0][1], 1.0)  # passes straight to the initial state
     np.testing.assert_array_equal(ds0[1][1], 2.0)
 
 
@@ -105,23 +111,21 @@ def test_bptt_matches_finite_differences(kind, reverse, masked, rng):
         return float(np.sum(R * out) + sum(np.sum(q * s) for q, s in zip(Q, final)))
 
     _, _, cache = scan.forward(cell.step_forward, p, xu, s0, mask, reverse)
-    dxu, ds0, grads = scan.backward(cell.step_backward, p, np.asfortranarray(R),
-                                    Q, cache, cell.param_grads)
+    dxu, ds0, grads = scan.backward(cell.step_backward, p, np.asfortranarray(R), Q, cache, cell.param_grads)
     assert relative_error(dxu, numerical_gradient(loss, xu)) < 1e-7
     for s, d in zip(s0, ds0):
         assert relative_error(d, numerical_gradient(loss, s)) < 1e-7
     assert set(grads) == set(params)
-    for k, g in grads.items():        # perturbing the parameters moves the views in p
+    for k, g in grads.items():  # perturbing the parameters moves the views in p
         assert relative_error(g, numerical_gradient(loss, params[k])) < 1e-7, k
 
 
 def test_dxu_keeps_the_memory_layout_of_xu(rng):
     cell, p, xu, s0, _ = setup("lstm", rng)
-    gate_major = np.ascontiguousarray(xu.transpose(1, 0, 2, 3)).transpose(1, 0, 2, 3)   # (T, G, B, H) view
+    gate_major = np.ascontiguousarray(xu.transpose(1, 0, 2, 3)).transpose(1, 0, 2, 3)  # (T, G, B, H) view
     for x in (xu, gate_major):
         _, _, cache = scan.forward(cell.step_forward, p, x, s0)
-        dxu, _, _ = scan.backward(cell.step_backward, p, np.ones((T, B, H)), [None, None], cache,
-                                  cell.param_grads)
+        dxu, _, _ = scan.backward(cell.step_backward, p, np.ones((T, B, H)), [None, None], cache, cell.param_grads)
         assert dxu.shape == x.shape and dxu.strides == x.strides
 
 
@@ -130,7 +134,8 @@ def test_backward_without_output_gradient(rng):
     cell, p, xu, s0, _ = setup("lstm", rng)
     _, _, cache = scan.forward(cell.step_forward, p, xu, s0, MASK.T, False)
     a = scan.backward(cell.step_backward, p, None, [np.ones((B, H)), None], cache, cell.param_grads)
-    b = scan.backward(cell.step_backward, p, np.zeros((T, B, H)), [np.ones((B, H)), np.zeros((B, H))],
-                      cache, cell.param_grads)
+    b = scan.backward(
+        cell.step_backward, p, np.zeros((T, B, H)), [np.ones((B, H)), np.zeros((B, H))], cache, cell.param_grads
+    )
     np.testing.assert_allclose(a[0], b[0], rtol=1e-14)
     np.testing.assert_allclose(a[1][1], b[1][1], rtol=1e-14)

@@ -3,38 +3,52 @@
 The cluster tests start a ``distributed.LocalCluster`` of two worker processes (and a
 two-process pool) and compare every trial's record with the serial backend's, bit for bit.
 """
+
 import json
 from pathlib import Path
 
 import distributed  # noqa: F401 - the cluster tests need Dask: fail, not skip, without it
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from boucle.cli import main as boucle_main
 from boucle.errors import BoucleError
-from boucle.search import (Space, config_rng, identical, load_spec, make_backend, parse_spec, run_search,
-                           trial_seed)
+from boucle.search import Space, config_rng, identical, load_spec, make_backend, parse_spec, run_search, trial_seed
 from boucle.search.backends import map_ordered
 
 OBJ = str(Path(__file__).with_name("search_objectives.py"))
 
 
 def _spec(tmp, **kw):
-    raw = {"objective": f"{OBJ}:quadratic", "method": "grid", "metric": "loss",
-           "space": {"x": [0.0, 0.2, 0.3, 0.5, 0.9]}, **kw}
+    raw = {
+        "objective": f"{OBJ}:quadratic",
+        "method": "grid",
+        "metric": "loss",
+        "space": {"x": [0.0, 0.2, 0.3, 0.5, 0.9]},
+        **kw,
+    }
     return parse_spec(raw, base=tmp)
 
 
 def test_space_sampling_grid_and_seeds():
-    space = Space.parse({"sr": ["loguniform", 1e-2, 10], "lr": ["uniform", 0.1, 1.0], "n": ["int", 2, 4],
-                         "cell": ["choice", "lstm", "gru"], "bs": [16, 32], "ridge": 1e-6})
+    space = Space.parse(
+        {
+            "sr": ["loguniform", 1e-2, 10],
+            "lr": ["uniform", 0.1, 1.0],
+            "n": ["int", 2, 4],
+            "cell": ["choice", "lstm", "gru"],
+            "bs": [16, 32],
+            "ridge": 1e-6,
+        }
+    )
     draws = [space.sample(config_rng(7, i)) for i in range(200)]
-    assert draws[3] == space.sample(config_rng(7, 3))                      # a configuration is its index's
+    assert draws[3] == space.sample(config_rng(7, 3))  # a configuration is its index's
     assert all(1e-2 <= d["sr"] <= 10 and 0.1 <= d["lr"] <= 1 and d["n"] in (2, 3, 4) for d in draws)
     assert {d["cell"] for d in draws} == {"lstm", "gru"} and {d["ridge"] for d in draws} == {1e-6}
     logs = np.log10([d["sr"] for d in draws])
-    assert -2 <= logs.min() < -1.5 and 0.5 < logs.max() <= 1                   # log-uniform covers the decades
+    assert -2 <= logs.min() < -1.5 and 0.5 < logs.max() <= 1  # log-uniform covers the decades
     # the seeds are SeedSequence(root).spawn children
     child = np.random.SeedSequence(7).spawn(2)[1].spawn(3)[2]
     assert trial_seed(7, 2) == int(child.generate_state(1)[0]) != trial_seed(7, 1)
@@ -46,9 +60,11 @@ def test_space_sampling_grid_and_seeds():
         Space.parse({"sr": ["loguniform", 0, 1]})
 
 
-_json = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=5),
-                     lambda c: st.lists(c, max_size=4) | st.dictionaries(st.text(max_size=4), c, max_size=3),
-                     max_leaves=8)
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=5),
+    lambda c: st.lists(c, max_size=4) | st.dictionaries(st.text(max_size=4), c, max_size=3),
+    max_leaves=8,
+)
 
 
 @settings(max_examples=50, deadline=None)
@@ -84,12 +100,19 @@ def test_failures_are_recorded_and_the_search_goes_on(tmp_path):
 
 def test_resume_after_an_interrupted_search_runs_only_the_missing_trials(tmp_path):
     calls = tmp_path / "calls.txt"
-    spec = _spec(tmp_path, space={"x": [0.1, 0.2, 0.3, 0.4, 0.5], "calls": str(calls), "interrupt_at": 0.4,
-                                  "marker": str(tmp_path / "interrupted")})
+    spec = _spec(
+        tmp_path,
+        space={
+            "x": [0.1, 0.2, 0.3, 0.4, 0.5],
+            "calls": str(calls),
+            "interrupt_at": 0.4,
+            "marker": str(tmp_path / "interrupted"),
+        },
+    )
     with pytest.raises(KeyboardInterrupt):
         run_search(spec, make_backend("serial"), out=tmp_path / "s", progress=False)
     assert len((tmp_path / "s" / "trials.jsonl").read_text().splitlines()) == 3
-    with open(tmp_path / "s" / "trials.jsonl", "a") as f:          # a line cut short by a crash
+    with open(tmp_path / "s" / "trials.jsonl", "a") as f:  # a line cut short by a crash
         f.write('{"key": "c0003-s0", "config_ind')
     with pytest.raises(BoucleError, match="already holds a search; pass --resume"):
         run_search(spec, make_backend("serial"), out=tmp_path / "s", progress=False)
@@ -112,15 +135,18 @@ def test_spec_errors_are_one_line(tmp_path, capsys):
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and err.startswith("boucle search: error: ")
         return err
+
     good = {"recipe": "esn-mackey-glass", "trials": 2}
     assert "recipe: expected one of ['char-model', 'esn-mackey-glass', 'uea-classifier'], got 'esn'" in run(
-        {**good, "recipe": "esn"})
+        {**good, "recipe": "esn"}
+    )
     assert "space: expected at least one hyper-parameter, got an empty space" in run({**good, "space": {}})
     assert "trials: expected a positive int, got -3" in run({**good, "trials": -3})
     assert "spec: unknown setting 'trails'" in run({"recipe": "esn-mackey-glass", "trails": 2})
     assert "method: 'halving' needs a recipe that trains in epochs" in run({**good, "method": "halving"})
     assert "scheduler: cannot reach tcp://127.0.0.1:9 within 0.5 s" in run(
-        {**good, "connect_timeout": 0.5}, "--scheduler", "tcp://127.0.0.1:9")
+        {**good, "connect_timeout": 0.5}, "--scheduler", "tcp://127.0.0.1:9"
+    )
     (tmp_path / "bad.toml").write_text("trials = [")
     assert boucle_main(["search", str(tmp_path / "bad.toml")]) == 2
     assert "is not valid TOML" in capsys.readouterr().err
@@ -134,39 +160,77 @@ def test_without_dask_the_scheduler_error_names_the_extra(monkeypatch):
 
 def test_command_line_search_writes_the_folder(tmp_path, capsys):
     spec = tmp_path / "quad.toml"
-    spec.write_text(f'objective = "{OBJ}:quadratic"\nmethod = "random"\ntrials = 4\nseeds = 2\nmetric = "loss"\n'
-                    '[space]\nx = ["uniform", 0.1, 0.8]\n')
+    spec.write_text(
+        f'objective = "{OBJ}:quadratic"\nmethod = "random"\ntrials = 4\nseeds = 2\nmetric = "loss"\n'
+        '[space]\nx = ["uniform", 0.1, 0.8]\n'
+    )
     assert boucle_main(["search", str(spec), "--backend", "serial", "--out", str(tmp_path / "o"), "--quiet"]) == 0
     out = capsys.readouterr().out
     assert "8 trials (8 run now, 0 failed) on serial" in out and "| rank | config | x | loss (mean of 2) |" in out
     records = [json.loads(line) for line in (tmp_path / "o" / "trials.jsonl").read_text().splitlines()]
-    assert {r["seed"] for r in records} == {trial_seed(0, 0), trial_seed(0, 1)}   # the same seeds for every config
+    assert {r["seed"] for r in records} == {trial_seed(0, 0), trial_seed(0, 1)}  # the same seeds for every config
     for name in ("report.md", "best.json", "metric_vs_params.png", "best_so_far.png", "search.json"):
         assert (tmp_path / "o" / name).stat().st_size > 0
-    assert boucle_main(["search", str(tmp_path / "o" / "best.json"), "--backend", "serial", "--quiet",
-                        "--out", str(tmp_path / "b")]) == 0
+    assert (
+        boucle_main(
+            [
+                "search",
+                str(tmp_path / "o" / "best.json"),
+                "--backend",
+                "serial",
+                "--quiet",
+                "--out",
+                str(tmp_path / "b"),
+            ]
+        )
+        == 0
+    )
     assert "2 trials (2 run now, 0 failed)" in capsys.readouterr().out
 
 
 # ---------------------------------------------------------------- backends, clusters (slow)
-ESN_SPACE = {"spectral_radius": ["loguniform", 0.1, 2], "leak_rate": ["loguniform", 0.05, 1],
-             "input_scaling": ["loguniform", 0.2, 5], "ridge": ["loguniform", 1e-8, 1e-2], "units": 30}
+ESN_SPACE = {
+    "spectral_radius": ["loguniform", 0.1, 2],
+    "leak_rate": ["loguniform", 0.05, 1],
+    "input_scaling": ["loguniform", 0.2, 5],
+    "ridge": ["loguniform", 1e-8, 1e-2],
+    "units": 30,
+}
 
 
 @pytest.mark.slow
 def test_dask_cluster_equals_serial_even_when_a_worker_is_killed(tmp_path, capsys):
     space = {**ESN_SPACE, "marker": str(tmp_path / "killed"), "kill": True}
-    raw = {"objective": f"{OBJ}:esn_kill_once", "method": "random", "trials": 6, "seed": 3,
-           "metric": "val_nrmse", "space": space}
+    raw = {
+        "objective": f"{OBJ}:esn_kill_once",
+        "method": "random",
+        "trials": 6,
+        "seed": 3,
+        "metric": "val_nrmse",
+        "space": space,
+    }
     (tmp_path / "spec.json").write_text(json.dumps(raw))
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                                  dashboard_address=":0") as cluster:
-        assert boucle_main(["search", str(tmp_path / "spec.json"), "--scheduler", cluster.scheduler_address,
-                            "--out", str(tmp_path / "dask"), "--quiet"]) == 0
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=":0"
+    ) as cluster:
+        assert (
+            boucle_main(
+                [
+                    "search",
+                    str(tmp_path / "spec.json"),
+                    "--scheduler",
+                    cluster.scheduler_address,
+                    "--out",
+                    str(tmp_path / "dask"),
+                    "--quiet",
+                ]
+            )
+            == 0
+        )
     assert "6 trials (6 run now, 0 failed) on dask tcp://127.0.0.1:" in capsys.readouterr().out
-    assert (tmp_path / "killed").exists()                             # a worker died mid-trial ...
+    assert (tmp_path / "killed").exists()  # a worker died mid-trial ...
     on_dask = [json.loads(line) for line in (tmp_path / "dask" / "trials.jsonl").read_text().splitlines()]
-    assert len(on_dask) == 6 and all(r["status"] == "ok" for r in on_dask)   # ... and its trial ran again
+    assert len(on_dask) == 6 and all(r["status"] == "ok" for r in on_dask)  # ... and its trial ran again
     serial = run_search(parse_spec(raw), make_backend("serial"), out=tmp_path / "serial", progress=False)
     assert identical(on_dask, serial.records)
 
@@ -174,8 +238,16 @@ def test_dask_cluster_equals_serial_even_when_a_worker_is_killed(tmp_path, capsy
 @pytest.mark.slow
 def test_process_pool_equals_serial_even_when_a_worker_is_killed(tmp_path):
     space = {**ESN_SPACE, "marker": str(tmp_path / "killed"), "kill": True}
-    spec = parse_spec({"objective": f"{OBJ}:esn_kill_once", "method": "random", "trials": 6, "seed": 4,
-                       "metric": "val_nrmse", "space": space})
+    spec = parse_spec(
+        {
+            "objective": f"{OBJ}:esn_kill_once",
+            "method": "random",
+            "trials": 6,
+            "seed": 4,
+            "metric": "val_nrmse",
+            "space": space,
+        }
+    )
     with make_backend("processes", workers=2) as pool:
         on_pool = run_search(spec, pool, out=tmp_path / "pool", progress=False)
     assert (tmp_path / "killed").exists() and all(r["status"] == "ok" for r in on_pool.records)
@@ -186,14 +258,27 @@ def test_process_pool_equals_serial_even_when_a_worker_is_killed(tmp_path):
 
 @pytest.mark.slow
 def test_successive_halving_reads_the_engines_epoch_logs(tmp_path):
-    spec = parse_spec({"recipe": "uea-classifier", "method": "halving", "trials": 4, "seed": 0,
-                       "space": {"cell": ["lstm", "gru"], "units": ["int", 3, 8], "lr": ["loguniform", 1e-3, 3e-2],
-                                 "n_train": 40, "n_test": 20},
-                       "halving": {"eta": 2, "min_budget": 1, "max_budget": 4}, "keep_models": True})
+    spec = parse_spec(
+        {
+            "recipe": "uea-classifier",
+            "method": "halving",
+            "trials": 4,
+            "seed": 0,
+            "space": {
+                "cell": ["lstm", "gru"],
+                "units": ["int", 3, 8],
+                "lr": ["loguniform", 1e-3, 3e-2],
+                "n_train": 40,
+                "n_test": 20,
+            },
+            "halving": {"eta": 2, "min_budget": 1, "max_budget": 4},
+            "keep_models": True,
+        }
+    )
     res = run_search(spec, make_backend("serial"), out=tmp_path / "h", progress=False)
     rungs = [[r for r in res.records if r["rung"] == k] for k in range(3)]
     assert [len(r) for r in rungs] == [4, 2, 1] and [r[0]["budget"] for r in rungs] == [1, 2, 4]
-    for r in res.records:                                              # one reported value per epoch trained
+    for r in res.records:  # one reported value per epoch trained
         assert r["status"] == "ok" and len(r["curve"]) == r["budget"] == r["metrics"]["epochs"]
         assert r["curve"][-1] == r["metrics"]["val_accuracy"]
         assert (tmp_path / "h" / r["model_file"]).stat().st_size > 0
@@ -211,32 +296,87 @@ def test_successive_halving_reads_the_engines_epoch_logs(tmp_path):
 def test_char_model_recipe_reports_every_interval(tmp_path):
     text = tmp_path / "t.txt"
     text.write_text("def f(x):\n    return x + 1\n" * 300)
-    spec = parse_spec({"recipe": "char-model", "method": "grid", "seed": 0,
-                       "space": {"hidden": [8], "lr": 1e-2, "seq_len": 16, "batch_size": 4, "steps": 40,
-                                 "val_every": 20, "chars": 5000, "embed": 4, "paths": str(text)}})
+    spec = parse_spec(
+        {
+            "recipe": "char-model",
+            "method": "grid",
+            "seed": 0,
+            "space": {
+                "hidden": [8],
+                "lr": 1e-2,
+                "seq_len": 16,
+                "batch_size": 4,
+                "steps": 40,
+                "val_every": 20,
+                "chars": 5000,
+                "embed": 4,
+                "paths": str(text),
+            },
+        }
+    )
     rec = run_search(spec, make_backend("serial"), out=tmp_path / "c", progress=False).records[0]
     assert rec["status"] == "ok" and rec["metrics"]["steps"] == 40 and len(rec["curve"]) == 2
-    assert rec["metrics"]["val_bpc"] < 4.0                              # below the uniform 15-symbol 3.9 bpc ...
-    assert rec["curve"][1] < rec["curve"][0]                            # ... and learning
+    assert rec["metrics"]["val_bpc"] < 4.0  # below the uniform 15-symbol 3.9 bpc ...
+    assert rec["curve"][1] < rec["curve"][0]  # ... and learning
 
 
 @pytest.mark.slow
 def test_vanishing_study_on_workers_equals_serial(tmp_path):
     from boucle.experiments.vanishing import StudyConfig, run_study
-    cfg = StudyConfig(lengths=(10,), cells=("rnn_tanh", "gru"), clips=(None, 1.0), seeds=1, max_steps=100,
-                      eval_every=25, val_size=32, reber_cells=("gru",), reber_seeds=2, reber_steps=25)
+
+    cfg = StudyConfig(
+        lengths=(10,),
+        cells=("rnn_tanh", "gru"),
+        clips=(None, 1.0),
+        seeds=1,
+        max_steps=100,
+        eval_every=25,
+        val_size=32,
+        reber_cells=("gru",),
+        reber_seeds=2,
+        reber_steps=25,
+    )
 
     def timeless(res):
         return [{k: v for k, v in r.items() if k not in ("seconds", "cpu_seconds")} for r in res["runs"]]
+
     serial = run_study(cfg, log=None)
     with make_backend("processes", workers=2) as pool:
         parallel = run_study(cfg, tmp_path / "p", log=None, backend=pool)
     assert timeless(parallel) == timeless(serial) and len(serial["runs"]) == 6
     assert parallel["gradflow"] == serial["gradflow"] and parallel["summary"] == serial["summary"]
-    assert [json.loads(line)["cell"] for line in (tmp_path / "p" / "runs.jsonl").read_text().splitlines()] == \
-        ["rnn_tanh", "rnn_tanh", "gru", "gru", "gru", "gru"]            # recorded in the grid's order
-    assert boucle_main(["experiment", "vanishing", "--quick", "--lengths", "10", "--steps", "30", "--seeds", "1",
-                        "--reber-seeds", "1", "--out", str(tmp_path / "q"), "--backend", "dask", "--workers", "2"]) == 0
+    assert [json.loads(line)["cell"] for line in (tmp_path / "p" / "runs.jsonl").read_text().splitlines()] == [
+        "rnn_tanh",
+        "rnn_tanh",
+        "gru",
+        "gru",
+        "gru",
+        "gru",
+    ]  # recorded in the grid's order
+    assert (
+        boucle_main(
+            [
+                "experiment",
+                "vanishing",
+                "--quick",
+                "--lengths",
+                "10",
+                "--steps",
+                "30",
+                "--seeds",
+                "1",
+                "--reber-seeds",
+                "1",
+                "--out",
+                str(tmp_path / "q"),
+                "--backend",
+                "dask",
+                "--workers",
+                "2",
+            ]
+        )
+        == 0
+    )
 
 
 def test_example_specs_parse():

@@ -1,4 +1,5 @@
 """Seq2Seq: gradients of the whole encoder–decoder, masking, decoding, files, learning, bad input, CLI."""
+
 import itertools
 import warnings
 
@@ -6,6 +7,7 @@ import numpy as np
 import pytest
 
 import boucle
+from boucle.cli import main as cli
 from boucle.data.tasks.translation import addition_dataset, dates_dataset
 from boucle.data.vocab import END, PAD, UNK, Vocabulary
 from boucle.diagnostics.gradcheck import numerical_gradient, relative_error
@@ -13,24 +15,22 @@ from boucle.errors import BoucleError, ModelFileError
 from boucle.models.decoding import attention_map, beam_search, decode, greedy_decode, translate
 from boucle.models.seq2seq import Seq2Seq
 from boucle.schedules import ExponentialDecay
-from boucle.cli import main as cli
-
 
 X = np.array([[4, 5, 6, 7, 8], [5, 4, 0, 0, 0], [8, 8, 8, 6, 0]])
 Y = np.array([[4, 5, 6, 0], [6, 0, 0, 0], [3, 4, 5, 6]])
 CONFIGS = [
-    dict(),                                                          # LSTM, no attention: the encoder
-    dict(cell="gru", num_layers=2),                                  # only reaches the loss through
-    dict(cell="rnn", attention="dot"),                               # the decoder's initial state
+    dict(),  # LSTM, no attention: the encoder
+    dict(cell="gru", num_layers=2),  # only reaches the loss through
+    dict(cell="rnn", attention="dot"),  # the decoder's initial state
     dict(attention="general", num_layers=2),
-    dict(bidirectional=True, attention="additive"),                  # concat -> Dense bridge
+    dict(bidirectional=True, attention="additive"),  # concat -> Dense bridge
     dict(bidirectional=True, merge="sum", cell="gru", attention="general"),
 ]
 
 
 def _random_model(rng, **kw):
     m = Seq2Seq(9, 7, units=5, embed_dim=4, seed=1, dtype="float64", **kw)
-    for p in m.params.values():                      # O(1) weights: gradients far above the FD noise
+    for p in m.params.values():  # O(1) weights: gradients far above the FD noise
         p[...] = rng.standard_normal(p.shape) * 0.5
     return m
 
@@ -70,11 +70,11 @@ def test_teacher_forcing_arrays():
 def test_padding_changes_nothing_on_either_side(kw, rng):
     m = _random_model(rng, **kw)
     dec_in, target, mask = m.teacher_forcing(Y)
-    wide_x = np.concatenate([X, np.zeros((3, 4), dtype=X.dtype)], axis=1)   # more source padding
+    wide_x = np.concatenate([X, np.zeros((3, 4), dtype=X.dtype)], axis=1)  # more source padding
     logits, alpha, _ = m.forward(X, dec_in, mask)
     logits2, _, _ = m.forward(wide_x, dec_in, mask)
     for b in range(3):
-        xs, ys = X[b:b + 1, X[b] != PAD], Y[b:b + 1, Y[b] != PAD]            # each pair alone, unpadded
+        xs, ys = X[b : b + 1, X[b] != PAD], Y[b : b + 1, Y[b] != PAD]  # each pair alone, unpadded
         d1, t1, m1 = m.teacher_forcing(ys)
         alone, a1, _ = m.forward(xs, d1, m1)
         n = m1.sum()
@@ -110,15 +110,15 @@ def test_greedy_equals_beam_width_one_and_brute_force_beam(rng):
     np.testing.assert_allclose(b_scores, g_scores, atol=1e-12)
     assert [list(r) for r in decode(m, x)] == [list(r) for r in decode(m, x, beam_width=1)]
     # a beam as wide as the whole search space finds the most probable output exactly
-    emit = [END, 3, 4, 5]                                # PAD and START are never emitted
+    emit = [END, 3, 4, 5]  # PAD and START are never emitted
     best = []
     for b in range(len(x)):
         scores = {}
         for L in range(0, 4):
             for seq in itertools.product([3, 4, 5], repeat=L):
-                scores[seq] = _log_prob(m, x[b:b + 1], list(seq) + ([END] if L < 4 else []))
-        for seq in itertools.product([3, 4, 5], repeat=4):        # unfinished at max_len + 1 steps
-            scores[seq] = _log_prob(m, x[b:b + 1], list(seq))
+                scores[seq] = _log_prob(m, x[b : b + 1], list(seq) + ([END] if L < 4 else []))
+        for seq in itertools.product([3, 4, 5], repeat=4):  # unfinished at max_len + 1 steps
+            scores[seq] = _log_prob(m, x[b : b + 1], list(seq))
         best.append(max(scores, key=scores.get))
     wide, _ = beam_search(m, x, len(emit) ** 4, 3, length_penalty=0.0)
     assert [tuple(w) for w in wide] == best
@@ -128,25 +128,25 @@ def test_wide_beam_with_the_default_length_penalty_equals_brute_force():
     """With the default length penalty (α = 1: mean log-probability per token, END counted), a
     beam as wide as the search space returns argmax S(y) / |y| over every possible output."""
     m = Seq2Seq(9, 6, units=6, embed_dim=4, seed=5, attention="dot", dtype="float64", max_target_len=3)
-    rng = np.random.default_rng(3)                                   # weights where α = 0 and α = 1 disagree
+    rng = np.random.default_rng(3)  # weights where α = 0 and α = 1 disagree
     for p in m.params.values():
         p[...] = rng.standard_normal(p.shape) * 0.8
     x = np.array([[4, 5, 6], [7, 0, 0], [8, 6, 0], [5, 5, 5], [6, 4, 0]])
     best, best_score = [], []
     for b in range(len(x)):
         scores = {}
-        for L in range(0, 4):                                        # L tokens, then END: |y| = L + 1
+        for L in range(0, 4):  # L tokens, then END: |y| = L + 1
             for seq in itertools.product([3, 4, 5], repeat=L):
-                scores[seq] = _log_prob(m, x[b:b + 1], list(seq) + [END]) / (L + 1)
-        for seq in itertools.product([3, 4, 5], repeat=4):           # unfinished after max_len + 1 steps
-            scores[seq] = _log_prob(m, x[b:b + 1], list(seq)) / 4
+                scores[seq] = _log_prob(m, x[b : b + 1], list(seq) + [END]) / (L + 1)
+        for seq in itertools.product([3, 4, 5], repeat=4):  # unfinished after max_len + 1 steps
+            scores[seq] = _log_prob(m, x[b : b + 1], list(seq)) / 4
         best.append(max(scores, key=scores.get))
         best_score.append(scores[best[-1]])
-    wide, got = beam_search(m, x, 4 ** 4, 3)                         # default length_penalty=1.0
+    wide, got = beam_search(m, x, 4**4, 3)  # default length_penalty=1.0
     assert [tuple(w) for w in wide] == best
     np.testing.assert_allclose(got, best_score, rtol=0, atol=1e-12)
-    raw, _ = beam_search(m, x, 4 ** 4, 3, length_penalty=0.0)
-    assert any(tuple(a) != tuple(b) for a, b in zip(raw, wide))     # the penalty changes some answers
+    raw, _ = beam_search(m, x, 4**4, 3, length_penalty=0.0)
+    assert any(tuple(a) != tuple(b) for a, b in zip(raw, wide))  # the penalty changes some answers
 
 
 def _log_prob(m, x, seq):
@@ -174,7 +174,7 @@ def dates_model():
 def test_reduced_dates_model_learns(dates_model):
     m, data = dates_model
     logs = m.evaluate(data.x_test, data.y_test)
-    assert logs["exact_match"] >= 0.9                    # held-out calendar dates, greedy decoding (0.97 measured)
+    assert logs["exact_match"] >= 0.9  # held-out calendar dates, greedy decoding (0.97 measured)
     assert logs["accuracy"] >= 0.99
     assert m.evaluate(data.x_test, data.y_test, beam_width=3)["exact_match"] >= logs["exact_match"]
     assert m.translate("lundi 21 août 2017") == "2017-08-21"
@@ -209,11 +209,13 @@ def test_cli_translate(dates_model, tmp_path, capsys):
     boucle.save(m, path)
     assert cli(["translate", path, "21 août 2017", "Aug 21, 2017", "--beam", "3"]) == 0
     assert capsys.readouterr().out.split() == ["2017-08-21", "2017-08-21"]
-    bad = [([path, "21 août 2017", "--beam", "0"], "argument --beam: expected an int in [1, 1000]"),
-           ([path, "21 août 2017 §"], "unknown ['§']"),
-           ([path, ""], "non-empty"),
-           ([path, "x" * 200], "at most"),
-           ([str(tmp_path / "missing.safetensors"), "1/2/2000"], "no model file")]
+    bad = [
+        ([path, "21 août 2017", "--beam", "0"], "argument --beam: expected an int in [1, 1000]"),
+        ([path, "21 août 2017 §"], "unknown ['§']"),
+        ([path, ""], "non-empty"),
+        ([path, "x" * 200], "at most"),
+        ([str(tmp_path / "missing.safetensors"), "1/2/2000"], "no model file"),
+    ]
     for args, msg in bad:
         assert cli(["translate", *args]) == 2
         err = capsys.readouterr().err
@@ -248,7 +250,7 @@ def test_bad_input_one_line_errors(dates_model):
         with pytest.raises(BoucleError, match=msg) as err:
             fn()
         assert "\n" not in str(err.value)
-    out = m.translate("21 août 2017 ¤", unknown="unk")                # ¤ becomes <unk>
+    out = m.translate("21 août 2017 ¤", unknown="unk")  # ¤ becomes <unk>
     assert isinstance(out, str) and len(out) == 10
     assert m.source_vocab.encode("21 ¤", unknown="unk")[-1] == UNK
     with pytest.warns(UserWarning, match="truncated"):
@@ -263,12 +265,12 @@ def test_autoencoder_is_one_line_and_learns_to_copy():
     fresh = ["".join(rng.choice(list("abcde"), rng.integers(2, 6))) for _ in range(200)]
     ae = Seq2Seq.autoencoder(vocab, units=48, embed_dim=16, attention="general", seed=0)
     ae.compile(boucle.optimizers.Adam(1e-2, clipnorm=5.0))
-    hist = ae.fit(words, epochs=4, batch_size=32, verbose=0)          # y omitted: target = source
+    hist = ae.fit(words, epochs=4, batch_size=32, verbose=0)  # y omitted: target = source
     assert hist.history["loss"][-1] < 0.05 * hist.history["loss"][0]
     assert ae.evaluate(fresh)["exact_match"] >= 0.95
     assert ae.translate("abcde") == "abcde"
     memory, mask, states, _ = ae.encode(ae.source_ids(["abc", "edcba"]))
-    assert states[0][0].shape == (2, 48)                  # the code of each sequence
+    assert states[0][0].shape == (2, 48)  # the code of each sequence
 
 
 def test_scheduled_sampling_and_determinism():
@@ -283,9 +285,9 @@ def test_scheduled_sampling_and_determinism():
     a, ha = run(lambda epoch: 0.5 * epoch)
     b, hb = run(lambda epoch: 0.5 * epoch)
     c, hc = run(0.0)
-    assert all(np.array_equal(a.params[k], b.params[k]) for k in a.params)      # same seed, same run
-    assert ha.history["loss"][0] == hc.history["loss"][0]                       # p = 0 in epoch 0
-    assert not np.array_equal(a.params["output/W"], c.params["output/W"])       # p = 0.5 in epoch 1
+    assert all(np.array_equal(a.params[k], b.params[k]) for k in a.params)  # same seed, same run
+    assert ha.history["loss"][0] == hc.history["loss"][0]  # p = 0 in epoch 0
+    assert not np.array_equal(a.params["output/W"], c.params["output/W"])  # p = 0.5 in epoch 1
     assert ha.history["loss"][1] < ha.history["loss"][0]
     with pytest.raises(BoucleError, match="scheduled_sampling"):
         c.fit(data.x_train, data.y_train, epochs=1, verbose=0, scheduled_sampling=1.5)
@@ -295,7 +297,7 @@ def test_scheduled_sampling_and_determinism():
 
 def test_datasets_hold_out_dates_and_questions():
     d = dates_dataset(3000, 500, seed=2)
-    assert not set(d.y_train) & set(d.y_test)            # held-out calendar dates
+    assert not set(d.y_train) & set(d.y_test)  # held-out calendar dates
     assert all(len(y) == 10 and y[4] == "-" for y in d.y_test)
     assert dates_dataset(50, 10, seed=2).x_train == dates_dataset(50, 10, seed=2).x_train
     assert all(d.source_vocab.encode(t).size for t in d.x_train + d.x_test)
@@ -313,8 +315,30 @@ def test_datasets_hold_out_dates_and_questions():
 
 def test_cli_train_seq2seq_then_translate(tmp_path, capsys):
     path = str(tmp_path / "add.safetensors")
-    assert cli(["train-seq2seq", "--task", "addition", "--out", path, "--n-train", "300", "--n-test", "40",
-                "--epochs", "1", "--units", "8", "--embed", "4", "--verbose", "0"]) == 0
+    assert (
+        cli(
+            [
+                "train-seq2seq",
+                "--task",
+                "addition",
+                "--out",
+                path,
+                "--n-train",
+                "300",
+                "--n-test",
+                "40",
+                "--epochs",
+                "1",
+                "--units",
+                "8",
+                "--embed",
+                "4",
+                "--verbose",
+                "0",
+            ]
+        )
+        == 0
+    )
     assert "exact match" in capsys.readouterr().out
     assert cli(["translate", path, "12+3", "--beam", "2"]) == 0
     assert capsys.readouterr().out.strip().isdigit()
@@ -325,12 +349,35 @@ def test_cli_train_seq2seq_then_translate(tmp_path, capsys):
 def test_examples_run_with_small_settings(tmp_path):
     import importlib.util
     from pathlib import Path
+
     root = Path(__file__).resolve().parents[1] / "examples"
-    for name, args in (("dates", ["--n-train", "300", "--n-test", "30", "--epochs", "1", "--units", "16",
-                                  "--beam", "2", "--plot", str(tmp_path / "att.png"),
-                                  "--out", str(tmp_path / "d.safetensors"), "--verbose", "0"]),
-                       ("addition", ["--n-train", "300", "--n-test", "30", "--epochs", "1", "--units", "16",
-                                     "--beam", "2", "--verbose", "0"])):
+    for name, args in (
+        (
+            "dates",
+            [
+                "--n-train",
+                "300",
+                "--n-test",
+                "30",
+                "--epochs",
+                "1",
+                "--units",
+                "16",
+                "--beam",
+                "2",
+                "--plot",
+                str(tmp_path / "att.png"),
+                "--out",
+                str(tmp_path / "d.safetensors"),
+                "--verbose",
+                "0",
+            ],
+        ),
+        (
+            "addition",
+            ["--n-train", "300", "--n-test", "30", "--epochs", "1", "--units", "16", "--beam", "2", "--verbose", "0"],
+        ),
+    ):
         spec = importlib.util.spec_from_file_location(f"boucle_example_{name}", root / f"{name}.py")
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
@@ -340,10 +387,18 @@ def test_examples_run_with_small_settings(tmp_path):
 
 
 def test_config_round_trip_and_unknown_keys():
-    m = Seq2Seq(Vocabulary("abc", specials=True), 12, units=8, bidirectional=True, attention="additive", attention_units=5, seed=1)
+    m = Seq2Seq(
+        Vocabulary("abc", specials=True),
+        12,
+        units=8,
+        bidirectional=True,
+        attention="additive",
+        attention_units=5,
+        seed=1,
+    )
     m2 = Seq2Seq.from_config(m.get_config())
     assert m2.get_config() == m.get_config()
-    assert all(np.array_equal(m.params[k], m2.params[k]) for k in m.params)    # same seed, same weights
+    assert all(np.array_equal(m.params[k], m2.params[k]) for k in m.params)  # same seed, same weights
     with pytest.raises(BoucleError, match=r"unknown \['colour'\]"):
         Seq2Seq.from_config({**m.get_config(), "colour": "red"})
 
@@ -353,12 +408,12 @@ def test_max_lengths_limit_inference_not_training():
     m.compile("adam")
     m.fit(np.array([[4, 5, 6]]), np.array([[7, 8]]), verbose=0)
     assert (m.max_source_len, m.max_target_len) == (3, 2)
-    m.fit(np.array([[4, 5, 6, 7, 8]]), np.array([[7, 8, 9]]), verbose=0)       # longer data: allowed
+    m.fit(np.array([[4, 5, 6, 7, 8]]), np.array([[7, 8, 9]]), verbose=0)  # longer data: allowed
     assert (m.max_source_len, m.max_target_len) == (5, 3)
     assert m.evaluate(np.array([[4, 5, 6, 7, 8, 9]]), np.array([[7]]))["loss"] > 0
     with pytest.raises(BoucleError, match="at most 5 tokens"):
         decode(m, np.array([[4, 5, 6, 7, 8, 9]]))
-    assert len(decode(m, np.array([[4, 5]]), max_len=2)[0]) <= 2                   # decoding limit
+    assert len(decode(m, np.array([[4, 5]]), max_len=2)[0]) <= 2  # decoding limit
 
 
 @pytest.mark.parametrize("name", ["lstm_bi_concat_additive", "gru_bi_sum_general_words"])
@@ -366,6 +421,7 @@ def test_files_written_before_the_encoder_decoder_split_load_and_decode_the_same
     """Files (and outputs) written by boucle before Seq2Seq became an encoder + the shared decoder
     (tests/fixtures/seq2seq_v1/make.py): same config format, same tensors, same numbers bit for bit."""
     from pathlib import Path
+
     folder = Path(__file__).resolve().parent / "fixtures" / "seq2seq_v1"
     m = boucle.load(folder / f"seq2seq_{name}.safetensors")
     want = np.load(folder / f"seq2seq_{name}.npz")

@@ -1,4 +1,5 @@
 """Sequential: learning (XOR, seed 003's non-separable problem), determinism, API, masks, bad input."""
+
 import numpy as np
 import pytest
 
@@ -31,8 +32,11 @@ def test_hidden_layer_separates_what_one_neuron_cannot(rng):
     x, y = circles(600, rng)
     results = {}
     for hidden in (None, 8):
-        layers = [Dense(hidden, activation="tanh", input_shape=(2,)), Dense(1, activation="sigmoid")] \
-            if hidden else [Dense(1, activation="sigmoid", input_shape=(2,))]
+        layers = (
+            [Dense(hidden, activation="tanh", input_shape=(2,)), Dense(1, activation="sigmoid")]
+            if hidden
+            else [Dense(1, activation="sigmoid", input_shape=(2,))]
+        )
         model = Sequential(layers, seed=1)
         model.compile(optimizer=boucle.optimizers.Adam(0.05), loss="binary_crossentropy", metrics=["accuracy"])
         model.fit(x, y, batch_size=32, epochs=40, verbose=0)
@@ -42,8 +46,14 @@ def test_hidden_layer_separates_what_one_neuron_cannot(rng):
 
 
 def _trained(seed, x, y):
-    model = Sequential([Dense(16, activation="relu", input_shape=(x.shape[1],), name="hidden"), Dropout(0.3),
-                        Dense(1, activation="sigmoid", name="out")], seed=seed)
+    model = Sequential(
+        [
+            Dense(16, activation="relu", input_shape=(x.shape[1],), name="hidden"),
+            Dropout(0.3),
+            Dense(1, activation="sigmoid", name="out"),
+        ],
+        seed=seed,
+    )
     model.compile(optimizer="adam", loss="binary_crossentropy")
     model.fit(x, y, batch_size=16, epochs=3, verbose=0)
     return model.get_weights()
@@ -94,8 +104,9 @@ def test_mask_flows_from_embedding_to_loss(rng):
     ids[0, 5:] = 0
     ids[2, 3:] = 0
     y = rng.integers(0, 3, (4, 7))
-    model = Sequential([Embedding(6, 4, mask_zero=True, input_shape=(7,), name="e"),
-                        Dense(3, activation="softmax", name="d")], seed=0)
+    model = Sequential(
+        [Embedding(6, 4, mask_zero=True, input_shape=(7,), name="e"), Dense(3, activation="softmax", name="d")], seed=0
+    )
     model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
     before = model.evaluate(ids, y)["loss"]
     y2 = y.copy()
@@ -103,8 +114,9 @@ def test_mask_flows_from_embedding_to_loss(rng):
     assert model.evaluate(ids, y2)["loss"] == pytest.approx(before, rel=1e-6)
     model.train_on_batch(ids, y)
     w1 = model.get_weights()
-    model2 = Sequential([Embedding(6, 4, mask_zero=True, input_shape=(7,), name="e"),
-                         Dense(3, activation="softmax", name="d")], seed=0)
+    model2 = Sequential(
+        [Embedding(6, 4, mask_zero=True, input_shape=(7,), name="e"), Dense(3, activation="softmax", name="d")], seed=0
+    )
     model2.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
     model2.train_on_batch(ids, y2)
     assert all(np.allclose(w1[k], v) for k, v in model2.get_weights().items())
@@ -167,8 +179,11 @@ def test_bad_input(compiled, rng):
 def test_missing_targets_ragged_data_and_bad_masks_are_one_line_errors(compiled, rng):
     x = rng.standard_normal((4, 3)).astype(np.float32)
     y = rng.integers(0, 2, 4)
-    for call in (lambda: compiled.fit(x, None, verbose=0), lambda: compiled.evaluate(x, None),
-                 lambda: compiled.train_on_batch(x, None)):
+    for call in (
+        lambda: compiled.fit(x, None, verbose=0),
+        lambda: compiled.evaluate(x, None),
+        lambda: compiled.train_on_batch(x, None),
+    ):
         with pytest.raises(BoucleError, match="y: expected targets .* got None"):
             call()
     with pytest.raises(BoucleError, match="x: expected an array .* pad variable-length sequences"):
@@ -178,9 +193,12 @@ def test_missing_targets_ragged_data_and_bad_masks_are_one_line_errors(compiled,
     seq = Sequential([Embedding(5, 2, input_shape=(3,)), Flatten(), Dense(2, activation="softmax")], seed=0)
     seq.compile("adam", "sparse_categorical_crossentropy")
     ids = rng.integers(1, 5, (4, 3))
-    for mask, shown in ((np.full((4, 3), 2), "got 2"), (np.where(np.eye(4, 3) > 0, np.nan, 1.0), "got nan"),
-                        (np.full((4, 3), "1"), "got dtype <U1")):
+    for mask, shown in (
+        (np.full((4, 3), 2), "got 2"),
+        (np.where(np.eye(4, 3) > 0, np.nan, 1.0), "got nan"),
+        (np.full((4, 3), "1"), "got dtype <U1"),
+    ):
         with pytest.raises(BoucleError, match=f"mask: expected 0/1 or bool values \\(1 = valid step\\), {shown}"):
             seq.fit(ids, y, mask=mask, verbose=0)
-    seq.fit(ids, y, mask=np.ones((4, 3)), verbose=0)                      # 0/1 floats and bools are masks
+    seq.fit(ids, y, mask=np.ones((4, 3)), verbose=0)  # 0/1 floats and bools are masks
     seq.fit(ids, y, mask=np.ones((4, 3), dtype=bool), verbose=0)

@@ -2,6 +2,7 @@
 engine logged — scalars per step and per epoch, learning rate, gradient norm, step time, weight and
 gradient histograms, char-model samples — for every model, and ``boucle train --tensorboard``.
 tensorboardX is a test dependency: these tests fail without it."""
+
 import math
 import struct
 from collections import defaultdict
@@ -35,11 +36,11 @@ def read_events(folder):
         data = path.read_bytes()
         pos = 0
         while pos < len(data):
-            header = data[pos:pos + 8]
+            header = data[pos : pos + 8]
             (n,) = struct.unpack("<Q", header)
-            assert struct.unpack("<I", data[pos + 8:pos + 12])[0] == _masked(header)
-            body = data[pos + 12:pos + 12 + n]
-            assert struct.unpack("<I", data[pos + 12 + n:pos + 16 + n])[0] == _masked(body)
+            assert struct.unpack("<I", data[pos + 8 : pos + 12])[0] == _masked(header)
+            body = data[pos + 12 : pos + 12 + n]
+            assert struct.unpack("<I", data[pos + 12 + n : pos + 16 + n])[0] == _masked(body)
             pos += 16 + n
             event = Event.FromString(body)
             for v in event.summary.value:
@@ -61,8 +62,10 @@ class Record(Callback):
     def on_batch_end(self, batch, logs=None):
         self.batches.append(dict(logs))
         params, grads = self.model.trainable_params()
-        self.weights[self.model.step] = ({k: v.copy() for k, v in params.items()},
-                                         {k: v.copy() for k, v in grads.items()})
+        self.weights[self.model.step] = (
+            {k: v.copy() for k, v in params.items()},
+            {k: v.copy() for k, v in grads.items()},
+        )
 
     def on_epoch_end(self, epoch, logs=None):
         self.epochs.append((self.model.step, dict(logs), self.model.optimizer.current_lr()))
@@ -74,21 +77,35 @@ def test_sequential_scalars_and_histograms(tmp_path, rng):
     model = boucle.Sequential([LSTM(4, input_shape=(5, 3)), Dense(1, activation="sigmoid")], seed=0)
     model.compile(boucle.optimizers.Adam(0.01, clipnorm=0.5), "binary_crossentropy", metrics=["accuracy"])
     rec = Record()
-    model.fit(x, y, batch_size=8, epochs=2, verbose=0, validation_split=0.2,
-              callbacks=[TensorBoard(tmp_path, histogram_freq=3), rec,
-                         boucle.callbacks.LearningRateScheduler(lambda e, lr: 0.01 / (e + 1))])
+    model.fit(
+        x,
+        y,
+        batch_size=8,
+        epochs=2,
+        verbose=0,
+        validation_split=0.2,
+        callbacks=[
+            TensorBoard(tmp_path, histogram_freq=3),
+            rec,
+            boucle.callbacks.LearningRateScheduler(lambda e, lr: 0.01 / (e + 1)),
+        ],
+    )
     ev = read_events(tmp_path)
     steps = [b["step"] for b in rec.batches]
     assert steps == list(range(1, 9))
-    for key, tag in (("loss", "batch/loss"), ("accuracy", "batch/accuracy"), ("grad_norm", "batch/grad_norm"),
-                     ("time", "batch/step_time")):
+    for key, tag in (
+        ("loss", "batch/loss"),
+        ("accuracy", "batch/accuracy"),
+        ("grad_norm", "batch/grad_norm"),
+        ("time", "batch/step_time"),
+    ):
         assert [s for s, _ in ev[tag]] == steps
         np.testing.assert_allclose([v for _, v in ev[tag]], [b[key] for b in rec.batches], rtol=1e-6)
     assert [v for _, v in ev["batch/lr"]] == pytest.approx([0.01] * 4 + [0.005] * 4)
     for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
         assert ev[f"epoch/{key}"] == [(s, pytest.approx(logs[key], rel=1e-6)) for s, logs, _ in rec.epochs]
     assert [v for _, v in ev["epoch/lr"]] == pytest.approx([lr for *_, lr in rec.epochs])
-    assert model.history.lr == pytest.approx([lr for *_, lr in rec.epochs])      # the History keeps it too
+    assert model.history.lr == pytest.approx([lr for *_, lr in rec.epochs])  # the History keeps it too
     for name in model.trainable_params()[0]:
         for kind, which in (("weights", 0), ("gradients", 1)):
             hist = ev[f"{kind}/{name}"]
@@ -96,7 +113,7 @@ def test_sequential_scalars_and_histograms(tmp_path, rng):
             for s, h in hist:
                 value = rec.weights[s][which][name]
                 assert h.num == value.size and h.min == pytest.approx(value.min(), rel=1e-6)
-                assert h.sum == pytest.approx(value.sum(), rel=1e-5, abs=1e-7)   # the gradient before clipping
+                assert h.sum == pytest.approx(value.sum(), rel=1e-5, abs=1e-7)  # the gradient before clipping
 
 
 def test_char_model_samples_and_seq2seq(tmp_path):
@@ -108,8 +125,16 @@ def test_char_model_samples_and_seq2seq(tmp_path):
         def on_epoch_end(self, epoch, logs=None):
             seen.append((self.model.step, self.model.sample(30, temperature=0.5, seed=self.model.step)))
 
-    model.fit(text, text[:200], steps=6, val_every=3, seq_len=8, batch_size=4, verbose=0,
-              callbacks=[TensorBoard(tmp_path / "char", sample_length=30, sample_temperature=0.5), Sample()])
+    model.fit(
+        text,
+        text[:200],
+        steps=6,
+        val_every=3,
+        seq_len=8,
+        batch_size=4,
+        verbose=0,
+        callbacks=[TensorBoard(tmp_path / "char", sample_length=30, sample_temperature=0.5), Sample()],
+    )
     ev = read_events(tmp_path / "char")
     assert [s for s, _ in ev["samples/text_summary"]] == [3, 6]
     for (step, txt), (s2, want) in zip(ev["samples/text_summary"], seen):
@@ -138,9 +163,36 @@ def test_train_command_writes_tensorboard_events(tmp_path, capsys):
     src = tmp_path / "a.py"
     src.write_text("".join(f"def f{i % 5}(x):\n    return x * {i % 7}\n" for i in range(200)))
     board = tmp_path / "tb"
-    assert main(["train", str(src), "--out", str(tmp_path / "run"), "--layers", "1", "--hidden", "8", "--embed", "4",
-                 "--seq-len", "8", "--batch-size", "4", "--steps", "4", "--val-every", "2", "--sample-length", "12",
-                 "--quiet", "--tensorboard", str(board)]) == 0
+    assert (
+        main(
+            [
+                "train",
+                str(src),
+                "--out",
+                str(tmp_path / "run"),
+                "--layers",
+                "1",
+                "--hidden",
+                "8",
+                "--embed",
+                "4",
+                "--seq-len",
+                "8",
+                "--batch-size",
+                "4",
+                "--steps",
+                "4",
+                "--val-every",
+                "2",
+                "--sample-length",
+                "12",
+                "--quiet",
+                "--tensorboard",
+                str(board),
+            ]
+        )
+        == 0
+    )
     ev = read_events(board)
     assert [s for s, _ in ev["samples/text_summary"]] == [2, 4] and [s for s, _ in ev["batch/loss"]] == [1, 2, 3, 4]
     assert [s for s, _ in ev["weights/lstm_0/U"]] == [2, 4] and all(math.isfinite(v) for _, v in ev["epoch/val_bpc"])

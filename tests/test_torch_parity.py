@@ -4,7 +4,9 @@ layout) of nn.RNN (tanh/relu), nn.LSTM and nn.GRU, 1-3 layers, bidirectional, ma
 batches against pack_padded_sequence — max abs difference < 1e-10 — on BOTH engines of
 boucle.ops.recurrent: the reference scan and the compiled loop (every cell), with a
 negative control (a wrong derivative in the plain LSTM cell fails the comparison, and
-the compiled loop alone would not see it). Also the converters' round trips, a Sequential built from torch weights, and their one-line errors."""
+the compiled loop alone would not see it). Also the converters' round trips, a Sequential built from torch weights,
+and their one-line errors."""
+
 import copy
 
 import numpy as np
@@ -20,10 +22,12 @@ from boucle.layers.wrappers import Bidirectional
 from boucle.ops import cells, recurrent
 
 TOL = 1e-10
-TORCH = {"rnn_tanh": lambda D, H, **kw: torch.nn.RNN(D, H, nonlinearity="tanh", **kw),
-         "rnn_relu": lambda D, H, **kw: torch.nn.RNN(D, H, nonlinearity="relu", **kw),
-         "lstm": lambda D, H, **kw: torch.nn.LSTM(D, H, **kw),
-         "gru": lambda D, H, **kw: torch.nn.GRU(D, H, **kw)}
+TORCH = {
+    "rnn_tanh": lambda D, H, **kw: torch.nn.RNN(D, H, nonlinearity="tanh", **kw),
+    "rnn_relu": lambda D, H, **kw: torch.nn.RNN(D, H, nonlinearity="relu", **kw),
+    "lstm": lambda D, H, **kw: torch.nn.LSTM(D, H, **kw),
+    "gru": lambda D, H, **kw: torch.nn.GRU(D, H, **kw),
+}
 
 # (kind, num_layers, bidirectional, masked, batch_first, bias, pass h_0) — shapes drawn per case.
 CASES = [
@@ -100,10 +104,10 @@ ENGINES = ["scan", "compiled"]
 
 @pytest.mark.parametrize("engine,case", ENGINE_CASES, ids=[f"{e}-" + "-".join(map(str, c)) for e, c in ENGINE_CASES])
 def test_parity_outputs_states_and_every_gradient(engine, case):
-    with recurrent.use_engine(engine):              # a forced "compiled" raises where it does not cover
+    with recurrent.use_engine(engine):  # a forced "compiled" raises where it does not cover
         diffs, y, mask = parity_diffs(case)
     assert max(diffs.values()) < TOL, {k: v for k, v in diffs.items() if v >= TOL}
-    if mask is not None:                            # outputs at padded steps are zero on both sides
+    if mask is not None:  # outputs at padded steps are zero on both sides
         assert np.all(y[~mask] == 0)
 
 
@@ -119,12 +123,12 @@ def test_parity_catches_a_wrong_derivative_in_the_plain_cells(case, monkeypatch)
     loop — which does not use the plain cells — still passes: parity must run on both."""
     broken = cells.Cell("lstm")
     object.__setattr__(broken, "step_backward", _wrong_forget_gate_backward)
-    assert broken == cells.get_cell("lstm")                   # the same variant, one wrong function
+    assert broken == cells.get_cell("lstm")  # the same variant, one wrong function
     monkeypatch.setattr(cells, "get_cell", lambda *args, **kwargs: broken)
     with recurrent.use_engine("scan"):
         diffs, _, _ = parity_diffs(case)
     wrong = {k for k, v in diffs.items() if v >= TOL}
-    assert {"U", "W", "b"} <= {k.split()[0][1:].split("/")[-1] for k in wrong}    # "dforward/U l0" -> U
+    assert {"U", "W", "b"} <= {k.split()[0][1:].split("/")[-1] for k in wrong}  # "dforward/U l0" -> U
     assert not any(k == "output" or k.startswith("final") for k in wrong), wrong
     with recurrent.use_engine("compiled"):
         diffs, _, _ = parity_diffs(case)
@@ -144,7 +148,7 @@ def parity_diffs(case):
 
     x = rng.standard_normal((B, T, D))
     lengths = rng.integers(1, T + 1, size=B) if masked else np.full(B, T)
-    if masked and T > 1:                            # at least one padded row
+    if masked and T > 1:  # at least one padded row
         lengths[rng.integers(B)] = rng.integers(1, T)
     mask = np.arange(T)[None, :] < lengths[:, None] if masked else None
     h0 = rng.standard_normal((L * dirs, B, H)) if pass_h0 else np.zeros((L * dirs, B, H))
@@ -204,8 +208,8 @@ def test_torch_round_trip_is_exact(kind, L, bidir, bias):
     assert set(ref) == set(got)
     for name, p in ref.items():
         if name.startswith("weight") or kind == "gru":
-            assert torch.equal(got[name], p), name             # bit for bit
-        elif name.startswith("bias_ih"):                          # RNN/LSTM: one bias, the sum
+            assert torch.equal(got[name], p), name  # bit for bit
+        elif name.startswith("bias_ih"):  # RNN/LSTM: one bias, the sum
             hh = name.replace("bias_ih", "bias_hh")
             assert torch.equal(got[name], p + ref[hh]) and torch.equal(got[hh], torch.zeros_like(p))
     again = from_torch(back)
@@ -214,13 +218,33 @@ def test_torch_round_trip_is_exact(kind, L, bidir, bias):
         assert all(np.array_equal(a.params[k], b.params[k]) for k in a.params)
 
 
-@pytest.mark.parametrize("make,engine", [
-    *[(lambda: [SimpleRNN(4, activation="relu", return_sequences=True, dtype="float64")], e) for e in ENGINES],
-    *[(lambda: [LSTM(4, return_sequences=True, dtype="float64"), LSTM(4, return_sequences=True, dtype="float64")],
-       e) for e in ENGINES],
-    *[(lambda: [Bidirectional(GRU(4, reset_after=True, return_sequences=True, dtype="float64")),
-                Bidirectional(GRU(4, reset_after=True, return_sequences=True, dtype="float64"))], e) for e in ENGINES],
-], ids=["rnn-scan", "rnn-compiled", "lstm-scan", "lstm-compiled", "gru-scan", "gru-compiled"])
+@pytest.mark.parametrize(
+    "make,engine",
+    [
+        *[(lambda: [SimpleRNN(4, activation="relu", return_sequences=True, dtype="float64")], e) for e in ENGINES],
+        *[
+            (
+                lambda: [
+                    LSTM(4, return_sequences=True, dtype="float64"),
+                    LSTM(4, return_sequences=True, dtype="float64"),
+                ],
+                e,
+            )
+            for e in ENGINES
+        ],
+        *[
+            (
+                lambda: [
+                    Bidirectional(GRU(4, reset_after=True, return_sequences=True, dtype="float64")),
+                    Bidirectional(GRU(4, reset_after=True, return_sequences=True, dtype="float64")),
+                ],
+                e,
+            )
+            for e in ENGINES
+        ],
+    ],
+    ids=["rnn-scan", "rnn-compiled", "lstm-scan", "lstm-compiled", "gru-scan", "gru-compiled"],
+)
 def test_to_torch_of_boucle_layers_predicts_like_them(make, engine):
     with recurrent.use_engine(engine):
         _to_torch_predicts_like_boucle(make)
@@ -238,8 +262,11 @@ def _to_torch_predicts_like_boucle(make):
     y = x
     for layer in layers:
         y = layer(y, mask=mask)
-    out, _ = pad_packed_sequence(m(pack_padded_sequence(torch.tensor(x), torch.tensor(lengths), batch_first=True,
-                                                        enforce_sorted=False))[0], batch_first=True, total_length=6)
+    out, _ = pad_packed_sequence(
+        m(pack_padded_sequence(torch.tensor(x), torch.tensor(lengths), batch_first=True, enforce_sorted=False))[0],
+        batch_first=True,
+        total_length=6,
+    )
     assert np.abs(y - out.detach().numpy()).max() < TOL
     again = from_torch(m)
     for a, b in zip(layers, again if isinstance(again, list) else [again]):
@@ -268,10 +295,11 @@ def _sequential_predicts_like_torch(kind, bidir):
     model = sequential_from_torch(m, seed=0)
     assert model.built and model.dtype == np.float64 and len(model.layers) == 2
     assert np.abs(model.predict(x, mask=mask, batch_size=2) - out).max() < TOL
-    back = to_torch(model)                                                              # a Sequential of them
-    assert all(torch.equal(p, dict(back.named_parameters())[n]) for n, p in m.named_parameters()
-               if n.startswith("weight"))
-    last = sequential_from_torch(m, return_sequences=False).predict(x, mask=mask)     # final h of the top layer
+    back = to_torch(model)  # a Sequential of them
+    assert all(
+        torch.equal(p, dict(back.named_parameters())[n]) for n, p in m.named_parameters() if n.startswith("weight")
+    )
+    last = sequential_from_torch(m, return_sequences=False).predict(x, mask=mask)  # final h of the top layer
     ref = np.concatenate([h_n[-2], h_n[-1]], axis=-1) if bidir else h_n[-1]
     assert np.abs(last - ref).max() < TOL
 
@@ -311,20 +339,26 @@ def _built(layer, D=3):
     return layer
 
 
-@pytest.mark.parametrize("layers,message", [
-    (lambda: _built(LSTM(4, peephole=True)), r"has no peepholes, expected peephole=False, got True$"),
-    (lambda: _built(GRU(4)), r"only GRU\(reset_after=True\) has a torch twin, got variant='full', reset_after=False$"),
-    (lambda: _built(GRU(4, variant="simplified")), r"got variant='simplified', reset_after=False$"),
-    (lambda: _built(SimpleRNN(4, activation="sigmoid")), r"'tanh' or 'relu', got activation='sigmoid'$"),
-    (lambda: _built(SimpleRNN(4, learn_initial_state=True)), r"learned initial state, .* got True$"),
-    (lambda: _built(SimpleRNN(4, go_backwards=True)), r"expected go_backwards=False, got True$"),
-    (lambda: _built(Bidirectional(LSTM(4), merge_mode="sum")), r"expected merge_mode='concat', got 'sum'$"),
-    (lambda: [_built(LSTM(4)), _built(GRU(4, reset_after=True), 4)], r"a torch stack needs one config .* got"),
-    (lambda: [_built(LSTM(4)), _built(LSTM(4), 5)], r"input size of layer 1 must be 4 \(previous output\), got 5$"),
-    (lambda: _built(Masking()), r"^layer: Masking has no torch twin"),
-    (lambda: LSTM(4), r"layer is not built"),
-    (lambda: [], r"^layers: expected at least one recurrent layer, got an empty list$"),
-])
+@pytest.mark.parametrize(
+    "layers,message",
+    [
+        (lambda: _built(LSTM(4, peephole=True)), r"has no peepholes, expected peephole=False, got True$"),
+        (
+            lambda: _built(GRU(4)),
+            r"only GRU\(reset_after=True\) has a torch twin, got variant='full', reset_after=False$",
+        ),
+        (lambda: _built(GRU(4, variant="simplified")), r"got variant='simplified', reset_after=False$"),
+        (lambda: _built(SimpleRNN(4, activation="sigmoid")), r"'tanh' or 'relu', got activation='sigmoid'$"),
+        (lambda: _built(SimpleRNN(4, learn_initial_state=True)), r"learned initial state, .* got True$"),
+        (lambda: _built(SimpleRNN(4, go_backwards=True)), r"expected go_backwards=False, got True$"),
+        (lambda: _built(Bidirectional(LSTM(4), merge_mode="sum")), r"expected merge_mode='concat', got 'sum'$"),
+        (lambda: [_built(LSTM(4)), _built(GRU(4, reset_after=True), 4)], r"a torch stack needs one config .* got"),
+        (lambda: [_built(LSTM(4)), _built(LSTM(4), 5)], r"input size of layer 1 must be 4 \(previous output\), got 5$"),
+        (lambda: _built(Masking()), r"^layer: Masking has no torch twin"),
+        (lambda: LSTM(4), r"layer is not built"),
+        (lambda: [], r"^layers: expected at least one recurrent layer, got an empty list$"),
+    ],
+)
 def test_to_torch_errors_are_one_line(layers, message):
     with pytest.raises(BoucleError, match=message) as err:
         to_torch(layers())

@@ -1,4 +1,5 @@
 """The vanishing-gradient study on a reduced grid: equal sizes, learning, divergence, report, CLI."""
+
 import argparse
 import csv
 import json
@@ -6,16 +7,24 @@ import math
 
 import pytest
 
-from boucle.errors import BoucleError
 from boucle.cli import main as boucle_main
 from boucle.commands.experiment import add_commands
-from boucle.experiments.vanishing import (KINDS, StudyConfig, adding_run, param_count, reber_run, run_study,
-                                          summarize, units_for_budget)
+from boucle.errors import BoucleError
+from boucle.experiments.vanishing import (
+    KINDS,
+    StudyConfig,
+    adding_run,
+    param_count,
+    reber_run,
+    run_study,
+    summarize,
+    units_for_budget,
+)
 
 
 def test_equal_parameter_counts():
     sizes = {k: param_count(k, units_for_budget(k, 1233, 2, 1), 2, 1) for k in KINDS}
-    assert sizes["lstm"] == 1233                                     # LSTM(16) → Dense(1): 4·16·19 + 17
+    assert sizes["lstm"] == 1233  # LSTM(16) → Dense(1): 4·16·19 + 17
     assert all(abs(v - 1233) / 1233 < 0.05 for v in sizes.values()), sizes
     assert units_for_budget("rnn_tanh", 1233, 2, 1) == 33 and units_for_budget("gru", 1233, 2, 1) == 19
     with pytest.raises(BoucleError, match="cell: expected one of"):
@@ -48,16 +57,34 @@ def test_reber_run_record():
 
 @pytest.mark.slow
 def test_run_study_writes_tables_and_plots(tmp_path):
-    cfg = StudyConfig(lengths=(10,), cells=("rnn_tanh", "gru"), clips=(None, 1.0), seeds=2, max_steps=600,
-                      eval_every=50, val_size=64, reber_cells=("rnn_tanh",), reber_seeds=1, reber_steps=25)
+    cfg = StudyConfig(
+        lengths=(10,),
+        cells=("rnn_tanh", "gru"),
+        clips=(None, 1.0),
+        seeds=2,
+        max_steps=600,
+        eval_every=50,
+        val_size=64,
+        reber_cells=("rnn_tanh",),
+        reber_seeds=1,
+        reber_steps=25,
+    )
     res = run_study(cfg, tmp_path / "out", log=None)
     assert len([r for r in res["runs"] if r["task"] == "adding"]) == 2 * 2 * 2
     rows = {(r["cell"], r["clip"]): r for r in res["summary"]}
-    assert rows[("gru", 1.0)]["success_rate"] == 1.0                 # GRU solves T = 10 on both seeds
+    assert rows[("gru", 1.0)]["success_rate"] == 1.0  # GRU solves T = 10 on both seeds
     assert set(res["gradflow"]["init"]) == {"rnn_tanh", "gru"} and len(res["gradflow"]["init"]["gru"]["dE_dh"]) == 10
     out = tmp_path / "out"
-    for name in ("results.json", "adding.csv", "reber.csv", "results.md", "success.png", "curves.png",
-                 "gradflow.png", "influence.png"):
+    for name in (
+        "results.json",
+        "adding.csv",
+        "reber.csv",
+        "results.md",
+        "success.png",
+        "curves.png",
+        "gradflow.png",
+        "influence.png",
+    ):
         assert (out / name).stat().st_size > 0, name
     data = json.loads((out / "results.json").read_text())
     assert data["config"]["lengths"] == [10] and len(data["runs"]) == 9
@@ -73,8 +100,23 @@ def test_run_study_writes_tables_and_plots(tmp_path):
 def test_cli_registers_experiment_vanishing(tmp_path, capsys):
     parser = argparse.ArgumentParser(prog="boucle")
     add_commands(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(["experiment", "vanishing", "--quick", "--out", str(tmp_path / "q"),
-                              "--lengths", "10", "--steps", "40", "--seeds", "1", "--reber-seeds", "1"])
+    args = parser.parse_args(
+        [
+            "experiment",
+            "vanishing",
+            "--quick",
+            "--out",
+            str(tmp_path / "q"),
+            "--lengths",
+            "10",
+            "--steps",
+            "40",
+            "--seeds",
+            "1",
+            "--reber-seeds",
+            "1",
+        ]
+    )
     assert args.lengths == (10,) and args.steps == 40
     assert args.func(args) == 0
     assert "results.md" in capsys.readouterr().out and (tmp_path / "q" / "adding.csv").exists()

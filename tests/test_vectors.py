@@ -1,6 +1,7 @@
 """Pretrained vectors: GloVe / word2vec text and binary files, alignment to a vocabulary with the
 out-of-vocabulary count, a frozen Embedding, and the cached download of a published set from a
 server on 127.0.0.1 (never the network)."""
+
 import contextlib
 import gzip
 import hashlib
@@ -9,13 +10,12 @@ import zipfile
 
 import numpy as np
 import pytest
+from test_loaders import _Server
 
-from boucle.data.loaders import (PRETRAINED, PretrainedSet, WordVectors, fetch_vectors, load_vectors,
-                                 save_vectors)
+from boucle.data.loaders import PRETRAINED, PretrainedSet, WordVectors, fetch_vectors, load_vectors, save_vectors
 from boucle.data.vocab import PAD, Vocabulary
 from boucle.errors import BoucleError
 from boucle.layers import Embedding
-from test_loaders import _Server
 
 GLOVE = "the 0.1 0.2 0.3\ncat -1 0.5 2e-3\nDog 1.5 -0.25 0\n"
 
@@ -37,7 +37,7 @@ def test_glove_word2vec_text_binary_gzip_and_zip_read_the_same(tmp_path):
         back = load_vectors(tmp_path / name, fmt)
         assert back.words == ref.words and np.array_equal(back.vectors, ref.vectors), fmt
     assert (tmp_path / "w.txt").read_text().startswith("3 3\n")
-    assert load_vectors(tmp_path / "w.bin").words == ref.words            # .bin: binary by default
+    assert load_vectors(tmp_path / "w.bin").words == ref.words  # .bin: binary by default
     (tmp_path / "g.txt.gz").write_bytes(gzip.compress(GLOVE.encode()))
     with zipfile.ZipFile(tmp_path / "g.zip", "w") as z:
         z.writestr("inner/g.txt", GLOVE)
@@ -49,7 +49,7 @@ def test_glove_word2vec_text_binary_gzip_and_zip_read_the_same(tmp_path):
 
 def test_align_counts_oov_and_builds_a_frozen_embedding():
     vectors = WordVectors(["the", "cat", "Dog"], np.array([[1.0, 2], [3, 4], [5, 6]]))
-    vocab = Vocabulary.words("the dog the cat sat", specials=True)      # lower-cased: 'dog' finds 'Dog'
+    vocab = Vocabulary.words("the dog the cat sat", specials=True)  # lower-cased: 'dog' finds 'Dog'
     al = vectors.align(vocab, oov="zeros")
     assert al.oov == ["sat"] and al.n_oov == 1 and al.coverage == pytest.approx(3 / 4)
     np.testing.assert_array_equal(al.matrix[vocab.index["dog"]], [5, 6])
@@ -65,12 +65,15 @@ def test_align_counts_oov_and_builds_a_frozen_embedding():
         Embedding.from_pretrained(np.array([1.0, np.nan]))
 
 
-@pytest.mark.parametrize("text, match", [
-    ("the 0.1 0.2\ncat 0.3\n", r"bad\.txt:2: expected a word and 2 numbers, got 1 numbers"),
-    ("the 0.1 0.2\ncat 0.3 x\n", r"bad\.txt:2: expected 2 numbers after 'cat', got 'x'"),
-    ("3 2\nthe 0.1\n", r"bad\.txt:2: expected a word and 2 numbers, got 1"),
-    ("", r"bad\.txt: expected word vectors, found no vector"),
-])
+@pytest.mark.parametrize(
+    "text, match",
+    [
+        ("the 0.1 0.2\ncat 0.3\n", r"bad\.txt:2: expected a word and 2 numbers, got 1 numbers"),
+        ("the 0.1 0.2\ncat 0.3 x\n", r"bad\.txt:2: expected 2 numbers after 'cat', got 'x'"),
+        ("3 2\nthe 0.1\n", r"bad\.txt:2: expected a word and 2 numbers, got 1"),
+        ("", r"bad\.txt: expected word vectors, found no vector"),
+    ],
+)
 def test_malformed_text_files(tmp_path, text, match):
     (tmp_path / "bad.txt").write_text(text)
     with one_line_error(match):
@@ -103,12 +106,13 @@ def test_fetch_extracts_checks_and_caches_a_published_set(tmp_path):
     with zipfile.ZipFile(buf, "w") as z:
         z.writestr("tiny.3d.txt", GLOVE)
         z.writestr("tiny.5d.txt", "x 1 2 3 4 5\n")
-    spec = PretrainedSet("tiny", "http://127.0.0.1:9/unused.zip", "tiny.3d.txt", _sha(GLOVE.encode()), "glove", 3,
-                         member="tiny.3d.txt")
+    spec = PretrainedSet(
+        "tiny", "http://127.0.0.1:9/unused.zip", "tiny.3d.txt", _sha(GLOVE.encode()), "glove", 3, member="tiny.3d.txt"
+    )
     with _Server({"tiny.zip": buf.getvalue()}) as srv:
         path = fetch_vectors(spec, tmp_path, url=srv.url + "tiny.zip")
         assert path == tmp_path / "vectors" / "tiny.3d.txt" and path.read_text() == GLOVE
-        assert sorted(p.name for p in (tmp_path / "vectors").iterdir()) == ["tiny.3d.txt"]   # archive deleted
+        assert sorted(p.name for p in (tmp_path / "vectors").iterdir()) == ["tiny.3d.txt"]  # archive deleted
         assert fetch_vectors(spec, tmp_path, url=srv.url + "tiny.zip") == path and len(srv.hits) == 1
         bad = PretrainedSet("tiny", "", "tiny.3d.txt", "0" * 64, "glove", 3, member="tiny.3d.txt")
         with one_line_error("tiny.3d.txt: checksum mismatch: expected sha256 0000"):
@@ -120,8 +124,11 @@ def test_the_published_glove_set_offline_says_where_to_put_it(tmp_path):
     spec = PRETRAINED["glove.6B.50d"]
     assert spec.url == "https://nlp.stanford.edu/data/glove.6B.zip" and spec.member == "glove.6B.50d.txt"
     assert spec.dim == 50 and len(spec.sha256) == 64
-    with one_line_error(r"cannot reach http://127.0.0.1:9/glove.6B.zip .*or place glove.6B.50d.txt \(sha256 "
-                        + spec.sha256 + r"\) at .*vectors/glove.6B.50d.txt"):
+    with one_line_error(
+        r"cannot reach http://127.0.0.1:9/glove.6B.zip .*or place glove.6B.50d.txt \(sha256 "
+        + spec.sha256
+        + r"\) at .*vectors/glove.6B.50d.txt"
+    ):
         fetch_vectors("glove.6B.50d", tmp_path, url="http://127.0.0.1:9/glove.6B.zip", timeout=5)
     with one_line_error("name: expected one of"):
         fetch_vectors("glove.42B", tmp_path)

@@ -1,5 +1,6 @@
 """Skip-gram with negative sampling: the hand-written gradient against finite differences,
 the pairs and noise words, learning a known co-occurrence structure, files, bad input."""
+
 import contextlib
 
 import numpy as np
@@ -24,8 +25,11 @@ def one_line_error(match: str):
 
 def _batch(B=6, K=4, D=5, scale=1.0, seed=0):
     rng = np.random.default_rng(seed)
-    return (rng.standard_normal((B, D)) * scale, rng.standard_normal((B, D)) * scale,
-            rng.standard_normal((B, K, D)) * scale)
+    return (
+        rng.standard_normal((B, D)) * scale,
+        rng.standard_normal((B, D)) * scale,
+        rng.standard_normal((B, K, D)) * scale,
+    )
 
 
 @pytest.mark.parametrize("scale", [0.1, 1.0, 3.0])
@@ -40,11 +44,11 @@ def test_sgns_gradient_matches_finite_differences(scale):
 
 def test_sgns_known_values_and_overflow():
     v, up, un = np.zeros((1, 3)), np.zeros((1, 3)), np.zeros((1, 2, 3))
-    assert sgns_forward(v, up, un)[0] == pytest.approx(3 * np.log(2.0))      # σ(0) = 1/2, K = 2
+    assert sgns_forward(v, up, un)[0] == pytest.approx(3 * np.log(2.0))  # σ(0) = 1/2, K = 2
     big = np.full((1, 1), 40.0)
-    loss, cache = sgns_forward(big, big, -big[:, None, :])                   # s_o = 1600, s_k = -1600
+    loss, cache = sgns_forward(big, big, -big[:, None, :])  # s_o = 1600, s_k = -1600
     assert loss == pytest.approx(0.0, abs=1e-12) and all(np.isfinite(g).all() for g in sgns_backward(cache))
-    loss, _ = sgns_forward(big, -big, big[:, None, :])                       # both wrong: J = 3200
+    loss, _ = sgns_forward(big, -big, big[:, None, :])  # both wrong: J = 3200
     assert loss == pytest.approx(3200.0)
 
 
@@ -53,7 +57,7 @@ def test_gradient_check_catches_a_wrong_gradient():
     _, cache = sgns_forward(v, up, un)
     dv, dup, dun = sgns_backward(cache)
     num = numerical_gradient(lambda: sgns_forward(v, up, un)[0], un)
-    assert relative_error(-dun, num) > 1.0                      # a sign error in the noise term is caught
+    assert relative_error(-dun, num) > 1.0  # a sign error in the noise term is caught
 
 
 def test_scatter_rows_accumulates_repeated_ids():
@@ -83,7 +87,7 @@ def test_subsampling_and_noise_follow_the_counts():
     assert keep[4] == pytest.approx((np.sqrt(f / 1e-2) + 1) * 1e-2 / f) and keep[5] == keep[6] == 1.0
     assert keep[:4].tolist() == [1.0] * 4 and keep_probabilities(counts, 0).tolist() == [1.0] * 7
     p = noise_distribution(counts, 0.75)
-    assert p[:4].sum() == 0 and p[4] / p[5] == pytest.approx(100 ** 0.75)
+    assert p[:4].sum() == 0 and p[4] / p[5] == pytest.approx(100**0.75)
 
 
 def test_pairs_stay_in_the_window_and_the_document():
@@ -92,12 +96,12 @@ def test_pairs_stay_in_the_window_and_the_document():
     rng = np.random.default_rng(0)
     c, o = data.pairs(rng)
     assert len(c) and np.all(np.abs(c - o) <= 2) and np.all(c != o)
-    assert not np.any((c < 10) != (o < 10))                   # no pair crosses the two documents
+    assert not np.any((c < 10) != (o < 10))  # no pair crosses the two documents
     epoch = data.epoch(rng)
     batches = list(epoch)
     assert len(batches) == len(epoch) and sum(len(b[0]) for b in batches) == len(epoch.centers)
     assert all(len(b[0]) == 7 for b in batches[:-1])
-    for cc, oo, neg in batches:
+    for cc, _oo, neg in batches:
         assert neg.shape == (len(cc), 3) and neg.min() >= 0 and neg.max() < 14
 
 
@@ -143,7 +147,7 @@ def test_save_load_and_resume_through_the_engine(tmp_path):
     np.testing.assert_array_equal(back.vectors, m.vectors)
     m.fit(texts, epochs=1, verbose=0)
     back.fit(texts, epochs=1, verbose=0)
-    np.testing.assert_array_equal(back.vectors, m.vectors)               # resumes bit-identically
+    np.testing.assert_array_equal(back.vectors, m.vectors)  # resumes bit-identically
     assert len(back.history.epoch) == 2 and back.step == m.step
 
 

@@ -1,6 +1,7 @@
 """Word-level models: the word vocabulary (tokenizer, counts, files, bad input), a many-to-one
 classifier and a sentence language model over padded, masked word ids, frozen embeddings,
 the built-in English corpus and the docstring task."""
+
 import contextlib
 
 import numpy as np
@@ -106,7 +107,7 @@ def test_classifier_learns_with_masks_and_frozen_embeddings_stay(tmp_path):
     test_texts, y_test = _sentences(100, seed=1)
     xt = vocab.encode_batch(test_texts)
     assert clf.evaluate(xt, y_test)["accuracy"] >= 0.9
-    one = clf.predict(xt[:1, :(xt[0] != PAD).sum()])                         # the same text unpadded
+    one = clf.predict(xt[:1, : (xt[0] != PAD).sum()])  # the same text unpadded
     np.testing.assert_allclose(clf.predict(xt[:1]), one, rtol=1e-5, atol=1e-6)
     boucle.save(clf, tmp_path / "clf.safetensors")
     back = boucle.load(tmp_path / "clf.safetensors")
@@ -130,7 +131,7 @@ def test_language_model_perplexity_drops_below_the_vocabulary_size(tmp_path):
     assert before["perplexity"] == pytest.approx(len(vocab), rel=0.2) and before["words"] == int((x != PAD).sum())
     lm.fit(x, y, epochs=15, batch_size=16, verbose=0)
     after = perplexity(lm, x, y)
-    assert after["perplexity"] < 3.0, after                      # most next words are determined
+    assert after["perplexity"] < 3.0, after  # most next words are determined
     boucle.save(lm, tmp_path / "lm.safetensors")
     assert perplexity(boucle.load(tmp_path / "lm.safetensors"), x, y)["loss"] == pytest.approx(after["loss"])
     with one_line_error("texts: expected at least one text with a word"):
@@ -153,9 +154,12 @@ def f():
     return s
 '''
     ps = source_passages(src, "pkg/mod.py")
-    assert [(p.kind, p.text) for p in ps] == [("docstring", "Module docstring.\n\nMore text."),
-                                              ("comment", "first comment\nsecond comment"),
-                                              ("comment", "trailing"), ("docstring", "Function doc.")]
+    assert [(p.kind, p.text) for p in ps] == [
+        ("docstring", "Module docstring.\n\nMore text."),
+        ("comment", "first comment\nsecond comment"),
+        ("comment", "trailing"),
+        ("docstring", "Function doc."),
+    ]
     assert ps[0].package == "pkg" and ps[0].line == 2
     with one_line_error("bad.py: cannot tokenize"):
         source_passages('"""never closed\n', "bad.py")
@@ -163,6 +167,7 @@ def f():
 
 def test_docstring_task_labels_and_split():
     from boucle.data.english import Passage
+
     ps = [Passage(f"alpha words here {i}", f"email/m{i}.py", 1, "docstring") for i in range(10)]
     ps += [Passage(f"beta words there {i}", f"xml/n{i}.py", 1, "docstring") for i in range(5)]
     ps += [Passage("too short", "xml/n.py", 1, "docstring"), Passage("a comment here", "xml/c.py", 1, "comment")]

@@ -1,4 +1,5 @@
 """boucle — recurrent neural networks from the equations up, on NumPy."""
+
 __version__ = "0.1.0"
 
 from . import backend, callbacks, initializers, layers, losses, metrics, optimizers, reservoir  # noqa: E402
@@ -7,6 +8,20 @@ from .export import export_onnx  # noqa: E402
 from .io import load, save  # noqa: E402
 from .models import Sequential  # noqa: E402
 
-
-__all__ = ["__version__", "Sequential", "save", "load", "export_onnx", "BoucleError", "ModelFileError", "reservoir",
-           "backend", "callbacks", "initializers", "layers", "losses", "metrics", "optimizers"]
+__all__ = [
+    "__version__",
+    "Sequential",
+    "save",
+    "load",
+    "export_onnx",
+    "BoucleError",
+    "ModelFileError",
+    "reservoir",
+    "backend",
+    "callbacks",
+    "initializers",
+    "layers",
+    "losses",
+    "metrics",
+    "optimizers",
+]

@@ -1,4 +1,5 @@
 """``python -m boucle`` runs the ``boucle`` command (:func:`boucle.cli.main`)."""
+
 import sys
 
 from .cli import main

@@ -25,20 +25,31 @@ Code that allocates an array sized by a config (a layer's ``add_param`` does it
 for every layer) goes through :func:`param` or :func:`zeros` — that is the hook a
 model must call to be loadable within the file's budget.
 """
+
 from __future__ import annotations
 
 import contextlib
 import contextvars
 import math
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 
 from . import initializers
 from .errors import ModelFileError
 
-__all__ = ["Budget", "bounded", "active", "param", "zeros", "grad_zeros", "count_layer", "placeholder",
-           "is_placeholder"]
+__all__ = [
+    "Budget",
+    "bounded",
+    "active",
+    "param",
+    "zeros",
+    "grad_zeros",
+    "count_layer",
+    "placeholder",
+    "is_placeholder",
+]
 
 
 class Budget:
@@ -49,8 +60,9 @@ class Budget:
     ``used_bytes``) without allocating it.
     """
 
-    def __init__(self, tensors: int | None, nbytes: int | None, layers: int | None, *, what: str,
-                 placeholders: bool = True):
+    def __init__(
+        self, tensors: int | None, nbytes: int | None, layers: int | None, *, what: str, placeholders: bool = True
+    ):
         self.tensors, self.nbytes, self.layers = tensors, nbytes, layers
         self.what, self.placeholders = what, placeholders
         self.used_tensors = self.used_bytes = self.used_layers = 0
@@ -66,16 +78,22 @@ class Budget:
         self.used_tensors += 1
         self.used_bytes += size * dtype.itemsize
         self.used_elements += size
-        if size * dtype.itemsize >= 2 ** 62:
-            raise ModelFileError(f"{self.what}: the config declares a {kind} of shape {shape}, "
-                                 f"{size * dtype.itemsize:.2e} bytes: larger than any memory")
-        if (self.tensors is not None and self.used_tensors > self.tensors) or \
-                (self.nbytes is not None and self.used_bytes > self.nbytes):
-            limits = ", ".join(f"{v:,} {u}" for v, u in ((self.tensors, "tensors"), (self.nbytes, "bytes"))
-                               if v is not None)
-            raise ModelFileError(f"{self.what}: the config declares more parameters than the file holds "
-                                 f"(the build may make {limits}; a {kind} of shape {shape} reaches "
-                                 f"{self.used_tensors:,} tensors, {self.used_bytes:,} bytes)")
+        if size * dtype.itemsize >= 2**62:
+            raise ModelFileError(
+                f"{self.what}: the config declares a {kind} of shape {shape}, "
+                f"{size * dtype.itemsize:.2e} bytes: larger than any memory"
+            )
+        if (self.tensors is not None and self.used_tensors > self.tensors) or (
+            self.nbytes is not None and self.used_bytes > self.nbytes
+        ):
+            limits = ", ".join(
+                f"{v:,} {u}" for v, u in ((self.tensors, "tensors"), (self.nbytes, "bytes")) if v is not None
+            )
+            raise ModelFileError(
+                f"{self.what}: the config declares more parameters than the file holds "
+                f"(the build may make {limits}; a {kind} of shape {shape} reaches "
+                f"{self.used_tensors:,} tensors, {self.used_bytes:,} bytes)"
+            )
         return shape, dtype
 
     def make(self, shape: tuple, dtype: np.dtype) -> np.ndarray:
@@ -86,8 +104,14 @@ _ACTIVE: contextvars.ContextVar[Budget | None] = contextvars.ContextVar("boucle_
 
 
 @contextlib.contextmanager
-def bounded(tensors: int | None = None, nbytes: int | None = None, layers: int | None = None, *,
-            what: str = "config", placeholders: bool = True) -> Iterator[Budget]:
+def bounded(
+    tensors: int | None = None,
+    nbytes: int | None = None,
+    layers: int | None = None,
+    *,
+    what: str = "config",
+    placeholders: bool = True,
+) -> Iterator[Budget]:
     """Build models inside this block without drawing weights, within a budget (see the module docstring)."""
     budget = Budget(tensors, nbytes, layers, what=what, placeholders=placeholders)
     token = _ACTIVE.set(budget)
@@ -104,8 +128,9 @@ def active() -> Budget | None:
 
 def placeholder(shape: tuple, dtype: Any) -> np.ndarray:
     """A writable zero-cost array of ``shape``: one element seen through zero strides."""
-    return np.lib.stride_tricks.as_strided(np.zeros(1, dtype), shape=tuple(shape), strides=(0,) * len(shape),
-                                           writeable=True)
+    return np.lib.stride_tricks.as_strided(
+        np.zeros(1, dtype), shape=tuple(shape), strides=(0,) * len(shape), writeable=True
+    )
 
 
 def is_placeholder(a: np.ndarray) -> bool:
@@ -115,7 +140,7 @@ def is_placeholder(a: np.ndarray) -> bool:
 
 def param(shape: tuple, initializer: Any, rng: np.random.Generator | None, dtype: Any) -> np.ndarray:
     """A new parameter: ``initializer(shape, rng, dtype)``, or within a budget a placeholder/zeros, charged."""
-    init = initializers.get(initializer)          # an unknown initializer name fails in both cases
+    init = initializers.get(initializer)  # an unknown initializer name fails in both cases
     budget = _ACTIVE.get()
     if budget is None:
         return np.ascontiguousarray(init(tuple(shape), rng, dtype), dtype=dtype)
@@ -146,6 +171,7 @@ def count_layer(name: str) -> None:
         return
     budget.used_layers += 1
     if budget.layers is not None and budget.used_layers > budget.layers:
-        raise ModelFileError(f"{budget.what}: the config declares more layers than the file holds "
-                             f"(over {budget.layers:,}; reached at a {name})")
-
+        raise ModelFileError(
+            f"{budget.what}: the config declares more layers than the file holds "
+            f"(over {budget.layers:,}; reached at a {name})"
+        )

@@ -18,21 +18,31 @@ freed memory is kept for reuse (the process keeps up to ~1 GiB of freed heap rat
 than returning it). Set the environment variable ``BOUCLE_NO_MALLOPT=1`` to opt out;
 :data:`ALLOCATOR_TUNED` says whether it was applied.
 """
+
 from __future__ import annotations
 
 import contextlib
 import ctypes
 import os
 import sys
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 
 from . import validators
 from .errors import BoucleError
 
-__all__ = ["xp", "floatx", "set_floatx", "resolve_dtype", "make_rng", "blas_threads", "tune_allocator",
-           "ALLOCATOR_TUNED"]
+__all__ = [
+    "xp",
+    "floatx",
+    "set_floatx",
+    "resolve_dtype",
+    "make_rng",
+    "blas_threads",
+    "tune_allocator",
+    "ALLOCATOR_TUNED",
+]
 
 _XP = np
 _FLOATX = np.dtype("float32")
@@ -122,7 +132,7 @@ def blas_threads(n: int) -> Iterator[bool]:
             set_fn(ctypes.c_int(k))
 
 
-_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3       # glibc <malloc.h>
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc <malloc.h>
 
 
 def tune_allocator(trim_threshold: int = 1 << 30, mmap_threshold: int = 1 << 25) -> bool:
@@ -137,12 +147,13 @@ def tune_allocator(trim_threshold: int = 1 << 30, mmap_threshold: int = 1 << 25)
     try:
         libc = ctypes.CDLL(None)
         mallopt = libc.mallopt
-        libc.gnu_get_libc_version                     # glibc only (musl has no such symbol)
+        _ = libc.gnu_get_libc_version  # glibc only (musl has no such symbol)
     except (OSError, AttributeError):
         return False
     mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
-    return bool(mallopt(_M_TRIM_THRESHOLD, int(trim_threshold))) and \
-        bool(mallopt(_M_MMAP_THRESHOLD, int(mmap_threshold)))
+    return bool(mallopt(_M_TRIM_THRESHOLD, int(trim_threshold))) and bool(
+        mallopt(_M_MMAP_THRESHOLD, int(mmap_threshold))
+    )
 
 
 #: whether :func:`tune_allocator` was applied at import.

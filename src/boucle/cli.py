@@ -23,6 +23,7 @@ command runs: what they would flag is checked where it matters — the divergenc
 policy stops training on a non-finite loss or gradient, and the commands refuse
 models whose weights are not finite.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -30,7 +31,7 @@ import importlib
 import os
 import sys
 import warnings
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -42,8 +43,14 @@ from .errors import BoucleError, DivergenceWarning
 __all__ = ["main", "build_parser", "blas_threads", "COMMAND_GROUPS"]
 
 #: modules that add command groups (each exposes ``add_commands(subparsers)``).
-COMMAND_GROUPS: list[str] = ["boucle.commands.charlm", "boucle.commands.seq2seq", "boucle.commands.caption",
-                             "boucle.commands.experiment", "boucle.commands.search", "boucle.commands.share"]
+COMMAND_GROUPS: list[str] = [
+    "boucle.commands.charlm",
+    "boucle.commands.seq2seq",
+    "boucle.commands.caption",
+    "boucle.commands.experiment",
+    "boucle.commands.search",
+    "boucle.commands.share",
+]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -51,11 +58,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(
         prog="boucle",
         description="Recurrent neural networks from the equations up, on NumPy.",
-        epilog="Run 'boucle COMMAND --help' for the options of a command.")
+        epilog="Run 'boucle COMMAND --help' for the options of a command.",
+    )
     parser.add_argument("--version", action="version", version=f"boucle {__version__}")
-    parser.add_argument("--threads", type=at_least_one, default=1, metavar="N",
-                        help="threads of NumPy's BLAS (matrix products); default 1, the fastest for "
-                             "recurrent loops on a busy machine")
+    parser.add_argument(
+        "--threads",
+        type=at_least_one,
+        default=1,
+        metavar="N",
+        help="threads of NumPy's BLAS (matrix products); default 1, the fastest for recurrent loops on a busy machine",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
     sub.required = True
     for name in COMMAND_GROUPS:
@@ -68,7 +80,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
-    except SystemExit as e:               # --help, --version (0) and argparse's errors (2)
+    except SystemExit as e:  # --help, --version (0) and argparse's errors (2)
         return e.code if isinstance(e.code, int) else (0 if e.code is None else 2)
     prog = f"boucle {args.command}"
 
@@ -77,7 +89,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         with blas_threads(args.threads), warnings.catch_warnings(), np.errstate(all="ignore"):
-            warnings.simplefilter("ignore", DivergenceWarning)   # reported as the command's error instead
+            warnings.simplefilter("ignore", DivergenceWarning)  # reported as the command's error instead
             warnings.showwarning = show_warning
             return int(args.func(args) or 0)
     except BoucleError as e:
@@ -86,16 +98,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"\n{prog}: interrupted", file=sys.stderr)
         return 130
-    except BrokenPipeError:               # e.g. `boucle generate ... | head`
+    except BrokenPipeError:  # e.g. `boucle generate ... | head`
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 0
     except OSError as e:
         print(f"{prog}: error: {one_line(e)}", file=sys.stderr)
         return 1
-    except UnicodeEncodeError as e:      # output the terminal's encoding cannot show
-        print(f"{prog}: error: cannot write {e.object[e.start:e.end]!r} in the output's encoding {e.encoding!r}; "
-              "set PYTHONIOENCODING=utf-8", file=sys.stderr)
+    except UnicodeEncodeError as e:  # output the terminal's encoding cannot show
+        print(
+            f"{prog}: error: cannot write {e.object[e.start : e.end]!r} in the output's encoding {e.encoding!r}; "
+            "set PYTHONIOENCODING=utf-8",
+            file=sys.stderr,
+        )
         return 1
     except MemoryError as e:
         print(f"{prog}: error: out of memory{(': ' + one_line(e)) if str(e) else ''}", file=sys.stderr)

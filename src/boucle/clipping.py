@@ -2,6 +2,7 @@
 
 Every optimizer applies these when built with ``clipnorm=`` / ``clipvalue=``.
 """
+
 from __future__ import annotations
 
 import math

@@ -10,10 +10,11 @@
 For recurrent kernels of shape ``(D, G*H)`` the gate blocks are initialised as
 one matrix, as Keras does.
 """
+
 from __future__ import annotations
 
 import re
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
@@ -42,6 +43,7 @@ def ones(shape, rng, dtype):
 def normal(stddev: float = 0.05) -> Callable:
     def init(shape, rng, dtype):
         return (rng.standard_normal(shape) * stddev).astype(dtype)
+
     init.__name__ = f"normal({stddev})"
     return init
 
@@ -49,6 +51,7 @@ def normal(stddev: float = 0.05) -> Callable:
 def uniform(limit: float = 0.05) -> Callable:
     def init(shape, rng, dtype):
         return rng.uniform(-limit, limit, size=shape).astype(dtype)
+
     init.__name__ = f"uniform({limit})"
     return init
 

@@ -29,6 +29,7 @@ Every failure is a one-line :class:`~boucle.errors.ModelFileError`. Writes are a
 interrupted save never leaves a half-written model behind; temporary files left by
 a process that was killed are removed by the next save to the same path.
 """
+
 from __future__ import annotations
 
 import copy
@@ -53,9 +54,20 @@ _OPT_PREFIX = "optimizer/"
 MAX_DEPTH = 64
 #: largest safetensors header accepted (safetensors' own limit).
 MAX_HEADER_BYTES = 100_000_000
-_DTYPES = {"F64": np.float64, "F32": np.float32, "F16": np.float16, "I64": np.int64, "I32": np.int32,
-           "I16": np.int16, "I8": np.int8, "U64": np.uint64, "U32": np.uint32, "U16": np.uint16, "U8": np.uint8,
-           "BOOL": np.bool_}
+_DTYPES = {
+    "F64": np.float64,
+    "F32": np.float32,
+    "F16": np.float16,
+    "I64": np.int64,
+    "I32": np.int32,
+    "I16": np.int16,
+    "I8": np.int8,
+    "U64": np.uint64,
+    "U32": np.uint32,
+    "U16": np.uint16,
+    "U8": np.uint8,
+    "BOOL": np.bool_,
+}
 _STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.S)
 
 
@@ -75,7 +87,7 @@ def _remove_stale_tmp(path: str) -> None:
     except OSError:
         return
     for name in names:
-        m = re.fullmatch(r"(?:(.*)-)?(\d+)", name[len(prefix):])   # tmp-HOST-PID (tmp-PID: older boucle)
+        m = re.fullmatch(r"(?:(.*)-)?(\d+)", name[len(prefix) :])  # tmp-HOST-PID (tmp-PID: older boucle)
         if m and (m.group(1) in (None, host)) and not locks.pid_alive(int(m.group(2))):
             try:
                 os.remove(os.path.join(folder, name))
@@ -127,9 +139,13 @@ def save(model: Any, path: str | os.PathLike, include_optimizer: bool = False) -
     if not getattr(model, "built", True):
         raise BoucleError("model: cannot save a model that is not built (train it or call build() first)")
     tensors = {k: np.ascontiguousarray(v) for k, v in model.get_weights().items()}
-    header: dict[str, Any] = {"format": "boucle", "format_version": FORMAT_VERSION,
-                              "boucle_version": __version__, "class_name": cls,
-                              "config": model.get_config()}
+    header: dict[str, Any] = {
+        "format": "boucle",
+        "format_version": FORMAT_VERSION,
+        "boucle_version": __version__,
+        "class_name": cls,
+        "config": model.get_config(),
+    }
     compile_cfg = getattr(model, "compile_config", lambda: None)()
     if compile_cfg is not None:
         header["compile"] = compile_cfg
@@ -144,10 +160,10 @@ def save(model: Any, path: str | os.PathLike, include_optimizer: bool = False) -
 def _json(raw: bytes | str, where: str, what: str) -> Any:
     """``json.loads(raw)`` with the nesting depth bounded by :data:`MAX_DEPTH` before parsing."""
     b = raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else bytes(raw)
-    flat = np.frombuffer(_STRING.sub(b"", b), dtype=np.uint8)           # brackets outside strings
+    flat = np.frombuffer(_STRING.sub(b"", b), dtype=np.uint8)  # brackets outside strings
     depth = level = 0
-    for start in range(0, len(flat), 1 << 20):                          # in chunks: a few MB whatever the size
-        chunk = flat[start:start + (1 << 20)]
+    for start in range(0, len(flat), 1 << 20):  # in chunks: a few MB whatever the size
+        chunk = flat[start : start + (1 << 20)]
         step = ((chunk == 0x5B) | (chunk == 0x7B)).astype(np.int32) - ((chunk == 0x5D) | (chunk == 0x7D))
         levels = np.cumsum(step, dtype=np.int64) + level
         depth, level = max(depth, int(levels.max(initial=level))), int(levels[-1]) if len(levels) else level
@@ -179,11 +195,12 @@ def read_header(data: bytes, path: str) -> tuple[dict[str, tuple[np.dtype, tuple
         raise ModelFileError(f"{where} is not a model file (only {len(data)} bytes)")
     (n,) = struct.unpack("<Q", data[:8])
     if n > len(data) - 8:
-        raise ModelFileError(f"{where} is truncated or not a safetensors file "
-                             f"(header says {n} bytes, file has {len(data) - 8})")
+        raise ModelFileError(
+            f"{where} is truncated or not a safetensors file (header says {n} bytes, file has {len(data) - 8})"
+        )
     if n > MAX_HEADER_BYTES:
         raise ModelFileError(f"{where} has a {n:,}-byte header (at most {MAX_HEADER_BYTES:,} accepted)")
-    header = _json(data[8:8 + n], where, "a header")
+    header = _json(data[8 : 8 + n], where, "a header")
     body = len(data) - 8 - n
     if not isinstance(header, dict):
         raise ModelFileError(f"{where} is not a safetensors file (its header is a {type(header).__name__})")
@@ -192,9 +209,15 @@ def read_header(data: bytes, path: str) -> tuple[dict[str, tuple[np.dtype, tuple
     for name, e in header.items():
         if name == "__metadata__":
             continue
-        ok = isinstance(e, dict) and e.get("dtype") in _DTYPES and isinstance(e.get("shape"), list) \
-            and all(_is_int(d) and d >= 0 for d in e["shape"]) and isinstance(e.get("data_offsets"), list) \
-            and len(e["data_offsets"]) == 2 and all(_is_int(o) for o in e["data_offsets"])
+        ok = (
+            isinstance(e, dict)
+            and e.get("dtype") in _DTYPES
+            and isinstance(e.get("shape"), list)
+            and all(_is_int(d) and d >= 0 for d in e["shape"])
+            and isinstance(e.get("data_offsets"), list)
+            and len(e["data_offsets"]) == 2
+            and all(_is_int(o) for o in e["data_offsets"])
+        )
         if ok:
             dtype, shape = np.dtype(_DTYPES[e["dtype"]]), tuple(e["shape"])
             begin, end = e["data_offsets"]
@@ -220,15 +243,22 @@ def _check_meta(meta: Any, where: str) -> dict:
     if not _is_int(version) or version < 1:
         raise ModelFileError(f"{where}: format_version: expected an int >= 1, got {repr(version)[:40]}")
     if version > FORMAT_VERSION:
-        raise ModelFileError(f"{where} has format_version {version}, this boucle reads <= {FORMAT_VERSION}; "
-                             "upgrade boucle")
-    for key, types, want in (("class_name", (str,), "a class name"), ("config", (dict,), "a JSON object"),
-                             ("compile", (dict, type(None)), "a JSON object or null"),
-                             ("boucle_version", (str, type(None)), "a version string")):
+        raise ModelFileError(
+            f"{where} has format_version {version}, this boucle reads <= {FORMAT_VERSION}; upgrade boucle"
+        )
+    for key, types, want in (
+        ("class_name", (str,), "a class name"),
+        ("config", (dict,), "a JSON object"),
+        ("compile", (dict, type(None)), "a JSON object or null"),
+        ("boucle_version", (str, type(None)), "a version string"),
+    ):
         value = meta.get(key)
         if (key in meta or key in ("class_name", "config")) and not isinstance(value, types):
-            shown = repr(value)[:60] if isinstance(value, (str, int, float, bool, type(None))) \
+            shown = (
+                repr(value)[:60]
+                if isinstance(value, (str, int, float, bool, type(None)))
                 else f"a JSON {'object' if isinstance(value, dict) else 'array'}"
+            )
             raise ModelFileError(f"{where}: {key}: expected {want}, got {shown}")
     return meta
 
@@ -281,10 +311,10 @@ def load(path: str | os.PathLike, compile: bool = True) -> Any:
     config = meta["config"]
     held = {k: v for k, v in entries.items() if not k.startswith(_OPT_PREFIX)}
     nbytes = sum(math.prod(s) * d.itemsize for d, s in held.values())
-    layers = _count_dicts(config) + 4 * len(held) + 8      # a layer is in the JSON, or holds tensors
-    if hasattr(cls, "weight_specs"):          # shapes first, then the model: nothing allocated before the check
+    layers = _count_dicts(config) + 4 * len(held) + 8  # a layer is in the JSON, or holds tensors
+    if hasattr(cls, "weight_specs"):  # shapes first, then the model: nothing allocated before the check
         # some slack, so that a config a little off the file is reported tensor by tensor by _compare
-        with allocation.bounded(len(held) + 8, 2 * nbytes + 2 ** 20, layers, what=where, placeholders=True):
+        with allocation.bounded(len(held) + 8, 2 * nbytes + 2**20, layers, what=where, placeholders=True):
             expected = _weight_specs(_from_config(cls, config, where), where)
         _compare(expected, held, where)
     try:
@@ -308,13 +338,16 @@ def _compare(expected: dict, held: dict, where: str) -> None:
     missing = sorted(set(expected) - set(held))
     unknown = sorted(set(held) - set(expected))
     if missing or unknown:
-        raise ModelFileError(f"{where} does not match its config (missing tensors {missing[:5]}, "
-                             f"unexpected tensors {[u[:80] for u in unknown[:5]]})")
+        raise ModelFileError(
+            f"{where} does not match its config (missing tensors {missing[:5]}, "
+            f"unexpected tensors {[u[:80] for u in unknown[:5]]})"
+        )
     for k, (dtype, shape) in expected.items():
         got_dtype, got_shape = held[k]
         if got_shape != shape or got_dtype != dtype:
-            raise ModelFileError(f"{where} tensor {k!r} should be {dtype.name}{list(shape)}, "
-                                 f"got {got_dtype.name}{list(got_shape)}")
+            raise ModelFileError(
+                f"{where} tensor {k!r} should be {dtype.name}{list(shape)}, got {got_dtype.name}{list(got_shape)}"
+            )
 
 
 def _compile(model: Any, cfg: dict, tensors: dict, where: str) -> None:
@@ -323,13 +356,17 @@ def _compile(model: Any, cfg: dict, tensors: dict, where: str) -> None:
     except BoucleError as e:
         raise ModelFileError(f"{where} has an invalid compile config: {e}") from None
     except (TypeError, ValueError, KeyError, AttributeError, IndexError, OverflowError, RecursionError) as e:
-        raise ModelFileError(f"{where} has an invalid compile config ({type(e).__name__}: "
-                             f"{str(e).splitlines()[0][:160] if str(e) else ''})") from None
-    opt_state = {k[len(_OPT_PREFIX):]: v for k, v in tensors.items() if k.startswith(_OPT_PREFIX)}
+        raise ModelFileError(
+            f"{where} has an invalid compile config ({type(e).__name__}: "
+            f"{str(e).splitlines()[0][:160] if str(e) else ''})"
+        ) from None
+    opt_state = {k[len(_OPT_PREFIX) :]: v for k, v in tensors.items() if k.startswith(_OPT_PREFIX)}
     if opt_state and getattr(model, "optimizer", None) is not None:
         fresh = model.optimizer.state_dict()  # safetensors may store 0-d scalars as shape (1,)
-        opt_state = {k: (v.reshape(()) if k in fresh and np.ndim(fresh[k]) == 0 and v.shape == (1,) else v)
-                     for k, v in opt_state.items()}
+        opt_state = {
+            k: (v.reshape(()) if k in fresh and np.ndim(fresh[k]) == 0 and v.shape == (1,) else v)
+            for k, v in opt_state.items()
+        }
         try:
             model.optimizer.load_state_dict(opt_state, params=model.params)
         except BoucleError as e:

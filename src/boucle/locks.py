@@ -13,6 +13,7 @@ host cannot be checked and is never taken over.
 :func:`pid_alive` and :func:`host` also tell which temporary files of an atomic
 write (:func:`boucle.io.atomic_write_bytes`) were left by a process that died.
 """
+
 from __future__ import annotations
 
 import json
@@ -75,13 +76,18 @@ class OutputLock:
             who = "another process (its lock file is unreadable)"
         else:
             when = owner.get("created")
-            since = f" since {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(when))}" \
-                if isinstance(when, (int, float)) and not isinstance(when, bool) and 0 < when < 1e11 else ""
+            since = (
+                f" since {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(when))}"
+                if isinstance(when, (int, float)) and not isinstance(when, bool) and 0 < when < 1e11
+                else ""
+            )
             who = f"process {owner['pid']} on {owner['host']}{since}"
-        return BoucleError(f"{self.what}: {str(self.target)!r} is in use by {who} (lock file {self.path!r}); "
-                           f"wait for that run to end, or delete the lock file if no run writes there")
+        return BoucleError(
+            f"{self.what}: {str(self.target)!r} is in use by {who} (lock file {self.path!r}); "
+            f"wait for that run to end, or delete the lock file if no run writes there"
+        )
 
-    def acquire(self) -> "OutputLock":
+    def acquire(self) -> OutputLock:
         owner = {"pid": os.getpid(), "host": host(), "token": uuid.uuid4().hex, "created": time.time()}
         for _ in range(5):
             try:
@@ -93,8 +99,9 @@ class OutputLock:
                 self._take_over(other)
                 continue
             except OSError as e:
-                raise BoucleError(f"{self.what}: cannot create the lock file {self.path!r} "
-                                  f"({e.strerror or type(e).__name__})") from None
+                raise BoucleError(
+                    f"{self.what}: cannot create the lock file {self.path!r} ({e.strerror or type(e).__name__})"
+                ) from None
             with os.fdopen(fd, "w", encoding="utf-8") as f:
                 f.write(json.dumps(owner))
                 f.flush()
@@ -110,9 +117,9 @@ class OutputLock:
         try:
             os.rename(self.path, private)
         except FileNotFoundError:
-            return                                        # another run took it over first: try again
+            return  # another run took it over first: try again
         moved = _read(private)
-        if moved != stale:                                # a live run's lock: give it back
+        if moved != stale:  # a live run's lock: give it back
             try:
                 os.link(private, self.path)
             except OSError:
@@ -120,8 +127,10 @@ class OutputLock:
             os.remove(private)
             raise self._refuse(moved)
         os.remove(private)
-        self.note = (f"removed the stale lock {self.path!r} of process {stale['pid']} on {stale['host']}, "
-                     f"which is no longer running")
+        self.note = (
+            f"removed the stale lock {self.path!r} of process {stale['pid']} on {stale['host']}, "
+            f"which is no longer running"
+        )
 
     @property
     def held(self) -> bool:
@@ -137,7 +146,7 @@ class OutputLock:
                 pass
         self._owner = None
 
-    def __enter__(self) -> "OutputLock":
+    def __enter__(self) -> OutputLock:
         return self.acquire()
 
     def __exit__(self, *exc) -> None:

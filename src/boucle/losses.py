@@ -23,6 +23,7 @@ Usage::
     loss = get("categorical_crossentropy")            # or CategoricalCrossentropy(from_logits=True)
     value, dy = loss.forward_backward(y_true, y_pred, mask)   # dy = dJ/dy_pred, shape of y_pred
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -34,8 +35,13 @@ from .ops import losses as ops
 from .registry import lookup, register
 
 __all__ = [
-    "Loss", "MeanSquaredError", "BinaryCrossentropy", "CategoricalCrossentropy",
-    "SparseCategoricalCrossentropy", "get", "ALIASES",
+    "Loss",
+    "MeanSquaredError",
+    "BinaryCrossentropy",
+    "CategoricalCrossentropy",
+    "SparseCategoricalCrossentropy",
+    "get",
+    "ALIASES",
 ]
 
 
@@ -59,14 +65,22 @@ class Loss:
 
     def __call__(self, y_true: Any, y_pred: Any, mask: Any = None) -> float:
         """J for the batch (see the module docstring for shapes and reduction)."""
-        return ops.loss_and_grad(self.name, y_true, y_pred, mask, from_logits=self.from_logits,
-                                 time_reduction=self.time_reduction, grad=False)[0]
+        return ops.loss_and_grad(
+            self.name,
+            y_true,
+            y_pred,
+            mask,
+            from_logits=self.from_logits,
+            time_reduction=self.time_reduction,
+            grad=False,
+        )[0]
 
     def forward_backward(self, y_true: Any, y_pred: Any, mask: Any = None) -> tuple[float, np.ndarray]:
         """``(J, dJ/dy_pred)``; the gradient has the shape and dtype of ``y_pred`` and is
         exactly zero at masked positions."""
-        return ops.loss_and_grad(self.name, y_true, y_pred, mask, from_logits=self.from_logits,
-                                 time_reduction=self.time_reduction, grad=True)
+        return ops.loss_and_grad(
+            self.name, y_true, y_pred, mask, from_logits=self.from_logits, time_reduction=self.time_reduction, grad=True
+        )
 
     def get_config(self) -> dict:
         cfg: dict[str, Any] = {"name": self.name}
@@ -76,7 +90,7 @@ class Loss:
         return cfg
 
     @classmethod
-    def from_config(cls, cfg: dict) -> "Loss":
+    def from_config(cls, cfg: dict) -> Loss:
         """Rebuild from :meth:`get_config`; ``Loss.from_config`` picks the class from ``cfg["name"]``."""
         if not isinstance(cfg, dict):
             raise BoucleError(f"config: expected a dict, got {type(cfg).__name__}")

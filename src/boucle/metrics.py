@@ -23,11 +23,13 @@ any callable ``f(y_true, y_pred) -> float`` becomes a metric named after the fun
 averaged over batches weighted by the batch size (if ``f`` takes a ``mask`` argument,
 the mask is passed on). An empty metric's result is 0.0.
 """
+
 from __future__ import annotations
 
 import inspect
 import math
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -37,9 +39,19 @@ from .errors import BoucleError
 from .ops import losses as ops
 
 __all__ = [
-    "Metric", "MeanMetric", "BinaryAccuracy", "CategoricalAccuracy", "SparseCategoricalAccuracy",
-    "Accuracy", "MeanSquaredError", "MeanAbsoluteError", "Perplexity", "BitsPerCharacter",
-    "MeanFunction", "get", "NAMES",
+    "Metric",
+    "MeanMetric",
+    "BinaryAccuracy",
+    "CategoricalAccuracy",
+    "SparseCategoricalAccuracy",
+    "Accuracy",
+    "MeanSquaredError",
+    "MeanAbsoluteError",
+    "Perplexity",
+    "BitsPerCharacter",
+    "MeanFunction",
+    "get",
+    "NAMES",
 ]
 
 _LN2 = math.log(2.0)
@@ -87,13 +99,13 @@ class MeanMetric(Metric):
 
     def update(self, y_true: Any, y_pred: Any, mask: Any = None) -> None:
         yp = ops.check_pred(y_pred, min_ndim=self._min_ndim)
-        v = self._values(y_true, yp)                        # (E) = y_pred.shape[:-1]
+        v = self._values(y_true, yp)  # (E) = y_pred.shape[:-1]
         m = ops.check_mask(mask, yp)
         if m is None:
             self.total += float(v.sum(dtype=np.float64))
             self.count += v.size
             return
-        w = m.reshape(m.shape + (1,) * (v.ndim - m.ndim))   # broadcasts over (E)
+        w = m.reshape(m.shape + (1,) * (v.ndim - m.ndim))  # broadcasts over (E)
         self.total += float((v * w).sum(dtype=np.float64))
         self.count += float(m.sum(dtype=np.float64)) * (v.size // max(m.size, 1))
 
@@ -144,7 +156,7 @@ class SparseCategoricalAccuracy(MeanMetric):
 
 
 def _infer_kind(y_true, y_pred) -> str:
-    """"binary" for one output unit, "sparse" for labels without the class axis, else "categorical"."""
+    """ "binary" for one output unit, "sparse" for labels without the class axis, else "categorical"."""
     shape = np.shape(y_true)
     if y_pred.ndim == 1 or y_pred.shape[-1] == 1:
         return "binary"
@@ -161,8 +173,11 @@ class Accuracy(MeanMetric):
 
     def __init__(self, threshold: float = 0.5, name: str | None = None) -> None:
         self._binary = BinaryAccuracy(threshold)
-        self._kinds = {"binary": self._binary, "sparse": SparseCategoricalAccuracy(),
-                       "categorical": CategoricalAccuracy()}
+        self._kinds = {
+            "binary": self._binary,
+            "sparse": SparseCategoricalAccuracy(),
+            "categorical": CategoricalAccuracy(),
+        }
         super().__init__(name)
 
     def _values(self, y_true, y_pred):
@@ -336,10 +351,13 @@ def get(identifier: Any, loss: Any = None) -> Metric:
             return _SIMPLE[identifier](name=identifier)
         if identifier in _CROSS_ENTROPY:
             if loss is not None and kind is None:
-                raise BoucleError(f"metric: {identifier!r} needs a cross-entropy loss, got loss "
-                                  f"{getattr(loss, 'name', type(loss).__name__)!r}")
+                raise BoucleError(
+                    f"metric: {identifier!r} needs a cross-entropy loss, got loss "
+                    f"{getattr(loss, 'name', type(loss).__name__)!r}"
+                )
             return _CROSS_ENTROPY[identifier](from_logits, kind, name=identifier)
     elif callable(identifier):
         return MeanFunction(identifier)
-    raise BoucleError(f"metric: expected one of {list(NAMES)}, a Metric or a callable "
-                      f"f(y_true, y_pred), got {identifier!r}")
+    raise BoucleError(
+        f"metric: expected one of {list(NAMES)}, a Metric or a callable f(y_true, y_pred), got {identifier!r}"
+    )

@@ -23,23 +23,40 @@ The learning rate is a float or a schedule ``callable(iteration) -> lr``
 (:mod:`boucle.schedules`), evaluated at :attr:`Optimizer.iterations` before the
 step (``0`` for the first step), as Keras does.
 """
+
 from __future__ import annotations
 
 import inspect
 import math
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
 from . import registry
-from .errors import BoucleError
 from .clipping import _check_grads, _clip_norm, _sum_squares, clip_by_global_norm, clip_by_value, global_norm
+from .errors import BoucleError
 from .schedules import ExponentialDecay, Schedule, StepDecay, register_schedule, schedule_from_config
 from .validators import boolean, rate, real
 
-__all__ = ["Optimizer", "SGD", "Adam", "RMSprop", "Adagrad", "Adadelta", "names", "get",
-           "clip_by_global_norm", "clip_by_value", "global_norm",
-           "Schedule", "StepDecay", "ExponentialDecay", "register_schedule", "schedule_from_config"]
+__all__ = [
+    "Optimizer",
+    "SGD",
+    "Adam",
+    "RMSprop",
+    "Adagrad",
+    "Adadelta",
+    "names",
+    "get",
+    "clip_by_global_norm",
+    "clip_by_value",
+    "global_norm",
+    "Schedule",
+    "StepDecay",
+    "ExponentialDecay",
+    "register_schedule",
+    "schedule_from_config",
+]
 
 _register = registry.register("optimizer")
 
@@ -69,18 +86,34 @@ class Optimizer:
         iterations: number of steps taken so far.
     """
 
-    def __init__(self, learning_rate: float | Callable[[int], float] = 0.01, *,
-                 clipnorm: float | None = None, clipvalue: float | None = None):
+    def __init__(
+        self,
+        learning_rate: float | Callable[[int], float] = 0.01,
+        *,
+        clipnorm: float | None = None,
+        clipvalue: float | None = None,
+    ):
         owner = type(self).__name__
         if callable(learning_rate):
             self.learning_rate: float | Callable[[int], float] = learning_rate
         else:
-            self.learning_rate = real(learning_rate, "learning_rate", owner=owner, low=0.0,
-                                       want="a finite float > 0 or a schedule callable(iteration) -> lr")
-        self.clipnorm = None if clipnorm is None else real(clipnorm, "clipnorm", owner=owner, low=0.0,
-                                                            want="None or a finite float > 0")
-        self.clipvalue = None if clipvalue is None else real(clipvalue, "clipvalue", owner=owner, low=0.0,
-                                                              want="None or a finite float > 0")
+            self.learning_rate = real(
+                learning_rate,
+                "learning_rate",
+                owner=owner,
+                low=0.0,
+                want="a finite float > 0 or a schedule callable(iteration) -> lr",
+            )
+        self.clipnorm = (
+            None
+            if clipnorm is None
+            else real(clipnorm, "clipnorm", owner=owner, low=0.0, want="None or a finite float > 0")
+        )
+        self.clipvalue = (
+            None
+            if clipvalue is None
+            else real(clipvalue, "clipvalue", owner=owner, low=0.0, want="None or a finite float > 0")
+        )
         self.iterations: int = 0
         self._slots: dict[str, np.ndarray] = {}
 
@@ -90,8 +123,14 @@ class Optimizer:
         lr = self.learning_rate
         if callable(lr):
             value = lr(self.iterations)
-            return real(value, f"learning_rate schedule at iteration {self.iterations}", owner=type(self).__name__,
-                         low=0.0, low_open=False, want="a finite float >= 0")
+            return real(
+                value,
+                f"learning_rate schedule at iteration {self.iterations}",
+                owner=type(self).__name__,
+                low=0.0,
+                low_open=False,
+                want="a finite float >= 0",
+            )
         return real(lr, "learning_rate", owner=type(self).__name__, low=0.0, want="a finite float > 0")
 
     def set_lr(self, lr: float) -> None:
@@ -99,8 +138,7 @@ class Optimizer:
         self.learning_rate = real(lr, "lr", owner=type(self).__name__, low=0.0, want="a finite float > 0")
 
     # -- the step -------------------------------------------------------------------------
-    def step(self, params: dict[str, np.ndarray], grads: dict[str, np.ndarray], *,
-             norm: float | None = None) -> float:
+    def step(self, params: dict[str, np.ndarray], grads: dict[str, np.ndarray], *, norm: float | None = None) -> float:
         """Clip ``grads`` (value, then global norm), update every ``params[k]`` in place.
 
         Args:
@@ -121,8 +159,9 @@ class Optimizer:
         if params.keys() != grads.keys():
             missing = sorted(set(params) - set(grads))
             extra = sorted(set(grads) - set(params))
-            raise BoucleError(f"{owner}.step: grads: expected the names of params, "
-                              f"got missing {missing} and unexpected {extra}")
+            raise BoucleError(
+                f"{owner}.step: grads: expected the names of params, got missing {missing} and unexpected {extra}"
+            )
         for k, p in params.items():
             if not isinstance(p, np.ndarray) or p.dtype.kind != "f" or not p.flags.writeable:
                 got = f"{type(p).__name__} {getattr(p, 'dtype', '')}".strip()
@@ -166,8 +205,10 @@ class Optimizer:
         if s is None:
             s = self._slots[key] = np.full_like(p, fill)
         elif s.shape != p.shape:
-            raise BoucleError(f"{type(self).__name__}.step: params[{name!r}]: expected shape {s.shape} "
-                              f"(optimizer state {key!r}), got {p.shape}")
+            raise BoucleError(
+                f"{type(self).__name__}.step: params[{name!r}]: expected shape {s.shape} "
+                f"(optimizer state {key!r}), got {p.shape}"
+            )
         elif s.dtype != p.dtype:
             s = self._slots[key] = s.astype(p.dtype)
         return s
@@ -181,14 +222,21 @@ class Optimizer:
         lr = self.learning_rate
         if callable(lr):
             if not hasattr(lr, "get_config"):
-                raise BoucleError(f"{type(self).__name__}.get_config: learning_rate: expected a float or a "
-                                  f"schedule with get_config() (see boucle.schedules), got {lr!r}")
+                raise BoucleError(
+                    f"{type(self).__name__}.get_config: learning_rate: expected a float or a "
+                    f"schedule with get_config() (see boucle.schedules), got {lr!r}"
+                )
             lr = lr.get_config()
-        return {"class_name": type(self).__name__, "learning_rate": lr, **self._hyper(),
-                "clipnorm": self.clipnorm, "clipvalue": self.clipvalue}
+        return {
+            "class_name": type(self).__name__,
+            "learning_rate": lr,
+            **self._hyper(),
+            "clipnorm": self.clipnorm,
+            "clipvalue": self.clipvalue,
+        }
 
     @classmethod
-    def from_config(cls, cfg: dict) -> "Optimizer":
+    def from_config(cls, cfg: dict) -> Optimizer:
         """Rebuild from :meth:`get_config` output (``Optimizer.from_config`` dispatches on ``class_name``)."""
         if not isinstance(cfg, dict):
             raise BoucleError(f"{cls.__name__}.from_config: cfg: expected a dict, got {type(cfg).__name__}")
@@ -204,13 +252,18 @@ class Optimizer:
         allowed = set(inspect.signature(target.__init__).parameters) - {"self"}
         unknown = sorted(set(cfg) - allowed)
         if unknown:
-            raise BoucleError(f"{target.__name__}.from_config: cfg: unexpected keys {unknown}, "
-                              f"expected some of {sorted(allowed)}")
+            raise BoucleError(
+                f"{target.__name__}.from_config: cfg: unexpected keys {unknown}, expected some of {sorted(allowed)}"
+            )
         return target(**cfg)
 
     def __repr__(self) -> str:
-        cfg = {"learning_rate": self.learning_rate, **self._hyper(), "clipnorm": self.clipnorm,
-               "clipvalue": self.clipvalue}
+        cfg = {
+            "learning_rate": self.learning_rate,
+            **self._hyper(),
+            "clipnorm": self.clipnorm,
+            "clipvalue": self.clipvalue,
+        }
         return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in cfg.items() if v is not None)})"
 
     # -- state ----------------------------------------------------------------------------
@@ -241,14 +294,18 @@ class Optimizer:
             raise BoucleError(f"{owner}: state: expected an 'iterations' entry, got keys {sorted(state)[:8]}")
         it = np.asarray(state["iterations"])
         if it.shape != () or it.dtype.kind not in "iu" or int(it) < 0:
-            raise BoucleError(f"{owner}: state['iterations']: expected a 0-d non-negative int array, "
-                              f"got {it.dtype} shape {it.shape} value {it.tolist()!r}")
+            raise BoucleError(
+                f"{owner}: state['iterations']: expected a 0-d non-negative int array, "
+                f"got {it.dtype} shape {it.shape} value {it.tolist()!r}"
+            )
         lr = None
         if "learning_rate" in state:
             lr_arr = np.asarray(state["learning_rate"])
             if lr_arr.shape != () or lr_arr.dtype.kind != "f":
-                raise BoucleError(f"{owner}: state['learning_rate']: expected a 0-d float array, "
-                                  f"got {lr_arr.dtype} shape {lr_arr.shape}")
+                raise BoucleError(
+                    f"{owner}: state['learning_rate']: expected a 0-d float array, "
+                    f"got {lr_arr.dtype} shape {lr_arr.shape}"
+                )
             lr = real(float(lr_arr), "state['learning_rate']", owner=owner, low=0.0, want="a finite float > 0")
         kinds = self._slot_kinds()
         slots: dict[str, np.ndarray] = {}
@@ -265,11 +322,14 @@ class Optimizer:
                 raise BoucleError(f"{owner}: state[{key!r}]: expected a float array, got {arr.dtype}")
             if params is not None:
                 if pname not in params:
-                    raise BoucleError(f"{owner}: state[{key!r}]: expected a parameter named {pname!r} in params, "
-                                      f"got names {sorted(params)[:8]}")
+                    raise BoucleError(
+                        f"{owner}: state[{key!r}]: expected a parameter named {pname!r} in params, "
+                        f"got names {sorted(params)[:8]}"
+                    )
                 if tuple(params[pname].shape) != arr.shape:
-                    raise BoucleError(f"{owner}: state[{key!r}]: expected shape {tuple(params[pname].shape)}, "
-                                      f"got {arr.shape}")
+                    raise BoucleError(
+                        f"{owner}: state[{key!r}]: expected shape {tuple(params[pname].shape)}, got {arr.shape}"
+                    )
             seen.setdefault(pname, {})[kind] = arr.shape
             slots[key] = np.array(arr, copy=True)
         for pname, got in seen.items():
@@ -284,6 +344,7 @@ class Optimizer:
 
 
 # ----------------------------------------------------------------------------- algorithms
+
 
 @_register
 class SGD(Optimizer):
@@ -303,8 +364,15 @@ class SGD(Optimizer):
 
     _HYPER = ("momentum", "nesterov")
 
-    def __init__(self, learning_rate: float | Callable[[int], float] = 0.01, momentum: float = 0.0,
-                 nesterov: bool = False, *, clipnorm: float | None = None, clipvalue: float | None = None):
+    def __init__(
+        self,
+        learning_rate: float | Callable[[int], float] = 0.01,
+        momentum: float = 0.0,
+        nesterov: bool = False,
+        *,
+        clipnorm: float | None = None,
+        clipvalue: float | None = None,
+    ):
         super().__init__(learning_rate, clipnorm=clipnorm, clipvalue=clipvalue)
         self.momentum = rate(momentum, "momentum", "SGD")
         self.nesterov = boolean(nesterov, "nesterov", "SGD")
@@ -314,16 +382,15 @@ class SGD(Optimizer):
     def _slot_kinds(self) -> tuple[str, ...]:
         return ("momentum",) if self.momentum > 0 else ()
 
-
     def _update(self, name, p, g, lr, t):
         tmp = np.empty_like(p)
         if self.momentum > 0:
             b = self._slot("momentum", name, p)
             b *= self.momentum
-            b += g                                    # b = mu b + g
+            b += g  # b = mu b + g
             if self.nesterov:
                 np.multiply(b, self.momentum, out=tmp)
-                tmp += g                              # g + mu b
+                tmp += g  # g + mu b
                 tmp *= lr
             else:
                 np.multiply(b, lr, out=tmp)
@@ -352,9 +419,16 @@ class Adam(Optimizer):
 
     _HYPER = ("beta_1", "beta_2", "epsilon")
 
-    def __init__(self, learning_rate: float | Callable[[int], float] = 0.001, beta_1: float = 0.9,
-                 beta_2: float = 0.999, epsilon: float = 1e-7, *,
-                 clipnorm: float | None = None, clipvalue: float | None = None):
+    def __init__(
+        self,
+        learning_rate: float | Callable[[int], float] = 0.001,
+        beta_1: float = 0.9,
+        beta_2: float = 0.999,
+        epsilon: float = 1e-7,
+        *,
+        clipnorm: float | None = None,
+        clipvalue: float | None = None,
+    ):
         super().__init__(learning_rate, clipnorm=clipnorm, clipvalue=clipvalue)
         self.beta_1 = rate(beta_1, "beta_1", "Adam")
         self.beta_2 = rate(beta_2, "beta_2", "Adam")
@@ -363,22 +437,21 @@ class Adam(Optimizer):
     def _slot_kinds(self) -> tuple[str, ...]:
         return ("m", "v")
 
-
     def _update(self, name, p, g, lr, t):
         m = self._slot("m", name, p)
         v = self._slot("v", name, p)
         tmp = np.subtract(g, m)
         tmp *= 1.0 - self.beta_1
-        m += tmp                                      # m = b1 m + (1-b1) g  (torch's lerp)
+        m += tmp  # m = b1 m + (1-b1) g  (torch's lerp)
         np.multiply(g, g, out=tmp)
         tmp *= 1.0 - self.beta_2
         v *= self.beta_2
-        v += tmp                                      # v = b2 v + (1-b2) g^2
+        v += tmp  # v = b2 v + (1-b2) g^2
         np.sqrt(v, out=tmp)
-        tmp /= math.sqrt(1.0 - self.beta_2 ** t)
-        tmp += self.epsilon                           # sqrt(v_hat) + eps
+        tmp /= math.sqrt(1.0 - self.beta_2**t)
+        tmp += self.epsilon  # sqrt(v_hat) + eps
         np.divide(m, tmp, out=tmp)
-        tmp *= lr / (1.0 - self.beta_1 ** t)
+        tmp *= lr / (1.0 - self.beta_1**t)
         p -= tmp
 
 
@@ -402,9 +475,17 @@ class RMSprop(Optimizer):
 
     _HYPER = ("rho", "epsilon", "momentum", "centered")
 
-    def __init__(self, learning_rate: float | Callable[[int], float] = 0.001, rho: float = 0.9,
-                 epsilon: float = 1e-7, momentum: float = 0.0, centered: bool = False, *,
-                 clipnorm: float | None = None, clipvalue: float | None = None):
+    def __init__(
+        self,
+        learning_rate: float | Callable[[int], float] = 0.001,
+        rho: float = 0.9,
+        epsilon: float = 1e-7,
+        momentum: float = 0.0,
+        centered: bool = False,
+        *,
+        clipnorm: float | None = None,
+        clipvalue: float | None = None,
+    ):
         super().__init__(learning_rate, clipnorm=clipnorm, clipvalue=clipvalue)
         self.rho = rate(rho, "rho", "RMSprop")
         self.epsilon = real(epsilon, "epsilon", owner="RMSprop", low=0.0, want="a finite float > 0")
@@ -414,30 +495,29 @@ class RMSprop(Optimizer):
     def _slot_kinds(self) -> tuple[str, ...]:
         return ("v",) + (("mg",) if self.centered else ()) + (("momentum",) if self.momentum > 0 else ())
 
-
     def _update(self, name, p, g, lr, t):
         v = self._slot("v", name, p)
         tmp = np.multiply(g, g)
         tmp *= 1.0 - self.rho
         v *= self.rho
-        v += tmp                                      # v = rho v + (1-rho) g^2
+        v += tmp  # v = rho v + (1-rho) g^2
         if self.centered:
             mg = self._slot("mg", name, p)
             np.subtract(g, mg, out=tmp)
             tmp *= 1.0 - self.rho
-            mg += tmp                                 # gbar = rho gbar + (1-rho) g  (torch's lerp)
+            mg += tmp  # gbar = rho gbar + (1-rho) g  (torch's lerp)
             np.multiply(mg, mg, out=tmp)
             np.subtract(v, tmp, out=tmp)
             np.maximum(tmp, 0.0, out=tmp)
             np.sqrt(tmp, out=tmp)
         else:
             np.sqrt(v, out=tmp)
-        tmp += self.epsilon                           # d
-        np.divide(g, tmp, out=tmp)                    # g / d
+        tmp += self.epsilon  # d
+        np.divide(g, tmp, out=tmp)  # g / d
         if self.momentum > 0:
             b = self._slot("momentum", name, p)
             b *= self.momentum
-            b += tmp                                  # b = mu b + g / d
+            b += tmp  # b = mu b + g / d
             np.multiply(b, lr, out=tmp)
         else:
             tmp *= lr
@@ -461,22 +541,33 @@ class Adagrad(Optimizer):
 
     _HYPER = ("initial_accumulator_value", "epsilon")
 
-    def __init__(self, learning_rate: float | Callable[[int], float] = 0.001,
-                 initial_accumulator_value: float = 0.1, epsilon: float = 1e-7, *,
-                 clipnorm: float | None = None, clipvalue: float | None = None):
+    def __init__(
+        self,
+        learning_rate: float | Callable[[int], float] = 0.001,
+        initial_accumulator_value: float = 0.1,
+        epsilon: float = 1e-7,
+        *,
+        clipnorm: float | None = None,
+        clipvalue: float | None = None,
+    ):
         super().__init__(learning_rate, clipnorm=clipnorm, clipvalue=clipvalue)
-        self.initial_accumulator_value = real(initial_accumulator_value, "initial_accumulator_value", owner="Adagrad",
-                                               low=0.0, low_open=False, want="a finite float >= 0")
+        self.initial_accumulator_value = real(
+            initial_accumulator_value,
+            "initial_accumulator_value",
+            owner="Adagrad",
+            low=0.0,
+            low_open=False,
+            want="a finite float >= 0",
+        )
         self.epsilon = real(epsilon, "epsilon", owner="Adagrad", low=0.0, want="a finite float > 0")
 
     def _slot_kinds(self) -> tuple[str, ...]:
         return ("accumulator",)
 
-
     def _update(self, name, p, g, lr, t):
         a = self._slot("accumulator", name, p, fill=self.initial_accumulator_value)
         tmp = np.multiply(g, g)
-        a += tmp                                      # a = a + g^2
+        a += tmp  # a = a + g^2
         np.sqrt(a, out=tmp)
         tmp += self.epsilon
         np.divide(g, tmp, out=tmp)
@@ -503,8 +594,15 @@ class Adadelta(Optimizer):
 
     _HYPER = ("rho", "epsilon")
 
-    def __init__(self, learning_rate: float | Callable[[int], float] = 1.0, rho: float = 0.95,
-                 epsilon: float = 1e-7, *, clipnorm: float | None = None, clipvalue: float | None = None):
+    def __init__(
+        self,
+        learning_rate: float | Callable[[int], float] = 1.0,
+        rho: float = 0.95,
+        epsilon: float = 1e-7,
+        *,
+        clipnorm: float | None = None,
+        clipvalue: float | None = None,
+    ):
         super().__init__(learning_rate, clipnorm=clipnorm, clipvalue=clipvalue)
         self.rho = rate(rho, "rho", "Adadelta")
         self.epsilon = real(epsilon, "epsilon", owner="Adadelta", low=0.0, want="a finite float > 0")
@@ -512,24 +610,23 @@ class Adadelta(Optimizer):
     def _slot_kinds(self) -> tuple[str, ...]:
         return ("v", "u")
 
-
     def _update(self, name, p, g, lr, t):
         v = self._slot("v", name, p)
         u = self._slot("u", name, p)
         std = np.multiply(g, g)
         std *= 1.0 - self.rho
         v *= self.rho
-        v += std                                      # v = rho v + (1-rho) g^2
+        v += std  # v = rho v + (1-rho) g^2
         np.add(v, self.epsilon, out=std)
-        np.sqrt(std, out=std)                         # sqrt(v + eps)
+        np.sqrt(std, out=std)  # sqrt(v + eps)
         delta = np.add(u, self.epsilon)
-        np.sqrt(delta, out=delta)                     # sqrt(u + eps)
+        np.sqrt(delta, out=delta)  # sqrt(u + eps)
         delta /= std
-        delta *= g                                    # Delta
+        delta *= g  # Delta
         np.multiply(delta, delta, out=std)
         std *= 1.0 - self.rho
         u *= self.rho
-        u += std                                      # u = rho u + (1-rho) Delta^2
+        u += std  # u = rho u + (1-rho) Delta^2
         delta *= lr
         p -= delta
 
@@ -546,5 +643,4 @@ def get(identifier: Any) -> Optimizer:
         return identifier()
     if isinstance(identifier, dict):
         return Optimizer.from_config(identifier)
-    raise BoucleError(f"optimizer: expected one of {names()} or an Optimizer instance, "
-                      f"got {identifier!r}")
+    raise BoucleError(f"optimizer: expected one of {names()} or an Optimizer instance, got {identifier!r}")

@@ -15,10 +15,12 @@ resolves). Each class rebuilds itself from its own config (``cls.from_config``);
 Kinds: ``"layer"``, ``"model"``, ``"optimizer"``, ``"schedule"``, ``"loss"``.
 Optimizers are also found case-insensitively (``"adam"`` → :class:`Adam`), as Keras does.
 """
+
 from __future__ import annotations
 
 import inspect
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from .errors import BoucleError
 
@@ -47,11 +49,15 @@ def register(kind: str, name: str | None = None) -> Callable[[type], type]:
     def add(cls: type) -> type:
         key = name or cls.__name__
         old = table.get(key)
-        if old is not None and old is not cls and (old.__module__, old.__qualname__) != (cls.__module__,
-                                                                                           cls.__qualname__):
+        if (
+            old is not None
+            and old is not cls
+            and (old.__module__, old.__qualname__) != (cls.__module__, cls.__qualname__)
+        ):
             raise BoucleError(f"register: {kind} name {key!r} is taken by {old.__module__}.{old.__qualname__}")
         table[key] = cls
         return cls
+
     return add
 
 
@@ -115,7 +121,8 @@ def deserialize(kind: str, spec: Any, *, what: str | None = None) -> Any:
     """An object from ``{"class_name": name, "config": {...}}``: ``lookup(kind, name).from_config(config)``."""
     label = what or kind
     if not isinstance(spec, dict) or not isinstance(spec.get("config", {}), dict):
-        raise BoucleError(f"{label}: expected {{'class_name': <a registered {kind}>, 'config': {{...}}}}, "
-                          f"got {type(spec).__name__}")
+        raise BoucleError(
+            f"{label}: expected {{'class_name': <a registered {kind}>, 'config': {{...}}}}, got {type(spec).__name__}"
+        )
     cls = lookup(kind, spec.get("class_name"), what=what)
     return cls.from_config(dict(spec.get("config", {})))

@@ -12,6 +12,7 @@ name in :mod:`boucle.registry` (kind ``"schedule"``; :func:`register_schedule` a
 - :class:`ExponentialDecay`: ``lr = initial * decay_rate ** (it / decay_steps)``
   (``floor`` of the exponent when ``staircase=True``), Keras semantics.
 """
+
 from __future__ import annotations
 
 import math
@@ -46,7 +47,7 @@ class Schedule:
         raise NotImplementedError  # pragma: no cover - abstract
 
     @classmethod
-    def from_config(cls, cfg: dict) -> "Schedule":
+    def from_config(cls, cfg: dict) -> Schedule:
         return schedule_from_config(cfg) if cls is Schedule else _build(cls, cfg)
 
     def __repr__(self) -> str:
@@ -100,10 +101,10 @@ class ExponentialDecay(Schedule):
 
     def __init__(self, initial: float, decay_rate: float, decay_steps: float, staircase: bool = False):
         self.initial = real(initial, "initial", owner="ExponentialDecay", low=0.0, want="a finite float > 0")
-        self.decay_rate = real(decay_rate, "decay_rate", owner="ExponentialDecay", low=0.0,
-                                want="a finite float > 0")
-        self.decay_steps = real(decay_steps, "decay_steps", owner="ExponentialDecay", low=0.0,
-                                 want="a finite number > 0")
+        self.decay_rate = real(decay_rate, "decay_rate", owner="ExponentialDecay", low=0.0, want="a finite float > 0")
+        self.decay_steps = real(
+            decay_steps, "decay_steps", owner="ExponentialDecay", low=0.0, want="a finite number > 0"
+        )
         self.staircase = boolean(staircase, "staircase", "ExponentialDecay")
 
     def __call__(self, iteration: int) -> float:
@@ -111,12 +112,17 @@ class ExponentialDecay(Schedule):
         p = it / self.decay_steps
         if self.staircase:
             p = math.floor(p)
-        return self.initial * self.decay_rate ** p
+        return self.initial * self.decay_rate**p
 
     def get_config(self) -> dict:
         steps = self.decay_steps
-        return {"class_name": "ExponentialDecay", "initial": self.initial, "decay_rate": self.decay_rate,
-                "decay_steps": int(steps) if steps.is_integer() else steps, "staircase": self.staircase}
+        return {
+            "class_name": "ExponentialDecay",
+            "initial": self.initial,
+            "decay_rate": self.decay_rate,
+            "decay_steps": int(steps) if steps.is_integer() else steps,
+            "staircase": self.staircase,
+        }
 
 
 def _build(cls: type, cfg: dict) -> Schedule:

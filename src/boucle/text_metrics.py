@@ -15,6 +15,7 @@ n-gram's count clipped by its largest count in one reference::
 of NLTK's ``corpus_bleu`` with uniform weights; ``tests/test_captioning.py`` checks it
 against the values published with the paper's examples.
 """
+
 from __future__ import annotations
 
 import math
@@ -28,8 +29,9 @@ __all__ = ["exact_match", "corpus_bleu", "bleu_scores"]
 
 def _check(hypotheses: Sequence, references: Sequence) -> None:
     if len(hypotheses) != len(references):
-        raise BoucleError(f"references: expected one list of references per hypothesis ({len(hypotheses)}), "
-                          f"got {len(references)}")
+        raise BoucleError(
+            f"references: expected one list of references per hypothesis ({len(hypotheses)}), got {len(references)}"
+        )
     for i, refs in enumerate(references):
         if isinstance(refs, str) or not isinstance(refs, (list, tuple)) or not refs:
             raise BoucleError(f"references[{i}]: expected a non-empty list of token lists, got {refs!r:.60}")
@@ -49,7 +51,7 @@ def exact_match(hypotheses: Sequence[Sequence], references: Sequence[Sequence[Se
 
 
 def _ngrams(tokens: Sequence, n: int) -> Counter:
-    return Counter(tuple(tokens[i:i + n]) for i in range(len(tokens) - n + 1))
+    return Counter(tuple(tokens[i : i + n]) for i in range(len(tokens) - n + 1))
 
 
 def _statistics(hypotheses, references, max_n: int) -> tuple[list[int], list[int], int, int]:
@@ -61,7 +63,7 @@ def _statistics(hypotheses, references, max_n: int) -> tuple[list[int], list[int
             counts = _ngrams(hyp, n)
             best: Counter = Counter()
             for ref in refs:
-                best |= _ngrams(list(ref), n)                    # max count of each n-gram in one reference
+                best |= _ngrams(list(ref), n)  # max count of each n-gram in one reference
             matches[n - 1] += sum(min(k, best[g]) for g, k in counts.items())
             totals[n - 1] += max(len(hyp) - n + 1, 0)
         c += len(hyp)
@@ -74,8 +76,9 @@ def corpus_bleu(hypotheses: Sequence[Sequence], references: Sequence[Sequence[Se
     return bleu_scores(hypotheses, references, max_n)[f"bleu_{max_n}"]
 
 
-def bleu_scores(hypotheses: Sequence[Sequence], references: Sequence[Sequence[Sequence]],
-                max_n: int = 4) -> dict[str, float]:
+def bleu_scores(
+    hypotheses: Sequence[Sequence], references: Sequence[Sequence[Sequence]], max_n: int = 4
+) -> dict[str, float]:
     """``{"bleu_1": ..., "bleu_<max_n>": ...}``: the cumulative corpus BLEU of every order up to ``max_n``."""
     _check(hypotheses, references)
     if isinstance(max_n, bool) or not isinstance(max_n, int) or max_n < 1:

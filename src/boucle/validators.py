@@ -6,17 +6,18 @@ was given: ``"units: expected a positive int, got 0"``, or with ``owner``,
 ``"Dense: units: expected a positive int, got 0"``. Booleans are never accepted as
 numbers (``True`` is not a layer size).
 """
+
 from __future__ import annotations
 
 import math
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 
 from .errors import BoucleError
 
-__all__ = ["fail", "integer", "positive_int", "nonneg_int", "real", "rate", "probability", "boolean",
-           "one_of", "seed"]
+__all__ = ["fail", "integer", "positive_int", "nonneg_int", "real", "rate", "probability", "boolean", "one_of", "seed"]
 
 
 def fail(name: str, want: str, value: Any, owner: str | None = None) -> BoucleError:
@@ -32,8 +33,9 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
 
 
-def integer(value: Any, name: str, *, minimum: int | None = None, maximum: int | None = None,
-            owner: str | None = None) -> int:
+def integer(
+    value: Any, name: str, *, minimum: int | None = None, maximum: int | None = None, owner: str | None = None
+) -> int:
     """An int within ``[minimum, maximum]`` (either bound optional)."""
     ok = _is_int(value) and (minimum is None or value >= minimum) and (maximum is None or value <= maximum)
     if not ok:
@@ -65,8 +67,17 @@ def nonneg_int(value: Any, name: str, owner: str | None = None) -> int:
     return int(value)
 
 
-def real(value: Any, name: str, *, low: float | None = None, low_open: bool = True, high: float | None = None,
-         high_open: bool = False, want: str | None = None, owner: str | None = None) -> float:
+def real(
+    value: Any,
+    name: str,
+    *,
+    low: float | None = None,
+    low_open: bool = True,
+    high: float | None = None,
+    high_open: bool = False,
+    want: str | None = None,
+    owner: str | None = None,
+) -> float:
     """A finite float within bounds (``low < v`` or ``low <= v`` with ``low_open=False``; the same for ``high``)."""
     ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
     v = float(value) if ok else math.nan
@@ -89,8 +100,7 @@ def real(value: Any, name: str, *, low: float | None = None, low_open: bool = Tr
 
 def rate(value: Any, name: str, owner: str | None = None) -> float:
     """A float in [0, 1) (dropout rates, validation fractions)."""
-    return real(value, name, low=0.0, low_open=False, high=1.0, high_open=True, want="a float in [0, 1)",
-                owner=owner)
+    return real(value, name, low=0.0, low_open=False, high=1.0, high_open=True, want="a float in [0, 1)", owner=owner)
 
 
 def probability(value: Any, name: str, owner: str | None = None) -> float:
@@ -110,7 +120,7 @@ def one_of(value: Any, allowed: Iterable[Any], name: str, owner: str | None = No
     allowed = list(allowed)
     try:
         ok = value in allowed
-    except TypeError:                       # unhashable or uncomparable
+    except TypeError:  # unhashable or uncomparable
         ok = False
     if not ok:
         raise fail(name, f"one of {allowed}", value, owner)

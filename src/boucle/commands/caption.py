@@ -11,6 +11,7 @@ model that is not an ImageCaptioner, an image of another size or channel count, 
 another format, an output that exists without ``--force`` — prints one line ``boucle caption:
 error: ...`` on stderr and returns 2.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -55,8 +56,7 @@ def _caption(args: argparse.Namespace) -> int:
         check_output(out, "--attention", folder=False, force=args.force)
     H, W, C = model.image_shape
     images = np.stack([read_image(p, size=(H, W), channels=C, name="IMAGE") for p in args.image])
-    for line in model.caption(images, beam_width=args.beam, max_len=args.max_len,
-                              length_penalty=args.length_penalty):
+    for line in model.caption(images, beam_width=args.beam, max_len=args.max_len, length_penalty=args.length_penalty):
         print(line)
     if out is not None:
         plot_caption_attention(images, model.attention_maps(images, max_len=args.max_len), out)
@@ -66,19 +66,39 @@ def _caption(args: argparse.Namespace) -> int:
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
     """Register ``caption`` on a ``boucle`` subparsers object."""
     c = subparsers.add_parser(
-        "caption", help="describe images with a trained image-captioning model",
+        "caption",
+        help="describe images with a trained image-captioning model",
         description="Caption each IMAGE (PNG, PPM/PGM or JPEG of the model's size) with an ImageCaptioner "
-                    "model file (greedy, or beam search with --beam K > 1) and print one caption per line.")
-    c.add_argument("model", metavar="MODEL", help="a .safetensors file written by boucle.save, "
-                                                  "or a folder holding model.safetensors")
+        "model file (greedy, or beam search with --beam K > 1) and print one caption per line.",
+    )
+    c.add_argument(
+        "model",
+        metavar="MODEL",
+        help="a .safetensors file written by boucle.save, or a folder holding model.safetensors",
+    )
     c.add_argument("image", metavar="IMAGE", nargs="+", help="image file(s)")
-    c.add_argument("--beam", type=_beam, default=1, metavar="K",
-                   help=f"beam width K (1 = greedy, the default; at most {MAX_BEAM})")
-    c.add_argument("--max-len", type=_max_len, default=None, metavar="N",
-                   help=f"longest caption, in words (default: the longest training caption; at most {MAX_DECODE_LEN})")
-    c.add_argument("--length-penalty", type=_penalty, default=1.0, metavar="A",
-                   help="beam score S/|y|^A (0 = raw log-probability; default 1)")
-    c.add_argument("--attention", metavar="OUT.png", default=None,
-                   help="also draw each word's attention over its image (greedy decoding) into this PNG")
+    c.add_argument(
+        "--beam", type=_beam, default=1, metavar="K", help=f"beam width K (1 = greedy, the default; at most {MAX_BEAM})"
+    )
+    c.add_argument(
+        "--max-len",
+        type=_max_len,
+        default=None,
+        metavar="N",
+        help=f"longest caption, in words (default: the longest training caption; at most {MAX_DECODE_LEN})",
+    )
+    c.add_argument(
+        "--length-penalty",
+        type=_penalty,
+        default=1.0,
+        metavar="A",
+        help="beam score S/|y|^A (0 = raw log-probability; default 1)",
+    )
+    c.add_argument(
+        "--attention",
+        metavar="OUT.png",
+        default=None,
+        help="also draw each word's attention over its image (greedy decoding) into this PNG",
+    )
     c.add_argument("--force", action="store_true", help="replace the file already at --attention")
     c.set_defaults(func=_caption)

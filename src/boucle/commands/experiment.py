@@ -5,6 +5,7 @@
 
 The runs go through the search engine's backends with identical results (default: serially, in this process).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -20,15 +21,22 @@ __all__ = ["add_commands"]
 
 def _vanishing(args: argparse.Namespace) -> int:
     cfg = StudyConfig.quick() if args.quick else StudyConfig()
-    changes = {k: v for k, v in (("seeds", args.seeds), ("lengths", args.lengths), ("max_steps", args.steps),
-                                 ("reber_seeds", args.reber_seeds)) if v is not None}
+    changes = {
+        k: v
+        for k, v in (
+            ("seeds", args.seeds),
+            ("lengths", args.lengths),
+            ("max_steps", args.steps),
+            ("reber_seeds", args.reber_seeds),
+        )
+        if v is not None
+    }
     cfg = replace(cfg, **changes)
     if args.backend is None and args.workers is None and args.scheduler is None:
         args.backend = "serial"
     with backend_from_args(args) as backend:
         res = run_study(cfg, args.out, backend=backend)
-    print(f"wrote {', '.join(res['files'])} to {args.out} "
-          f"({res['seconds']:.0f} s, {res['cpu_seconds']:.0f} s CPU)")
+    print(f"wrote {', '.join(res['files'])} to {args.out} ({res['seconds']:.0f} s, {res['cpu_seconds']:.0f} s CPU)")
     return 0
 
 
@@ -38,9 +46,11 @@ def add_commands(subparsers: Any) -> None:
     exp = subparsers.add_parser("experiment", help="reproducible studies (vanishing gradients)")
     sub = exp.add_subparsers(dest="experiment", metavar="{vanishing}")
     sub.required = True
-    p = sub.add_parser("vanishing", help="adding problem and embedded Reber: RNN vs LSTM vs GRU, "
-                                         "with and without clipping",
-                       description="The vanishing/exploding-gradient study (seed 002; seed 004, Bengio 1994).")
+    p = sub.add_parser(
+        "vanishing",
+        help="adding problem and embedded Reber: RNN vs LSTM vs GRU, with and without clipping",
+        description="The vanishing/exploding-gradient study (seed 002; seed 004, Bengio 1994).",
+    )
     p.add_argument("--out", default="vanishing-results", help="folder for results.md/json, CSVs and PNG plots")
     p.add_argument("--seeds", type=positive_int, help="seeds per adding-problem setting (default 5)")
     p.add_argument("--lengths", type=int_list(2), help="adding-problem lengths, e.g. 10,50,100,200")

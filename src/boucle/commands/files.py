@@ -14,19 +14,28 @@ and whether the machine can hold the model it is asked to train.
 - :func:`check_memory`: the memory a model needs to train, counted from its shapes
   (:mod:`boucle.allocation`, nothing allocated) and compared with the memory available.
 """
+
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
 from .. import allocation
 from ..errors import BoucleError, ModelFileError
 
-__all__ = ["MODEL_FILE", "model_path", "check_finite", "check_output", "available_memory", "check_memory",
-           "human_bytes"]
+__all__ = [
+    "MODEL_FILE",
+    "model_path",
+    "check_finite",
+    "check_output",
+    "available_memory",
+    "check_memory",
+    "human_bytes",
+]
 
 MODEL_FILE = "model.safetensors"
 
@@ -39,11 +48,14 @@ def model_path(path: str) -> Path:
 
 def check_finite(model: Any, path: Path | str, name: str = "MODEL") -> None:
     """Refuse a model whose weights hold NaN or Inf."""
-    bad = [k for k, v in model.get_weights().items()
-           if np.issubdtype(v.dtype, np.floating) and not np.isfinite(v).all()]
+    bad = [
+        k for k, v in model.get_weights().items() if np.issubdtype(v.dtype, np.floating) and not np.isfinite(v).all()
+    ]
     if bad:
-        raise BoucleError(f"{name}: {str(path)!r} holds non-finite weights (NaN or Inf) in {bad[:3]}"
-                          f"{' and more' if len(bad) > 3 else ''}: the run that wrote it diverged")
+        raise BoucleError(
+            f"{name}: {str(path)!r} holds non-finite weights (NaN or Inf) in {bad[:3]}"
+            f"{' and more' if len(bad) > 3 else ''}: the run that wrote it diverged"
+        )
 
 
 def _writable_folder(folder: Path, what: str) -> None:
@@ -73,8 +85,9 @@ def check_output(out: Path, what: str, *, folder: bool, force: bool, resume: boo
         ckpt = out / MODEL_FILE
     else:
         if out.is_dir():
-            raise BoucleError(f"{what}: {str(out)!r} is a folder; give a model file path such as "
-                              f"{str(out / 'model.safetensors')!r}")
+            raise BoucleError(
+                f"{what}: {str(out)!r} is a folder; give a model file path such as {str(out / 'model.safetensors')!r}"
+            )
         parent = out.absolute().parent
         if not parent.is_dir():
             raise BoucleError(f"{what}: folder {str(parent)!r} does not exist")
@@ -125,18 +138,22 @@ def check_memory(what: str, build: Callable[[], Any], copies: int, activation_by
     """
     have = available_memory()
     if have is not None and activation_bytes > have:
-        raise BoucleError(f"{what}: one training step of this model needs about {human_bytes(activation_bytes)} "
-                          f"for its activations (batch x sequence x layers x units); {human_bytes(have)} of "
-                          "memory is available")
+        raise BoucleError(
+            f"{what}: one training step of this model needs about {human_bytes(activation_bytes)} "
+            f"for its activations (batch x sequence x layers x units); {human_bytes(have)} of "
+            "memory is available"
+        )
     limit = None if have is None else (have - activation_bytes) // copies
     more = ""
     try:
         with allocation.bounded(nbytes=limit, what=what) as counted:
             build()
-    except ModelFileError:               # past what fits (or larger than any memory): counting stopped there
+    except ModelFileError:  # past what fits (or larger than any memory): counting stopped there
         more = "more than "
     need = copies * counted.used_bytes + activation_bytes
     if have is not None and (more or need > have):
-        raise BoucleError(f"{what}: the model has {more}{counted.used_elements:,} parameters and needs "
-                          f"{more or 'about '}{human_bytes(need)} to train (weights, gradients, optimizer state, "
-                          f"activations); {human_bytes(have)} of memory is available")
+        raise BoucleError(
+            f"{what}: the model has {more}{counted.used_elements:,} parameters and needs "
+            f"{more or 'about '}{human_bytes(need)} to train (weights, gradients, optimizer state, "
+            f"activations); {human_bytes(have)} of memory is available"
+        )

@@ -5,18 +5,33 @@ the command line prints as one line (``boucle train: error: argument --hidden: e
 an int > 0, got '0'``) with exit code 2. The library checks its own arguments with
 :mod:`boucle.validators`; these are the command line's spelling of the same rules.
 """
+
 from __future__ import annotations
 
 import argparse
 import math
-from typing import Callable
+from collections.abc import Callable
 
-__all__ = ["number", "positive_int", "nonneg_int", "at_least_one", "positive_float", "nonneg_float", "unit_rate",
-           "top_p", "layer_count", "text", "int_list", "OneLineParser", "one_line"]
+__all__ = [
+    "number",
+    "positive_int",
+    "nonneg_int",
+    "at_least_one",
+    "positive_float",
+    "nonneg_float",
+    "unit_rate",
+    "top_p",
+    "layer_count",
+    "text",
+    "int_list",
+    "OneLineParser",
+    "one_line",
+]
 
 
 def number(kind: type, test: Callable[[float], bool], want: str) -> Callable[[str], float]:
     """An argparse type: ``kind(text)`` (int or float) that passes ``test``, else ``expected <want>``."""
+
     def parse(text: str):
         try:
             v = kind(text)
@@ -25,7 +40,8 @@ def number(kind: type, test: Callable[[float], bool], want: str) -> Callable[[st
         if not test(v):
             raise argparse.ArgumentTypeError(f"expected {want}, got {text!r}")
         return v
-    parse.__name__ = want                      # argparse names the type in some messages
+
+    parse.__name__ = want  # argparse names the type in some messages
     return parse
 
 
@@ -49,13 +65,15 @@ def text(value: str) -> str:
     except UnicodeEncodeError as e:
         byte = ord(value[e.start]) - 0xDC00 if 0xDC80 <= ord(value[e.start]) <= 0xDCFF else None
         what = f"byte 0x{byte:02x}" if byte is not None else f"U+{ord(value[e.start]):04X}"
-        raise argparse.ArgumentTypeError(f"expected UTF-8 text, got the undecodable {what} at position {e.start}") \
-            from None
+        raise argparse.ArgumentTypeError(
+            f"expected UTF-8 text, got the undecodable {what} at position {e.start}"
+        ) from None
     return value
 
 
 def int_list(minimum: int) -> Callable[[str], tuple[int, ...]]:
     """Comma-separated ints, each ``>= minimum`` (e.g. ``10,50,100``)."""
+
     def parse(text: str) -> tuple[int, ...]:
         try:
             values = tuple(int(v) for v in text.split(",") if v.strip())
@@ -64,6 +82,7 @@ def int_list(minimum: int) -> Callable[[str], tuple[int, ...]]:
         if not values or min(values) < minimum:
             raise argparse.ArgumentTypeError(f"expected ints >= {minimum}, got {text!r}")
         return values
+
     return parse
 
 

@@ -6,10 +6,11 @@ consecutive slices of ``batch_size`` samples of several aligned arrays (``x``, `
 order. It knows its length (the progress bar's total) and slices lazily, one batch at a
 time. Length bucketing for padded sequences is :func:`boucle.data.padding.bucket_batches`.
 """
+
 from __future__ import annotations
 
 import math
-from typing import Iterator, Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 
@@ -25,7 +26,7 @@ def minibatches(n: int, batch_size: int, order: np.ndarray | None = None) -> Ite
         if order is None:
             yield slice(start, min(start + batch_size, n))
         else:
-            yield order[start:start + batch_size]
+            yield order[start : start + batch_size]
 
 
 class ArrayBatches:

@@ -17,6 +17,7 @@ cuts each with :mod:`tokenize` into passages:
 Nothing is downloaded; the same interpreter always gives the same corpus. Files that do
 not tokenize (none in a CPython release) are skipped.
 """
+
 from __future__ import annotations
 
 import ast
@@ -43,6 +44,7 @@ _LINE_START = (tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT, tokenize.ENCO
 class Passage:
     """One docstring or comment run: its text, where it came from (path relative to the
     stdlib folder, first line) and its kind (``"docstring"`` or ``"comment"``)."""
+
     text: str
     path: str
     line: int
@@ -60,7 +62,7 @@ def _docstring(token: str) -> str | None:
         value = ast.literal_eval(token)
     except (ValueError, SyntaxError):
         return None
-    if not isinstance(value, str):                   # bytes
+    if not isinstance(value, str):  # bytes
         return None
     lines = [l for l in inspect.cleandoc(value).splitlines() if not l.lstrip().startswith((">>>", "..."))]
     return "\n".join(lines).strip() or None
@@ -82,7 +84,7 @@ def source_passages(source: str, path: str = "<source>") -> list[Passage]:
         comment.clear()
 
     prev_sig = tokenize.ENCODING
-    pending: tokenize.TokenInfo | None = None        # a string that began a logical line
+    pending: tokenize.TokenInfo | None = None  # a string that began a logical line
     try:
         for tok in tokenize.generate_tokens(io.StringIO(source).readline):
             if tok.type == tokenize.COMMENT:
@@ -117,13 +119,17 @@ def source_passages(source: str, path: str = "<source>") -> list[Passage]:
 def stdlib_english_files(root: str | os.PathLike | None = None) -> list[Path]:
     """The ``.py`` files of the built-in corpus, sorted by path (see the module doc)."""
     root = Path(sysconfig.get_paths()["stdlib"] if root is None else root)
-    files = [p for p in root.rglob("*.py")
-             if p.is_file() and not any(part in EXCLUDED_FOLDERS for part in p.relative_to(root).parts[:-1])]
+    files = [
+        p
+        for p in root.rglob("*.py")
+        if p.is_file() and not any(part in EXCLUDED_FOLDERS for part in p.relative_to(root).parts[:-1])
+    ]
     return sorted(files, key=lambda p: p.relative_to(root).as_posix())
 
 
-def stdlib_passages(root: str | os.PathLike | None = None, kinds: tuple[str, ...] = ("docstring", "comment")
-                    ) -> list[Passage]:
+def stdlib_passages(
+    root: str | os.PathLike | None = None, kinds: tuple[str, ...] = ("docstring", "comment")
+) -> list[Passage]:
     """Every docstring and comment run of the built-in corpus (or of the files under ``root``)."""
     for k in kinds:
         if k not in ("docstring", "comment"):
@@ -136,7 +142,7 @@ def stdlib_passages(root: str | os.PathLike | None = None, kinds: tuple[str, ...
     for f in files:
         try:
             passages = source_passages(read_text(f), f.relative_to(base).as_posix())
-        except BoucleError:                          # not UTF-8 or not Python: not part of the corpus
+        except BoucleError:  # not UTF-8 or not Python: not part of the corpus
             continue
         out.extend(p for p in passages if p.kind in kinds)
     return out

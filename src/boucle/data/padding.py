@@ -7,9 +7,11 @@ lengths and little padding (:func:`bucket_batches`). For token ids right-padded 
 ``PAD`` (:mod:`boucle.data.vocab`): :func:`trim_padding` drops all-padding columns and
 :func:`teacher_forcing` makes an encoder–decoder's decoder inputs, targets and mask.
 """
+
 from __future__ import annotations
 
-from typing import Any, Iterator, Sequence
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -22,8 +24,14 @@ __all__ = ["pad_sequences", "bucket_batches", "trim_padding", "teacher_forcing"]
 _SIDES = ("post", "pre")
 
 
-def pad_sequences(seqs: Sequence[Any], maxlen: int | None = None, padding: str = "post",
-                  truncating: str = "post", value: float = 0, dtype: Any = None) -> tuple[np.ndarray, np.ndarray]:
+def pad_sequences(
+    seqs: Sequence[Any],
+    maxlen: int | None = None,
+    padding: str = "post",
+    truncating: str = "post",
+    value: float = 0,
+    dtype: Any = None,
+) -> tuple[np.ndarray, np.ndarray]:
     """Pad a list of sequences to one array and return it with its mask.
 
     Args:
@@ -55,7 +63,7 @@ def pad_sequences(seqs: Sequence[Any], maxlen: int | None = None, padding: str =
         raise BoucleError(f"seqs: expected 1-D or 2-D sequences, got a {ndim}-D one")
     feat = None
     for i, a in enumerate(arrays):
-        if a.size == 0 and a.ndim < ndim:          # [] in a batch of (T_i, D) sequences
+        if a.size == 0 and a.ndim < ndim:  # [] in a batch of (T_i, D) sequences
             continue
         if a.ndim != ndim:
             raise BoucleError(f"seqs[{i}]: expected a {ndim}-D sequence like seqs[0], got shape {a.shape}")
@@ -85,8 +93,9 @@ def pad_sequences(seqs: Sequence[Any], maxlen: int | None = None, padding: str =
     return x, mask
 
 
-def bucket_batches(lengths: Sequence[int], batch_size: int, rng: Any = None, shuffle: bool = True,
-                   bucket_width: int | None = None) -> Iterator[np.ndarray]:
+def bucket_batches(
+    lengths: Sequence[int], batch_size: int, rng: Any = None, shuffle: bool = True, bucket_width: int | None = None
+) -> Iterator[np.ndarray]:
     """Batches of indices whose sequences have similar lengths (seed 002: sort by length).
 
     The indices are sorted by length — by ``length // bucket_width`` when
@@ -100,19 +109,18 @@ def bucket_batches(lengths: Sequence[int], batch_size: int, rng: Any = None, shu
         int64 index arrays; together they cover every index exactly once.
     """
     lengths = np.asarray(lengths)
-    if lengths.ndim != 1 or lengths.size == 0 or not np.issubdtype(lengths.dtype, np.integer) \
-            or (lengths < 0).any():
+    if lengths.ndim != 1 or lengths.size == 0 or not np.issubdtype(lengths.dtype, np.integer) or (lengths < 0).any():
         raise BoucleError(f"lengths: expected a non-empty 1-D list of non-negative ints, got {_describe(lengths)}")
     batch_size = validators.positive_int(batch_size, "batch_size")
     bucket_width = validators.positive_int(bucket_width, "bucket_width", optional=True)
     key = lengths if bucket_width is None else lengths // int(bucket_width)
     if shuffle:
         rng = backend.make_rng(rng)
-        perm = rng.permutation(len(key))                  # random order among equal keys
+        perm = rng.permutation(len(key))  # random order among equal keys
         order = perm[np.argsort(key[perm], kind="stable")]
     else:
         order = np.argsort(key, kind="stable")
-    batches = [order[i:i + batch_size].astype(np.int64) for i in range(0, len(order), batch_size)]
+    batches = [order[i : i + batch_size].astype(np.int64) for i in range(0, len(order), batch_size)]
     if shuffle:
         batches = [batches[j] for j in rng.permutation(len(batches))]
     return iter(batches)
@@ -129,7 +137,7 @@ def _describe(obj: Any) -> str:
 def trim_padding(x: np.ndarray) -> np.ndarray:
     """x (N, T) without its trailing all-PAD columns (at least one column kept)."""
     cols = np.flatnonzero((x != PAD).any(axis=0))
-    return x[:, :int(cols[-1]) + 1 if len(cols) else 1]
+    return x[:, : int(cols[-1]) + 1 if len(cols) else 1]
 
 
 def teacher_forcing(y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -143,8 +151,8 @@ def teacher_forcing(y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     T = int(lengths.max()) + 1
     dec_in = np.zeros((len(y), T), dtype=np.int64)
     dec_in[:, 0] = START
-    dec_in[:, 1:] = y[:, :T - 1]
+    dec_in[:, 1:] = y[:, : T - 1]
     target = np.zeros((len(y), T), dtype=np.int64)
-    target[:, :T - 1] = y[:, :T - 1]
+    target[:, : T - 1] = y[:, : T - 1]
     target[np.arange(len(y)), lengths] = END
     return dec_in, target, np.arange(T) <= lengths[:, None]

@@ -16,9 +16,10 @@ From documents of word ids (e.g. the passages of :mod:`boucle.data.english`, enc
 Pairs are shuffled and cut into batches ``(centers (B,), contexts (B,), negatives (B, K))``,
 all drawn from the Generator handed to :meth:`SkipGramData.epoch`.
 """
+
 from __future__ import annotations
 
-from typing import Iterator, Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 
@@ -49,8 +50,15 @@ def noise_distribution(counts: np.ndarray, power: float = 0.75) -> np.ndarray:
 class SkipGramEpoch:
     """The batches of one epoch (iterable once; ``len`` = number of batches)."""
 
-    def __init__(self, centers: np.ndarray, contexts: np.ndarray, cdf: np.ndarray, negative: int,
-                 batch_size: int, rng: np.random.Generator):
+    def __init__(
+        self,
+        centers: np.ndarray,
+        contexts: np.ndarray,
+        cdf: np.ndarray,
+        negative: int,
+        batch_size: int,
+        rng: np.random.Generator,
+    ):
         self.centers, self.contexts, self.cdf = centers, contexts, cdf
         self.negative, self.batch_size, self.rng = negative, batch_size, rng
 
@@ -60,7 +68,7 @@ class SkipGramEpoch:
     def __iter__(self) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
         B, K = self.batch_size, self.negative
         for s in range(0, len(self.centers), B):
-            c, o = self.centers[s:s + B], self.contexts[s:s + B]
+            c, o = self.centers[s : s + B], self.contexts[s : s + B]
             neg = np.searchsorted(self.cdf, self.rng.random((len(c), K)), side="right")
             yield c, o, np.minimum(neg, len(self.cdf) - 1)
 
@@ -79,11 +87,22 @@ class SkipGramData:
         batch_size: pairs per batch.
     """
 
-    def __init__(self, docs: Sequence[np.ndarray], counts: np.ndarray, *, window: int = 5, negative: int = 5,
-                 sample: float = 1e-3, power: float = 0.75, batch_size: int = 1024):
+    def __init__(
+        self,
+        docs: Sequence[np.ndarray],
+        counts: np.ndarray,
+        *,
+        window: int = 5,
+        negative: int = 5,
+        sample: float = 1e-3,
+        power: float = 0.75,
+        batch_size: int = 1024,
+    ):
         self.window = validators.positive_int(window, "window")
         self.negative = validators.positive_int(negative, "negative")
-        self.sample = validators.real(sample, "sample", low=0.0, low_open=False, want="a float >= 0 (0: no subsampling)")
+        self.sample = validators.real(
+            sample, "sample", low=0.0, low_open=False, want="a float >= 0 (0: no subsampling)"
+        )
         self.batch_size = validators.positive_int(batch_size, "batch_size")
         counts = np.asarray(counts)
         docs = [np.asarray(d, dtype=np.int64).reshape(-1) for d in docs]
@@ -91,13 +110,16 @@ class SkipGramData:
             raise BoucleError(f"corpus: expected at least 2 words to pair, got {sum(len(d) for d in docs)}")
         self.ids = np.concatenate(docs)
         if self.ids.min() < 0 or self.ids.max() >= len(counts):
-            raise BoucleError(f"corpus: expected word ids in [0, {len(counts)}), got [{self.ids.min()}, {self.ids.max()}]")
+            raise BoucleError(
+                f"corpus: expected word ids in [0, {len(counts)}), got [{self.ids.min()}, {self.ids.max()}]"
+            )
         self.doc = np.repeat(np.arange(len(docs)), [len(d) for d in docs])
         self.keep = keep_probabilities(counts, self.sample)
-        noise = noise_distribution(counts, validators.real(power, "power", low=0.0, low_open=False,
-                                                           want="a float >= 0"))
+        noise = noise_distribution(
+            counts, validators.real(power, "power", low=0.0, low_open=False, want="a float >= 0")
+        )
         self.cdf = np.cumsum(noise)
-        self.cdf[-1] = 1.0 + 1e-12                      # guard the last bucket against rounding
+        self.cdf[-1] = 1.0 + 1e-12  # guard the last bucket against rounding
 
     @property
     def words(self) -> int:
@@ -108,16 +130,18 @@ class SkipGramData:
         """One epoch's (centers, contexts), subsampled, windowed and shuffled."""
         kept = rng.random(len(self.ids)) < self.keep[self.ids]
         ids, doc = self.ids[kept], self.doc[kept]
-        b = rng.integers(1, self.window + 1, size=len(ids))           # each center's reduced window
+        b = rng.integers(1, self.window + 1, size=len(ids))  # each center's reduced window
         cs, os = [], []
         for d in range(1, self.window + 1):
-            same = doc[d:] == doc[:-d]                                 # (i, i + d) in one document
-            right = same & (d <= b[:-d])                               # center i, context i + d
-            left = same & (d <= b[d:])                                 # center i + d, context i
+            same = doc[d:] == doc[:-d]  # (i, i + d) in one document
+            right = same & (d <= b[:-d])  # center i, context i + d
+            left = same & (d <= b[d:])  # center i + d, context i
             i = np.flatnonzero(right)
-            cs.append(ids[i]); os.append(ids[i + d])
+            cs.append(ids[i])
+            os.append(ids[i + d])
             j = np.flatnonzero(left)
-            cs.append(ids[j + d]); os.append(ids[j])
+            cs.append(ids[j + d])
+            os.append(ids[j])
         centers, contexts = np.concatenate(cs), np.concatenate(os)
         order = rng.permutation(len(centers))
         return centers[order], contexts[order]

@@ -24,25 +24,37 @@ step. This module turns files into the integer arrays such a model trains on.
 - :func:`eval_chunks`: the same layout, unshuffled, for scoring a text exactly
   once (every character but the first is predicted once).
 """
+
 from __future__ import annotations
 
 import hashlib
 import os
 import sysconfig
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator, Sequence
 
 import numpy as np
 
 from .. import validators
 from ..errors import BoucleError
 
-__all__ = ["read_text", "builtin_files", "find_files", "load_corpus", "Corpus", "split_ids", "TextStream",
-           "eval_chunks", "BUILTIN_DESCRIPTION"]
+__all__ = [
+    "read_text",
+    "builtin_files",
+    "find_files",
+    "load_corpus",
+    "Corpus",
+    "split_ids",
+    "TextStream",
+    "eval_chunks",
+    "BUILTIN_DESCRIPTION",
+]
 
-BUILTIN_DESCRIPTION = ("the .py files directly in the Python standard library folder "
-                       "(sysconfig.get_paths()['stdlib'], no subfolders), sorted by name")
+BUILTIN_DESCRIPTION = (
+    "the .py files directly in the Python standard library folder "
+    "(sysconfig.get_paths()['stdlib'], no subfolders), sorted by name"
+)
 
 
 def read_text(path: str | os.PathLike) -> str:
@@ -59,8 +71,9 @@ def read_text(path: str | os.PathLike) -> str:
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as e:
-        raise BoucleError(f"{path}: not UTF-8 text: invalid byte 0x{data[e.start]:02x} at byte offset "
-                          f"{e.start} ({e.reason})") from None
+        raise BoucleError(
+            f"{path}: not UTF-8 text: invalid byte 0x{data[e.start]:02x} at byte offset {e.start} ({e.reason})"
+        ) from None
 
 
 def builtin_files() -> list[Path]:
@@ -81,9 +94,11 @@ def find_files(paths: Sequence[str | os.PathLike], glob: str = "*") -> list[Path
         if p.is_dir():
             try:
                 found = sorted(f for f in p.glob(glob) if f.is_file())
-            except (ValueError, NotImplementedError) as e:     # e.g. '/etc/*': "Non-relative patterns ..."
-                raise BoucleError(f"glob: invalid pattern {glob!r} ({e}); give a pattern relative to the "
-                                  f"folder, such as '*.txt' or '**/*.py'") from None
+            except (ValueError, NotImplementedError) as e:  # e.g. '/etc/*': "Non-relative patterns ..."
+                raise BoucleError(
+                    f"glob: invalid pattern {glob!r} ({e}); give a pattern relative to the "
+                    f"folder, such as '*.txt' or '**/*.py'"
+                ) from None
             if not found:
                 raise BoucleError(f"{p}: folder holds no file matching {glob!r} (see --glob)")
             out.extend(found)
@@ -97,6 +112,7 @@ def find_files(paths: Sequence[str | os.PathLike], glob: str = "*") -> list[Path
 @dataclass
 class Corpus:
     """A text and where it came from."""
+
     text: str
     files: list[Path] = field(default_factory=list)
     source: str = ""
@@ -115,8 +131,10 @@ def load_corpus(paths: Sequence[str | os.PathLike] | None = None, glob: str | No
     """
     if not paths:
         if glob not in (None, "*.py"):
-            raise BoucleError(f"--glob: the built-in corpus is the stdlib's *.py files; got {glob!r} "
-                              f"without a PATH (name a folder to read other files)")
+            raise BoucleError(
+                f"--glob: the built-in corpus is the stdlib's *.py files; got {glob!r} "
+                f"without a PATH (name a folder to read other files)"
+            )
         files = builtin_files()
         source = f"built-in corpus: {len(files)} files, {BUILTIN_DESCRIPTION}"
         if not files:
@@ -135,9 +153,11 @@ def split_ids(ids: np.ndarray, val_fraction: float) -> tuple[np.ndarray, np.ndar
     val_fraction = validators.rate(val_fraction, "val_fraction")
     n_val = int(round(len(ids) * val_fraction))
     if val_fraction > 0 and n_val < 2:
-        raise BoucleError(f"val_fraction: {val_fraction} of {len(ids)} characters leaves fewer than 2 "
-                          f"for validation; raise it or use 0 (no validation)")
-    return ids[:len(ids) - n_val], ids[len(ids) - n_val:]
+        raise BoucleError(
+            f"val_fraction: {val_fraction} of {len(ids)} characters leaves fewer than 2 "
+            f"for validation; raise it or use 0 (no validation)"
+        )
+    return ids[: len(ids) - n_val], ids[len(ids) - n_val :]
 
 
 def _check_sizes(batch_size: int, seq_len: int) -> None:
@@ -169,14 +189,16 @@ class TextStream:
         self.batch_size, self.seq_len = int(batch_size), int(seq_len)
         N, B, T = len(self.ids), self.batch_size, self.seq_len
         if N < B * (T + 1):
-            raise BoucleError(f"corpus: {N:,} characters to train on are fewer than one batch needs "
-                              f"(batch_size {B} x (seq_len {T} + 1) = {B * (T + 1):,}); "
-                              f"add text or lower the batch size / sequence length")
-        self.stream_len = N // B                     # L
-        self.chunks_per_epoch = (self.stream_len - 1) // T   # K
-        self.epoch = 0                               # completed epochs
-        self.chunk = 0                               # next chunk j of the current epoch
-        self.offsets: np.ndarray | None = None       # (B,) o_b; None = the next batch starts an epoch
+            raise BoucleError(
+                f"corpus: {N:,} characters to train on are fewer than one batch needs "
+                f"(batch_size {B} x (seq_len {T} + 1) = {B * (T + 1):,}); "
+                f"add text or lower the batch size / sequence length"
+            )
+        self.stream_len = N // B  # L
+        self.chunks_per_epoch = (self.stream_len - 1) // T  # K
+        self.epoch = 0  # completed epochs
+        self.chunk = 0  # next chunk j of the current epoch
+        self.offsets: np.ndarray | None = None  # (B,) o_b; None = the next batch starts an epoch
 
     def next_batch(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, bool]:
         """``(x, y, new_epoch)``: x, y (B, T) int64; ``new_epoch`` says the streams jumped
@@ -186,7 +208,7 @@ class TextStream:
         if new:
             s = int(rng.integers(N))
             self.offsets = (s + rng.permutation(B).astype(np.int64) * self.stream_len) % N
-        start = self.offsets[:, None] + self.chunk * T + np.arange(T + 1)        # (B, T+1)
+        start = self.offsets[:, None] + self.chunk * T + np.arange(T + 1)  # (B, T+1)
         window = np.take(self.ids, start, mode="wrap")
         self.chunk += 1
         if self.chunk == self.chunks_per_epoch:
@@ -201,9 +223,14 @@ class TextStream:
 
     def state_dict(self) -> dict:
         """JSON-able position in the stream."""
-        return {"batch_size": self.batch_size, "seq_len": self.seq_len, "n": int(len(self.ids)),
-                "epoch": self.epoch, "chunk": self.chunk,
-                "offsets": None if self.offsets is None else [int(o) for o in self.offsets]}
+        return {
+            "batch_size": self.batch_size,
+            "seq_len": self.seq_len,
+            "n": int(len(self.ids)),
+            "epoch": self.epoch,
+            "chunk": self.chunk,
+            "offsets": None if self.offsets is None else [int(o) for o in self.offsets],
+        }
 
     def load_state_dict(self, state: dict) -> None:
         want = {"batch_size": self.batch_size, "seq_len": self.seq_len, "n": int(len(self.ids))}
@@ -232,9 +259,9 @@ def eval_chunks(ids: np.ndarray, batch_size: int, seq_len: int) -> Iterator[tupl
         raise BoucleError(f"text: expected at least 2 characters to score, got {len(ids)}")
     R = min(batch_size, n)
     L = -(-n // R)
-    pos = np.arange(R)[:, None] * L + np.arange(L)                              # (R, L) transition index
+    pos = np.arange(R)[:, None] * L + np.arange(L)  # (R, L) transition index
     mask = pos < n
     pos = np.minimum(pos, n - 1)
     x, y = ids[pos], ids[pos + 1]
     for s in range(0, L, seq_len):
-        yield x[:, s:s + seq_len], y[:, s:s + seq_len], mask[:, s:s + seq_len]
+        yield x[:, s : s + seq_len], y[:, s : s + seq_len], mask[:, s : s + seq_len]

@@ -25,25 +25,38 @@ than ``max_len`` tokens are an error by default; ``too_long="truncate"`` keeps t
 ``max_len`` with a warning. Character encoding is vectorised over the code points (millions
 of characters per second).
 """
+
 from __future__ import annotations
 
 import re
 import warnings
 from collections import Counter
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 
 from ..errors import BoucleError
 from ..validators import boolean, integer, one_of, positive_int
 
-__all__ = ["PAD", "START", "END", "UNK", "SPECIAL_TOKENS", "WORD_PATTERN", "WORDS_ONLY", "Tokenizer", "Vocabulary",
-           "token_ids", "describe_chars"]
+__all__ = [
+    "PAD",
+    "START",
+    "END",
+    "UNK",
+    "SPECIAL_TOKENS",
+    "WORD_PATTERN",
+    "WORDS_ONLY",
+    "Tokenizer",
+    "Vocabulary",
+    "token_ids",
+    "describe_chars",
+]
 
 PAD, START, END, UNK = 0, 1, 2, 3
 SPECIAL_TOKENS = ("<pad>", "<start>", "<end>", "<unk>")
-_UNK_CHAR = "\ufffd"                         # how decode() shows UNK in a character text
+_UNK_CHAR = "\ufffd"  # how decode() shows UNK in a character text
 #: a word (letters, digits, underscores; inner apostrophes: "don't") or one punctuation mark.
 WORD_PATTERN = r"\w+(?:'\w+)*|[^\w\s]"
 #: words only (punctuation dropped).
@@ -60,7 +73,7 @@ def describe_chars(chars: Sequence[str], limit: int = 8) -> str:
 
 def _short(obj: Any, n: int = 40) -> str:
     s = repr(obj)
-    return s if len(s) <= n else s[:n - 3] + "...'"
+    return s if len(s) <= n else s[: n - 3] + "...'"
 
 
 @dataclass(frozen=True)
@@ -88,7 +101,9 @@ class Tokenizer:
             except re.error as e:
                 raise BoucleError(f"pattern: expected a valid regular expression, got {self.pattern!r} ({e})") from None
             if rx.fullmatch(""):
-                raise BoucleError(f"pattern: expected a pattern that cannot match the empty string, got {self.pattern!r}")
+                raise BoucleError(
+                    f"pattern: expected a pattern that cannot match the empty string, got {self.pattern!r}"
+                )
             object.__setattr__(self, "_rx", rx)
 
     def tokenize(self, text: str) -> list[str]:
@@ -104,9 +119,11 @@ class Tokenizer:
         return {"level": self.level, "lower": self.lower, "pattern": self.pattern}
 
     @classmethod
-    def from_config(cls, config: Any) -> "Tokenizer":
+    def from_config(cls, config: Any) -> Tokenizer:
         if not isinstance(config, dict) or set(config) - {"level", "lower", "pattern"}:
-            raise BoucleError(f"tokenizer config: expected keys among ['level', 'lower', 'pattern'], got {_short(config, 80)}")
+            raise BoucleError(
+                f"tokenizer config: expected keys among ['level', 'lower', 'pattern'], got {_short(config, 80)}"
+            )
         return cls(**config)
 
 
@@ -126,8 +143,14 @@ class Vocabulary:
     (the token of every id, specials by their names), ``counts`` (or None).
     """
 
-    def __init__(self, tokens: Iterable[str], specials: bool = False, *, tokenizer: Tokenizer | None = None,
-                 counts: Sequence[int] | None = None):
+    def __init__(
+        self,
+        tokens: Iterable[str],
+        specials: bool = False,
+        *,
+        tokenizer: Tokenizer | None = None,
+        counts: Sequence[int] | None = None,
+    ):
         self.tokenizer = Tokenizer() if tokenizer is None else tokenizer
         if not isinstance(self.tokenizer, Tokenizer):
             raise BoucleError(f"tokenizer: expected a Tokenizer, got {type(tokenizer).__name__}")
@@ -141,7 +164,7 @@ class Vocabulary:
             tokens = sorted(set(tokens))
             if not tokens:
                 raise BoucleError("chars: expected at least one character, got none")
-            self._codes = np.array([ord(c) for c in tokens], dtype=np.int64)     # sorted code points
+            self._codes = np.array([ord(c) for c in tokens], dtype=np.int64)  # sorted code points
         else:
             tokens = self._check_words(tokens)
         self.tokens: list[str] = tokens
@@ -164,33 +187,43 @@ class Vocabulary:
             seen.add(t)
         taken = sorted(seen & set(SPECIAL_TOKENS)) if self.specials else []
         if taken:
-            raise BoucleError(f"tokens: {taken[0]!r} is a special token name, expected words other than "
-                              f"{list(SPECIAL_TOKENS)}")
+            raise BoucleError(
+                f"tokens: {taken[0]!r} is a special token name, expected words other than {list(SPECIAL_TOKENS)}"
+            )
         return tokens
 
     def _check_counts(self, counts: Any) -> np.ndarray:
         c = np.asarray(counts)
         if c.shape != (len(self),) or (c.size and (not np.issubdtype(c.dtype, np.integer) or c.min() < 0)):
-            raise BoucleError(f"counts: expected {len(self)} non-negative ints (one per id), got "
-                              f"{c.dtype} shape {c.shape}")
+            raise BoucleError(
+                f"counts: expected {len(self)} non-negative ints (one per id), got {c.dtype} shape {c.shape}"
+            )
         return c.astype(np.int64)
 
     # -- builders --------------------------------------------------------------------
     @classmethod
-    def from_text(cls, text: str, specials: bool = False) -> "Vocabulary":
+    def from_text(cls, text: str, specials: bool = False) -> Vocabulary:
         """The characters of ``text``."""
         if not isinstance(text, str) or not text:
             raise BoucleError(f"text: expected a non-empty text to build a vocabulary from, got {_short(text)}")
         return cls(set(text), specials)
 
     @classmethod
-    def from_texts(cls, texts: Iterable[str], specials: bool = True) -> "Vocabulary":
+    def from_texts(cls, texts: Iterable[str], specials: bool = True) -> Vocabulary:
         """Every character occurring in ``texts`` (with the special tokens by default: seq2seq)."""
         return cls(set().union(*(set(t) for t in texts)), specials)
 
     @classmethod
-    def words(cls, texts: str | Iterable[str], *, lower: bool = True, pattern: str | None = None,
-              min_count: int = 1, max_size: int | None = None, specials: bool = True) -> "Vocabulary":
+    def words(
+        cls,
+        texts: str | Iterable[str],
+        *,
+        lower: bool = True,
+        pattern: str | None = None,
+        min_count: int = 1,
+        max_size: int | None = None,
+        specials: bool = True,
+    ) -> Vocabulary:
         """A word vocabulary of ``texts`` (one text or an iterable of texts).
 
         Args:
@@ -222,10 +255,12 @@ class Vocabulary:
         ranked = sorted(counter.items(), key=lambda kv: (-kv[1], kv[0]))
         kept = [kv for kv in ranked if kv[1] >= min_count]
         if max_size is not None:
-            kept = kept[:max_size - offset]
+            kept = kept[: max_size - offset]
         if not kept:
-            raise BoucleError(f"min_count: expected a count that keeps some word, got {min_count} "
-                              f"(the most frequent word, {ranked[0][0]!r}, occurs {ranked[0][1]} times)")
+            raise BoucleError(
+                f"min_count: expected a count that keeps some word, got {min_count} "
+                f"(the most frequent word, {ranked[0][0]!r}, occurs {ranked[0][1]} times)"
+            )
         total = sum(counter.values())
         counts = [0] * offset + [c for _, c in kept]
         if specials:
@@ -258,8 +293,12 @@ class Vocabulary:
         return token in self.index
 
     def __eq__(self, other: Any) -> bool:
-        return (isinstance(other, Vocabulary) and other.tokens == self.tokens and other.specials == self.specials
-                and other.tokenizer == self.tokenizer)
+        return (
+            isinstance(other, Vocabulary)
+            and other.tokens == self.tokens
+            and other.specials == self.specials
+            and other.tokenizer == self.tokenizer
+        )
 
     __hash__ = None  # type: ignore[assignment]
 
@@ -276,8 +315,15 @@ class Vocabulary:
         return [c for c in dict.fromkeys(self.tokenizer.tokenize(text)) if c not in self.index]
 
     # -- text -> ids -----------------------------------------------------------------
-    def encode(self, text: str, name: str = "text", *, unknown: str | None = None, max_len: int | None = None,
-               too_long: str = "error") -> np.ndarray:
+    def encode(
+        self,
+        text: str,
+        name: str = "text",
+        *,
+        unknown: str | None = None,
+        max_len: int | None = None,
+        too_long: str = "error",
+    ) -> np.ndarray:
         """Ids of the tokens of ``text`` (no START/END), int64 ``(n_tokens,)``.
 
         Args:
@@ -293,8 +339,9 @@ class Vocabulary:
         one_of(unknown, ("error", "unk", "skip"), "unknown")
         one_of(too_long, ("error", "truncate"), "too_long")
         if unknown == "unk" and not self.specials:
-            raise BoucleError("unknown: 'unk' needs a vocabulary with the special tokens (specials=True), "
-                              "got one without")
+            raise BoucleError(
+                "unknown: 'unk' needs a vocabulary with the special tokens (specials=True), got one without"
+            )
         if not isinstance(text, str):
             raise BoucleError(f"{name}: expected a str, got {type(text).__name__}")
         if self.level == "words":
@@ -318,17 +365,21 @@ class Vocabulary:
                 chars = self.unknown(text)
                 where = np.flatnonzero(bad)[:10].tolist()
                 hint = "; pass unknown='unk' (CLI: --unknown unk) to map them to <unk>" if self.specials else ""
-                raise BoucleError(f"{name}: {describe_chars(chars)} not in the model's vocabulary of "
-                                  f"{len(self.chars)} characters: unknown {chars[:8]!r} at position(s) {where} "
-                                  f"of {_short(text)}{hint}")
+                raise BoucleError(
+                    f"{name}: {describe_chars(chars)} not in the model's vocabulary of "
+                    f"{len(self.chars)} characters: unknown {chars[:8]!r} at position(s) {where} "
+                    f"of {_short(text)}{hint}"
+                )
         return ids
 
     @staticmethod
     def _truncate(seq, n: int, name: str, max_len: int, too_long: str, what: str):
         if too_long == "error":
-            raise BoucleError(f"{name}: expected at most {max_len} {what} (max_len), got "
-                              f"{n} in {_short(seq if isinstance(seq, str) else ' '.join(seq))}; pass "
-                              f"too_long='truncate' (CLI: --truncate) to keep the first {max_len}")
+            raise BoucleError(
+                f"{name}: expected at most {max_len} {what} (max_len), got "
+                f"{n} in {_short(seq if isinstance(seq, str) else ' '.join(seq))}; pass "
+                f"too_long='truncate' (CLI: --truncate) to keep the first {max_len}"
+            )
         warnings.warn(f"{name}: {n} {what} truncated to max_len={max_len}", stacklevel=3)
         return seq[:max_len]
 
@@ -340,8 +391,9 @@ class Vocabulary:
             tokens = self._truncate(tokens, len(tokens), name, max_len, too_long, "tokens")
         return self.tokens_to_ids(tokens, name, unknown=unknown, _text=text)
 
-    def tokens_to_ids(self, tokens: Sequence[str], name: str = "tokens", *, unknown: str | None = None,
-                      _text: str | None = None) -> np.ndarray:
+    def tokens_to_ids(
+        self, tokens: Sequence[str], name: str = "tokens", *, unknown: str | None = None, _text: str | None = None
+    ) -> np.ndarray:
         """Ids of ``tokens`` (special tokens by their names too), int64; ``unknown`` as in :meth:`encode`."""
         unknown = self._default_unknown() if unknown is None else unknown
         one_of(unknown, ("error", "unk", "skip"), "unknown")
@@ -358,8 +410,10 @@ class Vocabulary:
                 where = np.flatnonzero(bad)[:10].tolist()
                 source = f" of {_short(_text)}" if _text is not None else ""
                 hint = "; pass unknown='unk' to map them to <unk>" if self.specials else ""
-                raise BoucleError(f"{name}: tokens {words[:8]!r} not in the vocabulary of {len(self.tokens)} "
-                                  f"{self.level}, at position(s) {where}{source}{hint}")
+                raise BoucleError(
+                    f"{name}: tokens {words[:8]!r} not in the vocabulary of {len(self.tokens)} "
+                    f"{self.level}, at position(s) {where}{source}{hint}"
+                )
         return ids
 
     def ids_to_tokens(self, ids: Any) -> list[str]:
@@ -368,18 +422,27 @@ class Vocabulary:
         itos = self.itos
         return [itos[i] for i in ids.tolist()]
 
-    def encode_batch(self, texts: Sequence[str], *, unknown: str | None = None, max_len: int | None = None,
-                     too_long: str = "error", name: str = "texts") -> np.ndarray:
+    def encode_batch(
+        self,
+        texts: Sequence[str],
+        *,
+        unknown: str | None = None,
+        max_len: int | None = None,
+        too_long: str = "error",
+        name: str = "texts",
+    ) -> np.ndarray:
         """``(N, T)`` int64 ids, right-padded with ``PAD`` to the longest text (special tokens needed)."""
         if not self.specials:
             raise BoucleError("encode_batch: padding needs a vocabulary with the special tokens (specials=True)")
         if isinstance(texts, str) or not isinstance(texts, (list, tuple)) or len(texts) == 0:
             raise BoucleError(f"{name}: expected a non-empty list of strings, got {_short(texts)}")
-        rows = [self.encode(t, f"{name}[{i}]", unknown=unknown, max_len=max_len, too_long=too_long)
-                for i, t in enumerate(texts)]
+        rows = [
+            self.encode(t, f"{name}[{i}]", unknown=unknown, max_len=max_len, too_long=too_long)
+            for i, t in enumerate(texts)
+        ]
         out = np.zeros((len(rows), max(len(r) for r in rows)), dtype=np.int64)
         for i, r in enumerate(rows):
-            out[i, :len(r)] = r
+            out[i, : len(r)] = r
         return out
 
     # -- ids -> text -----------------------------------------------------------------
@@ -397,7 +460,7 @@ class Vocabulary:
         ids = self._check_ids(ids)
         if self.specials:
             ends = np.flatnonzero(ids == END)
-            ids = ids[:ends[0]] if len(ends) else ids
+            ids = ids[: ends[0]] if len(ends) else ids
             ids = ids[(ids != PAD) & (ids != START)]
         if self.level == "words":
             return self.tokenizer.join(self.ids_to_tokens(ids))
@@ -421,23 +484,35 @@ class Vocabulary:
         return cfg
 
     @classmethod
-    def from_config(cls, config: dict, default_specials: bool = False) -> "Vocabulary":
+    def from_config(cls, config: dict, default_specials: bool = False) -> Vocabulary:
         """Rebuild from :meth:`get_config`; files written before ``"specials"`` was stored
         take ``default_specials`` (False for char models, True for encoder–decoders)."""
         if isinstance(config, dict) and isinstance(config.get("tokens"), list):
             specials = boolean(config.get("specials", default_specials), "specials", "vocabulary config")
-            return cls(config["tokens"], specials, tokenizer=Tokenizer.from_config(config.get("tokenizer", {"level": "words"})),
-                       counts=config.get("counts"))
+            return cls(
+                config["tokens"],
+                specials,
+                tokenizer=Tokenizer.from_config(config.get("tokenizer", {"level": "words"})),
+                counts=config.get("counts"),
+            )
         if not isinstance(config, dict) or not isinstance(config.get("chars"), str):
-            raise BoucleError(f"vocabulary config: expected {{'chars': str}} or {{'tokens': [...]}}, "
-                              f"got {_short(config, 80)}")
+            raise BoucleError(
+                f"vocabulary config: expected {{'chars': str}} or {{'tokens': [...]}}, got {_short(config, 80)}"
+            )
         specials = boolean(config.get("specials", default_specials), "specials", "vocabulary config")
         lower = boolean(config.get("lower", False), "lower", "vocabulary config")
         return cls(config["chars"], specials, tokenizer=Tokenizer("chars", lower))
 
 
-def token_ids(x: Any, vocab: Vocabulary | None, size: int, name: str = "x", unknown: str = "error",
-              too_long: str = "error", max_len: int | None = None) -> np.ndarray:
+def token_ids(
+    x: Any,
+    vocab: Vocabulary | None,
+    size: int,
+    name: str = "x",
+    unknown: str = "error",
+    too_long: str = "error",
+    max_len: int | None = None,
+) -> np.ndarray:
     """Texts (encoded with ``vocab``) or right-padded (N, T) ids → checked (N, T) int64 ids.
 
     Ids must lie in [0, ``size``); with ``max_len`` no sequence may hold more tokens
@@ -455,6 +530,8 @@ def token_ids(x: Any, vocab: Vocabulary | None, size: int, name: str = "x", unkn
     if a.min() < 0 or a.max() >= size:
         raise BoucleError(f"{name}: expected token ids in [0, {size}), got values in [{a.min()}, {a.max()}]")
     if max_len is not None and ((a != PAD).sum(axis=1) > max_len).any():
-        raise BoucleError(f"{name}: expected sequences of at most {max_len} tokens (max_source_len), "
-                          f"got {(a != PAD).sum(axis=1).max()}")
+        raise BoucleError(
+            f"{name}: expected sequences of at most {max_len} tokens (max_source_len), "
+            f"got {(a != PAD).sum(axis=1).max()}"
+        )
     return a.astype(np.int64, copy=False)

@@ -12,19 +12,28 @@ future must not leak into the past. :func:`forecast_splits` does the three in on
 call, assigning each window to the split that holds its first target step (its
 inputs may reach back into the previous split: those values are known by then).
 """
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
-from ..backend import make_rng
 from .. import validators
+from ..backend import make_rng
 from ..errors import BoucleError
 
-__all__ = ["sliding_windows", "split_series", "split_indices", "Normalizer", "forecast_splits",
-           "persistence_forecast", "ForecastData"]
+__all__ = [
+    "sliding_windows",
+    "split_series",
+    "split_indices",
+    "Normalizer",
+    "forecast_splits",
+    "persistence_forecast",
+    "ForecastData",
+]
 
 
 def _series(series: Any, name: str = "series") -> np.ndarray:
@@ -50,8 +59,9 @@ def _columns(targets: Sequence[int] | None, D: int) -> list[int]:
     return [c % D for c in cols]
 
 
-def sliding_windows(series: Any, window: int, horizon: int = 1, stride: int = 1,
-                    targets: Sequence[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
+def sliding_windows(
+    series: Any, window: int, horizon: int = 1, stride: int = 1, targets: Sequence[int] | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Input windows and the values that follow them.
 
     Args:
@@ -66,14 +76,18 @@ def sliding_windows(series: Any, window: int, horizon: int = 1, stride: int = 1,
         ``M = (N - window - horizon) // stride + 1`` (copies, in the series' dtype).
     """
     s = _series(series)
-    window, horizon, stride = validators.integer(window, "window", minimum=1), validators.integer(horizon, "horizon", minimum=1), validators.integer(stride, "stride", minimum=1)
+    window, horizon, stride = (
+        validators.integer(window, "window", minimum=1),
+        validators.integer(horizon, "horizon", minimum=1),
+        validators.integer(stride, "stride", minimum=1),
+    )
     N, D = s.shape
     if N < window + horizon:
         raise BoucleError(f"series: expected at least window + horizon = {window + horizon} rows, got {N}")
     cols = _columns(targets, D)
-    starts = np.arange(0, N - window - horizon + 1, stride)                        # (M,)
-    x = s[starts[:, None] + np.arange(window)]                                      # (M, window, D)
-    y = s[(starts + window)[:, None] + np.arange(horizon)][:, :, cols]               # (M, horizon, Dt)
+    starts = np.arange(0, N - window - horizon + 1, stride)  # (M,)
+    x = s[starts[:, None] + np.arange(window)]  # (M, window, D)
+    y = s[(starts + window)[:, None] + np.arange(horizon)][:, :, cols]  # (M, horizon, Dt)
     return x, y
 
 
@@ -97,8 +111,9 @@ def _split_points(n: int, val: float, test: float) -> tuple[int, int]:
     return a, a + n_val
 
 
-def split_indices(n: int, val: float = 0.15, test: float = 0.15, shuffle: bool = True,
-                  seed: Any = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def split_indices(
+    n: int, val: float = 0.15, test: float = 0.15, shuffle: bool = True, seed: Any = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Index arrays (train, val, test) over ``n`` examples; shuffled from ``seed`` unless
     ``shuffle=False`` (then in order, as for a time series)."""
     n = validators.integer(n, "n", minimum=1)
@@ -125,7 +140,7 @@ class Normalizer:
         if self.method not in ("standard", "minmax"):
             raise BoucleError(f"method: expected 'standard' or 'minmax', got {self.method!r}")
 
-    def fit(self, train: Any) -> "Normalizer":
+    def fit(self, train: Any) -> Normalizer:
         a = np.asarray(train, dtype=np.float64)
         if a.size == 0:
             raise BoucleError(f"train: expected a non-empty array, got shape {a.shape}")
@@ -171,8 +186,11 @@ class Normalizer:
 
     def get_config(self) -> dict:
         """JSON-able statistics (to store next to a model)."""
-        return {"method": self.method, "shift": None if self.shift is None else self.shift.tolist(),
-                "scale": None if self.scale is None else self.scale.tolist()}
+        return {
+            "method": self.method,
+            "shift": None if self.shift is None else self.shift.tolist(),
+            "scale": None if self.scale is None else self.scale.tolist(),
+        }
 
 
 @dataclass
@@ -189,9 +207,16 @@ class ForecastData:
     targets: list[int]
 
 
-def forecast_splits(series: Any, window: int, horizon: int = 1, val: float = 0.15, test: float = 0.15,
-                    normalize: str | None = "standard", targets: Sequence[int] | None = None,
-                    dtype: Any = np.float32) -> ForecastData:
+def forecast_splits(
+    series: Any,
+    window: int,
+    horizon: int = 1,
+    val: float = 0.15,
+    test: float = 0.15,
+    normalize: str | None = "standard",
+    targets: Sequence[int] | None = None,
+    dtype: Any = np.float32,
+) -> ForecastData:
     """Windows for train / validation / test, with normalisation fitted on the training rows.
 
     The series is cut in time order at ``1 - val - test`` and ``1 - test``; a window
@@ -202,14 +227,13 @@ def forecast_splits(series: Any, window: int, horizon: int = 1, val: float = 0.1
     a, b = _split_points(len(s), val, test)
     window, horizon = validators.integer(window, "window", minimum=1), validators.integer(horizon, "horizon", minimum=1)
     if a < window + horizon:
-        raise BoucleError(f"series: the training part ({a} rows) is shorter than window + horizon = "
-                          f"{window + horizon}")
+        raise BoucleError(f"series: the training part ({a} rows) is shorter than window + horizon = {window + horizon}")
     norm = None
     if normalize is not None:
         norm = Normalizer(normalize).fit(s[:a])
         s = norm.transform(s)
     x, y = sliding_windows(s, window, horizon, 1, targets)
-    first = np.arange(len(x)) + window                                  # index of the first target row
+    first = np.arange(len(x)) + window  # index of the first target row
     parts = [first < a, (first >= a) & (first < b), first >= b]
     out = [arr[p].astype(dtype) for p in parts for arr in (x, y)]
     return ForecastData(*out, normalizer=norm, targets=_columns(targets, s.shape[1]))

@@ -11,6 +11,7 @@
 
 The attention maps come from :meth:`boucle.models.captioner.ImageCaptioner.attention_maps`.
 """
+
 from __future__ import annotations
 
 import os
@@ -42,7 +43,7 @@ def upsample(alpha: Any, size: tuple[int, int]) -> np.ndarray:
         raise BoucleError(f"alpha: expected an (H', W') map, got shape {a.shape}")
     out = a
     for axis, (n_in, n_out) in enumerate(zip(a.shape, size)):
-        pos = np.clip((np.arange(n_out) + 0.5) * n_in / n_out - 0.5, 0, n_in - 1)   # source coordinate
+        pos = np.clip((np.arange(n_out) + 0.5) * n_in / n_out - 0.5, 0, n_in - 1)  # source coordinate
         lo = np.floor(pos).astype(int)
         hi = np.minimum(lo + 1, n_in - 1)
         w = (pos - lo).reshape([-1 if k == axis else 1 for k in range(2)])
@@ -59,8 +60,9 @@ def attention_overlay(image: Any, alpha: Any) -> np.ndarray:
     return np.clip(img * light[..., None], 0.0, 1.0)
 
 
-def plot_caption_attention(images: Any, maps: Sequence, path: str | os.PathLike, *,
-                           max_words: int = 20, title: str | None = None) -> str:
+def plot_caption_attention(
+    images: Any, maps: Sequence, path: str | os.PathLike, *, max_words: int = 20, title: str | None = None
+) -> str:
     """One row per image: the image, then one panel per word (``maps[i].words``) showing
     :func:`attention_overlay` of its attention (``maps[i].alpha``). Writes a PNG; returns its path."""
     images = np.asarray(images)
@@ -90,8 +92,15 @@ def plot_caption_attention(images: Any, maps: Sequence, path: str | os.PathLike,
     return _save(fig, path)
 
 
-def plot_caption_grid(images: Any, captions: Sequence[str], path: str | os.PathLike, *,
-                      correct: Sequence[bool] | None = None, cols: int = 4, title: str | None = None) -> str:
+def plot_caption_grid(
+    images: Any,
+    captions: Sequence[str],
+    path: str | os.PathLike,
+    *,
+    correct: Sequence[bool] | None = None,
+    cols: int = 4,
+    title: str | None = None,
+) -> str:
     """Images with their captions under them (wrapped); ``correct[i]`` colours caption i green
     (True) or red (False). Writes a PNG; returns its path."""
     images = np.asarray(images)

@@ -6,10 +6,12 @@
 - :func:`plot_filters`, :func:`plot_feature_maps`, :func:`plot_image_rows` — PNG grids
   (``plot`` extra: matplotlib).
 """
+
 from __future__ import annotations
 
 import os
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -42,11 +44,11 @@ def feature_maps(model: Any, x: np.ndarray, layer: int | str | None = None) -> n
     ``(B, H, W, C)`` — or one image ``(H, W, C)`` — in inference mode."""
     x = np.asarray(x)
     if model.built_input_shape is not None and x.ndim == len(model.built_input_shape):
-        x = x[None]                                                       # one image
+        x = x[None]  # one image
     k = _layer_index(model, layer)
     if not model.built:
         model.build(x.shape[1:])
-    for l in model.layers[:k + 1]:
+    for l in model.layers[: k + 1]:
         x = l.forward(x, training=False)[0]
     return x
 
@@ -60,7 +62,7 @@ def conv_filters(model_or_layer: Any, layer: int | str | None = None) -> np.ndar
         raise BoucleError(f"layer: expected a built Conv1D, Conv2D or Conv2DTranspose, got {type(l).__name__}")
     W = l.params["W"]
     if isinstance(l, Conv2DTranspose):
-        W = W.transpose(0, 1, 3, 2)                                       # (kh, kw, C, filters)
+        W = W.transpose(0, 1, 3, 2)  # (kh, kw, C, filters)
     if W.ndim == 3:
         W = W[None]
     return np.ascontiguousarray(np.moveaxis(W, -1, 0))
@@ -71,11 +73,12 @@ def _grid(n: int, cols: int | None = None) -> tuple[int, int]:
     return int(np.ceil(n / cols)), cols
 
 
-def plot_filters(model_or_layer: Any, path: str | os.PathLike, layer: int | str | None = None,
-                 title: str | None = None) -> str:
+def plot_filters(
+    model_or_layer: Any, path: str | os.PathLike, layer: int | str | None = None, title: str | None = None
+) -> str:
     """One tile per filter (averaged over input channels, 3 channels shown as colour), each
     scaled symmetrically around 0 (red +, blue −) (PNG)."""
-    F = conv_filters(model_or_layer, layer)                               # (n, kh, kw, C)
+    F = conv_filters(model_or_layer, layer)  # (n, kh, kw, C)
     n = len(F)
     rows, cols = _grid(n)
     fig = _figure((1.1 * cols + 0.4, 1.1 * rows + (0.5 if title else 0.2)))
@@ -99,11 +102,12 @@ def plot_filters(model_or_layer: Any, path: str | os.PathLike, layer: int | str 
     return _save(fig, path)
 
 
-def plot_feature_maps(model: Any, image: np.ndarray, path: str | os.PathLike, layer: int | str | None = None,
-                      title: str | None = None) -> str:
+def plot_feature_maps(
+    model: Any, image: np.ndarray, path: str | os.PathLike, layer: int | str | None = None, title: str | None = None
+) -> str:
     """The image, then one tile per channel of its activation maps at ``layer`` (PNG)."""
     image = np.asarray(image)
-    maps = feature_maps(model, image, layer)[0]                            # (H, W, C)
+    maps = feature_maps(model, image, layer)[0]  # (H, W, C)
     if maps.ndim != 3:
         raise BoucleError(f"layer: expected image-shaped activations (H, W, C), got shape {maps.shape}")
     n = maps.shape[-1] + 1
@@ -125,13 +129,13 @@ def plot_feature_maps(model: Any, image: np.ndarray, path: str | os.PathLike, la
     return _save(fig, path)
 
 
-def plot_image_rows(rows: Sequence[np.ndarray], path: str | os.PathLike, labels: Sequence[str] | None = None,
-                    title: str | None = None) -> str:
+def plot_image_rows(
+    rows: Sequence[np.ndarray], path: str | os.PathLike, labels: Sequence[str] | None = None, title: str | None = None
+) -> str:
     """A grid with one row per image batch ``(n, H, W, 1 or 3)`` (e.g. originals / noisy / reconstructed) (PNG)."""
     rows = [np.asarray(r) for r in rows]
     if not rows or any(r.ndim != 4 or r.shape[0] != rows[0].shape[0] for r in rows):
-        raise BoucleError(f"rows: expected batches of images (n, H, W, C) with one n, got "
-                          f"{[r.shape for r in rows]}")
+        raise BoucleError(f"rows: expected batches of images (n, H, W, C) with one n, got {[r.shape for r in rows]}")
     n = rows[0].shape[0]
     fig = _figure((0.9 * n + 1.2, 0.95 * len(rows) + (0.5 if title else 0.2)))
     axes = np.asarray(fig.subplots(len(rows), n)).reshape(len(rows), n)
@@ -139,8 +143,7 @@ def plot_image_rows(rows: Sequence[np.ndarray], path: str | os.PathLike, labels:
         for j in range(n):
             ax = axes[r, j]
             img = np.clip(batch[j], 0.0, 1.0)
-            ax.imshow(img[..., 0] if img.shape[-1] == 1 else img, cmap="gray", vmin=0, vmax=1,
-                      interpolation="nearest")
+            ax.imshow(img[..., 0] if img.shape[-1] == 1 else img, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
             ax.set_xticks([])
             ax.set_yticks([])
             if j == 0 and labels is not None:

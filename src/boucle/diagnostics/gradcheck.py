@@ -14,9 +14,11 @@ The reported error of a tensor is ``max_i |a_i − n_i| / max(max_i |a_i|, max_i
 the worst deviation relative to the gradient's scale (robust where single
 entries are ~0). Values below ~1e-7 mean the backward pass is right.
 """
+
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -38,8 +40,9 @@ def _indices(size: int, max_checks: int | None, rng: np.random.Generator) -> np.
     return np.sort(rng.choice(size, size=max_checks, replace=False))
 
 
-def numerical_gradient(f: Callable[[], float], x: np.ndarray, eps: float = 1e-6,
-                       index: np.ndarray | None = None) -> np.ndarray:
+def numerical_gradient(
+    f: Callable[[], float], x: np.ndarray, eps: float = 1e-6, index: np.ndarray | None = None
+) -> np.ndarray:
     """Central differences of the scalar ``f()`` w.r.t. the array ``x`` (perturbed in place).
 
     Only flat positions in ``index`` are computed (others stay 0).
@@ -47,7 +50,7 @@ def numerical_gradient(f: Callable[[], float], x: np.ndarray, eps: float = 1e-6,
     grad = np.zeros(x.size, dtype=np.float64)
     flat = x.reshape(-1)  # a view: x must be contiguous
     assert np.shares_memory(flat, x), "numerical_gradient needs a contiguous array"
-    for i in (range(x.size) if index is None else index):
+    for i in range(x.size) if index is None else index:
         old = flat[i]
         flat[i] = old + eps
         fp = f()
@@ -72,9 +75,16 @@ def float64_clone(target: Any) -> Any:
     return clone
 
 
-def check_gradients(target: Any, inputs: np.ndarray, mask: np.ndarray | None = None,
-                    initial_state: Any = None, eps: float = 1e-6, seed: int = 0,
-                    max_checks: int | None = 200, training: bool = False) -> dict[str, float]:
+def check_gradients(
+    target: Any,
+    inputs: np.ndarray,
+    mask: np.ndarray | None = None,
+    initial_state: Any = None,
+    eps: float = 1e-6,
+    seed: int = 0,
+    max_checks: int | None = 200,
+    training: bool = False,
+) -> dict[str, float]:
     """Worst relative error per gradient of a layer or model, by finite differences in float64.
 
     Args:
@@ -139,9 +149,15 @@ def check_gradients(target: Any, inputs: np.ndarray, mask: np.ndarray | None = N
     return errors
 
 
-def check_loss_gradients(loss: Any, y_true: np.ndarray, y_pred: np.ndarray,
-                         mask: np.ndarray | None = None, eps: float = 1e-6,
-                         seed: int = 0, max_checks: int | None = 200) -> float:
+def check_loss_gradients(
+    loss: Any,
+    y_true: np.ndarray,
+    y_pred: np.ndarray,
+    mask: np.ndarray | None = None,
+    eps: float = 1e-6,
+    seed: int = 0,
+    max_checks: int | None = 200,
+) -> float:
     """Worst relative error of ``loss.forward_backward(y_true, y_pred, mask)``'s gradient w.r.t. ``y_pred``."""
     rng = np.random.default_rng(seed)
     yp = np.ascontiguousarray(y_pred, dtype=np.float64).copy()

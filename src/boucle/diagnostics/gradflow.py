@@ -27,24 +27,29 @@ diagnostic, not a training tool.
 Plots (:func:`plot_gradient_flow`, :func:`plot_influence`) need matplotlib, the
 optional ``plot`` extra (``pip install boucle[plot]``); it is imported only there.
 """
+
 from __future__ import annotations
 
 import os
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
-from ..backend import make_rng
 from .. import validators
+from ..backend import make_rng
 from ..errors import BoucleError
 from ..layers.recurrent import GRU, LSTM, RNN, SimpleRNN
 
-__all__ = ["state_gradients", "input_influence", "gradient_flow", "plot_gradient_flow", "plot_influence",
-           "CELLS"]
+__all__ = ["state_gradients", "input_influence", "gradient_flow", "plot_gradient_flow", "plot_influence", "CELLS"]
 
 #: names accepted by :func:`gradient_flow` → layer factories taking the number of units.
-CELLS = {"SimpleRNN": lambda H: SimpleRNN(H), "SimpleRNN-relu": lambda H: SimpleRNN(H, activation="relu"),
-         "LSTM": lambda H: LSTM(H), "GRU": lambda H: GRU(H)}
+CELLS = {
+    "SimpleRNN": lambda H: SimpleRNN(H),
+    "SimpleRNN-relu": lambda H: SimpleRNN(H, activation="relu"),
+    "LSTM": lambda H: LSTM(H),
+    "GRU": lambda H: GRU(H),
+}
 
 
 def _check_layer(layer: Any) -> None:
@@ -57,9 +62,17 @@ def _check_layer(layer: Any) -> None:
 def _clone(layer: RNN, sequences: bool) -> RNN:
     """A float64 copy of ``layer`` with the same weights, deterministic, returning its states."""
     _check_layer(layer)
-    cfg = {**layer.get_config(), "return_sequences": sequences, "return_state": True, "stateful": False,
-           "go_backwards": False, "dropout": 0.0, "recurrent_dropout": 0.0, "dtype": "float64",
-           "name": "gradflow_clone"}
+    cfg = {
+        **layer.get_config(),
+        "return_sequences": sequences,
+        "return_state": True,
+        "stateful": False,
+        "go_backwards": False,
+        "dropout": 0.0,
+        "recurrent_dropout": 0.0,
+        "dtype": "float64",
+        "name": "gradflow_clone",
+    }
     cfg.pop("input_shape", None)
     twin = type(layer).from_config(cfg)
     twin.build(layer.built_input_shape, 0)
@@ -86,14 +99,15 @@ def _states(twin: RNN, x: np.ndarray, mask: np.ndarray | None) -> list[list[np.n
     out, s = [], None
     for t in range(x.shape[1]):
         init = None if s is None else (list(s) if n > 1 else s[0])
-        y = twin(x[:, t:t + 1], mask=None if mask is None else mask[:, t:t + 1], initial_state=init)
+        y = twin(x[:, t : t + 1], mask=None if mask is None else mask[:, t : t + 1], initial_state=init)
         s = y[1:]
         out.append(list(s))
     return out
 
 
-def state_gradients(layer: RNN, x: Any, mask: Any = None, target: str = "last",
-                    projection: Any = None, seed: Any = 0) -> dict[str, np.ndarray]:
+def state_gradients(
+    layer: RNN, x: Any, mask: Any = None, target: str = "last", projection: Any = None, seed: Any = 0
+) -> dict[str, np.ndarray]:
     """∂E/∂h_t (and ∂E/∂c_t for an LSTM) for every step t, per sequence.
 
     Args:
@@ -127,13 +141,13 @@ def state_gradients(layer: RNN, x: Any, mask: Any = None, target: str = "last",
         # the direct term of E at step t (dE_t/dh_t = r_t), counted only where step t is valid
         direct = r if target == "last" and t == T - 1 else (r[:, t] if target == "all" else None)
         if direct is not None:
-            grads[0][:, t] += direct if mask is None else direct * mask[:, t:t + 1]
+            grads[0][:, t] += direct if mask is None else direct * mask[:, t : t + 1]
         if t == T - 1:
             continue
         init = list(states[t]) if n > 1 else states[t][0]
-        m = None if mask is None else mask[:, t + 1:]
-        _, cache = twin.forward(x[:, t + 1:], mask=m, initial_state=init)
-        d_seq = r[:, t + 1:] if target == "all" else None
+        m = None if mask is None else mask[:, t + 1 :]
+        _, cache = twin.forward(x[:, t + 1 :], mask=m, initial_state=init)
+        d_seq = r[:, t + 1 :] if target == "all" else None
         d_final = [r if target == "last" else None] + [None] * (n - 1)
         _, ds = twin.backward([d_seq, *d_final], cache)
         for k, d in enumerate(ds if n > 1 else [ds]):
@@ -156,20 +170,27 @@ def input_influence(layer: RNN, x: Any, source: int = 0, mask: Any = None) -> np
     H = layer.units
     twin = _clone(layer, sequences=False)
     n = twin.cell.n_states
-    xr = np.repeat(x, H, axis=0)                                     # (B*H, T, D): copy k of sequence b
+    xr = np.repeat(x, H, axis=0)  # (B*H, T, D): copy k of sequence b
     mr = None if mask is None else np.repeat(mask, H, axis=0)
-    eye = np.tile(np.eye(H), (B, 1))                                 # (B*H, H): dy = e_k on copy k
+    eye = np.tile(np.eye(H), (B, 1))  # (B*H, H): dy = e_k on copy k
     out = np.zeros((B, T))
     for t in range(source, T):
-        _, cache = twin.forward(xr[:, :t + 1], mask=None if mr is None else mr[:, :t + 1])
-        dx = twin.backward([None, eye] + [None] * (n - 1), cache)    # (B*H, t+1, D): rows of ∂h_t/∂x
-        J = dx[:, source].reshape(B, H, D)                           # ∂h_t/∂x_source per sequence
-        out[:, t] = np.sqrt((J ** 2).sum(axis=(1, 2)))
+        _, cache = twin.forward(xr[:, : t + 1], mask=None if mr is None else mr[:, : t + 1])
+        dx = twin.backward([None, eye] + [None] * (n - 1), cache)  # (B*H, t+1, D): rows of ∂h_t/∂x
+        J = dx[:, source].reshape(B, H, D)  # ∂h_t/∂x_source per sequence
+        out[:, t] = np.sqrt((J**2).sum(axis=(1, 2)))
     return out
 
 
-def gradient_flow(cells: Sequence[str] = ("SimpleRNN", "LSTM", "GRU"), T: int = 50, units: int = 16,
-                  input_dim: int = 2, batch: int = 4, seed: int = 0, layers: dict | None = None) -> dict:
+def gradient_flow(
+    cells: Sequence[str] = ("SimpleRNN", "LSTM", "GRU"),
+    T: int = 50,
+    units: int = 16,
+    input_dim: int = 2,
+    batch: int = 4,
+    seed: int = 0,
+    layers: dict | None = None,
+) -> dict:
     """Mean ‖∂E/∂h_t‖ (E at the last step) and ‖∂h_t/∂x_1‖ over a batch of N(0, 1) inputs,
     for freshly initialised layers (or the built ``layers`` given by name).
 
@@ -187,8 +208,10 @@ def gradient_flow(cells: Sequence[str] = ("SimpleRNN", "LSTM", "GRU"), T: int = 
             layer = CELLS[name](units)
             layer.build((T, input_dim), seed)
         g = state_gradients(layer, x, seed=seed)
-        res = {"dE_dh": np.linalg.norm(g["h"], axis=-1).mean(axis=0),
-               "influence": input_influence(layer, x).mean(axis=0)}
+        res = {
+            "dE_dh": np.linalg.norm(g["h"], axis=-1).mean(axis=0),
+            "influence": input_influence(layer, x).mean(axis=0),
+        }
         if "c" in g:
             res["dE_dc"] = np.linalg.norm(g["c"], axis=-1).mean(axis=0)
         out[name] = res
@@ -196,6 +219,7 @@ def gradient_flow(cells: Sequence[str] = ("SimpleRNN", "LSTM", "GRU"), T: int = 
 
 
 # ----------------------------------------------------------------------------- plots
+
 
 def _figure(size: tuple[float, float]):
     try:
@@ -221,13 +245,14 @@ def plot_gradient_flow(results: dict, path: str | os.PathLike, title: str | None
     """Two log-scale panels from :func:`gradient_flow`: ‖∂E/∂h_t‖ and ‖∂h_t/∂x_1‖ against t (PNG)."""
     fig = _figure((9.0, 3.4))
     ax1, ax2 = fig.subplots(1, 2)
-    def positive(v):                                 # exact zeros (e.g. ∂E/∂c_T with h_T held) are not drawn
+
+    def positive(v):  # exact zeros (e.g. ∂E/∂c_T with h_T held) are not drawn
         v = np.asarray(v, dtype=np.float64)
         return np.where(v > 0, v, np.nan)
 
     for name, res in results.items():
         t = np.arange(1, len(res["dE_dh"]) + 1)
-        line, = ax1.semilogy(t, positive(res["dE_dh"]), label=name)
+        (line,) = ax1.semilogy(t, positive(res["dE_dh"]), label=name)
         if "dE_dc" in res:
             ax1.semilogy(t, positive(res["dE_dc"]), ls="--", color=line.get_color(), label=f"{name} (c)")
         ax2.semilogy(t, positive(res["influence"]), label=name)
@@ -255,8 +280,15 @@ def plot_influence(results: dict, path: str | os.PathLike, decades: float = 6.0)
         shade.append(np.clip(1.0 + np.log10(v / v.max()) / decades, 0.0, 1.0))
     rows = np.stack(shade)
     T = rows.shape[1]
-    ax.imshow(rows, cmap="Greys", vmin=0.0, vmax=1.0, aspect="auto", interpolation="nearest",
-              extent=(0.5, T + 0.5, len(names) - 0.5, -0.5))
+    ax.imshow(
+        rows,
+        cmap="Greys",
+        vmin=0.0,
+        vmax=1.0,
+        aspect="auto",
+        interpolation="nearest",
+        extent=(0.5, T + 0.5, len(names) - 0.5, -0.5),
+    )
     ax.set_yticks(range(len(names)), labels=names)
     ax.set_xlabel("t")
     ax.set_title(f"influence of the input at t = 1 on h_t (darker = stronger, log scale, {decades:g} decades)")

@@ -5,10 +5,11 @@ X_c = U S Vᵀ (SVD), coordinates X_c V_k (the k directions of largest variance)
 sign fixed so that its largest-magnitude loading is positive (deterministic). The plot
 (:func:`plot_words`, needs matplotlib: the ``plot`` extra) writes each word at its point.
 """
+
 from __future__ import annotations
 
 import os
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -27,9 +28,9 @@ def pca(x: np.ndarray, k: int = 2) -> tuple[np.ndarray, np.ndarray]:
         raise BoucleError(f"k: expected an int in [1, {min(x.shape)}], got {k!r}")
     xc = x - x.mean(axis=0)
     _, s, vt = np.linalg.svd(xc, full_matrices=False)
-    v = vt[:k].T                                                    # (D, k)
-    v *= np.sign(v[np.abs(v).argmax(axis=0), np.arange(k)])         # deterministic signs
-    total = float((s ** 2).sum())
+    v = vt[:k].T  # (D, k)
+    v *= np.sign(v[np.abs(v).argmax(axis=0), np.arange(k)])  # deterministic signs
+    total = float((s**2).sum())
     return xc @ v, (s[:k] ** 2) / total if total else np.zeros(k)
 
 

@@ -5,6 +5,7 @@ and ``reber.csv`` (one row per setting), ``results.md`` (the markdown tables) an
 when matplotlib is installed (the ``plot`` extra), ``success.png``, ``curves.png``,
 ``gradflow.png`` and ``influence.png``.
 """
+
 from __future__ import annotations
 
 import csv
@@ -21,8 +22,12 @@ __all__ = ["write_report", "markdown_tables"]
 
 _LABEL = {"rnn_tanh": "SimpleRNN tanh", "rnn_relu": "SimpleRNN relu", "lstm": "LSTM", "gru": "GRU"}
 #: one colour and marker per cell in every plot (marker sizes differ so overlapping lines stay visible)
-_STYLE = {"rnn_tanh": ("tab:blue", "o", 9), "rnn_relu": ("tab:orange", "s", 8), "lstm": ("tab:green", "^", 7),
-          "gru": ("tab:red", "D", 4)}
+_STYLE = {
+    "rnn_tanh": ("tab:blue", "o", 9),
+    "rnn_relu": ("tab:orange", "s", 8),
+    "lstm": ("tab:green", "^", 7),
+    "gru": ("tab:red", "D", 4),
+}
 
 
 def _style(cell: str) -> dict:
@@ -39,12 +44,15 @@ def markdown_tables(results: dict) -> str:
     summary = results["summary"]
     lengths = sorted({r["T"] for r in summary})
     cfg = results["config"]
-    lines = [f"Adding problem: solved = validation MSE < {cfg['threshold']} (trivial baseline 0.167); "
-             f"{cfg['seeds']} seed(s), at most {cfg['max_steps']} steps of {cfg['batch_size']} fresh examples, "
-             f"Adam lr {cfg['learning_rate']:g}. Cell: solved/runs (median steps to solve); "
-             "† = a run diverged.", "",
-             "| cell | units | params | clip | " + " | ".join(f"T = {T}" for T in lengths) + " |",
-             "|---|---:|---:|---|" + "---|" * len(lengths)]
+    lines = [
+        f"Adding problem: solved = validation MSE < {cfg['threshold']} (trivial baseline 0.167); "
+        f"{cfg['seeds']} seed(s), at most {cfg['max_steps']} steps of {cfg['batch_size']} fresh examples, "
+        f"Adam lr {cfg['learning_rate']:g}. Cell: solved/runs (median steps to solve); "
+        "† = a run diverged.",
+        "",
+        "| cell | units | params | clip | " + " | ".join(f"T = {T}" for T in lengths) + " |",
+        "|---|---:|---:|---|" + "---|" * len(lengths),
+    ]
     keys = list(dict.fromkeys((r["cell"], r["clip"]) for r in summary))
     for cell, clip in keys:
         rows = {r["T"]: r for r in summary if r["cell"] == cell and r["clip"] == clip}
@@ -61,18 +69,27 @@ def markdown_tables(results: dict) -> str:
             if r["diverged"]:
                 s += " †" * min(r["diverged"], 1)
             cells.append(s)
-        lines.append(f"| {_LABEL.get(cell, cell)} | {any_row['units']} | {any_row['params']} | {_clip_name(clip)} | "
-                     + " | ".join(cells) + " |")
+        lines.append(
+            f"| {_LABEL.get(cell, cell)} | {any_row['units']} | {any_row['params']} | {_clip_name(clip)} | "
+            + " | ".join(cells)
+            + " |"
+        )
     if results.get("reber"):
-        lines += ["", f"Embedded Reber grammar: success = every step of 256 held-out strings predicted exactly "
-                      f"(threshold 0.5); at most {cfg['reber_steps']} steps of {cfg['batch_size']} strings "
-                      f"(length ≤ {cfg['reber_max_length']}), clipnorm 1.", "",
-                  "| cell | units | params | solved/runs | median strings to solve | mean exact fraction |",
-                  "|---|---:|---:|---:|---:|---:|"]
+        lines += [
+            "",
+            f"Embedded Reber grammar: success = every step of 256 held-out strings predicted exactly "
+            f"(threshold 0.5); at most {cfg['reber_steps']} steps of {cfg['batch_size']} strings "
+            f"(length ≤ {cfg['reber_max_length']}), clipnorm 1.",
+            "",
+            "| cell | units | params | solved/runs | median strings to solve | mean exact fraction |",
+            "|---|---:|---:|---:|---:|---:|",
+        ]
         for r in results["reber"]:
             med = "–" if r["median_strings"] is None else f"{r['median_strings']:.0f}"
-            lines.append(f"| {_LABEL.get(r['cell'], r['cell'])} | {r['units']} | {r['params']} | "
-                         f"{r['solved']}/{r['runs']} | {med} | {r['mean_exact']:.2f} |")
+            lines.append(
+                f"| {_LABEL.get(r['cell'], r['cell'])} | {r['units']} | {r['params']} | "
+                f"{r['solved']}/{r['runs']} | {med} | {r['mean_exact']:.2f} |"
+            )
     return "\n".join(lines) + "\n"
 
 
@@ -100,8 +117,20 @@ def write_report(results: dict, out: str) -> list[str]:
         with open(path("results.json"), "w", encoding="utf-8") as f:
             json.dump(_json_safe({k: v for k, v in results.items() if k != "files"}), f, indent=1)
         with open(path("adding.csv"), "w", newline="", encoding="utf-8") as f:
-            cols = ["cell", "clip", "T", "units", "params", "runs", "solved", "success_rate", "median_steps",
-                    "diverged", "mean_final_mse", "max_grad_norm"]
+            cols = [
+                "cell",
+                "clip",
+                "T",
+                "units",
+                "params",
+                "runs",
+                "solved",
+                "success_rate",
+                "median_steps",
+                "diverged",
+                "mean_final_mse",
+                "max_grad_norm",
+            ]
             w = csv.DictWriter(f, fieldnames=cols)
             w.writeheader()
             for r in results["summary"]:
@@ -131,6 +160,7 @@ def write_report(results: dict, out: str) -> list[str]:
 def _figure(w: float, h: float):
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
+
     fig = Figure(figsize=(w, h), dpi=80)
     FigureCanvasAgg(fig)
     return fig
@@ -144,8 +174,9 @@ def _plot_success(results: dict, file: str) -> None:
     for ax, clip in zip(axes, clips):
         for cell in dict.fromkeys(r["cell"] for r in summary):
             rows = sorted((r for r in summary if r["cell"] == cell and r["clip"] == clip), key=lambda r: r["T"])
-            ax.plot([r["T"] for r in rows], [r["success_rate"] for r in rows], label=_LABEL.get(cell, cell),
-                    **_style(cell))
+            ax.plot(
+                [r["T"] for r in rows], [r["success_rate"] for r in rows], label=_LABEL.get(cell, cell), **_style(cell)
+            )
         ax.set_xscale("log")
         ax.set_xlabel("sequence length T")
         ax.set_title(f"adding problem, clip = {_clip_name(clip)}")
@@ -165,9 +196,14 @@ def _plot_curves(results: dict, file: str) -> None:
         for r in (r for r in adding if r["T"] == T):
             if r["curve"]:
                 s, m = zip(*r["curve"])
-                ax.semilogy(s, np.clip(m, 1e-5, 1e3), ls="-" if r["clip"] is not None else ":",
-                            color=_style(r["cell"])["color"], lw=1.2,
-                            label=f"{_LABEL.get(r['cell'], r['cell'])}, clip {_clip_name(r['clip'])}")
+                ax.semilogy(
+                    s,
+                    np.clip(m, 1e-5, 1e3),
+                    ls="-" if r["clip"] is not None else ":",
+                    color=_style(r["cell"])["color"],
+                    lw=1.2,
+                    label=f"{_LABEL.get(r['cell'], r['cell'])}, clip {_clip_name(r['clip'])}",
+                )
         ax.axhline(1 / 6, color="grey", lw=0.8)
         ax.axhline(results["config"]["threshold"], color="grey", lw=0.8, ls="--")
         ax.set_title(f"T = {T} (seed 0)")
@@ -215,8 +251,15 @@ def _plot_shading(flow: dict, file: str) -> None:
     fig = _figure(8.0, 0.9 + 0.35 * len(rows))
     ax = fig.subplots(1, 1)
     T = len(rows[0])
-    ax.imshow(np.stack(rows), cmap="Greys", vmin=0, vmax=1, aspect="auto", interpolation="nearest",
-              extent=(0.5, T + 0.5, len(rows) - 0.5, -0.5))
+    ax.imshow(
+        np.stack(rows),
+        cmap="Greys",
+        vmin=0,
+        vmax=1,
+        aspect="auto",
+        interpolation="nearest",
+        extent=(0.5, T + 0.5, len(rows) - 0.5, -0.5),
+    )
     ax.set_yticks(range(len(names)), labels=names, fontsize=7)
     ax.set_xlabel("t")
     ax.set_title("influence ‖∂h_t/∂x_1‖ per row, log scale over 6 decades (seed 002's grey shading)", fontsize=9)

@@ -23,29 +23,39 @@ the study progresses). The command line is
 [--workers N | --scheduler tcp://HOST:PORT]`` (:mod:`boucle.commands.experiment`); the runs
 go through the search engine's backends (:mod:`boucle.search.backends`) with identical results.
 """
+
 from __future__ import annotations
 
 import json
 import math
 import os
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 
-from .. import optimizers
+from .. import optimizers, validators
 from ..backend import blas_threads, make_rng
 from ..data.tasks.synthetic import adding_problem, embedded_reber
-from .. import validators
 from ..errors import BoucleError
 from ..layers import GRU, LSTM, Dense, SimpleRNN
 from ..models import Sequential
 from ..search.backends import Backend, SerialBackend, map_ordered
 from ..training import train_step
 
-__all__ = ["KINDS", "StudyConfig", "param_count", "units_for_budget", "build_model", "adding_run", "reber_run",
-           "run_study", "summarize"]
+__all__ = [
+    "KINDS",
+    "StudyConfig",
+    "param_count",
+    "units_for_budget",
+    "build_model",
+    "adding_run",
+    "reber_run",
+    "run_study",
+    "summarize",
+]
 
 #: cell kinds of the study → (layer class, extra arguments, gate blocks G).
 KINDS: dict[str, tuple[type, dict, int]] = {
@@ -74,12 +84,24 @@ def _kind(kind: str) -> tuple[type, dict, int]:
     return KINDS[kind]
 
 
-def build_model(kind: str, units: int, input_dim: int, output_dim: int, seed: int,
-                sequences: bool = False, output_activation: str | None = None) -> Sequential:
+def build_model(
+    kind: str,
+    units: int,
+    input_dim: int,
+    output_dim: int,
+    seed: int,
+    sequences: bool = False,
+    output_activation: str | None = None,
+) -> Sequential:
     """``cell(units, return_sequences=sequences) → Dense(output_dim, output_activation)``."""
     cls, extra, _ = _kind(kind)
-    return Sequential([cls(units, return_sequences=sequences, input_shape=(None, input_dim), **extra),
-                       Dense(output_dim, activation=output_activation)], seed=seed)
+    return Sequential(
+        [
+            cls(units, return_sequences=sequences, input_shape=(None, input_dim), **extra),
+            Dense(output_dim, activation=output_activation),
+        ],
+        seed=seed,
+    )
 
 
 @dataclass
@@ -93,7 +115,7 @@ class StudyConfig:
     max_steps: int = 4000
     batch_size: int = 32
     learning_rate: float = 1e-2
-    param_budget: int = 1233                  #: LSTM(16) → Dense(1) on 2 inputs
+    param_budget: int = 1233  #: LSTM(16) → Dense(1) on 2 inputs
     eval_every: int = 50
     val_size: int = 256
     threshold: float = 0.01
@@ -101,14 +123,24 @@ class StudyConfig:
     reber_seeds: int = 10
     reber_steps: int = 1500
     reber_max_length: int = 40
-    reber_budget: int = 1655                  #: LSTM(16) → Dense(7) on 7 inputs
+    reber_budget: int = 1655  #: LSTM(16) → Dense(7) on 7 inputs
     gradflow: bool = True
 
     @classmethod
-    def quick(cls) -> "StudyConfig":
+    def quick(cls) -> StudyConfig:
         """A grid small enough for a smoke test (seconds)."""
-        return cls(lengths=(10, 20), cells=("rnn_tanh", "gru"), clips=(None, 1.0), seeds=1, max_steps=300,
-                   eval_every=25, val_size=64, reber_cells=("gru",), reber_seeds=1, reber_steps=100)
+        return cls(
+            lengths=(10, 20),
+            cells=("rnn_tanh", "gru"),
+            clips=(None, 1.0),
+            seeds=1,
+            max_steps=300,
+            eval_every=25,
+            val_size=64,
+            reber_cells=("gru",),
+            reber_seeds=1,
+            reber_steps=100,
+        )
 
 
 def _train_step(model: Sequential, x, y, mask=None) -> tuple[float, float]:
@@ -121,8 +153,7 @@ def _train_step(model: Sequential, x, y, mask=None) -> tuple[float, float]:
     return r.loss, r.grad_norm
 
 
-def adding_run(kind: str, T: int, seed: int, clip: float | None, cfg: StudyConfig,
-               keep_model: bool = False) -> dict:
+def adding_run(kind: str, T: int, seed: int, clip: float | None, cfg: StudyConfig, keep_model: bool = False) -> dict:
     """Train one model on the adding problem of length T; the run's record."""
     units = units_for_budget(kind, cfg.param_budget, 2, 1)
     model = build_model(kind, units, 2, 1, seed)
@@ -130,9 +161,20 @@ def adding_run(kind: str, T: int, seed: int, clip: float | None, cfg: StudyConfi
     model.compile(optimizer=opt, loss="mse")
     x_val, y_val = adding_problem(cfg.val_size, T, seed=10_000 + T)
     rng = make_rng(seed + 1_000_003 * T)
-    rec: dict[str, Any] = {"task": "adding", "cell": kind, "clip": clip, "T": T, "seed": seed, "units": units,
-                           "params": model.count_params(), "solved": False, "steps_to_solve": None,
-                           "diverged": False, "max_grad_norm": 0.0, "curve": []}
+    rec: dict[str, Any] = {
+        "task": "adding",
+        "cell": kind,
+        "clip": clip,
+        "T": T,
+        "seed": seed,
+        "units": units,
+        "params": model.count_params(),
+        "solved": False,
+        "steps_to_solve": None,
+        "diverged": False,
+        "max_grad_norm": 0.0,
+        "curve": [],
+    }
     t0, c0 = time.perf_counter(), time.process_time()
     best = final = float("inf")
     for step in range(1, cfg.max_steps + 1):
@@ -151,8 +193,12 @@ def adding_run(kind: str, T: int, seed: int, clip: float | None, cfg: StudyConfi
             if final < cfg.threshold:
                 rec["solved"], rec["steps_to_solve"] = True, step
                 break
-    rec.update(final_mse=final, best_mse=best, seconds=round(time.perf_counter() - t0, 2),
-               cpu_seconds=round(time.process_time() - c0, 2))
+    rec.update(
+        final_mse=final,
+        best_mse=best,
+        seconds=round(time.perf_counter() - t0, 2),
+        cpu_seconds=round(time.process_time() - c0, 2),
+    )
     if keep_model:
         rec["model"] = model
     return rec
@@ -163,7 +209,7 @@ def _reber_exact(model: Sequential, x, y, mask) -> tuple[float, float]:
     p = model.predict(x, mask=mask, batch_size=len(x)) > 0.5
     t = y > 0.5
     exact = ((p == t).all(-1) | ~mask).all(-1)
-    last = mask.sum(1) - 2                                    # input = the inner E, next = the 2nd symbol
+    last = mask.sum(1) - 2  # input = the inner E, next = the 2nd symbol
     rows = np.arange(len(x))
     pen = (p[rows, last] == t[rows, last]).all(-1)
     return float(exact.mean()), float(pen.mean())
@@ -177,8 +223,15 @@ def reber_run(kind: str, seed: int, cfg: StudyConfig) -> dict:
     model.compile(optimizer=opt, loss="binary_crossentropy")
     xv, yv, mv, _ = embedded_reber(256, seed=77_777, max_length=cfg.reber_max_length)
     rng = make_rng(seed + 500_000)
-    rec: dict[str, Any] = {"task": "reber", "cell": kind, "seed": seed, "units": units,
-                           "params": model.count_params(), "solved": False, "strings_to_solve": None}
+    rec: dict[str, Any] = {
+        "task": "reber",
+        "cell": kind,
+        "seed": seed,
+        "units": units,
+        "params": model.count_params(),
+        "solved": False,
+        "strings_to_solve": None,
+    }
     t0, c0 = time.perf_counter(), time.process_time()
     exact = pen = 0.0
     for step in range(1, cfg.reber_steps + 1):
@@ -192,8 +245,12 @@ def reber_run(kind: str, seed: int, cfg: StudyConfig) -> dict:
             if exact == 1.0:
                 rec["solved"], rec["strings_to_solve"] = True, step * cfg.batch_size
                 break
-    rec.update(exact=exact, penultimate=pen, seconds=round(time.perf_counter() - t0, 2),
-               cpu_seconds=round(time.process_time() - c0, 2))
+    rec.update(
+        exact=exact,
+        penultimate=pen,
+        seconds=round(time.perf_counter() - t0, 2),
+        cpu_seconds=round(time.process_time() - c0, 2),
+    )
     return rec
 
 
@@ -207,12 +264,22 @@ def summarize(runs: Sequence[dict]) -> list[dict]:
     for (cell, clip, T), rs in groups.items():
         steps = [r["steps_to_solve"] for r in rs if r["solved"]]
         finite = [r["final_mse"] for r in rs if math.isfinite(r["final_mse"])]
-        rows.append({"cell": cell, "clip": clip, "T": T, "units": rs[0]["units"], "params": rs[0]["params"],
-                     "runs": len(rs), "solved": len(steps), "success_rate": len(steps) / len(rs),
-                     "median_steps": float(np.median(steps)) if steps else None,
-                     "diverged": sum(r["diverged"] for r in rs),
-                     "mean_final_mse": float(np.mean(finite)) if finite else None,
-                     "max_grad_norm": max(r["max_grad_norm"] for r in rs)})
+        rows.append(
+            {
+                "cell": cell,
+                "clip": clip,
+                "T": T,
+                "units": rs[0]["units"],
+                "params": rs[0]["params"],
+                "runs": len(rs),
+                "solved": len(steps),
+                "success_rate": len(steps) / len(rs),
+                "median_steps": float(np.median(steps)) if steps else None,
+                "diverged": sum(r["diverged"] for r in rs),
+                "mean_final_mse": float(np.mean(finite)) if finite else None,
+                "max_grad_norm": max(r["max_grad_norm"] for r in rs),
+            }
+        )
     return rows
 
 
@@ -222,8 +289,12 @@ def _run(task: str, args: tuple) -> dict:
         return adding_run(*args[:5], keep_model=args[5]) if task == "adding" else reber_run(*args)
 
 
-def run_study(cfg: StudyConfig | None = None, out: str | os.PathLike | None = None,
-              log: Callable[[str], None] | None = print, backend: Backend | None = None) -> dict:
+def run_study(
+    cfg: StudyConfig | None = None,
+    out: str | os.PathLike | None = None,
+    log: Callable[[str], None] | None = print,
+    backend: Backend | None = None,
+) -> dict:
     """Run the whole study; with ``out`` write the tables and plots there. Returns the results.
 
     ``backend`` (:mod:`boucle.search.backends`) runs the grid's runs — serially in this
@@ -247,7 +318,7 @@ def run_study(cfg: StudyConfig | None = None, out: str | os.PathLike | None = No
     if progress is not None:
         open(progress, "w", encoding="utf-8").close()
 
-    def record(r: dict) -> None:                     # one JSON line per finished run, as the study goes
+    def record(r: dict) -> None:  # one JSON line per finished run, as the study goes
         runs.append(r)
         if progress is not None:
             with open(progress, "a", encoding="utf-8") as f:
@@ -266,32 +337,54 @@ def run_study(cfg: StudyConfig | None = None, out: str | os.PathLike | None = No
         for kind in cfg.reber_cells:
             tasks.append(("reber", (kind, seed, cfg)))
 
-    def done(i: int, r: dict) -> None:                # in the grid's order, whatever the backend
+    def done(i: int, r: dict) -> None:  # in the grid's order, whatever the backend
         if r["task"] == "adding":
             if "model" in r:
                 trained[r["cell"]] = r.pop("model")
             record(r)
-            say(f"adding T={r['T']:<4} {r['cell']:<9} clip={r['clip']!s:<5} seed={r['seed']}: "
-                + (f"solved in {r['steps_to_solve']} steps" if r["solved"] else
-                   ("diverged" if r["diverged"] else f"not solved, MSE {r['final_mse']:.4f}"))
-                + f" ({r['cpu_seconds']:.1f} s CPU)")
+            say(
+                f"adding T={r['T']:<4} {r['cell']:<9} clip={r['clip']!s:<5} seed={r['seed']}: "
+                + (
+                    f"solved in {r['steps_to_solve']} steps"
+                    if r["solved"]
+                    else ("diverged" if r["diverged"] else f"not solved, MSE {r['final_mse']:.4f}")
+                )
+                + f" ({r['cpu_seconds']:.1f} s CPU)"
+            )
         else:
             record(r)
-            say(f"reber {r['cell']:<9} seed={r['seed']}: " + (f"solved after {r['strings_to_solve']} strings"
-                if r["solved"] else f"not solved (exact {r['exact']:.2f})") + f" ({r['cpu_seconds']:.1f} s CPU)")
+            say(
+                f"reber {r['cell']:<9} seed={r['seed']}: "
+                + (
+                    f"solved after {r['strings_to_solve']} strings"
+                    if r["solved"]
+                    else f"not solved (exact {r['exact']:.2f})"
+                )
+                + f" ({r['cpu_seconds']:.1f} s CPU)"
+            )
 
     t_start, c_start = time.perf_counter(), time.process_time()
     backend = backend or SerialBackend()
     with blas_threads(1):
         map_ordered(backend, _run, [(name, args) for name, args in tasks], on_result=done)
         flow = _gradient_flows(cfg, trained, grad_T) if cfg.gradflow else {}
-    results = {"config": asdict(cfg), "runs": runs, "summary": summarize(runs),
-               "reber": _reber_summary(runs), "gradflow": flow,
-               "seconds": round(time.perf_counter() - t_start, 1),
-               "cpu_seconds": round(time.process_time() - c_start + (0.0 if isinstance(backend, SerialBackend) else
-                                                                     sum(r["cpu_seconds"] for r in runs)), 1)}
+    results = {
+        "config": asdict(cfg),
+        "runs": runs,
+        "summary": summarize(runs),
+        "reber": _reber_summary(runs),
+        "gradflow": flow,
+        "seconds": round(time.perf_counter() - t_start, 1),
+        "cpu_seconds": round(
+            time.process_time()
+            - c_start
+            + (0.0 if isinstance(backend, SerialBackend) else sum(r["cpu_seconds"] for r in runs)),
+            1,
+        ),
+    }
     if out is not None:
         from ._report import write_report
+
         results["files"] = write_report(results, out)
     return results
 
@@ -301,15 +394,24 @@ def _reber_summary(runs: Sequence[dict]) -> list[dict]:
     for cell in dict.fromkeys(r["cell"] for r in runs if r["task"] == "reber"):
         rs = [r for r in runs if r["task"] == "reber" and r["cell"] == cell]
         strings = [r["strings_to_solve"] for r in rs if r["solved"]]
-        rows.append({"cell": cell, "units": rs[0]["units"], "params": rs[0]["params"], "runs": len(rs),
-                     "solved": len(strings), "median_strings": float(np.median(strings)) if strings else None,
-                     "mean_exact": float(np.mean([r["exact"] for r in rs]))})
+        rows.append(
+            {
+                "cell": cell,
+                "units": rs[0]["units"],
+                "params": rs[0]["params"],
+                "runs": len(rs),
+                "solved": len(strings),
+                "median_strings": float(np.median(strings)) if strings else None,
+                "mean_exact": float(np.mean([r["exact"] for r in rs])),
+            }
+        )
     return rows
 
 
 def _gradient_flows(cfg: StudyConfig, trained: dict, T: int) -> dict:
     """‖∂E/∂h_t‖ and ‖∂h_t/∂x_1‖ on adding-problem inputs: fresh layers and the trained ones."""
     from ..diagnostics.gradflow import input_influence, state_gradients
+
     x, _ = adding_problem(4, T, seed=123)
     out: dict[str, dict] = {"T": T, "init": {}, "trained": {}}
     for kind in cfg.cells:
@@ -320,6 +422,8 @@ def _gradient_flows(cfg: StudyConfig, trained: dict, T: int) -> dict:
                 continue
             layer = model.layers[0]
             g = state_gradients(layer, x, seed=0)
-            out[tag][kind] = {"dE_dh": np.linalg.norm(g["h"], axis=-1).mean(0).tolist(),
-                              "influence": input_influence(layer, x).mean(0).tolist()}
+            out[tag][kind] = {
+                "dE_dh": np.linalg.norm(g["h"], axis=-1).mean(0).tolist(),
+                "influence": input_influence(layer, x).mean(0).tolist(),
+            }
     return out

@@ -7,6 +7,7 @@ its encoder and its decoder step. Needs the ``onnx`` extra (``pip install 'boucl
 ``onnxruntime`` runs the graphs). How each layer maps to ONNX operators:
 :mod:`boucle.export.layers` and :mod:`boucle.export.recurrent`.
 """
+
 from .models import charmodel_graph, export_onnx, seq2seq_graphs, seq2seq_paths, sequential_graph
 
 __all__ = ["export_onnx", "sequential_graph", "charmodel_graph", "seq2seq_graphs", "seq2seq_paths"]

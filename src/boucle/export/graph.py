@@ -14,6 +14,7 @@ onnxruntime's recurrent operators run in float32) or in its integer type. ``onnx
 an optional dependency (the ``onnx`` extra): it is imported when a model is built, and
 its absence is a one-line :class:`~boucle.errors.BoucleError`.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -77,8 +78,9 @@ class Graph:
         if tensor != name:
             self.nodes.append(onnx.helper.make_node("Identity", [tensor], [name], name=self.fresh(f"out_{name}")))
             self._names[name] = self._names.get(name, 0) + 1
-        self.outputs.append(onnx.helper.make_tensor_value_info(name, _elem_type(dtype),
-                                                               None if shape is None else list(shape)))
+        self.outputs.append(
+            onnx.helper.make_tensor_value_info(name, _elem_type(dtype), None if shape is None else list(shape))
+        )
         return name
 
     # -- contents ---------------------------------------------------------------------
@@ -96,8 +98,7 @@ class Graph:
         self.initializers.append(onnx.numpy_helper.from_array(np.ascontiguousarray(a), tname))
         return tname
 
-    def node(self, op: str, inputs: Sequence[str], n_out: int = 1, name: str | None = None,
-             **attrs) -> Any:
+    def node(self, op: str, inputs: Sequence[str], n_out: int = 1, name: str | None = None, **attrs) -> Any:
         """Add node ``op``; returns its output name (or a list of ``n_out`` names). An input ``""`` is
         an omitted optional input."""
         onnx = require_onnx()
@@ -125,8 +126,9 @@ class Graph:
         """The ``onnx.ModelProto``, checked by ``onnx.checker``."""
         onnx = require_onnx()
         graph = onnx.helper.make_graph(self.nodes, self.name, self.inputs, self.outputs, self.initializers)
-        model = onnx.helper.make_model(graph, producer_name="boucle",
-                                       opset_imports=[onnx.helper.make_opsetid("", OPSET)])
+        model = onnx.helper.make_model(
+            graph, producer_name="boucle", opset_imports=[onnx.helper.make_opsetid("", OPSET)]
+        )
         model.ir_version = IR_VERSION
         if doc:
             model.doc_string = doc

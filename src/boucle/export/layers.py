@@ -30,6 +30,7 @@ ZeroPadding2D            ``Pad``
 A mask is carried as ``sequence_lens``: exact for right-padded rows (what
 ``pad_sequences`` makes by default), where the valid steps are a prefix of each row.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -80,6 +81,7 @@ def _converts(*classes):
         for c in classes:
             CONVERTERS[c] = fn
         return fn
+
     return deco
 
 
@@ -89,8 +91,9 @@ def activation(g: Graph, name: str, x: str) -> str:
         return x
     ops = {"sigmoid": ("Sigmoid", {}), "tanh": ("Tanh", {}), "relu": ("Relu", {}), "softmax": ("Softmax", {"axis": -1})}
     if name not in ops:
-        raise BoucleError(f"export_onnx: activation {name!r} has no ONNX operator here, expected one of "
-                          f"{['linear', *ops]}")
+        raise BoucleError(
+            f"export_onnx: activation {name!r} has no ONNX operator here, expected one of {['linear', *ops]}"
+        )
     op, attrs = ops[name]
     return g.node(op, [x], **attrs)
 
@@ -99,7 +102,7 @@ def lengths_of(g: Graph, valid: str, lens: str | None) -> str:
     """(B,) int32 lengths from a (B, T) 0/1 float ``valid``; combined with earlier ``lens`` (the minimum:
     both masks are prefixes, their intersection is the shorter)."""
     n = g.node("ReduceSum", [valid, g.const(np.array([1]), "axes")], keepdims=0)
-    n = g.node("Cast", [n], to=6)                                          # int32
+    n = g.node("Cast", [n], to=6)  # int32
     return n if lens is None else g.node("Min", [lens, n])
 
 
@@ -110,9 +113,11 @@ def convert_layer(g: Graph, layer, x: str, lens: str | None, shape: tuple, batch
         if isinstance(layer, RNN):
             fn = _rnn
         else:
-            raise BoucleError(f"export_onnx: layer {layer.name!r} ({type(layer).__name__}) has no ONNX "
-                              f"converter; supported: {sorted(c.__name__ for c in CONVERTERS)} and the "
-                              "recurrent layers")
+            raise BoucleError(
+                f"export_onnx: layer {layer.name!r} ({type(layer).__name__}) has no ONNX "
+                f"converter; supported: {sorted(c.__name__ for c in CONVERTERS)} and the "
+                "recurrent layers"
+            )
     return fn(g, layer, x, lens, shape, batch)
 
 
@@ -151,24 +156,28 @@ def _embedding(g, l, x, lens, shape, batch):
 @_converts(Masking)
 def _masking(g, l, x, lens, shape, batch):
     same = g.node("Cast", [g.node("Equal", [x, g.const(np.array(l.mask_value, dtype=np.float32))])], to=1)
-    all_same = g.node("ReduceMin", [same], axes=[-1], keepdims=0)                      # (B, T)
+    all_same = g.node("ReduceMin", [same], axes=[-1], keepdims=0)  # (B, T)
     valid = g.node("Sub", [g.const(np.array(1.0, dtype=np.float32)), all_same])
     y = g.node("Mul", [x, g.unsqueeze(valid, [-1])])
-    return y, lengths_of(g, valid, None)                         # Masking replaces the incoming mask
+    return y, lengths_of(g, valid, None)  # Masking replaces the incoming mask
 
 
 def _rnn(g, l, x, lens, shape, batch):
     if l.return_state:
-        raise BoucleError(f"export_onnx: {l.name}: return_state=True gives several outputs; a Sequential is "
-                          "exported with one output per layer")
+        raise BoucleError(
+            f"export_onnx: {l.name}: return_state=True gives several outputs; a Sequential is "
+            "exported with one output per layer"
+        )
     return convert_rnn(g, l, x, lens, batch), (lens if l.return_sequences else None)
 
 
 @_converts(Bidirectional)
 def _bidirectional(g, l, x, lens, shape, batch):
     if l.return_state or l.merge_mode is None:
-        raise BoucleError(f"export_onnx: {l.name}: return_state=True or merge_mode=None gives several outputs; "
-                          "a Sequential is exported with one output per layer")
+        raise BoucleError(
+            f"export_onnx: {l.name}: return_state=True or merge_mode=None gives several outputs; "
+            "a Sequential is exported with one output per layer"
+        )
     yf, yb = (convert_rnn(g, inner, x, lens, batch) for inner in l.layers)
     if l.merge_mode == "concat":
         y = g.node("Concat", [yf, yb], axis=-1)
@@ -206,8 +215,10 @@ def _channels_last(g, x, rank):
 
 def _static(l, shape) -> tuple:
     if any(n is None for n in shape[:-1]):
-        raise BoucleError(f"export_onnx: {l.name}: needs known spatial sizes to fix its padding, got input shape "
-                          f"{tuple(shape)}; build the model with them (input_shape=...)")
+        raise BoucleError(
+            f"export_onnx: {l.name}: needs known spatial sizes to fix its padding, got input shape "
+            f"{tuple(shape)}; build the model with them (input_shape=...)"
+        )
     return tuple(shape[:-1])
 
 
@@ -217,12 +228,18 @@ def _conv(g, l, x, lens, shape, batch):
     pads = conv_ops.resolve_padding(l.padding, shape[:-1], l.kernel_size, l.strides, l.dilation_rate)
     if any(p is None for pair in pads for p in pair):
         pads = conv_ops.resolve_padding(l.padding, _static(l, shape), l.kernel_size, l.strides, l.dilation_rate)
-    W = np.transpose(l.params["W"], (rank + 1, rank, *range(rank)))              # (O, C, *k)
+    W = np.transpose(l.params["W"], (rank + 1, rank, *range(rank)))  # (O, C, *k)
     inputs = [_channels_first(g, x, rank), g.const(W, f"{l.name}_W")]
     if l.use_bias:
         inputs.append(g.const(l.params["b"], f"{l.name}_b"))
-    y = g.node("Conv", inputs, kernel_shape=list(l.kernel_size), strides=list(l.strides),
-               dilations=list(l.dilation_rate), pads=[p[0] for p in pads] + [p[1] for p in pads])
+    y = g.node(
+        "Conv",
+        inputs,
+        kernel_shape=list(l.kernel_size),
+        strides=list(l.strides),
+        dilations=list(l.dilation_rate),
+        pads=[p[0] for p in pads] + [p[1] for p in pads],
+    )
     return activation(g, l.activation, _channels_last(g, y, rank)), None
 
 
@@ -233,16 +250,23 @@ def _conv_transpose(g, l, x, lens, shape, batch):
     begin, end, extra = [], [], []
     for n, k, s, d, crop, out in zip(spatial, l.kernel_size, l.strides, l.dilation_rate, crops, outs):
         canvas = (n - 1) * s + d * (k - 1) + 1
-        over = crop + out - canvas                     # rows past the canvas (zeros): ONNX's output_padding
+        over = crop + out - canvas  # rows past the canvas (zeros): ONNX's output_padding
         begin.append(crop)
         end.append(max(-over, 0))
         extra.append(max(over, 0))
-    W = np.transpose(l.params["W"], (3, 2, 0, 1))                               # (C, O, kh, kw)
+    W = np.transpose(l.params["W"], (3, 2, 0, 1))  # (C, O, kh, kw)
     inputs = [_channels_first(g, x, 2), g.const(W, f"{l.name}_W")]
     if l.use_bias:
         inputs.append(g.const(l.params["b"], f"{l.name}_b"))
-    y = g.node("ConvTranspose", inputs, kernel_shape=list(l.kernel_size), strides=list(l.strides),
-               dilations=list(l.dilation_rate), pads=begin + end, output_padding=extra)
+    y = g.node(
+        "ConvTranspose",
+        inputs,
+        kernel_shape=list(l.kernel_size),
+        strides=list(l.strides),
+        dilations=list(l.dilation_rate),
+        pads=begin + end,
+        output_padding=extra,
+    )
     return activation(g, l.activation, _channels_last(g, y, 2)), None
 
 
@@ -250,12 +274,16 @@ def _conv_transpose(g, l, x, lens, shape, batch):
 def _pool(g, l, x, lens, shape, batch):
     rank = l.rank
     if l.padding == "same":
-        pads = [pool_ops.pool_geometry(n, k, s, "same")[0] for n, k, s in
-                zip(_static(l, shape), l.pool_size, l.strides)]
+        pads = [
+            pool_ops.pool_geometry(n, k, s, "same")[0] for n, k, s in zip(_static(l, shape), l.pool_size, l.strides)
+        ]
     else:
         pads = [(0, 0)] * rank
-    attrs = {"kernel_shape": list(l.pool_size), "strides": list(l.strides),
-             "pads": [p[0] for p in pads] + [p[1] for p in pads]}
+    attrs = {
+        "kernel_shape": list(l.pool_size),
+        "strides": list(l.strides),
+        "pads": [p[0] for p in pads] + [p[1] for p in pads],
+    }
     if l.mode == "avg":
         attrs["count_include_pad"] = 0
     y = g.node("MaxPool" if l.mode == "max" else "AveragePool", [_channels_first(g, x, rank)], **attrs)
@@ -271,7 +299,7 @@ def _global_pool(g, l, x, lens, shape, batch):
 @_converts(BatchNormalization)
 def _batch_norm(g, l, x, lens, shape, batch):
     var = l.buffers["moving_variance"].astype(np.float32)
-    inv = (1.0 / np.sqrt(var + np.float32(l.epsilon))).astype(np.float32)     # as boucle's inference pass
+    inv = (1.0 / np.sqrt(var + np.float32(l.epsilon))).astype(np.float32)  # as boucle's inference pass
     y = g.node("Sub", [x, g.const(l.buffers["moving_mean"], f"{l.name}_mean")])
     y = g.node("Mul", [y, g.const(inv, f"{l.name}_inv")])
     if "gamma" in l.params:
@@ -284,8 +312,13 @@ def _batch_norm(g, l, x, lens, shape, batch):
 @_converts(UpSampling1D, UpSampling2D)
 def _upsample(g, l, x, lens, shape, batch):
     scales = np.array([1.0, *l.size, 1.0], dtype=np.float32)
-    y = g.node("Resize", [x, "", g.const(scales, "scales")], mode="nearest",
-               coordinate_transformation_mode="asymmetric", nearest_mode="floor")
+    y = g.node(
+        "Resize",
+        [x, "", g.const(scales, "scales")],
+        mode="nearest",
+        coordinate_transformation_mode="asymmetric",
+        nearest_mode="floor",
+    )
     return y, None
 
 

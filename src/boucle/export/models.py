@@ -17,6 +17,7 @@ r"""Whole models as ONNX graphs: ``Sequential``, ``CharModel`` (a step model), `
   ``memory``, ``source_mask`` -> ``log_probs (batch, V)`` (log-softmax), the new states
   and, with attention, ``alpha (batch, T_x)`` — :meth:`Seq2Seq.decode_step`.
 """
+
 from __future__ import annotations
 
 import json
@@ -48,8 +49,7 @@ def _dims(shape: tuple, prefix: str) -> list:
 def sequential_graph(model: Sequential, sequence_lens: bool = False):
     """The ``onnx.ModelProto`` of :meth:`Sequential.predict`."""
     if not model.built:
-        raise BoucleError("export_onnx: the Sequential is not built; give its first layer input_shape= or call "
-                          "build()")
+        raise BoucleError("export_onnx: the Sequential is not built; give its first layer input_shape= or call build()")
     g = Graph(model.name)
     shape = tuple(model.built_input_shape)
     ids = isinstance(model.layers[0], Embedding)
@@ -74,17 +74,20 @@ def charmodel_graph(model: CharModel):
     g = Graph(model.name)
     ids = g.input("ids", np.int64, ["batch"])
     batch = g.batch_size(ids)
-    states = [[g.input(f"{s}_{k}", np.float32, ["batch", model.hidden]) for s in r.state_names]
-              for k, r in enumerate(model.rnns)]
+    states = [
+        [g.input(f"{s}_{k}", np.float32, ["batch", model.hidden]) for s in r.state_names]
+        for k, r in enumerate(model.rnns)
+    ]
     table = model.embedding.params["E"] if model.embedding is not None else np.eye(len(model.vocab))
-    x = g.unsqueeze(g.node("Gather", [g.const(table, "embedding"), ids], axis=0), [0])   # (1, B, D)
+    x = g.unsqueeze(g.node("Gather", [g.const(table, "embedding"), ids], axis=0), [0])  # (1, B, D)
     outs = []
-    for k, rnn in enumerate(model.rnns):                     # dropout: none at inference
-        x, final = run_rnn(g, rnn, x, None, batch, initial=states[k])                 # (1, B, H)
+    for k, rnn in enumerate(model.rnns):  # dropout: none at inference
+        x, final = run_rnn(g, rnn, x, None, batch, initial=states[k])  # (1, B, H)
         outs.append(final)
     h = g.squeeze(x, [0])
-    logits = g.node("Add", [g.node("MatMul", [h, g.const(model.dense.params["W"], "V")]),
-                            g.const(model.dense.params["b"], "b_V")])
+    logits = g.node(
+        "Add", [g.node("MatMul", [h, g.const(model.dense.params["W"], "V")]), g.const(model.dense.params["b"], "b_V")]
+    )
     g.output(logits, "logits", np.float32, ["batch", len(model.vocab)])
     for k, (rnn, final) in enumerate(zip(model.rnns, outs)):
         for s, t in zip(rnn.state_names, final):
@@ -98,20 +101,24 @@ def _encoder(model: Seq2Seq):
     g = Graph(f"{model.name}_encoder")
     src = g.input("source", np.int64, ["batch", "source_time"])
     batch = g.batch_size(src)
-    valid = g.node("Cast", [g.node("Not", [g.node("Equal", [src, g.const(np.array(0))])])], to=1)   # (B, T)
+    valid = g.node("Cast", [g.node("Not", [g.node("Equal", [src, g.const(np.array(0))])])], to=1)  # (B, T)
     lens = lengths_of(g, valid, None)
     emb = g.node("Gather", [g.const(model.enc_embedding.params["E"], "enc_embedding"), src], axis=0)
-    x = g.transpose(emb, [1, 0, 2])                                                     # (T, B, E)
+    x = g.transpose(emb, [1, 0, 2])  # (T, B, E)
     init = []
     for l, layer in enumerate(model.enc_layers):
         if isinstance(layer, Bidirectional):
             (yf, sf), (yb, sb) = (run_rnn(g, inner, x, lens, batch) for inner in layer.layers)
             x = g.node("Concat", [yf, yb], axis=-1)
-            if model.merge == "sum":                                                    # s_0 = s→ + s←
+            if model.merge == "sum":  # s_0 = s→ + s←
                 init.append([g.node("Add", [a, b]) for a, b in zip(sf, sb)])
-            else:                                                                       # s_0 = g([s→, s←] V + b)
-                init.append([convert_layer(g, bridge, g.node("Concat", [a, b], axis=-1), None, (2 * model.units,),
-                                           batch)[0] for bridge, a, b in zip(model.bridges[l], sf, sb)])
+            else:  # s_0 = g([s→, s←] V + b)
+                init.append(
+                    [
+                        convert_layer(g, bridge, g.node("Concat", [a, b], axis=-1), None, (2 * model.units,), batch)[0]
+                        for bridge, a, b in zip(model.bridges[l], sf, sb)
+                    ]
+                )
         else:
             x, final = run_rnn(g, layer, x, lens, batch)
             init.append(final)
@@ -129,21 +136,23 @@ def _encoder(model: Seq2Seq):
 def _attention(g: Graph, model: Seq2Seq, q: str, memory: str, mask: str) -> tuple[str, str]:
     """Context (B, H_e) and α (B, T_x) of the query q (B, H) (boucle.ops.attention, one decoder step)."""
     p = model.attn.params
-    keys_t = g.transpose(memory, [0, 2, 1])                                            # (B, H_e, T)
+    keys_t = g.transpose(memory, [0, 2, 1])  # (B, H_e, T)
     if model.attention == "additive":
-        qa = g.unsqueeze(g.node("MatMul", [q, g.const(p["W_q"], "W_q")]), [1])         # (B, 1, A)
-        ka = g.node("MatMul", [memory, g.const(p["W_k"], "W_k")])                      # (B, T, A)
+        qa = g.unsqueeze(g.node("MatMul", [q, g.const(p["W_q"], "W_q")]), [1])  # (B, 1, A)
+        ka = g.node("MatMul", [memory, g.const(p["W_k"], "W_k")])  # (B, T, A)
         u = g.node("Tanh", [g.node("Add", [qa, ka])])
-        s = g.node("MatMul", [u, g.const(p["v"], "v")])                                # (B, T)
+        s = g.node("MatMul", [u, g.const(p["v"], "v")])  # (B, T)
     else:
         k = q if model.attention == "dot" else g.node("MatMul", [q, g.const(p["W_a"], "W_a")])
-        s = g.squeeze(g.node("MatMul", [g.unsqueeze(k, [1]), keys_t]), [1])            # (B, T)
+        s = g.squeeze(g.node("MatMul", [g.unsqueeze(k, [1]), keys_t]), [1])  # (B, T)
     # padding gets exp(s − 10^9 − max) = 0 exactly; a row with no valid position gets α = 0 (boucle's rule)
-    penalty = g.node("Mul", [g.node("Sub", [mask, g.const(np.array(1.0, dtype=np.float32))]),
-                             g.const(np.array(1e9, dtype=np.float32))])
+    penalty = g.node(
+        "Mul",
+        [g.node("Sub", [mask, g.const(np.array(1.0, dtype=np.float32))]), g.const(np.array(1e9, dtype=np.float32))],
+    )
     alpha = g.node("Softmax", [g.node("Add", [s, penalty])], axis=-1)
     alpha = g.node("Mul", [alpha, g.node("ReduceMax", [mask], axes=[-1], keepdims=1)])
-    ctx = g.squeeze(g.node("MatMul", [g.unsqueeze(alpha, [1]), memory]), [1])         # (B, H_e)
+    ctx = g.squeeze(g.node("MatMul", [g.unsqueeze(alpha, [1]), memory]), [1])  # (B, H_e)
     return ctx, alpha
 
 
@@ -152,8 +161,7 @@ def _decoder(model: Seq2Seq):
     token = g.input("token", np.int64, ["batch"])
     batch = g.batch_size(token)
     names = model.dec_layers[0].state_names
-    states = [[g.input(f"{s}_{l}", np.float32, ["batch", model.units]) for s in names]
-              for l in range(model.num_layers)]
+    states = [[g.input(f"{s}_{l}", np.float32, ["batch", model.units]) for s in names] for l in range(model.num_layers)]
     He = 2 * model.units if model.bidirectional else model.units
     memory = g.input("memory", np.float32, ["batch", "source_time", He])
     mask = g.input("source_mask", np.float32, ["batch", "source_time"])
@@ -162,13 +170,18 @@ def _decoder(model: Seq2Seq):
     for l, layer in enumerate(model.dec_layers):
         x, final = run_rnn(g, layer, x, None, batch, initial=states[l])
         new.append(final)
-    h = g.squeeze(x, [0])                                                              # (B, H)
+    h = g.squeeze(x, [0])  # (B, H)
     alpha = None
     if model.attn is not None:
         ctx, alpha = _attention(g, model, h, memory, mask)
         c = model.combine
-        h = g.node("Add", [g.node("MatMul", [g.node("Concat", [ctx, h], axis=-1), g.const(c.params["W"], "W_c")]),
-                           g.const(c.params["b"], "b_c")])
+        h = g.node(
+            "Add",
+            [
+                g.node("MatMul", [g.node("Concat", [ctx, h], axis=-1), g.const(c.params["W"], "W_c")]),
+                g.const(c.params["b"], "b_c"),
+            ],
+        )
         h = activation(g, c.activation, h)
     o = model.output
     logits = g.node("Add", [g.node("MatMul", [h, g.const(o.params["W"], "V")]), g.const(o.params["b"], "b_V")])
@@ -191,7 +204,7 @@ def seq2seq_graphs(model: Seq2Seq) -> tuple[Any, Any]:
 def seq2seq_paths(path: str | os.PathLike) -> tuple[Path, Path]:
     """Where :func:`export_onnx` writes a Seq2Seq: ``OUT.onnx`` -> ``OUT.encoder.onnx``, ``OUT.decoder.onnx``."""
     p = Path(path)
-    stem = p.name[:-len(".onnx")] if p.name.endswith(".onnx") else p.name
+    stem = p.name[: -len(".onnx")] if p.name.endswith(".onnx") else p.name
     return p.with_name(f"{stem}.encoder.onnx"), p.with_name(f"{stem}.decoder.onnx")
 
 

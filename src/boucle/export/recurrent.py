@@ -28,6 +28,7 @@ row): ONNX's operators read the first ``len`` steps, write zeros after them, ret
 state of the last valid step, and start a reverse pass at each row's own last valid
 step — boucle's semantics for right-padded rows (the valid steps a prefix).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -39,8 +40,12 @@ from .graph import Graph
 __all__ = ["onnx_weights", "run_rnn", "convert_rnn", "RNN_ACTIVATION"]
 
 #: simple RNN activation -> (ONNX activation, alpha, beta) (Affine(1, 0) is the identity).
-RNN_ACTIVATION = {"tanh": ("Tanh", None, None), "relu": ("Relu", None, None),
-                  "sigmoid": ("Sigmoid", None, None), "linear": ("Affine", 1.0, 0.0)}
+RNN_ACTIVATION = {
+    "tanh": ("Tanh", None, None),
+    "relu": ("Relu", None, None),
+    "sigmoid": ("Sigmoid", None, None),
+    "linear": ("Affine", 1.0, 0.0),
+}
 #: σ(_ONE) rounds to exactly 1 in float32: the reset gate of the simplified GRU.
 _ONE = 100.0
 
@@ -52,7 +57,7 @@ def _blocks(M: np.ndarray, order: list[int], H: int, negate: tuple[int, ...] = (
         if k is None:
             out.append(np.zeros((M.shape[0], H), dtype=np.float64))
             continue
-        blk = np.asarray(M[:, k * H:(k + 1) * H], dtype=np.float64)
+        blk = np.asarray(M[:, k * H : (k + 1) * H], dtype=np.float64)
         out.append(-blk if k in negate else blk)
     return np.concatenate(out, axis=1).T
 
@@ -79,14 +84,14 @@ def onnx_weights(layer: RNN) -> tuple[str, dict, dict]:
     elif kind == "gru_simple":
         op, order, neg = "GRU", [0, None, 1], (0,)
         attrs["linear_before_reset"] = 0
-    else:                                                           # pragma: no cover - every kind is above
+    else:  # pragma: no cover - every kind is above
         raise BoucleError(f"export_onnx: {layer.name}: cell kind {kind!r} has no ONNX operator")
-    W = _blocks(p["U"], order, H, neg)                               # (G'H, D)
-    R = _blocks(p["W"], order, H, neg)                               # (G'H, H)
+    W = _blocks(p["U"], order, H, neg)  # (G'H, D)
+    R = _blocks(p["W"], order, H, neg)  # (G'H, H)
     Wb = _blocks(b, order, H, neg)[:, 0]
     Rb = np.zeros_like(Wb) if b_W is None else _blocks(b_W, order, H, neg)[:, 0]
     if kind == "gru_simple":
-        Wb[H:2 * H] = _ONE                                           # r = σ(100) = 1: h̃ = tanh(x U_g + h W_g + b_g)
+        Wb[H : 2 * H] = _ONE  # r = σ(100) = 1: h̃ = tanh(x U_g + h W_g + b_g)
     t = {"W": W[None], "R": R[None], "B": np.concatenate([Wb, Rb])[None]}
     if getattr(layer, "peephole", False):
         t["P"] = np.concatenate([p["p_i"], p["p_o"], p["p_f"]]).astype(np.float64)[None]
@@ -95,12 +100,15 @@ def onnx_weights(layer: RNN) -> tuple[str, dict, dict]:
 
 def _check(layer: RNN) -> None:
     if layer.stateful:
-        raise BoucleError(f"export_onnx: {layer.name}: stateful=True is not exported (the graph starts every "
-                          "call from zeros); export a copy built with stateful=False")
+        raise BoucleError(
+            f"export_onnx: {layer.name}: stateful=True is not exported (the graph starts every "
+            "call from zeros); export a copy built with stateful=False"
+        )
 
 
-def run_rnn(g: Graph, layer: RNN, x_tm: str, lens: str | None, batch: str,
-            initial: list[str] | None = None) -> tuple[str, list[str]]:
+def run_rnn(
+    g: Graph, layer: RNN, x_tm: str, lens: str | None, batch: str, initial: list[str] | None = None
+) -> tuple[str, list[str]]:
     """One recurrent node over time-major ``x_tm (T, B, D)``.
 
     Returns ``(Y (T, B, H), [h_T (B, H)(, c_T)])``. ``initial``: (B, H) state tensors (default:
@@ -116,17 +124,19 @@ def run_rnn(g: Graph, layer: RNN, x_tm: str, lens: str | None, batch: str,
         init = [g.unsqueeze(s, [0]) for s in initial]
     elif layer.learn_initial_state:
         shape = g.node("Concat", [g.const(np.array([1])), batch, g.const(np.array([layer.units]))], axis=0)
-        init = [g.node("Expand", [g.const(layer.params[f"{s}0"][None, None], f"{layer.name}_{s}0"), shape])
-                for s in layer.state_names]
+        init = [
+            g.node("Expand", [g.const(layer.params[f"{s}0"][None, None], f"{layer.name}_{s}0"), shape])
+            for s in layer.state_names
+        ]
     inputs = [x_tm, names["W"], names["R"], names["B"], lens or "", *init]
     if "P" in names:
         inputs += [names["P"]]
     while inputs and inputs[-1] == "":
         inputs.pop()
     outs = g.node(op, inputs, n_out=1 + n, name=layer.name, **attrs)
-    Y = g.squeeze(outs[0], [1])                                      # (T, 1, B, H) -> (T, B, H)
-    final = [g.squeeze(s, [0]) for s in outs[1:]]                    # (1, B, H) -> (B, H)
-    if lens and init[0]:                # a zero-length row keeps its initial state (ONNX's runtimes give zeros)
+    Y = g.squeeze(outs[0], [1])  # (T, 1, B, H) -> (T, B, H)
+    final = [g.squeeze(s, [0]) for s in outs[1:]]  # (1, B, H) -> (B, H)
+    if lens and init[0]:  # a zero-length row keeps its initial state (ONNX's runtimes give zeros)
         some = g.unsqueeze(g.node("Greater", [lens, g.const(np.array(0), dtype=np.int32)]), [1])
         final = [g.node("Where", [some, f, g.squeeze(s0, [0])]) for f, s0 in zip(final, init)]
     return Y, final

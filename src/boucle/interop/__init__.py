@@ -10,6 +10,7 @@ Every layout difference (gate order, the two torch biases, the GRU update-gate
 sign, column vs row vectors) is documented in :mod:`boucle.interop.torch` and
 :mod:`boucle.interop.keras`.
 """
+
 from .keras import from_keras_weights, to_keras_weights
 from .torch import from_torch, sequential_from_torch, to_torch
 

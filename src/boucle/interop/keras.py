@@ -31,6 +31,7 @@ GRU reset_after   ``bias`` (2, 3H): input, recur.  ``b`` (3H,), ``b_W`` (3H,)
 - Activations other than the defaults (LSTM/GRU: tanh and sigmoid) have no boucle
   twin; ``unit_forget_bias`` only changes Keras's initial bias (the array is copied).
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -57,8 +58,7 @@ def _array(a: Any, name: str, shape: tuple) -> np.ndarray:
     return a
 
 
-def from_keras_weights(kind: str, kernel: Any, recurrent_kernel: Any, bias: Any = None,
-                       **layer_kwargs: Any) -> RNN:
+def from_keras_weights(kind: str, kernel: Any, recurrent_kernel: Any, bias: Any = None, **layer_kwargs: Any) -> RNN:
     """A built boucle layer holding a Keras layer's weights.
 
     Args:
@@ -85,8 +85,9 @@ def from_keras_weights(kind: str, kernel: Any, recurrent_kernel: Any, bias: Any 
     recurrent_kernel = _array(recurrent_kernel, "recurrent_kernel", (H, G * H))
     kw = dict(layer_kwargs)
     if "use_bias" in kw and bool(kw["use_bias"]) != (bias is not None):
-        raise BoucleError(f"use_bias: expected {bias is not None} (bias given: {bias is not None}), "
-                          f"got {kw['use_bias']!r}")
+        raise BoucleError(
+            f"use_bias: expected {bias is not None} (bias given: {bias is not None}), got {kw['use_bias']!r}"
+        )
     kw["use_bias"] = bias is not None
     if "dtype" not in kw and kernel.dtype.name in ("float32", "float64"):
         kw["dtype"] = kernel.dtype.name
@@ -94,12 +95,14 @@ def from_keras_weights(kind: str, kernel: Any, recurrent_kernel: Any, bias: Any 
     params = {"U": gates_to_course(kernel, perm, flip), "W": gates_to_course(recurrent_kernel, perm, flip)}
     if key == "gru":
         if bias is None:
-            kw["reset_after"] = bool(kw.get("reset_after", True))           # Keras's default
+            kw["reset_after"] = bool(kw.get("reset_after", True))  # Keras's default
         else:
             inferred = np.ndim(bias) == 2
             if "reset_after" in kw and bool(kw["reset_after"]) != inferred:
-                raise BoucleError(f"reset_after: the bias shape {np.shape(bias)} means reset_after={inferred}, "
-                                  f"got {kw['reset_after']!r}")
+                raise BoucleError(
+                    f"reset_after: the bias shape {np.shape(bias)} means reset_after={inferred}, "
+                    f"got {kw['reset_after']!r}"
+                )
             kw["reset_after"] = inferred
     if bias is not None:
         if key == "gru" and kw["reset_after"]:
@@ -120,8 +123,9 @@ def _kind_of(layer: RNN) -> str:
         return "lstm"
     if isinstance(layer, GRU):
         if layer.variant != "full":
-            raise BoucleError(f"{layer.name}: Keras has no simplified GRU, expected variant='full', "
-                              f"got {layer.variant!r}")
+            raise BoucleError(
+                f"{layer.name}: Keras has no simplified GRU, expected variant='full', got {layer.variant!r}"
+            )
         return "gru"
     if isinstance(layer, SimpleRNN):
         return "simplernn"
@@ -144,8 +148,9 @@ def to_keras_weights(layer: Any) -> list[np.ndarray]:
     if not layer.built:
         raise BoucleError(f"{layer.name}: layer is not built, call build(input_shape) first")
     if layer.learn_initial_state:
-        raise BoucleError(f"{layer.name}: Keras has no learned initial state, expected "
-                          f"learn_initial_state=False, got True")
+        raise BoucleError(
+            f"{layer.name}: Keras has no learned initial state, expected learn_initial_state=False, got True"
+        )
     perm, flip = _PERM[key], _FLIP[key]
     p = layer.params
     out = [gates_from_course(p["U"], perm, flip), gates_from_course(p["W"], perm, flip)]

@@ -20,6 +20,7 @@ fewer arrays; say which with ``scale=``/``center=`` when only three are given. F
 channels-last in both libraries, so a ``Dense`` after ``Flatten`` needs no reordering.
 Recurrent kinds (``SimpleRNN``, ``LSTM``, ``GRU``) are handed to :mod:`boucle.interop.keras`.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -65,16 +66,18 @@ def from_keras_weights(kind: str, *weights: Any, **layer_kwargs: Any) -> Layer:
     if key in _CONV:
         cls, ndim = _CONV[key]
         if len(arrays) not in (1, 2) or arrays[0].ndim != ndim:
-            raise BoucleError(f"weights: {kind} expects [kernel ({ndim}-D), bias], got shapes "
-                              f"{[a.shape for a in arrays]}")
+            raise BoucleError(
+                f"weights: {kind} expects [kernel ({ndim}-D), bias], got shapes {[a.shape for a in arrays]}"
+            )
         kernel = arrays[0]
-        filters, channels = (kernel.shape[-2], kernel.shape[-1]) if key == "conv2dtranspose" else \
-            (kernel.shape[-1], kernel.shape[-2])
+        filters, channels = (
+            (kernel.shape[-2], kernel.shape[-1]) if key == "conv2dtranspose" else (kernel.shape[-1], kernel.shape[-2])
+        )
         if len(arrays) == 2 and arrays[1].shape != (filters,):
             raise BoucleError(f"bias: expected shape ({filters},), got {arrays[1].shape}")
         kw = _dtype_kw(kernel, kw)
         kw["use_bias"] = len(arrays) == 2
-        layer = cls(filters, kernel.shape[:ndim - 2], **kw)
+        layer = cls(filters, kernel.shape[: ndim - 2], **kw)
         layer.build((*([None] * (ndim - 2)), channels), 0)
         layer.set_weights({"W": kernel, **({"b": arrays[1]} if len(arrays) == 2 else {})})
         return layer
@@ -86,15 +89,18 @@ def from_keras_weights(kind: str, *weights: Any, **layer_kwargs: Any) -> Layer:
         scale = (n == 4 or (n == 3 and center is False)) if scale is None else bool(scale)
         center = (n == 4 or (n == 3 and not scale)) if center is None else bool(center)
         if scale + center + 2 != n:
-            raise BoucleError(f"weights: BatchNormalization with scale={scale}, center={center} has "
-                              f"{scale + center + 2} arrays [gamma, beta, moving_mean, moving_variance], got {n}")
+            raise BoucleError(
+                f"weights: BatchNormalization with scale={scale}, center={center} has "
+                f"{scale + center + 2} arrays [gamma, beta, moving_mean, moving_variance], got {n}"
+            )
         kw.update(scale=scale, center=center)
         kw = _dtype_kw(arrays[-1], kw)
         F = arrays[-1].shape[0]
         for a in arrays:
             if a.shape != (F,):
-                raise BoucleError(f"weights: BatchNormalization arrays must all have shape ({F},), got "
-                                  f"{[a.shape for a in arrays]}")
+                raise BoucleError(
+                    f"weights: BatchNormalization arrays must all have shape ({F},), got {[a.shape for a in arrays]}"
+                )
         layer = BatchNormalization(**kw)
         layer.build((F,), 0)
         names = ["gamma"] * scale + ["beta"] * center + ["moving_mean", "moving_variance"]
@@ -102,15 +108,19 @@ def from_keras_weights(kind: str, *weights: Any, **layer_kwargs: Any) -> Layer:
         return layer
     if key == "dense":
         if len(arrays) not in (1, 2) or arrays[0].ndim != 2:
-            raise BoucleError(f"weights: Dense expects [kernel (D, units), bias], got shapes {[a.shape for a in arrays]}")
+            raise BoucleError(
+                f"weights: Dense expects [kernel (D, units), bias], got shapes {[a.shape for a in arrays]}"
+            )
         kw = _dtype_kw(arrays[0], kw)
         kw["use_bias"] = len(arrays) == 2
         layer = Dense(arrays[0].shape[1], **kw)
         layer.build((arrays[0].shape[0],), 0)
         layer.set_weights({"W": arrays[0], **({"b": arrays[1]} if len(arrays) == 2 else {})})
         return layer
-    raise BoucleError(f"kind: expected one of Conv1D, Conv2D, Conv2DTranspose, BatchNormalization, Dense, "
-                      f"SimpleRNN, LSTM, GRU, got {kind!r}")
+    raise BoucleError(
+        f"kind: expected one of Conv1D, Conv2D, Conv2DTranspose, BatchNormalization, Dense, "
+        f"SimpleRNN, LSTM, GRU, got {kind!r}"
+    )
 
 
 def to_keras_weights(layer: Any) -> list[np.ndarray]:
@@ -124,9 +134,13 @@ def to_keras_weights(layer: Any) -> list[np.ndarray]:
         if not layer.built:
             raise BoucleError(f"{layer.name}: layer is not built, call build(input_shape) first")
         names = ["gamma"] * layer.scale + ["beta"] * layer.center
-        return [layer.params[n].copy() for n in names] + [layer.buffers["moving_mean"].copy(),
-                                                          layer.buffers["moving_variance"].copy()]
+        return [layer.params[n].copy() for n in names] + [
+            layer.buffers["moving_mean"].copy(),
+            layer.buffers["moving_variance"].copy(),
+        ]
     if isinstance(layer, (RNN, Bidirectional)):
         return rnn_keras.to_keras_weights(layer)
-    raise BoucleError(f"layer: expected Conv1D, Conv2D, Conv2DTranspose, BatchNormalization, Dense, SimpleRNN, LSTM, "
-                      f"GRU or Bidirectional, got {type(layer).__name__}")
+    raise BoucleError(
+        f"layer: expected Conv1D, Conv2D, Conv2DTranspose, BatchNormalization, Dense, SimpleRNN, LSTM, "
+        f"GRU or Bidirectional, got {type(layer).__name__}"
+    )

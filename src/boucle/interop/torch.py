@@ -49,10 +49,12 @@ reverse dir.  suffix ``_reverse``             ``Bidirectional`` params ``backwar
   (``reset_after=False``), the simplified GRU, learned initial states and
   activations other than tanh/relu have no torch twin: a one-line error.
 """
+
 from __future__ import annotations
 
 import warnings
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -68,8 +70,7 @@ __all__ = ["from_torch", "to_torch", "sequential_from_torch", "gates_to_course",
 _PERM = {"rnn": (0,), "lstm": (0, 1, 3, 2), "gru": (1, 0, 2)}
 #: kinds whose course block 0 (the update gate z) is the complement of the foreign one.
 _FLIP = {"rnn": False, "lstm": False, "gru": True}
-_MODES = {"RNN_TANH": ("rnn", "tanh"), "RNN_RELU": ("rnn", "relu"), "LSTM": ("lstm", None),
-          "GRU": ("gru", None)}
+_MODES = {"RNN_TANH": ("rnn", "tanh"), "RNN_RELU": ("rnn", "relu"), "LSTM": ("lstm", None), "GRU": ("gru", None)}
 
 
 def _blocks(a: np.ndarray, G: int) -> tuple[np.ndarray, int]:
@@ -87,7 +88,7 @@ def gates_to_course(a: np.ndarray, perm: Sequence[int], flip_z: bool = False) ->
     into the course's ``h' = z g + (1 - z) h``. Returns a new array.
     """
     a, H = _blocks(a, len(perm))
-    out = np.concatenate([a[..., k * H:(k + 1) * H] for k in perm], axis=-1)
+    out = np.concatenate([a[..., k * H : (k + 1) * H] for k in perm], axis=-1)
     if flip_z:
         out[..., :H] *= -1
     return out
@@ -97,10 +98,10 @@ def gates_from_course(a: np.ndarray, perm: Sequence[int], flip_z: bool = False) 
     """The inverse of :func:`gates_to_course` (exact: a permutation and a sign)."""
     a, H = _blocks(a, len(perm))
     inv = [int(j) for j in np.argsort(perm)]
-    out = np.concatenate([a[..., k * H:(k + 1) * H] for k in inv], axis=-1)
+    out = np.concatenate([a[..., k * H : (k + 1) * H] for k in inv], axis=-1)
     if flip_z:
-        z = inv.index(0)                          # where course block 0 (z) landed
-        out[..., z * H:(z + 1) * H] *= -1
+        z = inv.index(0)  # where course block 0 (z) landed
+        out[..., z * H : (z + 1) * H] *= -1
     return out
 
 
@@ -108,8 +109,9 @@ def _torch():
     try:
         import torch
     except ImportError:  # pragma: no cover - depends on the environment
-        raise BoucleError("torch: PyTorch is required for boucle.interop.torch, got no module 'torch' "
-                          "(pip install torch)") from None
+        raise BoucleError(
+            "torch: PyTorch is required for boucle.interop.torch, got no module 'torch' (pip install torch)"
+        ) from None
     return torch
 
 
@@ -120,9 +122,11 @@ def _np(t) -> np.ndarray:
 def _direction_params(module, k: int, suffix: str, kind: str) -> dict[str, np.ndarray]:
     """boucle params of layer k, one direction (suffix '' or '_reverse'), from torch tensors."""
     perm, flip = _PERM[kind], _FLIP[kind]
-    get = lambda n: _np(getattr(module, f"{n}_l{k}{suffix}"))                           # noqa: E731
-    p = {"U": np.ascontiguousarray(gates_to_course(get("weight_ih").T, perm, flip)),       # (D, G*H)
-         "W": np.ascontiguousarray(gates_to_course(get("weight_hh").T, perm, flip))}       # (H, G*H)
+    get = lambda n: _np(getattr(module, f"{n}_l{k}{suffix}"))  # noqa: E731
+    p = {
+        "U": np.ascontiguousarray(gates_to_course(get("weight_ih").T, perm, flip)),  # (D, G*H)
+        "W": np.ascontiguousarray(gates_to_course(get("weight_hh").T, perm, flip)),
+    }  # (H, G*H)
     if module.bias:
         b_ih, b_hh = get("bias_ih"), get("bias_hh")
         if kind == "gru":
@@ -137,14 +141,16 @@ def _check_module(module) -> tuple[str, str | None, np.dtype]:
     if not isinstance(module, torch.nn.RNNBase) or getattr(module, "mode", None) not in _MODES:
         raise BoucleError(f"module: expected a torch.nn.RNN, nn.LSTM or nn.GRU, got {type(module).__name__}")
     if getattr(module, "proj_size", 0):
-        raise BoucleError(f"module: LSTM projections have no boucle twin, expected proj_size=0, "
-                          f"got {module.proj_size}")
+        raise BoucleError(f"module: LSTM projections have no boucle twin, expected proj_size=0, got {module.proj_size}")
     dtype = np.dtype(str(module.weight_ih_l0.dtype).removeprefix("torch."))
     if dtype.name not in ("float32", "float64"):
         raise BoucleError(f"module: dtype must be torch.float32 or torch.float64, got {module.weight_ih_l0.dtype}")
     if module.dropout:
-        warnings.warn(f"from_torch: dropout={module.dropout} between layers is training-only and is not "
-                      f"converted", UserWarning, stacklevel=3)
+        warnings.warn(
+            f"from_torch: dropout={module.dropout} between layers is training-only and is not converted",
+            UserWarning,
+            stacklevel=3,
+        )
     kind, activation = _MODES[module.mode]
     return kind, activation, dtype
 
@@ -157,8 +163,9 @@ def _make_layer(kind: str, activation: str | None, H: int, **kw) -> RNN:
     return GRU(H, reset_after=True, **kw)
 
 
-def from_torch(module: Any, *, return_sequences: bool = True, return_state: bool = False,
-               name: str | None = None) -> Layer | list[Layer]:
+def from_torch(
+    module: Any, *, return_sequences: bool = True, return_state: bool = False, name: str | None = None
+) -> Layer | list[Layer]:
     """Convert a ``torch.nn.RNN`` / ``nn.LSTM`` / ``nn.GRU`` into built boucle layers.
 
     Args:
@@ -182,8 +189,12 @@ def from_torch(module: Any, *, return_sequences: bool = True, return_state: bool
     L, H, dirs = module.num_layers, module.hidden_size, 2 if module.bidirectional else 1
     layers: list[Layer] = []
     for k in range(L):
-        kw = dict(use_bias=bool(module.bias), return_sequences=bool(return_sequences) or k < L - 1,
-                  return_state=bool(return_state), dtype=dtype.name)
+        kw = dict(
+            use_bias=bool(module.bias),
+            return_sequences=bool(return_sequences) or k < L - 1,
+            return_state=bool(return_state),
+            dtype=dtype.name,
+        )
         lname = None if name is None else (name if L == 1 else f"{name}_l{k}")
         D = module.input_size if k == 0 else dirs * H
         if dirs == 2:
@@ -192,8 +203,11 @@ def from_torch(module: Any, *, return_sequences: bool = True, return_state: bool
             layer = _make_layer(kind, activation, H, name=lname, **kw)
         layer.build((None, D), 0)
         if dirs == 2:
-            weights = {f"{side}/{n}": v for side, sfx in (("forward", ""), ("backward", "_reverse"))
-                       for n, v in _direction_params(module, k, sfx, kind).items()}
+            weights = {
+                f"{side}/{n}": v
+                for side, sfx in (("forward", ""), ("backward", "_reverse"))
+                for n, v in _direction_params(module, k, sfx, kind).items()
+            }
         else:
             weights = _direction_params(module, k, "", kind)
         layer.set_weights(weights)
@@ -201,8 +215,9 @@ def from_torch(module: Any, *, return_sequences: bool = True, return_state: bool
     return layers[0] if L == 1 else layers
 
 
-def sequential_from_torch(module: Any, *, return_sequences: bool = True, name: str = "sequential",
-                          seed: int | None = None) -> Sequential:
+def sequential_from_torch(
+    module: Any, *, return_sequences: bool = True, name: str = "sequential", seed: int | None = None
+) -> Sequential:
     """A built :class:`~boucle.models.Sequential` of :func:`from_torch`'s layers, holding
     the torch weights: ``model.predict(x, mask=mask)`` gives torch's output sequence
     (batch-first, zero at padded steps) — or, with ``return_sequences=False``, the
@@ -224,8 +239,10 @@ def _spec(layer: Layer) -> tuple[tuple, list[RNN]]:
     """(the torch-relevant config, [forward layer(, backward layer)]) of one boucle layer."""
     if isinstance(layer, Bidirectional):
         if layer.merge_mode != "concat":
-            raise BoucleError(f"{layer.name}: torch concatenates both directions, expected "
-                              f"merge_mode='concat', got {layer.merge_mode!r}")
+            raise BoucleError(
+                f"{layer.name}: torch concatenates both directions, expected "
+                f"merge_mode='concat', got {layer.merge_mode!r}"
+            )
         inner = list(layer.layers)
     elif isinstance(layer, RNN):
         inner = [layer]
@@ -235,30 +252,39 @@ def _spec(layer: Layer) -> tuple[tuple, list[RNN]]:
     if not f.built:
         raise BoucleError(f"{layer.name}: layer is not built, call build(input_shape) first")
     if f.go_backwards:
-        raise BoucleError(f"{layer.name}: torch has no go_backwards for one direction, expected "
-                          f"go_backwards=False, got True")
+        raise BoucleError(
+            f"{layer.name}: torch has no go_backwards for one direction, expected go_backwards=False, got True"
+        )
     if f.learn_initial_state:
-        raise BoucleError(f"{layer.name}: torch has no learned initial state, expected "
-                          f"learn_initial_state=False, got True")
+        raise BoucleError(
+            f"{layer.name}: torch has no learned initial state, expected learn_initial_state=False, got True"
+        )
     if isinstance(f, LSTM):
         if f.peephole:
             raise BoucleError(f"{layer.name}: torch's LSTM has no peepholes, expected peephole=False, got True")
         kind, act = "lstm", None
     elif isinstance(f, GRU):
         if f.variant != "full" or not f.reset_after:
-            raise BoucleError(f"{layer.name}: only GRU(reset_after=True) has a torch twin, got "
-                              f"variant={f.variant!r}, reset_after={f.reset_after}")
+            raise BoucleError(
+                f"{layer.name}: only GRU(reset_after=True) has a torch twin, got "
+                f"variant={f.variant!r}, reset_after={f.reset_after}"
+            )
         kind, act = "gru", None
     elif isinstance(f, SimpleRNN):
         if f.activation not in ("tanh", "relu"):
-            raise BoucleError(f"{layer.name}: torch's RNN nonlinearity is 'tanh' or 'relu', "
-                              f"got activation={f.activation!r}")
+            raise BoucleError(
+                f"{layer.name}: torch's RNN nonlinearity is 'tanh' or 'relu', got activation={f.activation!r}"
+            )
         kind, act = "rnn", f.activation
     else:
         raise BoucleError(f"layer: expected SimpleRNN, LSTM or GRU inside, got {type(f).__name__}")
     if f.dropout or f.recurrent_dropout:
-        warnings.warn(f"to_torch: {layer.name} dropout={f.dropout}, recurrent_dropout={f.recurrent_dropout} "
-                      f"are training-only and are not converted", UserWarning, stacklevel=3)
+        warnings.warn(
+            f"to_torch: {layer.name} dropout={f.dropout}, recurrent_dropout={f.recurrent_dropout} "
+            f"are training-only and are not converted",
+            UserWarning,
+            stacklevel=3,
+        )
     spec = (kind, act, f.units, f.use_bias, len(inner), f.params["U"].dtype.name)
     return spec, inner
 
@@ -295,16 +321,17 @@ def to_torch(layers: Any, *, batch_first: bool = True):
     kind, act, H, use_bias, dirs, dtype = spec0
     for l, (spec, _) in zip(layers[1:], specs[1:]):
         if spec != spec0:
-            raise BoucleError(f"{l.name}: a torch stack needs one config (kind, activation, units, use_bias, "
-                              f"directions, dtype) = {spec0}, got {spec}")
+            raise BoucleError(
+                f"{l.name}: a torch stack needs one config (kind, activation, units, use_bias, "
+                f"directions, dtype) = {spec0}, got {spec}"
+            )
     for k, (l, (_, inner)) in enumerate(zip(layers, specs)):
         D = inner[0].params["U"].shape[0]
         if k and D != dirs * H:
             raise BoucleError(f"{l.name}: input size of layer {k} must be {dirs * H} (previous output), got {D}")
     D0 = specs[0][1][0].params["U"].shape[0]
     tdtype = {"float32": torch.float32, "float64": torch.float64}[dtype]
-    kw = dict(num_layers=len(layers), bias=use_bias, batch_first=batch_first, bidirectional=dirs == 2,
-              dtype=tdtype)
+    kw = dict(num_layers=len(layers), bias=use_bias, batch_first=batch_first, bidirectional=dirs == 2, dtype=tdtype)
     if kind == "rnn":
         module = torch.nn.RNN(D0, H, nonlinearity=act, **kw)
     else:
@@ -316,8 +343,11 @@ def to_torch(layers: Any, *, batch_first: bool = True):
                 vals = {"weight_ih": _torch_rows(p["U"], kind), "weight_hh": _torch_rows(p["W"], kind)}
                 if use_bias:
                     vals["bias_ih"] = gates_from_course(p["b"], _PERM[kind], _FLIP[kind])
-                    vals["bias_hh"] = (gates_from_course(p["b_W"], _PERM[kind], _FLIP[kind]) if kind == "gru"
-                                       else np.zeros_like(p["b"]))
+                    vals["bias_hh"] = (
+                        gates_from_course(p["b_W"], _PERM[kind], _FLIP[kind])
+                        if kind == "gru"
+                        else np.zeros_like(p["b"])
+                    )
                 for n, v in vals.items():
                     getattr(module, f"{n}_l{k}{sfx}").copy_(torch.from_numpy(np.ascontiguousarray(v)))
     return module

@@ -17,6 +17,7 @@ targets — as ``model.forward`` / ``model.train_forward`` compute them:
 
 Used by the parity test (float64, every gradient) and by ``bench/caption.py`` (training-step time).
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -47,7 +48,7 @@ def captioner_to_torch(model: ImageCaptioner) -> Any:
             super().__init__()
             blocks = []
             for conv in enc.convs[::2]:
-                W = conv.params["W"]                                       # (kh, kw, C, O)
+                W = conv.params["W"]  # (kh, kw, C, O)
                 c = nn.Conv2d(W.shape[2], W.shape[3], W.shape[:2], padding=W.shape[0] // 2, dtype=dtype)
                 with torch.no_grad():
                     c.weight.copy_(t(W.transpose(3, 2, 0, 1)))
@@ -76,26 +77,26 @@ def captioner_to_torch(model: ImageCaptioner) -> Any:
             return lin
 
         def forward(self, images, dec_in):
-            x = images.permute(0, 3, 1, 2)                                 # channels-first
-            F = self.cnn(x).permute(0, 2, 3, 1)                            # (B, H', W', K), boucle's order
+            x = images.permute(0, 3, 1, 2)  # channels-first
+            F = self.cnn(x).permute(0, 2, 3, 1)  # (B, H', W', K), boucle's order
             B, K = F.shape[0], F.shape[-1]
             slots = F.reshape(B, -1, K)
             memory = torch.cat([slots, self.coords.expand(B, -1, -1)], -1) if model.coords else slots
             z = F.reshape(B, -1) if model.init_state == "flatten" else slots.mean(1)
             n = dec.n_states
             states = [torch.tanh(b(z)) if k % n == 0 else b(z) for k, b in enumerate(self.bridges)]
-            h0 = torch.stack(states[0::n])                                  # (layers, B, H)
+            h0 = torch.stack(states[0::n])  # (layers, B, H)
             init = (h0, torch.stack(states[1::n])) if n == 2 else h0
-            e = self.embedding(dec_in)                                     # (B, T, E)
-            if dec.input_feeding:                                          # h̃_{t-1} joins the input, step by step
+            e = self.embedding(dec_in)  # (B, T, E)
+            if dec.input_feeding:  # h̃_{t-1} joins the input, step by step
                 fed, outs, state = e.new_zeros(B, dec.units), [], init
                 for t in range(e.shape[1]):
-                    h, state = self.rnn(torch.cat([e[:, t:t + 1], fed[:, None]], -1), state)
+                    h, state = self.rnn(torch.cat([e[:, t : t + 1], fed[:, None]], -1), state)
                     h = self._attend(h, memory)
                     fed = h[:, 0]
                     outs.append(h)
                 return self.output(torch.cat(outs, 1))
-            h, _ = self.rnn(e, init)                                        # (B, T, H)
+            h, _ = self.rnn(e, init)  # (B, T, H)
             if self.score is not None:
                 h = self._attend(h, memory)
             return self.output(h)

@@ -33,6 +33,7 @@ running variance       unbiased M/(M − 1) σ²               ``unbiased_moving
   running statistics or with ``momentum=None``, ``Dropout2d``, Keras ``"same"`` transposed
   convolutions whose crop is not symmetric, ``Reshape``.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -44,8 +45,14 @@ from ..layers.base import Layer
 from ..layers.conv import Conv1D, Conv2D, Conv2DTranspose
 from ..layers.core import Activation, Dense, Dropout, Flatten
 from ..layers.normalization import BatchNormalization
-from ..layers.pooling import (AveragePooling1D, AveragePooling2D, GlobalAveragePooling2D, GlobalMaxPooling2D,
-                              MaxPooling1D, MaxPooling2D)
+from ..layers.pooling import (
+    AveragePooling1D,
+    AveragePooling2D,
+    GlobalAveragePooling2D,
+    GlobalMaxPooling2D,
+    MaxPooling1D,
+    MaxPooling2D,
+)
 from ..layers.recurrent import RNN
 from ..layers.reshaping import UpSampling1D, UpSampling2D, ZeroPadding2D
 from ..layers.wrappers import Bidirectional
@@ -69,7 +76,7 @@ def _dtype(module) -> str | None:
 
 def _pairs(padding, n: int):
     if isinstance(padding, str):
-        return padding                                        # torch's "valid"/"same" are Keras's
+        return padding  # torch's "valid"/"same" are Keras's
     return tuple((int(p), int(p)) for p in padding)
 
 
@@ -86,14 +93,21 @@ def layer_from_torch(module, channels_first_shape: tuple | None = None, spatial_
     kw = {} if dtype is None else {"dtype": dtype}
     if isinstance(module, (nn.Conv1d, nn.Conv2d, nn.ConvTranspose2d)):
         if module.groups != 1 or module.padding_mode != "zeros":
-            raise BoucleError(f"module: {kind} needs groups=1 and padding_mode='zeros', got groups={module.groups}, "
-                              f"padding_mode={module.padding_mode!r}")
+            raise BoucleError(
+                f"module: {kind} needs groups=1 and padding_mode='zeros', got groups={module.groups}, "
+                f"padding_mode={module.padding_mode!r}"
+            )
         use_bias = module.bias is not None
         n = 1 if isinstance(module, nn.Conv1d) else 2
         common = dict(strides=module.stride, dilation_rate=module.dilation, use_bias=use_bias, **kw)
         if isinstance(module, nn.ConvTranspose2d):
-            layer = Conv2DTranspose(module.out_channels, module.kernel_size, padding=tuple(module.padding),
-                                    output_padding=tuple(module.output_padding), **common)
+            layer = Conv2DTranspose(
+                module.out_channels,
+                module.kernel_size,
+                padding=tuple(module.padding),
+                output_padding=tuple(module.output_padding),
+                **common,
+            )
         else:
             cls = Conv1D if n == 1 else Conv2D
             layer = cls(module.out_channels, module.kernel_size, padding=_pairs(module.padding, n), **common)
@@ -104,19 +118,26 @@ def layer_from_torch(module, channels_first_shape: tuple | None = None, spatial_
         return layer, w
     if isinstance(module, (nn.BatchNorm1d, nn.BatchNorm2d)):
         if not module.track_running_stats or module.momentum is None:
-            raise BoucleError(f"module: {kind} needs running statistics with a momentum, got "
-                              f"track_running_stats={module.track_running_stats}, momentum={module.momentum}")
-        layer = BatchNormalization(momentum=1.0 - module.momentum, epsilon=module.eps, center=module.affine,
-                                   scale=module.affine, unbiased_moving_variance=True,
-                                   **({"dtype": str(module.running_mean.dtype).removeprefix("torch.")}))
+            raise BoucleError(
+                f"module: {kind} needs running statistics with a momentum, got "
+                f"track_running_stats={module.track_running_stats}, momentum={module.momentum}"
+            )
+        layer = BatchNormalization(
+            momentum=1.0 - module.momentum,
+            epsilon=module.eps,
+            center=module.affine,
+            scale=module.affine,
+            unbiased_moving_variance=True,
+            **({"dtype": str(module.running_mean.dtype).removeprefix("torch.")}),
+        )
         w = {"moving_mean": _np(module.running_mean), "moving_variance": _np(module.running_var)}
         if module.affine:
             w.update(gamma=_np(module.weight), beta=_np(module.bias))
         return layer, w
     if isinstance(module, nn.Linear):
-        weight = _np(module.weight)                                           # (O, I)
+        weight = _np(module.weight)  # (O, I)
         if channels_first_shape is not None and len(channels_first_shape) > 1:
-            C, *spatial = channels_first_shape                                # columns (c, h, w) -> (h, w, c)
+            C, *spatial = channels_first_shape  # columns (c, h, w) -> (h, w, c)
             weight = weight.reshape(module.out_features, C, *spatial)
             weight = np.moveaxis(weight, 1, -1).reshape(module.out_features, -1)
         w = {"W": np.ascontiguousarray(weight.T)}
@@ -129,8 +150,10 @@ def layer_from_torch(module, channels_first_shape: tuple | None = None, spatial_
         return Activation(_ACTS[kind]), {}
     if isinstance(module, nn.Flatten):
         if module.start_dim != 1 or module.end_dim != -1:
-            raise BoucleError(f"module: Flatten must keep the batch axis only, expected start_dim=1, end_dim=-1, "
-                              f"got {module.start_dim}, {module.end_dim}")
+            raise BoucleError(
+                f"module: Flatten must keep the batch axis only, expected start_dim=1, end_dim=-1, "
+                f"got {module.start_dim}, {module.end_dim}"
+            )
         return Flatten(), {}
     if type(module) is nn.Dropout:
         return Dropout(module.p), {}
@@ -139,29 +162,40 @@ def layer_from_torch(module, channels_first_shape: tuple | None = None, spatial_
         padding = module.padding if isinstance(module.padding, tuple) else (module.padding,) * n
         dilation = getattr(module, "dilation", 1)
         if any(padding) or module.ceil_mode or dilation not in (1, (1,) * n):
-            raise BoucleError(f"module: {kind} converts with padding=0, dilation=1, ceil_mode=False, got "
-                              f"padding={module.padding}, dilation={dilation}, ceil_mode={module.ceil_mode}")
+            raise BoucleError(
+                f"module: {kind} converts with padding=0, dilation=1, ceil_mode=False, got "
+                f"padding={module.padding}, dilation={dilation}, ceil_mode={module.ceil_mode}"
+            )
         stride = module.stride if module.stride is not None else module.kernel_size
-        cls = {("Max", 1): MaxPooling1D, ("Max", 2): MaxPooling2D, ("Avg", 1): AveragePooling1D,
-               ("Avg", 2): AveragePooling2D}[(kind[:3], n)]
+        cls = {
+            ("Max", 1): MaxPooling1D,
+            ("Max", 2): MaxPooling2D,
+            ("Avg", 1): AveragePooling1D,
+            ("Avg", 2): AveragePooling2D,
+        }[(kind[:3], n)]
         return cls(module.kernel_size, strides=stride), {}
     if isinstance(module, nn.Upsample):
         scale = module.scale_factor
         scales = scale if isinstance(scale, tuple) else (scale,)
         if module.mode != "nearest" or scale is None or any(float(s) != int(s) for s in scales):
-            raise BoucleError(f"module: Upsample converts with mode='nearest' and an integer scale_factor, got "
-                              f"mode={module.mode!r}, scale_factor={scale}")
+            raise BoucleError(
+                f"module: Upsample converts with mode='nearest' and an integer scale_factor, got "
+                f"mode={module.mode!r}, scale_factor={scale}"
+            )
         ints = tuple(int(s) for s in scales)
         return (UpSampling1D(ints[0]) if spatial_rank == 1 else UpSampling2D(ints if len(ints) == 2 else ints[0])), {}
     if isinstance(module, nn.ZeroPad2d):
         l, r, t, b = module.padding
         return ZeroPadding2D(((t, b), (l, r))), {}
-    raise BoucleError(f"module: {kind} has no boucle twin in boucle.interop (expected Conv1d, Conv2d, "
-                      f"ConvTranspose2d, BatchNorm1d/2d, Linear, pooling, Upsample, Flatten, Dropout, activations)")
+    raise BoucleError(
+        f"module: {kind} has no boucle twin in boucle.interop (expected Conv1d, Conv2d, "
+        f"ConvTranspose2d, BatchNorm1d/2d, Linear, pooling, Upsample, Flatten, Dropout, activations)"
+    )
 
 
-def from_torch(module: Any, *, input_shape: tuple | None = None, seed: int | None = None, dtype: Any = None,
-               **rnn_kwargs: Any):
+def from_torch(
+    module: Any, *, input_shape: tuple | None = None, seed: int | None = None, dtype: Any = None, **rnn_kwargs: Any
+):
     """A torch module as boucle: recurrent modules as in :func:`boucle.interop.torch.from_torch`,
     one conv/norm/linear/pooling module as one built layer, an ``nn.Sequential`` as a built
     :class:`~boucle.models.Sequential` holding the torch weights.
@@ -179,8 +213,9 @@ def from_torch(module: Any, *, input_shape: tuple | None = None, seed: int | Non
     if isinstance(module, nn.RNNBase):
         return rnn_interop.from_torch(module, **rnn_kwargs)
     if rnn_kwargs:
-        raise BoucleError(f"from_torch: {sorted(rnn_kwargs)} apply to recurrent modules only, got a "
-                          f"{type(module).__name__}")
+        raise BoucleError(
+            f"from_torch: {sorted(rnn_kwargs)} apply to recurrent modules only, got a {type(module).__name__}"
+        )
     modules = list(module) if isinstance(module, nn.Sequential) else [module]
     if not modules:
         raise BoucleError("module: expected at least one module, got an empty nn.Sequential")
@@ -193,8 +228,10 @@ def from_torch(module: Any, *, input_shape: tuple | None = None, seed: int | Non
         if flat_in is not None and isinstance(m, nn.Linear):
             before = flat_in
             if any(d is None for d in before):
-                raise BoucleError("input_shape: a Linear after Flatten needs the image size to reorder its "
-                                  f"columns, got input_shape {input_shape} (pass e.g. input_shape=(28, 28, 1))")
+                raise BoucleError(
+                    "input_shape: a Linear after Flatten needs the image size to reorder its "
+                    f"columns, got input_shape {input_shape} (pass e.g. input_shape=(28, 28, 1))"
+                )
             cf = (before[-1], *before[:-1])
         layer, w = layer_from_torch(m, cf, spatial_rank=max(1, len(cur) - 1))
         if dtype is not None:
@@ -213,7 +250,7 @@ def from_torch(module: Any, *, input_shape: tuple | None = None, seed: int | Non
         return layer
     model = Sequential([p[0] for p in pairs], seed=seed, dtype=dtype)
     model.build(shape)
-    for layer, w, _ in pairs:                                 # building drew fresh weights: put torch's back
+    for layer, w, _ in pairs:  # building drew fresh weights: put torch's back
         layer.set_weights(w)
     return model
 
@@ -237,7 +274,7 @@ def _guess_shape(m) -> tuple:
         return (None, None) if isinstance(m, one_d) else (None, None, None)
     if type(m).__name__ in _ACTS or isinstance(m, (nn.Dropout, nn.Flatten)):
         return (None,)
-    layer_from_torch(m)                                       # a module without a twin says so first
+    layer_from_torch(m)  # a module without a twin says so first
     raise BoucleError(f"input_shape: cannot infer the input shape from a {type(m).__name__}; pass input_shape=")
 
 
@@ -264,16 +301,28 @@ def layer_to_torch(layer: Layer, input_shape: tuple, flatten_shape: tuple | None
         kh, kw, O, C = layer.params["W"].shape
         crops, outs = layer._geometry(input_shape[:-1])
         pads, ops = [], []
-        for n, k, s, d, crop, out in zip(input_shape[:-1], layer.kernel_size, layer.strides, layer.dilation_rate,
-                                         crops, outs):
+        for n, k, s, d, crop, out in zip(
+            input_shape[:-1], layer.kernel_size, layer.strides, layer.dilation_rate, crops, outs
+        ):
             op = None if n is None else out - ((n - 1) * s - 2 * crop + d * (k - 1) + 1)
             if op is None or not 0 <= op < max(s, d):
-                raise BoucleError(f"{layer.name}: padding {layer.padding!r} crops its output asymmetrically here; "
-                                  f"torch's ConvTranspose2d cannot (use integer padding)")
+                raise BoucleError(
+                    f"{layer.name}: padding {layer.padding!r} crops its output asymmetrically here; "
+                    f"torch's ConvTranspose2d cannot (use integer padding)"
+                )
             pads.append(crop)
             ops.append(op)
-        m = nn.ConvTranspose2d(C, O, (kh, kw), stride=layer.strides, padding=tuple(pads), output_padding=tuple(ops),
-                               dilation=layer.dilation_rate, bias=layer.use_bias, dtype=tdtype)
+        m = nn.ConvTranspose2d(
+            C,
+            O,
+            (kh, kw),
+            stride=layer.strides,
+            padding=tuple(pads),
+            output_padding=tuple(ops),
+            dilation=layer.dilation_rate,
+            bias=layer.use_bias,
+            dtype=tdtype,
+        )
         with torch.no_grad():
             m.weight.copy_(_t(torch, layer.params["W"].transpose(3, 2, 0, 1)))
             if layer.use_bias:
@@ -286,13 +335,21 @@ def layer_to_torch(layer: Layer, input_shape: tuple, flatten_shape: tuple | None
         mods = []
         if any(p[0] is None for p in pads):
             raise BoucleError(f"{layer.name}: padding='same' needs known spatial sizes for torch, got {input_shape}")
-        if any(a != b for a, b in pads):                      # asymmetric: pad first, then convolve unpadded
-            flat = [v for p in reversed(pads) for v in p]     # torch's order: last axis first
+        if any(a != b for a, b in pads):  # asymmetric: pad first, then convolve unpadded
+            flat = [v for p in reversed(pads) for v in p]  # torch's order: last axis first
             mods.append(nn.ZeroPad2d(tuple(flat)) if n == 2 else nn.ConstantPad1d(tuple(flat), 0.0))
             pads = tuple((0, 0) for _ in pads)
         cls = nn.Conv2d if n == 2 else nn.Conv1d
-        m = cls(W.shape[-2], W.shape[-1], W.shape[:n], stride=layer.strides, padding=tuple(p[0] for p in pads),
-                dilation=layer.dilation_rate, bias=layer.use_bias, dtype=tdtype)
+        m = cls(
+            W.shape[-2],
+            W.shape[-1],
+            W.shape[:n],
+            stride=layer.strides,
+            padding=tuple(p[0] for p in pads),
+            dilation=layer.dilation_rate,
+            bias=layer.use_bias,
+            dtype=tdtype,
+        )
         with torch.no_grad():
             m.weight.copy_(_t(torch, W.transpose((3, 2, 0, 1) if n == 2 else (2, 1, 0))))
             if layer.use_bias:
@@ -300,8 +357,10 @@ def layer_to_torch(layer: Layer, input_shape: tuple, flatten_shape: tuple | None
         return mods + [m] + _act_module(nn, layer.activation, rank)
     if isinstance(layer, BatchNormalization):
         if layer.center != layer.scale:
-            raise BoucleError(f"{layer.name}: torch's BatchNorm learns both or neither of gamma and beta, got "
-                              f"center={layer.center}, scale={layer.scale}")
+            raise BoucleError(
+                f"{layer.name}: torch's BatchNorm learns both or neither of gamma and beta, got "
+                f"center={layer.center}, scale={layer.scale}"
+            )
         F = layer.buffers["moving_mean"].shape[0]
         cls = nn.BatchNorm2d if len(input_shape) == 3 else nn.BatchNorm1d
         m = cls(F, eps=layer.epsilon, momentum=1.0 - layer.momentum, affine=layer.scale, dtype=tdtype)
@@ -313,9 +372,9 @@ def layer_to_torch(layer: Layer, input_shape: tuple, flatten_shape: tuple | None
                 m.bias.copy_(_t(torch, layer.params["beta"]))
         return [m]
     if isinstance(layer, Dense):
-        W = layer.params["W"]                                              # (I, O)
+        W = layer.params["W"]  # (I, O)
         weight = W.T
-        if flatten_shape is not None and len(flatten_shape) > 1:           # rows (h, w, c) -> torch's (c, h, w)
+        if flatten_shape is not None and len(flatten_shape) > 1:  # rows (h, w, c) -> torch's (c, h, w)
             weight = np.moveaxis(weight.reshape(W.shape[1], *flatten_shape), -1, 1).reshape(W.shape[1], -1)
         m = nn.Linear(W.shape[0], W.shape[1], bias=layer.use_bias, dtype=tdtype)
         with torch.no_grad():
@@ -334,18 +393,26 @@ def layer_to_torch(layer: Layer, input_shape: tuple, flatten_shape: tuple | None
             spatial = input_shape[:-1]
             pads = [(n - k) % s if n is not None else None for n, k, s in zip(spatial, layer.pool_size, layer.strides)]
             out = layer.compute_output_shape(input_shape)[:-1]
-            valid = tuple((n - k) // s + 1 if n is not None else None
-                          for n, k, s in zip(spatial, layer.pool_size, layer.strides))
+            valid = tuple(
+                (n - k) // s + 1 if n is not None else None for n, k, s in zip(spatial, layer.pool_size, layer.strides)
+            )
             if None in pads or out != valid:
-                raise BoucleError(f"{layer.name}: padding='same' pads this input ({input_shape}); torch's pooling "
-                                  f"pads symmetrically (use inputs whose size the stride divides)")
+                raise BoucleError(
+                    f"{layer.name}: padding='same' pads this input ({input_shape}); torch's pooling "
+                    f"pads symmetrically (use inputs whose size the stride divides)"
+                )
         n = len(layer.pool_size)
-        cls = {(True, 1): nn.MaxPool1d, (True, 2): nn.MaxPool2d, (False, 1): nn.AvgPool1d,
-               (False, 2): nn.AvgPool2d}[(layer.mode == "max", n)]
+        cls = {(True, 1): nn.MaxPool1d, (True, 2): nn.MaxPool2d, (False, 1): nn.AvgPool1d, (False, 2): nn.AvgPool2d}[
+            (layer.mode == "max", n)
+        ]
         return [cls(layer.pool_size, stride=layer.strides)]
     if isinstance(layer, (UpSampling1D, UpSampling2D)):
-        return [nn.Upsample(scale_factor=tuple(float(s) for s in layer.size) if len(layer.size) > 1
-                            else float(layer.size[0]), mode="nearest")]
+        return [
+            nn.Upsample(
+                scale_factor=tuple(float(s) for s in layer.size) if len(layer.size) > 1 else float(layer.size[0]),
+                mode="nearest",
+            )
+        ]
     if isinstance(layer, ZeroPadding2D):
         (t, b), (l, r) = layer.padding
         return [nn.ZeroPad2d((l, r, t, b))]

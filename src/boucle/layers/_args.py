@@ -1,4 +1,5 @@
 """Argument checks shared by the convolution, pooling and reshaping layers (Keras spellings)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -38,18 +39,19 @@ def padding_arg(padding, n: int, layer: str, allow_causal: bool = False):
     elif isinstance(padding, (tuple, list)) and len(padding) == n:
         if all(_is_int(p) and p >= 0 for p in padding):
             return tuple((int(p), int(p)) for p in padding)
-        if all(isinstance(p, (tuple, list)) and len(p) == 2 and all(_is_int(v) and v >= 0 for v in p)
-               for p in padding):
+        if all(isinstance(p, (tuple, list)) and len(p) == 2 and all(_is_int(v) and v >= 0 for v in p) for p in padding):
             return tuple((int(p[0]), int(p[1])) for p in padding)
     want = " or ".join(repr(s) for s in names)
-    raise BoucleError(f"{layer}: padding must be {want}, a non-negative int, or {n} (before, after) pairs, "
-                      f"got {padding!r}")
+    raise BoucleError(
+        f"{layer}: padding must be {want}, a non-negative int, or {n} (before, after) pairs, got {padding!r}"
+    )
 
 
 def channels_last(data_format, layer: str) -> None:
     if data_format not in (None, "channels_last"):
-        raise BoucleError(f"{layer}: data_format must be 'channels_last' (boucle is channels-last), "
-                          f"got {data_format!r}")
+        raise BoucleError(
+            f"{layer}: data_format must be 'channels_last' (boucle is channels-last), got {data_format!r}"
+        )
 
 
 def spatial_input(input_shape: tuple, rank: int, layer: str, channels: bool = True) -> None:
@@ -68,9 +70,10 @@ def check_spatial_x(x: np.ndarray, rank: int, layer: str, channels: int | None =
     if x.ndim != rank + 2:
         hint = ""
         if x.ndim == rank + 1:
-            hint = ("; a batch of grayscale images needs a channel axis (x[..., None]), "
-                    "a single image a batch axis (x[None])")
+            hint = (
+                "; a batch of grayscale images needs a channel axis (x[..., None]), "
+                "a single image a batch axis (x[None])"
+            )
         raise BoucleError(f"{layer}: x must be {rank + 2}-D (batch, {_AXES[rank][1:-1]}), got shape {x.shape}{hint}")
     if channels is not None and x.shape[-1] != channels:
         raise BoucleError(f"{layer}: x must have {channels} channels (last axis), got shape {x.shape}")
-

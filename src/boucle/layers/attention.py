@@ -4,6 +4,7 @@
     α_ts = softmax_s score(q_t, e_s)   (masked memory positions get no weight)
     c_t = Σ_s α_ts e_s
 """
+
 from __future__ import annotations
 
 from ..errors import BoucleError

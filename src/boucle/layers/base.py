@@ -25,6 +25,7 @@ alias), so tools such as the gradient check can swap them. There are no hidden
 step counters and no caches that outlive the call that made them: all that
 backward needs travels in ``cache``.
 """
+
 from __future__ import annotations
 
 import re
@@ -32,8 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import allocation, backend
-from .. import registry
+from .. import allocation, backend, registry
 from ..errors import BoucleError
 
 __all__ = ["Layer", "register", "check_input"]
@@ -45,8 +45,8 @@ _COUNTERS: dict[str, int] = {}
 
 
 def _auto_name(cls_name: str) -> str:
-    base = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", cls_name)                # Keras's rule: SimpleRNN -> simple_rnn,
-    base = re.sub(r"([a-z])([A-Z])", r"\1_\2", base).lower()              # Conv2D -> conv2d, MaxPooling2D -> max_pooling2d
+    base = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", cls_name)  # Keras's rule: SimpleRNN -> simple_rnn,
+    base = re.sub(r"([a-z])([A-Z])", r"\1_\2", base).lower()  # Conv2D -> conv2d, MaxPooling2D -> max_pooling2d
     _COUNTERS[base] = _COUNTERS.get(base, 0) + 1
     n = _COUNTERS[base]
     return base if n == 1 else f"{base}_{n}"
@@ -71,18 +71,23 @@ class Layer:
     #: True for layers whose forward uses ``rng`` when ``training=True``.
     stochastic = False
 
-    def __init__(self, *, name: str | None = None, dtype: Any = None,
-                 input_shape: tuple | None = None, input_dim: int | None = None,
-                 trainable: bool = True):
-        allocation.count_layer(type(self).__name__)      # bounded while a model file is read
+    def __init__(
+        self,
+        *,
+        name: str | None = None,
+        dtype: Any = None,
+        input_shape: tuple | None = None,
+        input_dim: int | None = None,
+        trainable: bool = True,
+    ):
+        allocation.count_layer(type(self).__name__)  # bounded while a model file is read
         self.name = name or _auto_name(type(self).__name__)
         if not isinstance(self.name, str) or not self.name or "/" in self.name:
             raise BoucleError(f"name: expected a non-empty string without '/', got {name!r}")
         self._dtype_arg = None if dtype is None else backend.resolve_dtype(dtype).name
         if input_dim is not None:
             input_shape = (input_dim,)
-        self.input_shape = None if input_shape is None else tuple(
-            None if d is None else int(d) for d in input_shape)
+        self.input_shape = None if input_shape is None else tuple(None if d is None else int(d) for d in input_shape)
         self.trainable = bool(trainable)
         self.params: dict[str, np.ndarray] = {}
         self.grads: dict[str, np.ndarray] = {}
@@ -102,8 +107,8 @@ class Layer:
         return cfg
 
     @classmethod
-    def from_config(cls, config: dict) -> "Layer":
-        registry.check_keys(cls, config, cls.__name__)     # an unknown keyword: one line, not a TypeError
+    def from_config(cls, config: dict) -> Layer:
+        registry.check_keys(cls, config, cls.__name__)  # an unknown keyword: one line, not a TypeError
         return cls(**config)
 
     # -- building -------------------------------------------------------
@@ -128,7 +133,7 @@ class Layer:
 
     def add_buffer(self, name: str, shape: tuple, initializer: Any) -> np.ndarray:
         """Non-trainable state saved with the weights (no gradient, no optimizer)."""
-        value = allocation.param(shape, initializer, self.rng, self.dtype)   # bounded while a file is read
+        value = allocation.param(shape, initializer, self.rng, self.dtype)  # bounded while a file is read
         self.buffers[name] = value
         return value
 

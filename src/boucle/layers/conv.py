@@ -6,6 +6,7 @@ followed by the activation g. Padding is Keras's ``"valid"``/``"same"`` (``"caus
 Conv1D) or, as an extension for PyTorch's models, explicit zero padding (an int, one int
 per axis, or (before, after) pairs).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -28,9 +29,21 @@ class _Conv(Layer):
 
     rank = 2
 
-    def __init__(self, filters: int, kernel_size, strides=1, padding="valid", data_format=None,
-                 dilation_rate=1, groups: int = 1, activation: str | None = None, use_bias: bool = True,
-                 kernel_initializer="glorot_uniform", bias_initializer="zeros", **kwargs):
+    def __init__(
+        self,
+        filters: int,
+        kernel_size,
+        strides=1,
+        padding="valid",
+        data_format=None,
+        dilation_rate=1,
+        groups: int = 1,
+        activation: str | None = None,
+        use_bias: bool = True,
+        kernel_initializer="glorot_uniform",
+        bias_initializer="zeros",
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         cls, n = type(self).__name__, self.rank
         self.filters = int_tuple(filters, 1, "filters", cls)[0]
@@ -49,11 +62,18 @@ class _Conv(Layer):
 
     def get_config(self) -> dict:
         pad = self.padding if isinstance(self.padding, str) else [list(p) for p in self.padding]
-        return {**super().get_config(), "filters": self.filters, "kernel_size": list(self.kernel_size),
-                "strides": list(self.strides), "padding": pad, "dilation_rate": list(self.dilation_rate),
-                "activation": self.activation, "use_bias": self.use_bias,
-                "kernel_initializer": _init_name(self.kernel_initializer),
-                "bias_initializer": _init_name(self.bias_initializer)}
+        return {
+            **super().get_config(),
+            "filters": self.filters,
+            "kernel_size": list(self.kernel_size),
+            "strides": list(self.strides),
+            "padding": pad,
+            "dilation_rate": list(self.dilation_rate),
+            "activation": self.activation,
+            "use_bias": self.use_bias,
+            "kernel_initializer": _init_name(self.kernel_initializer),
+            "bias_initializer": _init_name(self.bias_initializer),
+        }
 
     # -- shapes ---------------------------------------------------------------
     def _kernel_shape(self, channels: int) -> tuple:
@@ -70,9 +90,11 @@ class _Conv(Layer):
                 continue
             span = d * (k - 1) + 1
             if span > n + pad[0] + pad[1]:
-                raise BoucleError(f"{self.name}: kernel_size {self.kernel_size} with dilation_rate "
-                                  f"{self.dilation_rate} spans {span}, larger than the padded input "
-                                  f"({n} + {pad[0] + pad[1]} padding) of spatial shape {tuple(spatial)}")
+                raise BoucleError(
+                    f"{self.name}: kernel_size {self.kernel_size} with dilation_rate "
+                    f"{self.dilation_rate} spans {span}, larger than the padded input "
+                    f"({n} + {pad[0] + pad[1]} padding) of spatial shape {tuple(spatial)}"
+                )
             out.append(conv_ops.conv_output_length(n, k, s, d, pad))
         return tuple(out)
 
@@ -104,11 +126,13 @@ class _Conv(Layer):
         x = self._check(x)
         pads = self._pads(x.shape[1:-1])
         if self.rank == 1:
-            a, cache = conv_ops.conv1d_forward(x, self.params["W"], self.params.get("b"), self.strides[0],
-                                               self.dilation_rate[0], pads[0])
+            a, cache = conv_ops.conv1d_forward(
+                x, self.params["W"], self.params.get("b"), self.strides[0], self.dilation_rate[0], pads[0]
+            )
         else:
-            a, cache = conv_ops.conv2d_forward(x, self.params["W"], self.params.get("b"), self.strides,
-                                               self.dilation_rate, pads)
+            a, cache = conv_ops.conv2d_forward(
+                x, self.params["W"], self.params.get("b"), self.strides, self.dilation_rate, pads
+            )
         y = activations.forward(self.activation, a)
         return y, (cache, y)
 
@@ -159,26 +183,54 @@ class Conv2DTranspose(_Conv):
 
     rank = 2
 
-    def __init__(self, filters: int, kernel_size, strides=1, padding="valid", output_padding=None,
-                 data_format=None, dilation_rate=1, activation: str | None = None, use_bias: bool = True,
-                 kernel_initializer="glorot_uniform", bias_initializer="zeros", **kwargs):
-        super().__init__(filters, kernel_size, strides=strides, padding=padding, data_format=data_format,
-                         dilation_rate=dilation_rate, activation=activation, use_bias=use_bias,
-                         kernel_initializer=kernel_initializer, bias_initializer=bias_initializer, **kwargs)
+    def __init__(
+        self,
+        filters: int,
+        kernel_size,
+        strides=1,
+        padding="valid",
+        output_padding=None,
+        data_format=None,
+        dilation_rate=1,
+        activation: str | None = None,
+        use_bias: bool = True,
+        kernel_initializer="glorot_uniform",
+        bias_initializer="zeros",
+        **kwargs,
+    ):
+        super().__init__(
+            filters,
+            kernel_size,
+            strides=strides,
+            padding=padding,
+            data_format=data_format,
+            dilation_rate=dilation_rate,
+            activation=activation,
+            use_bias=use_bias,
+            kernel_initializer=kernel_initializer,
+            bias_initializer=bias_initializer,
+            **kwargs,
+        )
         if not isinstance(self.padding, str) and any(a != b for a, b in self.padding):
-            raise BoucleError(f"Conv2DTranspose: padding must be 'valid', 'same' or symmetric ints, "
-                              f"got {padding!r}")
-        self.output_padding = None if output_padding is None else int_tuple(output_padding, 2, "output_padding",
-                                                                            "Conv2DTranspose", minimum=0)
+            raise BoucleError(f"Conv2DTranspose: padding must be 'valid', 'same' or symmetric ints, got {padding!r}")
+        self.output_padding = (
+            None
+            if output_padding is None
+            else int_tuple(output_padding, 2, "output_padding", "Conv2DTranspose", minimum=0)
+        )
         if self.output_padding is not None:
             for op, s, d in zip(self.output_padding, self.strides, self.dilation_rate):
                 if op >= max(s, d):
-                    raise BoucleError(f"Conv2DTranspose: output_padding must be smaller than the stride or the "
-                                      f"dilation ({self.strides}, {self.dilation_rate}), got {self.output_padding}")
+                    raise BoucleError(
+                        f"Conv2DTranspose: output_padding must be smaller than the stride or the "
+                        f"dilation ({self.strides}, {self.dilation_rate}), got {self.output_padding}"
+                    )
 
     def get_config(self) -> dict:
-        return {**super().get_config(),
-                "output_padding": None if self.output_padding is None else list(self.output_padding)}
+        return {
+            **super().get_config(),
+            "output_padding": None if self.output_padding is None else list(self.output_padding),
+        }
 
     def _kernel_shape(self, channels: int) -> tuple:
         return (*self.kernel_size, self.filters, channels)
@@ -204,8 +256,9 @@ class Conv2DTranspose(_Conv):
     def forward(self, x, mask=None, training=False):
         x = self._check(x)
         crop, out = self._geometry(x.shape[1:-1])
-        a, cache = conv_ops.conv_transpose2d_forward(x, self.params["W"], self.params.get("b"), self.strides,
-                                                     self.dilation_rate, crop, out)
+        a, cache = conv_ops.conv_transpose2d_forward(
+            x, self.params["W"], self.params.get("b"), self.strides, self.dilation_rate, crop, out
+        )
         y = activations.forward(self.activation, a)
         return y, (cache, y)
 

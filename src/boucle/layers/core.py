@@ -1,4 +1,5 @@
 """Feed-forward layers: Dense, Activation, Dropout, Flatten, Embedding (seed 003)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -21,8 +22,15 @@ class Dense(Layer):
     timestep (one GEMM over all B*T rows). Params: ``W (D, units)``, ``b (units,)``.
     """
 
-    def __init__(self, units: int, activation: str | None = None, use_bias: bool = True,
-                 kernel_initializer="glorot_uniform", bias_initializer="zeros", **kwargs):
+    def __init__(
+        self,
+        units: int,
+        activation: str | None = None,
+        use_bias: bool = True,
+        kernel_initializer="glorot_uniform",
+        bias_initializer="zeros",
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.units = validators.positive_int(units, "units", "Dense")
         activations.get(activation)
@@ -32,9 +40,14 @@ class Dense(Layer):
         self.bias_initializer = bias_initializer
 
     def get_config(self) -> dict:
-        return {**super().get_config(), "units": self.units, "activation": self.activation,
-                "use_bias": self.use_bias, "kernel_initializer": _init_name(self.kernel_initializer),
-                "bias_initializer": _init_name(self.bias_initializer)}
+        return {
+            **super().get_config(),
+            "units": self.units,
+            "activation": self.activation,
+            "use_bias": self.use_bias,
+            "kernel_initializer": _init_name(self.kernel_initializer),
+            "bias_initializer": _init_name(self.bias_initializer),
+        }
 
     def _build(self, input_shape):
         if len(input_shape) < 1 or input_shape[-1] is None:
@@ -139,8 +152,9 @@ class Embedding(Layer):
     Params: ``E (input_dim, output_dim)``, initialised U(-0.05, 0.05) as in Keras.
     """
 
-    def __init__(self, input_dim: int, output_dim: int, mask_zero: bool = False,
-                 embeddings_initializer="uniform", **kwargs):
+    def __init__(
+        self, input_dim: int, output_dim: int, mask_zero: bool = False, embeddings_initializer="uniform", **kwargs
+    ):
         super().__init__(**kwargs)
         self.input_dim = validators.positive_int(input_dim, "input_dim", "Embedding")
         self.output_dim = validators.positive_int(output_dim, "output_dim", "Embedding")
@@ -148,9 +162,13 @@ class Embedding(Layer):
         self.embeddings_initializer = embeddings_initializer
 
     def get_config(self) -> dict:
-        return {**super().get_config(), "input_dim": self.input_dim, "output_dim": self.output_dim,
-                "mask_zero": self.mask_zero,
-                "embeddings_initializer": _init_name(self.embeddings_initializer)}
+        return {
+            **super().get_config(),
+            "input_dim": self.input_dim,
+            "output_dim": self.output_dim,
+            "mask_zero": self.mask_zero,
+            "embeddings_initializer": _init_name(self.embeddings_initializer),
+        }
 
     def _build(self, input_shape):
         self.add_param("E", (self.input_dim, self.output_dim), self.embeddings_initializer)
@@ -173,19 +191,21 @@ class Embedding(Layer):
                 raise BoucleError(f"{self.name}: x must hold integer token ids, got dtype {x.dtype}")
             x = x.astype(np.int64)
         if x.size and (x.min() < 0 or x.max() >= self.input_dim):
-            raise BoucleError(f"{self.name}: token ids must lie in [0, {self.input_dim}), "
-                              f"got values in [{x.min()}, {x.max()}]")
+            raise BoucleError(
+                f"{self.name}: token ids must lie in [0, {self.input_dim}), got values in [{x.min()}, {x.max()}]"
+            )
         return x
 
     @classmethod
-    def from_pretrained(cls, weights, trainable: bool = False, mask_zero: bool = False, **kwargs) -> "Embedding":
+    def from_pretrained(cls, weights, trainable: bool = False, mask_zero: bool = False, **kwargs) -> Embedding:
         """A built layer whose table ``E`` is ``weights (input_dim, output_dim)`` — e.g. the matrix of
         ``WordVectors.align(vocab)`` — frozen by default (``trainable=False``: the optimizer never
         sees it; it is saved with the model all the same). As ``torch.nn.Embedding.from_pretrained``."""
         w = np.asarray(weights)
         if w.ndim != 2 or 0 in w.shape or not np.issubdtype(w.dtype, np.number) or not np.isfinite(w).all():
-            raise BoucleError(f"weights: expected a finite 2-D (input_dim, output_dim) matrix, got "
-                              f"{w.dtype} shape {w.shape}")
+            raise BoucleError(
+                f"weights: expected a finite 2-D (input_dim, output_dim) matrix, got {w.dtype} shape {w.shape}"
+            )
         layer = cls(w.shape[0], w.shape[1], mask_zero=mask_zero, trainable=trainable, **kwargs)
         layer.build((None,), 0)
         layer.set_weights({"E": w.astype(layer.dtype)})

@@ -6,6 +6,7 @@ inference (equations in :mod:`boucle.ops.normalization`). ``gamma``/``beta`` are
 parameters; ``moving_mean``/``moving_variance`` are buffers: saved with the model,
 counted as non-trainable in ``summary()``, never seen by the optimizer.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -35,10 +36,20 @@ class BatchNormalization(Layer):
     ``moving_variance (F,)``. A layer with ``trainable=False`` runs in inference mode, as in Keras.
     """
 
-    def __init__(self, axis: int = -1, momentum: float = 0.99, epsilon: float = 1e-3, center: bool = True,
-                 scale: bool = True, beta_initializer="zeros", gamma_initializer="ones",
-                 moving_mean_initializer="zeros", moving_variance_initializer="ones",
-                 unbiased_moving_variance: bool = False, **kwargs):
+    def __init__(
+        self,
+        axis: int = -1,
+        momentum: float = 0.99,
+        epsilon: float = 1e-3,
+        center: bool = True,
+        scale: bool = True,
+        beta_initializer="zeros",
+        gamma_initializer="ones",
+        moving_mean_initializer="zeros",
+        moving_variance_initializer="ones",
+        unbiased_moving_variance: bool = False,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         if axis not in (-1,):
             raise BoucleError(f"BatchNormalization: axis must be -1 (channels-last), got {axis!r}")
@@ -55,18 +66,25 @@ class BatchNormalization(Layer):
         self.unbiased_moving_variance = bool(unbiased_moving_variance)
 
     def get_config(self) -> dict:
-        return {**super().get_config(), "axis": self.axis, "momentum": self.momentum, "epsilon": self.epsilon,
-                "center": self.center, "scale": self.scale,
-                "beta_initializer": _init_name(self.beta_initializer),
-                "gamma_initializer": _init_name(self.gamma_initializer),
-                "moving_mean_initializer": _init_name(self.moving_mean_initializer),
-                "moving_variance_initializer": _init_name(self.moving_variance_initializer),
-                "unbiased_moving_variance": self.unbiased_moving_variance}
+        return {
+            **super().get_config(),
+            "axis": self.axis,
+            "momentum": self.momentum,
+            "epsilon": self.epsilon,
+            "center": self.center,
+            "scale": self.scale,
+            "beta_initializer": _init_name(self.beta_initializer),
+            "gamma_initializer": _init_name(self.gamma_initializer),
+            "moving_mean_initializer": _init_name(self.moving_mean_initializer),
+            "moving_variance_initializer": _init_name(self.moving_variance_initializer),
+            "unbiased_moving_variance": self.unbiased_moving_variance,
+        }
 
     def _build(self, input_shape):
         if len(input_shape) < 1 or input_shape[-1] is None:
-            raise BoucleError(f"BatchNormalization: input_shape must end with a known feature size, "
-                              f"got {tuple(input_shape)}")
+            raise BoucleError(
+                f"BatchNormalization: input_shape must end with a known feature size, got {tuple(input_shape)}"
+            )
         F = input_shape[-1]
         if self.scale:
             self.add_param("gamma", (F,), self.gamma_initializer)
@@ -83,16 +101,22 @@ class BatchNormalization(Layer):
         x = x.astype(self.dtype, copy=False)
         gamma, beta = self.params.get("gamma"), self.params.get("beta")
         if not (training and self.trainable):
-            return bn_ops.batch_norm_infer_forward(x, gamma, beta, self.buffers["moving_mean"],
-                                                   self.buffers["moving_variance"], self.epsilon)
+            return bn_ops.batch_norm_infer_forward(
+                x, gamma, beta, self.buffers["moving_mean"], self.buffers["moving_variance"], self.epsilon
+            )
         M = x.size // F
         if M < 2 and self.unbiased_moving_variance:
-            raise BoucleError(f"{self.name}: the unbiased moving variance needs more than one value per feature "
-                              f"in training, got shape {x.shape}")
+            raise BoucleError(
+                f"{self.name}: the unbiased moving variance needs more than one value per feature "
+                f"in training, got shape {x.shape}"
+            )
         y, mu, var, cache = bn_ops.batch_norm_train_forward(x, gamma, beta, self.epsilon)
         bn_ops.moving_update(self.buffers["moving_mean"], mu, self.momentum)
-        bn_ops.moving_update(self.buffers["moving_variance"],
-                             var * (M / (M - 1)) if self.unbiased_moving_variance else var, self.momentum)
+        bn_ops.moving_update(
+            self.buffers["moving_variance"],
+            var * (M / (M - 1)) if self.unbiased_moving_variance else var,
+            self.momentum,
+        )
         return y, cache
 
     def backward(self, dy, cache):

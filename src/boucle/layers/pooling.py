@@ -5,6 +5,7 @@ default, ``padding`` ``"valid"``/``"same"``) and the global poolings, calling
 :mod:`boucle.ops.pooling`. They have no parameters; 1-D poolings run the 2-D
 equations on a height-1 image.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -14,8 +15,16 @@ from ..ops import pooling as pool_ops
 from ._args import channels_last, check_spatial_x, int_tuple, spatial_input
 from .base import Layer, register
 
-__all__ = ["MaxPooling1D", "MaxPooling2D", "AveragePooling1D", "AveragePooling2D",
-           "GlobalAveragePooling1D", "GlobalAveragePooling2D", "GlobalMaxPooling1D", "GlobalMaxPooling2D"]
+__all__ = [
+    "MaxPooling1D",
+    "MaxPooling2D",
+    "AveragePooling1D",
+    "AveragePooling2D",
+    "GlobalAveragePooling1D",
+    "GlobalAveragePooling2D",
+    "GlobalMaxPooling1D",
+    "GlobalMaxPooling2D",
+]
 
 
 class _Pooling(Layer):
@@ -35,15 +44,21 @@ class _Pooling(Layer):
         channels_last(data_format, cls)
 
     def get_config(self) -> dict:
-        return {**super().get_config(), "pool_size": list(self.pool_size), "strides": list(self.strides),
-                "padding": self.padding}
+        return {
+            **super().get_config(),
+            "pool_size": list(self.pool_size),
+            "strides": list(self.strides),
+            "padding": self.padding,
+        }
 
     def _out_spatial(self, spatial: tuple) -> tuple:
         out = []
         for n, k, s in zip(spatial, self.pool_size, self.strides):
             if n is not None and self.padding == "valid" and k > n:
-                raise BoucleError(f"{self.name}: pool_size {self.pool_size} is larger than the input "
-                                  f"{tuple(spatial)} with padding='valid'")
+                raise BoucleError(
+                    f"{self.name}: pool_size {self.pool_size} is larger than the input "
+                    f"{tuple(spatial)} with padding='valid'"
+                )
             out.append(pool_ops.pool_geometry(n, k, s, self.padding)[1])
         return tuple(out)
 

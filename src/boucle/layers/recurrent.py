@@ -19,18 +19,19 @@ Differences from Keras, on purpose: ``go_backwards=True`` returns its outputs at
 their original time index (aligned with the input, not reversed), and with a mask
 the reversed pass starts at each sequence's own last valid step.
 """
+
 from __future__ import annotations
 
 from typing import Any, NamedTuple
 
 import numpy as np
 
+from .. import validators
 from ..errors import BoucleError
 from ..ops import cells
 from ..ops import recurrent as time_loop
 from ..ops.dropout import dropout_mask
 from .base import Layer, check_input, register
-from .. import validators
 from .core import _init_name
 
 __all__ = ["RNN", "SimpleRNN", "LSTM", "GRU"]
@@ -38,9 +39,10 @@ __all__ = ["RNN", "SimpleRNN", "LSTM", "GRU"]
 
 class RNNCache(NamedTuple):
     """The cache of :meth:`RNN.forward`, for :meth:`RNN.backward`."""
+
     loop: time_loop.RecurrentCache  # the time loop's (engine, inputs, per-step caches)
-    source: str                 # where the initial states came from: argument | stateful | learned | zeros
-    structure: bool | None      # initial_state given as a list (True) or one array (False); else None
+    source: str  # where the initial states came from: argument | stateful | learned | zeros
+    structure: bool | None  # initial_state given as a list (True) or one array (False); else None
 
 
 class RNN(Layer):
@@ -64,11 +66,23 @@ class RNN(Layer):
 
     cell_kind = "rnn"
 
-    def __init__(self, units: int, *, use_bias: bool = True, return_sequences: bool = False,
-                 return_state: bool = False, go_backwards: bool = False, stateful: bool = False,
-                 learn_initial_state: bool = False, dropout: float = 0.0, recurrent_dropout: float = 0.0,
-                 kernel_initializer: Any = "glorot_uniform", recurrent_initializer: Any = "orthogonal",
-                 bias_initializer: Any = "zeros", **kwargs):
+    def __init__(
+        self,
+        units: int,
+        *,
+        use_bias: bool = True,
+        return_sequences: bool = False,
+        return_state: bool = False,
+        go_backwards: bool = False,
+        stateful: bool = False,
+        learn_initial_state: bool = False,
+        dropout: float = 0.0,
+        recurrent_dropout: float = 0.0,
+        kernel_initializer: Any = "glorot_uniform",
+        recurrent_initializer: Any = "orthogonal",
+        bias_initializer: Any = "zeros",
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         cls = type(self).__name__
         self.units = validators.positive_int(units, "units", cls)
@@ -98,14 +112,21 @@ class RNN(Layer):
         return ("h", "c")[: self.cell.n_states]
 
     def get_config(self) -> dict:
-        return {**super().get_config(), "units": self.units, "use_bias": self.use_bias,
-                "return_sequences": self.return_sequences, "return_state": self.return_state,
-                "go_backwards": self.go_backwards, "stateful": self.stateful,
-                "learn_initial_state": self.learn_initial_state, "dropout": self.dropout,
-                "recurrent_dropout": self.recurrent_dropout,
-                "kernel_initializer": _init_name(self.kernel_initializer),
-                "recurrent_initializer": _init_name(self.recurrent_initializer),
-                "bias_initializer": _init_name(self.bias_initializer)}
+        return {
+            **super().get_config(),
+            "units": self.units,
+            "use_bias": self.use_bias,
+            "return_sequences": self.return_sequences,
+            "return_state": self.return_state,
+            "go_backwards": self.go_backwards,
+            "stateful": self.stateful,
+            "learn_initial_state": self.learn_initial_state,
+            "dropout": self.dropout,
+            "recurrent_dropout": self.recurrent_dropout,
+            "kernel_initializer": _init_name(self.kernel_initializer),
+            "recurrent_initializer": _init_name(self.recurrent_initializer),
+            "bias_initializer": _init_name(self.bias_initializer),
+        }
 
     # -- building ----------------------------------------------------------
     def _build(self, input_shape):
@@ -151,25 +172,29 @@ class RNN(Layer):
         if initial_state is not None:
             states = list(initial_state) if isinstance(initial_state, (list, tuple)) else [initial_state]
             if len(states) != n or (n > 1 and not isinstance(initial_state, (list, tuple))):
-                raise BoucleError(f"{self.name}: initial_state must be a list of {n} arrays "
-                                  f"{list(self.state_names)}, got {len(states)}")
+                raise BoucleError(
+                    f"{self.name}: initial_state must be a list of {n} arrays "
+                    f"{list(self.state_names)}, got {len(states)}"
+                )
             out = []
             for name, s in zip(self.state_names, states):
                 s = np.asarray(s, dtype=self.dtype)
                 if s.shape != (B, H):
-                    raise BoucleError(f"{self.name}: initial_state {name} must have shape (B, H) = "
-                                      f"{(B, H)}, got {s.shape}")
+                    raise BoucleError(
+                        f"{self.name}: initial_state {name} must have shape (B, H) = {(B, H)}, got {s.shape}"
+                    )
                 out.append(s)
             return tuple(out), "argument"
         if self.stateful and self.states is not None:
             if self.states[0].shape[0] != B:
-                raise BoucleError(f"{self.name}: stateful layer carries states for batch size "
-                                  f"{self.states[0].shape[0]}, got x with batch size {B} "
-                                  f"(call reset_states() first)")
+                raise BoucleError(
+                    f"{self.name}: stateful layer carries states for batch size "
+                    f"{self.states[0].shape[0]}, got x with batch size {B} "
+                    f"(call reset_states() first)"
+                )
             return tuple(self.states), "stateful"
         if self.learn_initial_state:
-            return tuple(np.broadcast_to(self.params[f"{s}0"], (B, H)).copy()
-                         for s in self.state_names), "learned"
+            return tuple(np.broadcast_to(self.params[f"{s}0"], (B, H)).copy() for s in self.state_names), "learned"
         return tuple(np.zeros((B, H), dtype=self.dtype) for _ in range(n)), "zeros"
 
     def forward(self, x, mask=None, training: bool = False, initial_state=None):
@@ -183,11 +208,20 @@ class RNN(Layer):
         states0, source = self._initial_states(initial_state, B)
         x_mask = rec_mask = None
         if training and self.dropout > 0:
-            x_mask = dropout_mask((B, D), self.dropout, self.rng, self.dtype)            # (B, D)
+            x_mask = dropout_mask((B, D), self.dropout, self.rng, self.dtype)  # (B, D)
         if training and self.recurrent_dropout > 0:
             rec_mask = dropout_mask((B, self.units), self.recurrent_dropout, self.rng, self.dtype)
-        outputs, final, lcache = time_loop.forward(self.cell, self.params, x, states0, mask, self.go_backwards,
-                                              x_mask=x_mask, rec_mask=rec_mask, training=training)  # (B, T, H)
+        outputs, final, lcache = time_loop.forward(
+            self.cell,
+            self.params,
+            x,
+            states0,
+            mask,
+            self.go_backwards,
+            x_mask=x_mask,
+            rec_mask=rec_mask,
+            training=training,
+        )  # (B, T, H)
         if self.stateful:
             self.states = [s.copy() for s in final]
         y = np.ascontiguousarray(outputs) if self.return_sequences else final[0]
@@ -200,16 +234,17 @@ class RNN(Layer):
         n = self.cell.n_states
         if self.return_state:
             if not isinstance(dy, (list, tuple)) or len(dy) != 1 + n:
-                raise BoucleError(f"{self.name}: dy must be a list of {1 + n} arrays (return_state), "
-                                  f"got {type(dy).__name__}")
+                raise BoucleError(
+                    f"{self.name}: dy must be a list of {1 + n} arrays (return_state), got {type(dy).__name__}"
+                )
             d_out, d_final = dy[0], list(dy[1:])
         else:
             d_out, d_final = dy, [None] * n
         d_outputs = None
         if d_out is not None:
             if self.return_sequences:
-                d_outputs = np.asarray(d_out, dtype=self.dtype)                         # (B, T, H)
-            else:                                    # the output is the final h
+                d_outputs = np.asarray(d_out, dtype=self.dtype)  # (B, T, H)
+            else:  # the output is the final h
                 d_final[0] = d_out if d_final[0] is None else d_final[0] + d_out
         dx, ds0, grads = time_loop.backward(d_outputs, d_final, cache.loop)
         for k, g in grads.items():
@@ -235,7 +270,7 @@ class SimpleRNN(RNN):
     """
 
     def __init__(self, units: int, activation: str = "tanh", **kwargs):
-        cells.get_cell("rnn", activation)            # validates the name
+        cells.get_cell("rnn", activation)  # validates the name
         self.activation = activation
         super().__init__(units, **kwargs)
 
@@ -271,12 +306,11 @@ class LSTM(RNN):
         return cells.get_cell("lstm", peephole=self.peephole)
 
     def get_config(self) -> dict:
-        return {**super().get_config(), "peephole": self.peephole,
-                "unit_forget_bias": self.unit_forget_bias}
+        return {**super().get_config(), "peephole": self.peephole, "unit_forget_bias": self.unit_forget_bias}
 
     def _build_extra(self, H: int) -> None:
         if self.use_bias and self.unit_forget_bias:
-            self.params["b"][H:2 * H] = 1.0
+            self.params["b"][H : 2 * H] = 1.0
         if self.peephole:
             for k in ("p_i", "p_f", "p_o"):
                 self.add_param(k, (H,), self.kernel_initializer)

@@ -4,6 +4,7 @@ The seed's convolutional autoencoder decodes with ``UpSampling2D((2, 2))``: each
 repeated into a 2×2 block (:mod:`boucle.ops.pooling`); ``Conv2DTranspose`` is the learned
 alternative.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -24,11 +25,18 @@ class Reshape(Layer):
 
     def __init__(self, target_shape, **kwargs):
         super().__init__(**kwargs)
-        if not isinstance(target_shape, (tuple, list)) or not target_shape or not all(
+        if (
+            not isinstance(target_shape, (tuple, list))
+            or not target_shape
+            or not all(
                 isinstance(v, (int, np.integer)) and not isinstance(v, bool) and (v > 0 or v == -1)
-                for v in target_shape) or list(target_shape).count(-1) > 1:
-            raise BoucleError(f"Reshape: target_shape must be a tuple of positive ints (at most one -1), "
-                              f"got {target_shape!r}")
+                for v in target_shape
+            )
+            or list(target_shape).count(-1) > 1
+        ):
+            raise BoucleError(
+                f"Reshape: target_shape must be a tuple of positive ints (at most one -1), got {target_shape!r}"
+            )
         self.target_shape = tuple(int(v) for v in target_shape)
 
     def get_config(self) -> dict:
@@ -42,8 +50,10 @@ class Reshape(Layer):
         size = int(np.prod(input_shape))
         known = int(np.prod([v for v in self.target_shape if v != -1]))
         if (-1 in self.target_shape and size % known) or (-1 not in self.target_shape and size != known):
-            raise BoucleError(f"{self.name}: cannot reshape input_shape {tuple(input_shape)} ({size} values) "
-                              f"to target_shape {self.target_shape}")
+            raise BoucleError(
+                f"{self.name}: cannot reshape input_shape {tuple(input_shape)} ({size} values) "
+                f"to target_shape {self.target_shape}"
+            )
         return tuple(size // known if v == -1 else v for v in self.target_shape)
 
     def compute_mask(self, x, mask):
@@ -67,8 +77,9 @@ class ZeroPadding2D(Layer):
         super().__init__(**kwargs)
         pads = padding_arg(padding, 2, "ZeroPadding2D")
         if isinstance(pads, str):
-            raise BoucleError(f"ZeroPadding2D: padding must be an int, 2 ints or 2 (before, after) pairs, "
-                              f"got {padding!r}")
+            raise BoucleError(
+                f"ZeroPadding2D: padding must be an int, 2 ints or 2 (before, after) pairs, got {padding!r}"
+            )
         self.padding = pads
         channels_last(data_format, "ZeroPadding2D")
 
@@ -91,7 +102,7 @@ class ZeroPadding2D(Layer):
 
     def backward(self, dy, cache):
         (t, _), (l, _) = self.padding
-        return dy[:, t:t + cache[1], l:l + cache[2]]
+        return dy[:, t : t + cache[1], l : l + cache[2]]
 
 
 @register

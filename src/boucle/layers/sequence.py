@@ -1,4 +1,5 @@
 """Sequence utilities: Masking (padding by value) and RepeatVector (one-to-many)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -26,14 +27,14 @@ class Masking(Layer):
         return {**super().get_config(), "mask_value": self.mask_value}
 
     def _valid(self, x) -> np.ndarray:
-        return np.any(x != self.mask_value, axis=-1)                    # (B, T)
+        return np.any(x != self.mask_value, axis=-1)  # (B, T)
 
     def compute_mask(self, x, mask):
         return self._valid(check_input(x, "x", (3,), None, self.name))
 
     def forward(self, x, mask=None, training: bool = False):
         x = check_input(x, "x", (3,), None, self.name, self.dtype)
-        keep = self._valid(x)[:, :, None]                               # (B, T, 1)
+        keep = self._valid(x)[:, :, None]  # (B, T, 1)
         return x * keep, keep
 
     def backward(self, dy, cache):
@@ -62,7 +63,7 @@ class RepeatVector(Layer):
 
     def forward(self, x, mask=None, training: bool = False):
         x = check_input(x, "x", (2,), None, self.name, self.dtype)
-        return np.repeat(x[:, None, :], self.n, axis=1), None          # (B, n, D)
+        return np.repeat(x[:, None, :], self.n, axis=1), None  # (B, n, D)
 
     def backward(self, dy, cache):
         return np.asarray(dy).sum(axis=1)

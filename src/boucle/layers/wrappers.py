@@ -7,12 +7,13 @@ step, and both directions' outputs are aligned in time, so a right-padded batch
 gives exactly what each sequence gives alone (the pitfall of keras #7244 and
 pytorch #517 does not arise).
 """
+
 from __future__ import annotations
 
 import numpy as np
 
-from ..errors import BoucleError
 from .. import registry
+from ..errors import BoucleError
 from .base import Layer, register
 from .recurrent import RNN
 
@@ -40,8 +41,9 @@ class Bidirectional(Layer):
 
     def __init__(self, layer: RNN, merge_mode: str | None = "concat", **kwargs):
         if not isinstance(layer, RNN):
-            raise BoucleError(f"Bidirectional: layer must be a recurrent layer (SimpleRNN, LSTM, GRU), "
-                              f"got {type(layer).__name__}")
+            raise BoucleError(
+                f"Bidirectional: layer must be a recurrent layer (SimpleRNN, LSTM, GRU), got {type(layer).__name__}"
+            )
         if merge_mode not in MERGE_MODES:
             raise BoucleError(f"Bidirectional: merge_mode must be one of {list(MERGE_MODES)}, got {merge_mode!r}")
         if kwargs.get("dtype") is None and layer._dtype_arg is not None:
@@ -56,7 +58,8 @@ class Bidirectional(Layer):
         self.layer_config = {k: v for k, v in cfg.items() if k != "input_shape"}
         self.forward_layer = type(layer).from_config({**self.layer_config, "name": f"forward_{base}"})
         self.backward_layer = type(layer).from_config(
-            {**self.layer_config, "name": f"backward_{base}", "go_backwards": not cfg["go_backwards"]})
+            {**self.layer_config, "name": f"backward_{base}", "go_backwards": not cfg["go_backwards"]}
+        )
         self.return_sequences = self.forward_layer.return_sequences
         self.return_state = self.forward_layer.return_state
         self.stochastic = self.forward_layer.stochastic
@@ -66,15 +69,20 @@ class Bidirectional(Layer):
         return self.forward_layer, self.backward_layer
 
     def get_config(self) -> dict:
-        return {**super().get_config(), "merge_mode": self.merge_mode,
-                "layer": {"class_name": self.layer_class, "config": dict(self.layer_config)}}
+        return {
+            **super().get_config(),
+            "merge_mode": self.merge_mode,
+            "layer": {"class_name": self.layer_class, "config": dict(self.layer_config)},
+        }
 
     @classmethod
-    def from_config(cls, config: dict) -> "Bidirectional":
+    def from_config(cls, config: dict) -> Bidirectional:
         config = dict(config)
         spec = config.pop("layer", None)
         registry.check_keys(cls, config, cls.__name__)
-        return cls(registry.deserialize("layer", spec, what="Bidirectional: layer must be a registered layer"), **config)
+        return cls(
+            registry.deserialize("layer", spec, what="Bidirectional: layer must be a registered layer"), **config
+        )
 
     def _build(self, input_shape):
         for prefix, layer in (("forward", self.forward_layer), ("backward", self.backward_layer)):
@@ -114,8 +122,10 @@ class Bidirectional(Layer):
         if initial_state is not None:
             states = list(initial_state) if isinstance(initial_state, (list, tuple)) else [initial_state]
             if len(states) != 2 * n:
-                raise BoucleError(f"{self.name}: initial_state must be a list of {2 * n} arrays "
-                                  f"(forward states then backward states), got {len(states)}")
+                raise BoucleError(
+                    f"{self.name}: initial_state must be a list of {2 * n} arrays "
+                    f"(forward states then backward states), got {len(states)}"
+                )
             init = [states[:n] if n > 1 else states[0], states[n:] if n > 1 else states[1]]
         ys, caches = [], []
         for layer, s0 in zip(self.layers, init):
@@ -140,11 +150,12 @@ class Bidirectional(Layer):
     def backward(self, dy, cache):
         caches, yf, yb, has_init = cache
         n = self.forward_layer.cell.n_states
-        k = 2 if self.merge_mode is None else 1        # merged outputs before the states
+        k = 2 if self.merge_mode is None else 1  # merged outputs before the states
         dys = list(dy) if (self.return_state or self.merge_mode is None) else [dy]
         if len(dys) != k + (2 * n if self.return_state else 0):
-            raise BoucleError(f"{self.name}: dy must be a list of {k + 2 * n * self.return_state} "
-                              f"arrays, got {len(dys)}")
+            raise BoucleError(
+                f"{self.name}: dy must be a list of {k + 2 * n * self.return_state} arrays, got {len(dys)}"
+            )
         dout, dstates = dys[:k], dys[k:]
         H = yf.shape[-1]
         if self.merge_mode is None:

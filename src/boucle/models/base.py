@@ -1,4 +1,5 @@
 """What every boucle model shares: a registry for model files and data checks."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -61,8 +62,7 @@ class LayerContainer:
     def weight_specs(self) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
         """``{key: (shape, dtype)}`` of :meth:`get_weights`, without copying (what :func:`boucle.load`
         compares with a file's header after a shapes-only build, :mod:`boucle.allocation`)."""
-        return {f"{l.name}/{k}": (v.shape, v.dtype) for l in self.layers
-                for k, v in {**l.params, **l.buffers}.items()}
+        return {f"{l.name}/{k}": (v.shape, v.dtype) for l in self.layers for k, v in {**l.params, **l.buffers}.items()}
 
 
 def _array(value, name: str) -> np.ndarray:
@@ -70,12 +70,16 @@ def _array(value, name: str) -> np.ndarray:
     try:
         a = np.asarray(value)
     except (ValueError, TypeError) as e:
-        raise BoucleError(f"{name}: expected an array (nested lists of equal lengths), got "
-                          f"{type(value).__name__} that NumPy cannot convert ({str(e).splitlines()[0][:80]}); "
-                          "pad variable-length sequences with boucle.data.pad_sequences") from None
+        raise BoucleError(
+            f"{name}: expected an array (nested lists of equal lengths), got "
+            f"{type(value).__name__} that NumPy cannot convert ({str(e).splitlines()[0][:80]}); "
+            "pad variable-length sequences with boucle.data.pad_sequences"
+        ) from None
     if a.dtype == object:
-        raise BoucleError(f"{name}: expected a numeric array, got ragged/object data "
-                          "(pad variable-length sequences with boucle.data.pad_sequences)")
+        raise BoucleError(
+            f"{name}: expected a numeric array, got ragged/object data "
+            "(pad variable-length sequences with boucle.data.pad_sequences)"
+        )
     return a
 
 
@@ -93,15 +97,18 @@ def check_arrays(x, y=None, mask=None, name_x: str = "x", name_y: str = "y", *, 
         raise BoucleError(f"{name_x}: expected at least one sample, got an empty array of shape {x.shape}")
     if np.issubdtype(x.dtype, np.floating) and not np.isfinite(x).all():
         bad = np.argwhere(~np.isfinite(x))[0]
-        raise BoucleError(f"{name_x}: expected finite values, got {x[tuple(bad)]} at index {tuple(int(i) for i in bad)}")
+        raise BoucleError(
+            f"{name_x}: expected finite values, got {x[tuple(bad)]} at index {tuple(int(i) for i in bad)}"
+        )
     if y is not None:
         y = _array(y, name_y)
         if y.ndim == 0 or y.shape[0] != x.shape[0]:
-            raise BoucleError(f"{name_y}: expected {x.shape[0]} samples to match {name_x}, "
-                              f"got shape {y.shape}")
+            raise BoucleError(f"{name_y}: expected {x.shape[0]} samples to match {name_x}, got shape {y.shape}")
         if np.issubdtype(y.dtype, np.floating) and not np.isfinite(y).all():
             bad = np.argwhere(~np.isfinite(y))[0]
-            raise BoucleError(f"{name_y}: expected finite values, got {y[tuple(bad)]} at index {tuple(int(i) for i in bad)}")
+            raise BoucleError(
+                f"{name_y}: expected finite values, got {y[tuple(bad)]} at index {tuple(int(i) for i in bad)}"
+            )
     if mask is not None:
         mask = _array(mask, "mask")
         if mask.shape != x.shape[:2]:

@@ -18,6 +18,7 @@ in batches of similar caption lengths. Training goes through the one engine; gre
 beam search (with the length penalty) are :mod:`boucle.models.decoding`'s;
 :meth:`ImageCaptioner.attention_maps` returns each word's attention over the image.
 """
+
 from __future__ import annotations
 
 import inspect
@@ -47,9 +48,10 @@ MAX_BLOCKS = 8
 
 class CaptionAttention(NamedTuple):
     """One image's greedy caption and where each word looked."""
+
     caption: str
-    words: list[str]                 #: the caption's tokens, then "<end>"
-    alpha: np.ndarray                #: (len(words), H′, W′): word t's attention over the feature map (rows sum to 1)
+    words: list[str]  #: the caption's tokens, then "<end>"
+    alpha: np.ndarray  #: (len(words), H′, W′): word t's attention over the feature map (rows sum to 1)
 
 
 def _shape(value: Any) -> tuple[int, int, int]:
@@ -74,19 +76,38 @@ class ImageCaptioner(EncoderDecoder):
         max_target_len: the decoding limit (set by :meth:`fit` from the longest caption when None).
     """
 
-    def __init__(self, vocab: Any, image_shape: Any, *, filters: Any = (16, 32, 64), kernel_size: int = 3,
-                 units: int = 128, embed_dim: int = 32, cell: str = "lstm", num_layers: int = 1,
-                 attention: str | None = None, attention_units: int | None = None, input_feeding: bool = False,
-                 coords: bool = True,
-                 init_state: str = "flatten", max_target_len: int | None = None, name: str = "captioner",
-                 seed: int | None = None, dtype: Any = None):
+    def __init__(
+        self,
+        vocab: Any,
+        image_shape: Any,
+        *,
+        filters: Any = (16, 32, 64),
+        kernel_size: int = 3,
+        units: int = 128,
+        embed_dim: int = 32,
+        cell: str = "lstm",
+        num_layers: int = 1,
+        attention: str | None = None,
+        attention_units: int | None = None,
+        input_feeding: bool = False,
+        coords: bool = True,
+        init_state: str = "flatten",
+        max_target_len: int | None = None,
+        name: str = "captioner",
+        seed: int | None = None,
+        dtype: Any = None,
+    ):
         self.vocab, self.vocab_size = check_vocab(vocab, "vocab")
         if self.vocab is None:
-            raise BoucleError(f"vocab: expected a Vocabulary with the special tokens (captions are text), "
-                              f"got {vocab!r}")
+            raise BoucleError(
+                f"vocab: expected a Vocabulary with the special tokens (captions are text), got {vocab!r}"
+            )
         self.image_shape = _shape(image_shape)
-        if isinstance(filters, (str, bytes)) or not isinstance(filters, (tuple, list)) \
-                or not 1 <= len(filters) <= MAX_BLOCKS:
+        if (
+            isinstance(filters, (str, bytes))
+            or not isinstance(filters, (tuple, list))
+            or not 1 <= len(filters) <= MAX_BLOCKS
+        ):
             raise BoucleError(f"filters: expected 1 to {MAX_BLOCKS} filter counts (one per block), got {filters!r}")
         self.filters = tuple(positive_int(f, f"filters[{i}]") for i, f in enumerate(filters))
         self.kernel_size = positive_int(kernel_size, "kernel_size")
@@ -104,18 +125,39 @@ class ImageCaptioner(EncoderDecoder):
         self._dtype_arg = None if dtype is None else backend.resolve_dtype(dtype).name
         kw = {} if self._dtype_arg is None else {"dtype": self._dtype_arg}
         encoder = ImageEncoder(self.image_shape, self.filters, self.kernel_size, self.coords, self.init_state, kw)
-        decoder = Decoder(self.vocab_size, self.units, self.embed_dim, self.cell, self.num_layers,
-                          self.attention, self.attention_units, kw, input_feeding=self.input_feeding)
+        decoder = Decoder(
+            self.vocab_size,
+            self.units,
+            self.embed_dim,
+            self.cell,
+            self.num_layers,
+            self.attention,
+            self.attention_units,
+            kw,
+            input_feeding=self.input_feeding,
+        )
         self._assemble(encoder, decoder, seed)
 
     # -- configuration -------------------------------------------------------------------------
     def get_config(self) -> dict:
-        cfg = {"name": self.name, "seed": self.seed, "vocab": self.vocab.get_config(),
-               "image_shape": list(self.image_shape), "filters": list(self.filters), "kernel_size": self.kernel_size,
-               "units": self.units, "embed_dim": self.embed_dim, "cell": self.cell, "num_layers": self.num_layers,
-               "attention": self.attention, "attention_units": self.attention_units,
-               "input_feeding": self.input_feeding, "coords": self.coords,
-               "init_state": self.init_state, "max_target_len": self.max_target_len}
+        cfg = {
+            "name": self.name,
+            "seed": self.seed,
+            "vocab": self.vocab.get_config(),
+            "image_shape": list(self.image_shape),
+            "filters": list(self.filters),
+            "kernel_size": self.kernel_size,
+            "units": self.units,
+            "embed_dim": self.embed_dim,
+            "cell": self.cell,
+            "num_layers": self.num_layers,
+            "attention": self.attention,
+            "attention_units": self.attention_units,
+            "input_feeding": self.input_feeding,
+            "coords": self.coords,
+            "init_state": self.init_state,
+            "max_target_len": self.max_target_len,
+        }
         if self._dtype_arg is not None:
             cfg["dtype"] = self._dtype_arg
         return cfg
@@ -130,8 +172,10 @@ class ImageCaptioner(EncoderDecoder):
 
     def _summary_title(self) -> str:
         fh, fw, k = self.encoder.feature_shape
-        return (f'ImageCaptioner "{self.name}": images {"x".join(map(str, self.image_shape))} -> {fh}x{fw} slots '
-                f'of {k} features; {self.cell} x{self.num_layers}, units {self.units}, attention {self.attention}')
+        return (
+            f'ImageCaptioner "{self.name}": images {"x".join(map(str, self.image_shape))} -> {fh}x{fw} slots '
+            f"of {k} features; {self.cell} x{self.num_layers}, units {self.units}, attention {self.attention}"
+        )
 
     # -- data ----------------------------------------------------------------------------------
     def images(self, x: Any, name: str = "images") -> np.ndarray:
@@ -141,8 +185,9 @@ class ImageCaptioner(EncoderDecoder):
         if a.ndim != 4 or a.shape[0] == 0:
             raise BoucleError(f"{name}: expected images of shape (N, {H}, {W}, {C}), got shape {a.shape}")
         if a.shape[1:3] != (H, W):
-            raise BoucleError(f"{name}: expected images of {H}x{W} pixels (the model's image_shape), "
-                              f"got {a.shape[1]}x{a.shape[2]}")
+            raise BoucleError(
+                f"{name}: expected images of {H}x{W} pixels (the model's image_shape), got {a.shape[1]}x{a.shape[2]}"
+            )
         if a.shape[3] != C:
             raise BoucleError(f"{name}: expected {C} channel{'s' * (C != 1)} per pixel, got {a.shape[3]}")
         if a.dtype == np.uint8:
@@ -173,7 +218,7 @@ class ImageCaptioner(EncoderDecoder):
 
     def references(self, captions: Any, n: int, name: str = "captions") -> list[list[list[str]]]:
         """Each image's captions as token lists (the vocabulary's tokenizer: lower-cased words and marks)."""
-        self.caption_ids(captions, n, name)                   # the same checks
+        self.caption_ids(captions, n, name)  # the same checks
         tok = self.vocab.tokenizer
         return [[tok.tokenize(c) for c in ([caps] if isinstance(caps, str) else caps)] for caps in captions]
 
@@ -181,15 +226,26 @@ class ImageCaptioner(EncoderDecoder):
     def _pad(rows: list[np.ndarray]) -> np.ndarray:
         y = np.zeros((len(rows), max(len(r) for r in rows)), dtype=np.int64)
         for i, r in enumerate(rows):
-            y[i, :len(r)] = r
+            y[i, : len(r)] = r
         return y
 
     # -- training -------------------------------------------------------------------------------
-    def fit(self, images: Any, captions: Any, *, batch_size: int = 32, epochs: int = 1, verbose: int = 1,
-            callbacks: list | None = None, validation_data: tuple | None = None, shuffle: bool = True,
-            scheduled_sampling: float | Callable[[int], float] = 0.0,
-            word_dropout: float | Callable[[int], float] = 0.0, word_noise: str = "unk",
-            time_budget: float | None = None) -> History:
+    def fit(
+        self,
+        images: Any,
+        captions: Any,
+        *,
+        batch_size: int = 32,
+        epochs: int = 1,
+        verbose: int = 1,
+        callbacks: list | None = None,
+        validation_data: tuple | None = None,
+        shuffle: bool = True,
+        scheduled_sampling: float | Callable[[int], float] = 0.0,
+        word_dropout: float | Callable[[int], float] = 0.0,
+        word_noise: str = "unk",
+        time_budget: float | None = None,
+    ) -> History:
         """Train on images and their captions (one string per image, or a list of them).
 
         Each epoch pairs every image with one of its captions (drawn from the model's generator);
@@ -215,7 +271,7 @@ class ImageCaptioner(EncoderDecoder):
             self.caption_ids(validation_data[1], len(x_val), "validation captions")
         one_of(word_noise, ("unk", "unigram"), "word_noise")
         unigram = None
-        if word_noise == "unigram":                       # the training captions' word frequencies
+        if word_noise == "unigram":  # the training captions' word frequencies
             counts = np.bincount(np.concatenate([r for caps in ids for r in caps]), minlength=self.vocab_size)
             unigram = counts / counts.sum()
         longest = max(len(r) for caps in ids for r in caps)
@@ -234,12 +290,28 @@ class ImageCaptioner(EncoderDecoder):
         def validate() -> dict:
             return self.evaluate(validation_data[0], validation_data[1], bleu=False)
 
-        return fit(self, epoch_batches, epochs=epochs, time_budget=time_budget, callbacks=callbacks,
-                   verbose=verbose, validate=None if validation_data is None else validate)
+        return fit(
+            self,
+            epoch_batches,
+            epochs=epochs,
+            time_budget=time_budget,
+            callbacks=callbacks,
+            verbose=verbose,
+            validate=None if validation_data is None else validate,
+        )
 
     # -- evaluation and decoding -------------------------------------------------------------------
-    def evaluate(self, images: Any, captions: Any, *, batch_size: int = 128, beam_width: int = 1,
-                 max_len: int | None = None, length_penalty: float = 1.0, bleu: bool = True) -> dict[str, float]:
+    def evaluate(
+        self,
+        images: Any,
+        captions: Any,
+        *,
+        batch_size: int = 128,
+        beam_width: int = 1,
+        max_len: int | None = None,
+        length_penalty: float = 1.0,
+        bleu: bool = True,
+    ) -> dict[str, float]:
         """``loss`` and per-token ``accuracy`` (teacher forced, over every (image, caption) pair),
         ``exact_match`` (the decoded caption equals one of the image's captions, token for token) and,
         with ``bleu``, corpus ``bleu_1``..``bleu_4`` of the decoded captions against all of them."""
@@ -261,15 +333,23 @@ class ImageCaptioner(EncoderDecoder):
             logs.update(bleu_scores(hyps, refs))
         return logs
 
-    def caption(self, images: Any, *, beam_width: int = 1, max_len: int | None = None,
-                length_penalty: float = 1.0, batch_size: int = 128) -> str | list[str]:
+    def caption(
+        self,
+        images: Any,
+        *,
+        beam_width: int = 1,
+        max_len: int | None = None,
+        length_penalty: float = 1.0,
+        batch_size: int = 128,
+    ) -> str | list[str]:
         """The caption of each image (greedy, or beam search with ``beam_width`` > 1): a string for one
         image (H, W, C), else a list."""
         single = np.ndim(images) == 3
         x = self.images(np.asarray(images)[None] if single else images)
         K, max_len, alpha = _check(beam_width, max_len, length_penalty, self)
-        out = [self.vocab.decode(o) for o in decode_ids(self, x, K, max_len, alpha, positive_int(batch_size,
-                                                                                                  "batch_size"))]
+        out = [
+            self.vocab.decode(o) for o in decode_ids(self, x, K, max_len, alpha, positive_int(batch_size, "batch_size"))
+        ]
         return out[0] if single else out
 
     def attention_maps(self, images: Any, *, max_len: int | None = None) -> list[CaptionAttention]:
@@ -282,9 +362,8 @@ class ImageCaptioner(EncoderDecoder):
         Hf, Wf, _ = self.encoder.feature_shape
         out = []
         for s in range(0, len(x), 128):
-            ids, _, att = greedy_decode(self, x[s:s + 128], max_len)
+            ids, _, att = greedy_decode(self, x[s : s + 128], max_len)
             for row, a in zip(ids, att):
-                words = self.vocab.ids_to_tokens(row) + (["<end>"] if len(row) < len(a) else [])   # no END: cut
-                out.append(CaptionAttention(self.vocab.decode(row), words,
-                                            a[:len(words)].reshape(len(words), Hf, Wf)))
+                words = self.vocab.ids_to_tokens(row) + (["<end>"] if len(row) < len(a) else [])  # no END: cut
+                out.append(CaptionAttention(self.vocab.decode(row), words, a[: len(words)].reshape(len(words), Hf, Wf)))
         return out

@@ -22,12 +22,14 @@ saved by :func:`boucle.save` (``include_optimizer=True``): weights, the carried
 states (tensors ``states/<layer>/<h|c>``), the optimizer's slots, and as JSON in
 the config the vocabulary, step, stream position and both generators' states.
 """
+
 from __future__ import annotations
 
 import itertools
 import math
 import sys
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -39,7 +41,8 @@ from ..errors import BoucleError
 from ..layers import GRU, LSTM, Dense, Dropout, Embedding, SimpleRNN
 from ..losses import SparseCategoricalCrossentropy
 from ..training import Callback, Forward, History, ProgressBar, fit, train_step
-from ..validators import integer, nonneg_int, positive_int, rate, real, seed as check_seed
+from ..validators import integer, nonneg_int, positive_int, rate, real
+from ..validators import seed as check_seed
 from . import sampling
 from .base import LayerContainer, register_model
 from .charlm_files import CONFIG_KEYS, check_training
@@ -70,9 +73,18 @@ class CharModel(LayerContainer):
     >>> print(model.sample(200, prime="def "))
     """
 
-    def __init__(self, vocab: Vocabulary | str, cell: str = "lstm", layers: int = 2, hidden: int = 256,
-                 embed: int = 64, dropout: float = 0.0, seed: int | None = None, dtype: Any = None,
-                 name: str = "char_model"):
+    def __init__(
+        self,
+        vocab: Vocabulary | str,
+        cell: str = "lstm",
+        layers: int = 2,
+        hidden: int = 256,
+        embed: int = 64,
+        dropout: float = 0.0,
+        seed: int | None = None,
+        dtype: Any = None,
+        name: str = "char_model",
+    ):
         self.vocab = vocab if isinstance(vocab, Vocabulary) else Vocabulary(vocab)
         if cell not in CELLS:
             raise BoucleError(f"cell: expected one of {list(CELLS)}, got {cell!r}")
@@ -84,14 +96,17 @@ class CharModel(LayerContainer):
         self.seed = check_seed(seed)
         self.dtype = backend.resolve_dtype(dtype)
         model_ss, data_ss = np.random.SeedSequence(self.seed).spawn(2)
-        self.rng = np.random.Generator(np.random.PCG64(model_ss))        # weights, dropout
-        self.data_rng = np.random.Generator(np.random.PCG64(data_ss))    # stream rotations
+        self.rng = np.random.Generator(np.random.PCG64(model_ss))  # weights, dropout
+        self.data_rng = np.random.Generator(np.random.PCG64(data_ss))  # stream rotations
         V, dt = len(self.vocab), self.dtype.name
         self.embedding = Embedding(V, self.embed, name="embedding", dtype=dt) if self.embed else None
-        self.rnns = [_LAYER[cell](self.hidden, return_sequences=True, return_state=True,
-                                  name=f"{cell}_{k}", dtype=dt) for k in range(self.n_layers)]
-        self.drops = [Dropout(self.dropout, name=f"dropout_{k}", dtype=dt) for k in range(self.n_layers)] \
-            if self.dropout else []
+        self.rnns = [
+            _LAYER[cell](self.hidden, return_sequences=True, return_state=True, name=f"{cell}_{k}", dtype=dt)
+            for k in range(self.n_layers)
+        ]
+        self.drops = (
+            [Dropout(self.dropout, name=f"dropout_{k}", dtype=dt) for k in range(self.n_layers)] if self.dropout else []
+        )
         self.dense = Dense(V, name="dense", dtype=dt)
         if self.embedding is not None:
             self.embedding.build((None,), self.rng)
@@ -106,11 +121,11 @@ class CharModel(LayerContainer):
         self._loss = SparseCategoricalCrossentropy(from_logits=True)
         # training state (saved in model files)
         self.step = 0
-        self.states: list[tuple] | None = None       # carried (h[, c]) per layer, (B, H) each
-        self.stream_state: dict | None = None        # TextStream.state_dict() + data fingerprint
-        self.history = History()                     # one record over the model's life (saved in files)
+        self.states: list[tuple] | None = None  # carried (h[, c]) per layer, (B, H) each
+        self.stream_state: dict | None = None  # TextStream.state_dict() + data fingerprint
+        self.history = History()  # one record over the model's life (saved in files)
         self.metrics: list = []
-        self.data: dict = {}                         # free-form description of the training data
+        self.data: dict = {}  # free-form description of the training data
         self.train_seconds = 0.0
         self.stop_training = False
 
@@ -136,8 +151,9 @@ class CharModel(LayerContainer):
         return specs
 
     def set_weights(self, weights: dict[str, np.ndarray]) -> None:
-        carried = {k[len("states/"):]: np.array(v, dtype=self.dtype) for k, v in weights.items()
-                   if k.startswith("states/")}
+        carried = {
+            k[len("states/") :]: np.array(v, dtype=self.dtype) for k, v in weights.items() if k.startswith("states/")
+        }
         super().set_weights({k: v for k, v in weights.items() if not k.startswith("states/")})
         if carried:
             try:
@@ -155,18 +171,18 @@ class CharModel(LayerContainer):
         B = ids.shape[0]
         states = states or self._zero_states(B)
         if self.embedding is not None:
-            h, c_emb = self.embedding.forward(ids)                         # (B, T, E)
+            h, c_emb = self.embedding.forward(ids)  # (B, T, E)
         else:
-            h, c_emb = np.eye(len(self.vocab), dtype=self.dtype)[ids], None   # (B, T, V) one-hot
+            h, c_emb = np.eye(len(self.vocab), dtype=self.dtype)[ids], None  # (B, T, V) one-hot
         caches, final = [], []
         for k, rnn in enumerate(self.rnns):
-            (h, *fin), c = rnn.forward(h, training=training, initial_state=list(states[k]))   # (B, T, H)
+            (h, *fin), c = rnn.forward(h, training=training, initial_state=list(states[k]))  # (B, T, H)
             c_drop = None
             if self.drops:
                 h, c_drop = self.drops[k].forward(h, training=training)
             caches.append((c, c_drop))
             final.append(tuple(fin))
-        logits, c_dense = self.dense.forward(h)                            # (B, T, V)
+        logits, c_dense = self.dense.forward(h)  # (B, T, V)
         return logits, (c_emb, caches, c_dense), final
 
     def backward(self, dlogits: np.ndarray, cache) -> None:
@@ -233,13 +249,28 @@ class CharModel(LayerContainer):
             raise BoucleError(f"{name}: ids must lie in [0, {len(self.vocab)}), got [{ids.min()}, {ids.max()}]")
         return ids.astype(np.int64)
 
-    def fit(self, text: Any, val_text: Any = None, *, seq_len: int = 100, batch_size: int = 64,
-            steps: int | None = None, epochs: int | None = None, time_budget: float | None = None,
-            optimizer: Any = None, val_every: int = 100, val_chars: int | None = None,
-            sample_every: int | None = None, sample_length: int = 200, sample_temperature: float = 0.8,
-            checkpoint: Callable[["CharModel"], None] | None = None, checkpoint_every: int | None = None,
-            verbose: int = 1, print_fn: Callable[[str], None] | None = None,
-            callbacks: list | None = None) -> History:
+    def fit(
+        self,
+        text: Any,
+        val_text: Any = None,
+        *,
+        seq_len: int = 100,
+        batch_size: int = 64,
+        steps: int | None = None,
+        epochs: int | None = None,
+        time_budget: float | None = None,
+        optimizer: Any = None,
+        val_every: int = 100,
+        val_chars: int | None = None,
+        sample_every: int | None = None,
+        sample_length: int = 200,
+        sample_temperature: float = 0.8,
+        checkpoint: Callable[[CharModel], None] | None = None,
+        checkpoint_every: int | None = None,
+        verbose: int = 1,
+        print_fn: Callable[[str], None] | None = None,
+        callbacks: list | None = None,
+    ) -> History:
         """Train by truncated BPTT on ``text`` (a str or ids), continuing the model's stream.
 
         Stopping rule, first reached: ``steps`` = total optimizer steps (``model.step``,
@@ -273,7 +304,7 @@ class CharModel(LayerContainer):
         val_ids = None if val_text is None else self._ids(val_text, "val_text")
         if val_ids is not None and len(val_ids) < 2:
             raise BoucleError(f"val_text: expected at least 2 characters, got {len(val_ids)}")
-        val_every = integer(val_every, "val_every", minimum=1, maximum=sys.maxsize)    # an islice bound
+        val_every = integer(val_every, "val_every", minimum=1, maximum=sys.maxsize)  # an islice bound
         sample_every = val_every if sample_every is None else nonneg_int(sample_every, "sample_every")
         checkpoint_every = val_every if checkpoint_every is None else positive_int(checkpoint_every, "checkpoint_every")
         if time_budget is not None:
@@ -283,9 +314,9 @@ class CharModel(LayerContainer):
         try:
             if self.stream_state is None or self.stream_state.get("data") != fingerprint:
                 raise BoucleError("new data")
-            stream.load_state_dict(self.stream_state)          # continue the same streams
+            stream.load_state_dict(self.stream_state)  # continue the same streams
         except BoucleError:
-            self.states = None                                 # another text or layout: start afresh
+            self.states = None  # another text or layout: start afresh
         if steps is not None:
             steps = positive_int(steps, "steps")
         if epochs is not None:
@@ -298,8 +329,10 @@ class CharModel(LayerContainer):
             say = print_fn
         elif verbose:
             from tqdm.auto import tqdm
-            say = tqdm.write                                   # above the progress bar
+
+            say = tqdm.write  # above the progress bar
         else:
+
             def say(line: str) -> None:
                 pass
 
@@ -307,34 +340,62 @@ class CharModel(LayerContainer):
             while epochs is None or stream.epoch < epochs:
                 x, y, new = stream.next_batch(self.data_rng)
                 yield x, y, new, {**stream.state_dict(), "data": fingerprint}
+
         batches = stream_batches()
 
-        def interval(epoch: int):                              # the next batches up to a multiple of val_every
+        def interval(epoch: int):  # the next batches up to a multiple of val_every
             return itertools.islice(batches, val_every - self.step % val_every)
 
         def validate() -> dict:
-            v = val_ids if val_chars is None else val_ids[:max(int(val_chars), 1) + 1]
+            v = val_ids if val_chars is None else val_ids[: max(int(val_chars), 1) + 1]
             r = self.evaluate(v, batch_size=batch_size, seq_len=seq_len)
             return {"loss": r["loss"], "bpc": r["bpc"]}
 
         cbs: list[Callback] = [_Report(say, self)]
         if sample_every:
-            cbs.append(_Every(sample_every, val_every, lambda m: say(
-                f"----- sample at step {m.step} (temperature {sample_temperature}) -----\n"
-                f"{m.sample(sample_length, temperature=sample_temperature, seed=m.step)}\n-----")))
+            cbs.append(
+                _Every(
+                    sample_every,
+                    val_every,
+                    lambda m: say(
+                        f"----- sample at step {m.step} (temperature {sample_temperature}) -----\n"
+                        f"{m.sample(sample_length, temperature=sample_temperature, seed=m.step)}\n-----"
+                    ),
+                )
+            )
         if checkpoint is not None:
             cbs.append(_Every(checkpoint_every, val_every, checkpoint))
         bar = None
         if verbose:
             total = steps if steps is not None else (epochs * stream.chunks_per_epoch if epochs else None)
-            initial = self.step if steps is not None else (
-                stream.epoch * stream.chunks_per_epoch + stream.chunk if epochs else 0)
-            bar = ProgressBar(per_epoch=False, total=total, initial=initial, desc="train", unit="step",
-                              keys=("loss", "bpc"), rate="chars_s", file=sys.stderr)
-        fit(self, interval, steps=steps, time_budget=time_budget, initial_epoch=self.step // val_every,
-            validate=None if val_ids is None else validate, callbacks=[*cbs, *(callbacks or [])],
-            verbose=0, progress=bar, history=self.history)
-        if val_ids is not None and not self.history.stopped_reason:   # the whole split (replaces a partial one)
+            initial = (
+                self.step
+                if steps is not None
+                else (stream.epoch * stream.chunks_per_epoch + stream.chunk if epochs else 0)
+            )
+            bar = ProgressBar(
+                per_epoch=False,
+                total=total,
+                initial=initial,
+                desc="train",
+                unit="step",
+                keys=("loss", "bpc"),
+                rate="chars_s",
+                file=sys.stderr,
+            )
+        fit(
+            self,
+            interval,
+            steps=steps,
+            time_budget=time_budget,
+            initial_epoch=self.step // val_every,
+            validate=None if val_ids is None else validate,
+            callbacks=[*cbs, *(callbacks or [])],
+            verbose=0,
+            progress=bar,
+            history=self.history,
+        )
+        if val_ids is not None and not self.history.stopped_reason:  # the whole split (replaces a partial one)
             h = self.history
             last = h.step[-1] if h.step else None
             if val_chars is None and last == self.step and not math.isnan(h.history.get("val_loss", [math.nan])[-1]):
@@ -344,8 +405,10 @@ class CharModel(LayerContainer):
                 if last == self.step:
                     h.history["val_loss"][-1], h.history["val_bpc"][-1] = val["loss"], val["bpc"]
             if verbose:
-                say(f"step {self.step}: val loss {val['loss']:.4f}, val bpc {val['bpc']:.4f} "
-                    f"({val['chars']:,} characters)")
+                say(
+                    f"step {self.step}: val loss {val['loss']:.4f}, val bpc {val['bpc']:.4f} "
+                    f"({val['chars']:,} characters)"
+                )
         if checkpoint is not None:
             checkpoint(self)
         return self.history
@@ -373,8 +436,15 @@ class CharModel(LayerContainer):
         """The one-character step path used by :meth:`sample` (see :class:`~boucle.models.sampling.Stepper`)."""
         return sampling.Stepper(self)
 
-    def sample_iter(self, length: int, prime: str = "", temperature: float = 1.0, top_k: int | None = None,
-                    top_p: float | None = None, seed: Any = None) -> Iterator[str]:
+    def sample_iter(
+        self,
+        length: int,
+        prime: str = "",
+        temperature: float = 1.0,
+        top_k: int | None = None,
+        top_p: float | None = None,
+        seed: Any = None,
+    ) -> Iterator[str]:
         """Yield ``length`` characters, each drawn from p(x_{t+1} | prime, earlier samples) and fed
         back as the next input (the course's generation loop). Without ``prime`` the model starts
         as after a newline (or after its first character when the vocabulary has no newline).
@@ -382,8 +452,9 @@ class CharModel(LayerContainer):
         temperature, top_k, top_p = sampling.check_sampling(temperature, top_k, top_p, length)
         if not isinstance(prime, str):
             raise BoucleError(f"prime: expected a str, got {type(prime).__name__}")
-        prime_ids = self.vocab.encode(prime, "prime") if prime else \
-            np.array([self.vocab.index.get("\n", 0)], dtype=np.int64)
+        prime_ids = (
+            self.vocab.encode(prime, "prime") if prime else np.array([self.vocab.index.get("\n", 0)], dtype=np.int64)
+        )
         rng = backend.make_rng(seed)
         return self._sample_gen(int(length), prime_ids, temperature, top_k, top_p, rng)
 
@@ -399,8 +470,15 @@ class CharModel(LayerContainer):
             nxt = sampling.draw(sampling.distribution(logits[0], temperature, top_k, top_p), rng)
             yield chars[nxt]
 
-    def sample(self, length: int, prime: str = "", temperature: float = 1.0, top_k: int | None = None,
-               top_p: float | None = None, seed: Any = None) -> str:
+    def sample(
+        self,
+        length: int,
+        prime: str = "",
+        temperature: float = 1.0,
+        top_k: int | None = None,
+        top_p: float | None = None,
+        seed: Any = None,
+    ) -> str:
         """``length`` generated characters as one string (the prime is not repeated); see :meth:`sample_iter`."""
         return "".join(self.sample_iter(length, prime, temperature, top_k, top_p, seed))
 
@@ -409,24 +487,31 @@ class CharModel(LayerContainer):
         """One line: inputs -> recurrent stack -> output, and the parameter count."""
         D = f"Embedding({len(self.vocab)}, {self.embed})" if self.embed else f"one-hot({len(self.vocab)})"
         drop = f" + dropout {self.dropout}" if self.dropout else ""
-        return (f"{D} -> {self.n_layers} x {self.cell.upper()}({self.hidden}){drop} -> Dense({len(self.vocab)}); "
-                f"{self.count_params():,} parameters")
+        return (
+            f"{D} -> {self.n_layers} x {self.cell.upper()}({self.hidden}){drop} -> Dense({len(self.vocab)}); "
+            f"{self.count_params():,} parameters"
+        )
 
     def describe(self) -> str:
         """Architecture, sizes and training progress, one fact per line."""
-        lines = [f"model: {type(self).__name__} ({self.dtype.name})",
-                 f"architecture: {self.architecture()}",
-                 f"vocabulary: {len(self.vocab)} characters",
-                 f"training steps: {self.step:,} ({self.train_seconds:,.0f} s)"]
+        lines = [
+            f"model: {type(self).__name__} ({self.dtype.name})",
+            f"architecture: {self.architecture()}",
+            f"vocabulary: {len(self.vocab)} characters",
+            f"training steps: {self.step:,} ({self.train_seconds:,.0f} s)",
+        ]
         if self.stream_state:
             s = self.stream_state
             per_epoch = max((s["n"] // s["batch_size"] - 1) // s["seq_len"], 1)
-            lines.append(f"epochs: {s['epoch'] + s['chunk'] / per_epoch:.3f} "
-                         f"(batch size {s['batch_size']}, sequence length {s['seq_len']})")
+            lines.append(
+                f"epochs: {s['epoch'] + s['chunk'] / per_epoch:.3f} "
+                f"(batch size {s['batch_size']}, sequence length {s['seq_len']})"
+            )
         if self.optimizer is not None:
             lines.append(f"optimizer: {self.optimizer!r}")
-        vals = [(st, v) for st, v in zip(self.history.step, self.history.history.get("val_bpc", []))
-                if not math.isnan(v)]
+        vals = [
+            (st, v) for st, v in zip(self.history.step, self.history.history.get("val_bpc", [])) if not math.isnan(v)
+        ]
         if vals:
             lines.append(f"last validation bpc: {vals[-1][1]:.4f} (step {vals[-1][0]})")
         if "corpus" in self.data:
@@ -434,30 +519,53 @@ class CharModel(LayerContainer):
         return "\n".join(lines)
 
     def get_config(self) -> dict:
-        return {"name": self.name, "vocab": self.vocab.get_config(), "cell": self.cell,
-                "layers": self.n_layers, "hidden": self.hidden, "embed": self.embed,
-                "dropout": self.dropout, "dtype": self.dtype.name, "seed": self.seed,
-                "training": {"step": self.step, "stream": self.stream_state,
-                             "carried_batch": None if self.states is None else int(self.states[0][0].shape[0]),
-                             "rng": self.rng.bit_generator.state, "data_rng": self.data_rng.bit_generator.state,
-                             "history": self.history.get_config(), "data": self.data,
-                             "train_seconds": self.train_seconds}}
+        return {
+            "name": self.name,
+            "vocab": self.vocab.get_config(),
+            "cell": self.cell,
+            "layers": self.n_layers,
+            "hidden": self.hidden,
+            "embed": self.embed,
+            "dropout": self.dropout,
+            "dtype": self.dtype.name,
+            "seed": self.seed,
+            "training": {
+                "step": self.step,
+                "stream": self.stream_state,
+                "carried_batch": None if self.states is None else int(self.states[0][0].shape[0]),
+                "rng": self.rng.bit_generator.state,
+                "data_rng": self.data_rng.bit_generator.state,
+                "history": self.history.get_config(),
+                "data": self.data,
+                "train_seconds": self.train_seconds,
+            },
+        }
 
     @classmethod
-    def from_config(cls, config: dict) -> "CharModel":
+    def from_config(cls, config: dict) -> CharModel:
         """Rebuild from :meth:`get_config`; every value is checked (model files are untrusted input)."""
         if not isinstance(config, dict):
             raise BoucleError(f"config: expected a dict, got {type(config).__name__}")
         unknown = sorted(set(config) - CONFIG_KEYS)
         missing = sorted({"vocab", "cell", "layers", "hidden", "embed", "dropout"} - set(config))
         if unknown or missing:
-            raise BoucleError(f"config: expected the CharModel keys {sorted(CONFIG_KEYS)}, "
-                              f"got unknown {unknown[:5]} and missing {missing}")
+            raise BoucleError(
+                f"config: expected the CharModel keys {sorted(CONFIG_KEYS)}, "
+                f"got unknown {unknown[:5]} and missing {missing}"
+            )
         tr = check_training(config.get("training"))
         try:
-            model = cls(Vocabulary.from_config(config["vocab"]), cell=config["cell"], layers=config["layers"],
-                        hidden=config["hidden"], embed=config["embed"], dropout=config["dropout"],
-                        seed=config.get("seed"), dtype=config.get("dtype"), name=config.get("name", "char_model"))
+            model = cls(
+                Vocabulary.from_config(config["vocab"]),
+                cell=config["cell"],
+                layers=config["layers"],
+                hidden=config["hidden"],
+                embed=config["embed"],
+                dropout=config["dropout"],
+                seed=config.get("seed"),
+                dtype=config.get("dtype"),
+                name=config.get("name", "char_model"),
+            )
             model.step = tr.get("step", 0)
             model.stream_state = tr.get("stream")
             if tr.get("carried_batch"):
@@ -486,7 +594,7 @@ class _Report(Callback):
     """Prints each interval's line — ``step 250: train bpc 2.1234, val loss 1.4, val bpc 2.0`` —
     and adds the step times to the model's ``train_seconds``."""
 
-    def __init__(self, say: Callable[[str], None], model: "CharModel"):
+    def __init__(self, say: Callable[[str], None], model: CharModel):
         self.say, self.owner = say, model
 
     def on_batch_end(self, batch, logs=None):
@@ -537,4 +645,5 @@ def _history_from_config(cfg: dict) -> History:
 
 def _fingerprint(ids: np.ndarray) -> str:
     import hashlib
+
     return hashlib.sha256(np.ascontiguousarray(ids, dtype=np.int64).tobytes()).hexdigest()[:16]

@@ -6,6 +6,7 @@ the data and of the run). A model file is untrusted input: every value that
 ``describe``, ``fit`` and ``boucle train --resume`` read from it is checked here, so
 that a wrong type is a one-line error when the file is loaded, never a traceback later.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -31,8 +32,7 @@ def check_training(tr: Any) -> dict:
     out["step"] = nonneg_int(tr.get("step", 0), "step", where)
     if tr.get("carried_batch") is not None:
         out["carried_batch"] = positive_int(tr["carried_batch"], "carried_batch", where)
-    out["train_seconds"] = real(tr.get("train_seconds", 0.0), "train_seconds", low=0.0, low_open=False,
-                                owner=where)
+    out["train_seconds"] = real(tr.get("train_seconds", 0.0), "train_seconds", low=0.0, low_open=False, owner=where)
     for key in ("rng", "data_rng", "history", "data"):
         if tr.get(key) is not None and not isinstance(tr[key], dict):
             raise BoucleError(f"{where}: {key}: expected a dict or null, got {type(tr[key]).__name__}")
@@ -47,8 +47,11 @@ def check_training(tr: Any) -> dict:
         nonneg_int(stream.get("epoch"), "epoch", w)
         nonneg_int(stream.get("chunk"), "chunk", w)
         offsets = stream.get("offsets")
-        if offsets is not None and not (isinstance(offsets, list) and len(offsets) == b and all(
-                isinstance(o, int) and not isinstance(o, bool) and 0 <= o < max(n, 1) for o in offsets)):
+        if offsets is not None and not (
+            isinstance(offsets, list)
+            and len(offsets) == b
+            and all(isinstance(o, int) and not isinstance(o, bool) and 0 <= o < max(n, 1) for o in offsets)
+        ):
             raise BoucleError(f"{w}: offsets: expected null or {b} ints in [0, {n}), got {str(offsets)[:60]}")
         if not isinstance(stream.get("data", ""), str):
             raise BoucleError(f"{w}: data: expected a fingerprint string, got {type(stream['data']).__name__}")

@@ -22,6 +22,7 @@ one T = 1 call of the same layers (the time loop with one step), and BPTT runs b
 the steps, h̃_t's gradient reaching step t + 1's input. h̃_t travels as one more entry of the
 decoder's state list (``[h̃]`` after the layers' states), which decoding carries like the others.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -42,15 +43,28 @@ class Decoder:
     Layer names: ``dec_embedding``, ``dec_rnn_<l>``, ``attention``, ``attn_combine``, ``output``.
     """
 
-    def __init__(self, vocab_size: int, units: int, embed_dim: int, cell: str, num_layers: int,
-                 attention: str | None, attention_units: int | None, kw: dict, input_feeding: bool = False):
+    def __init__(
+        self,
+        vocab_size: int,
+        units: int,
+        embed_dim: int,
+        cell: str,
+        num_layers: int,
+        attention: str | None,
+        attention_units: int | None,
+        kw: dict,
+        input_feeding: bool = False,
+    ):
         self.vocab_size, self.units, self.embed_dim, self.num_layers = vocab_size, units, embed_dim, num_layers
         if input_feeding and attention is None:
-            raise BoucleError("input_feeding: feeds the attentional vector back, so needs attention=, "
-                              "got attention=None")
+            raise BoucleError(
+                "input_feeding: feeds the attentional vector back, so needs attention=, got attention=None"
+            )
         self.input_feeding = bool(input_feeding)
-        self.rnns = [CELLS[cell](units, return_sequences=True, return_state=True, name=f"dec_rnn_{l}", **kw)
-                     for l in range(num_layers)]
+        self.rnns = [
+            CELLS[cell](units, return_sequences=True, return_state=True, name=f"dec_rnn_{l}", **kw)
+            for l in range(num_layers)
+        ]
         self.state_names = self.rnns[0].state_names
         self.n_states = len(self.state_names)
         self.embedding = Embedding(vocab_size, embed_dim, name="dec_embedding", **kw)
@@ -98,39 +112,39 @@ class Decoder:
 
     def _forward_fed(self, dec_in, states, memory, mem_mask, tgt_mask, training):
         """Input feeding: one step at a time, h̃_{t−1} appended to the first layer's input."""
-        e, cd = self.embedding.forward(dec_in)                               # (B, T, E)
+        e, cd = self.embedding.forward(dec_in)  # (B, T, E)
         B, T = dec_in.shape
-        layer_states = [list(s) for s in states[:self.num_layers]]
+        layer_states = [list(s) for s in states[: self.num_layers]]
         fed = states[self.num_layers][0] if len(states) > self.num_layers else np.zeros((B, self.units), e.dtype)
         steps, outs, alphas = [], [], []
         for t in range(T):
-            h = np.concatenate([e[:, t:t + 1], fed[:, None]], axis=-1)       # (B, 1, E + H)
-            m = None if tgt_mask is None else tgt_mask[:, t:t + 1]
+            h = np.concatenate([e[:, t : t + 1], fed[:, None]], axis=-1)  # (B, 1, E + H)
+            m = None if tgt_mask is None else tgt_mask[:, t : t + 1]
             caches = []
             for l, rnn in enumerate(self.rnns):
                 out, c = rnn.forward(h, mask=m, training=training, initial_state=layer_states[l])
                 h, layer_states[l] = out[0], list(out[1:])
                 caches.append(c)
             (ctx, alpha), ca = self.attn.forward(h, memory, mem_mask)
-            ht, cc = self.combine.forward(np.concatenate([ctx, h], axis=-1))   # (B, 1, H)
+            ht, cc = self.combine.forward(np.concatenate([ctx, h], axis=-1))  # (B, 1, H)
             fed = ht[:, 0]
             steps.append((caches, ca, cc))
             outs.append(ht)
             alphas.append(alpha)
-        logits, co = self.output.forward(np.concatenate(outs, axis=1))      # one GEMM over (B, T, H)
+        logits, co = self.output.forward(np.concatenate(outs, axis=1))  # one GEMM over (B, T, H)
         return logits, np.concatenate(alphas, axis=1), layer_states + [[fed]], ("fed", cd, steps, co)
 
     def _backward_fed(self, dlogits, cache) -> tuple[np.ndarray, list]:
         _, cd, steps, co = cache
-        dht_all = self.output.backward(dlogits, co)                          # (B, T, H)
+        dht_all = self.output.backward(dlogits, co)  # (B, T, H)
         He, n, E = self.memory_size, self.n_states, self.embed_dim
         d_states: list = [[None] * n for _ in self.rnns]
         d_fed = None
         de = np.zeros(dht_all.shape[:2] + (E,), dtype=dht_all.dtype)
         dmem = 0.0
-        for t in range(len(steps) - 1, -1, -1):                              # BPTT through the steps
+        for t in range(len(steps) - 1, -1, -1):  # BPTT through the steps
             caches, ca, cc = steps[t]
-            dht = dht_all[:, t:t + 1] if d_fed is None else dht_all[:, t:t + 1] + d_fed[:, None]
+            dht = dht_all[:, t : t + 1] if d_fed is None else dht_all[:, t : t + 1] + d_fed[:, None]
             dcat = self.combine.backward(dht, cc)
             dq, dm = self.attn.backward(dcat[..., :He], ca)
             dmem = dmem + dm
@@ -139,13 +153,13 @@ class Decoder:
                 dh, ds = self.rnns[l].backward([dh] + d_states[l], caches[l])
                 d_states[l] = list(ds)
             de[:, t] = dh[:, 0, :E]
-            d_fed = dh[:, 0, E:]                                               # into h̃_{t-1}
+            d_fed = dh[:, 0, E:]  # into h̃_{t-1}
         self.embedding.backward(de, cd)
         return dmem, d_states
 
     def backward(self, dlogits, cache) -> tuple[np.ndarray | None, list]:
         """Accumulate the decoder's gradients; return (dE/d memory or None, dE/d initial states per layer)."""
-        if isinstance(cache, tuple):                                          # input feeding's cache
+        if isinstance(cache, tuple):  # input feeding's cache
             return self._backward_fed(dlogits, cache)
         dh = self.output.backward(dlogits, cache[-1])
         dmem = None

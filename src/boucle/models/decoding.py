@@ -26,18 +26,27 @@ the lowest token id in both). ``max_len`` counts the target's tokens without END
 (default: the model's ``max_target_len``, i.e. the longest training target); a
 hypothesis with no END by then is returned as it is.
 """
+
 from __future__ import annotations
 
 from typing import Any
 
 import numpy as np
 
-from ..data.vocab import END, PAD, START
 from .. import validators
+from ..data.vocab import END, PAD, START
 from ..errors import BoucleError
 
-__all__ = ["greedy_decode", "beam_search", "decode", "decode_ids", "translate", "attention_map",
-           "MAX_DECODE_LEN", "MAX_BEAM"]
+__all__ = [
+    "greedy_decode",
+    "beam_search",
+    "decode",
+    "decode_ids",
+    "translate",
+    "attention_map",
+    "MAX_DECODE_LEN",
+    "MAX_BEAM",
+]
 
 _DEFAULT_MAX_LEN = 100
 #: the longest output decoding produces (a model that never emits END stops there).
@@ -51,8 +60,9 @@ def _check(beam_width: Any, max_len: Any, length_penalty: Any, model: Any) -> tu
     if max_len is None:
         max_len = min(model.max_target_len or _DEFAULT_MAX_LEN, MAX_DECODE_LEN)
     max_len = validators.integer(max_len, "max_len", minimum=1, maximum=MAX_DECODE_LEN)
-    length_penalty = validators.real(length_penalty, "length_penalty", low=0.0, low_open=False,
-                                     want="a finite float >= 0")
+    length_penalty = validators.real(
+        length_penalty, "length_penalty", low=0.0, low_open=False, want="a finite float >= 0"
+    )
     return beam_width, max_len, length_penalty
 
 
@@ -66,7 +76,7 @@ def _step(model: Any, tokens, states, memory, src_mask):
 def _strip(row: np.ndarray) -> np.ndarray:
     """Tokens before the first END, PAD removed."""
     ends = np.flatnonzero(row == END)
-    row = row[:ends[0]] if len(ends) else row
+    row = row[: ends[0]] if len(ends) else row
     return row[row != PAD]
 
 
@@ -85,7 +95,7 @@ def greedy_decode(model: Any, x: np.ndarray, max_len: int) -> tuple[list[np.ndar
     out, alphas = [], []
     for _ in range(max_len + 1):
         logp, states, alpha = _step(model, tokens, states, memory, src_mask)
-        tok = np.where(done, PAD, logp.argmax(axis=-1))                 # (B,)
+        tok = np.where(done, PAD, logp.argmax(axis=-1))  # (B,)
         score += np.where(done, 0.0, logp[np.arange(B), tok])
         out.append(tok)
         alphas.append(alpha)
@@ -93,13 +103,14 @@ def greedy_decode(model: Any, x: np.ndarray, max_len: int) -> tuple[list[np.ndar
         if done.all():
             break
         tokens = tok
-    seqs = np.stack(out, axis=1)                                        # (B, steps)
-    att = None if alphas[0] is None else np.stack(alphas, axis=1)       # (B, steps, T_x)
+    seqs = np.stack(out, axis=1)  # (B, steps)
+    att = None if alphas[0] is None else np.stack(alphas, axis=1)  # (B, steps, T_x)
     return [_strip(r) for r in seqs], score, att
 
 
-def beam_search(model: Any, x: np.ndarray, beam_width: int, max_len: int,
-                length_penalty: float = 1.0) -> tuple[list[np.ndarray], np.ndarray]:
+def beam_search(
+    model: Any, x: np.ndarray, beam_width: int, max_len: int, length_penalty: float = 1.0
+) -> tuple[list[np.ndarray], np.ndarray]:
     """Batched beam search of a batch of inputs ``x`` (see the module docstring).
 
     Returns the best hypothesis of each source (ids without END) and its normalised score.
@@ -107,11 +118,11 @@ def beam_search(model: Any, x: np.ndarray, beam_width: int, max_len: int,
     K = beam_width
     memory, src_mask, states, _ = model.encode(x)
     B = len(x)
-    memory = np.repeat(memory, K, axis=0)                               # (B*K, T_x, H_e)
+    memory = np.repeat(memory, K, axis=0)  # (B*K, T_x, H_e)
     src_mask = None if src_mask is None else np.repeat(src_mask, K, axis=0)
     states = [[np.repeat(s, K, axis=0) for s in layer] for layer in states]
     scores = np.full((B, K), -np.inf)
-    scores[:, 0] = 0.0                                                  # one live hypothesis at first
+    scores[:, 0] = 0.0  # one live hypothesis at first
     finished = np.zeros((B, K), dtype=bool)
     lengths = np.zeros((B, K), dtype=np.int64)
     hist = np.zeros((B, K, 0), dtype=np.int64)
@@ -125,7 +136,7 @@ def beam_search(model: Any, x: np.ndarray, beam_width: int, max_len: int,
         frozen[PAD] = 0.0
         logp = np.where(finished[..., None], frozen, logp)
         cand = (scores[..., None] + logp).reshape(B, K * V)
-        top = np.argsort(-cand, axis=1, kind="stable")[:, :K]          # (B, K)
+        top = np.argsort(-cand, axis=1, kind="stable")[:, :K]  # (B, K)
         scores = np.take_along_axis(cand, top, axis=1)
         beam, tok = top // V, top % V
         flat = (rows + beam).reshape(-1)
@@ -133,7 +144,7 @@ def beam_search(model: Any, x: np.ndarray, beam_width: int, max_len: int,
         hist = np.concatenate([np.take_along_axis(hist, beam[..., None], axis=1), tok[..., None]], axis=2)
         was = np.take_along_axis(finished, beam, axis=1)
         lengths = np.take_along_axis(lengths, beam, axis=1) + ~was
-        finished = was | (tok == END) | np.isneginf(scores)       # empty slots (K > candidates) too
+        finished = was | (tok == END) | np.isneginf(scores)  # empty slots (K > candidates) too
         tokens = tok.reshape(-1)
         if finished.all():
             break
@@ -143,8 +154,15 @@ def beam_search(model: Any, x: np.ndarray, beam_width: int, max_len: int,
     return [_strip(hist[b, best[b]]) for b in range(B)], norm[np.arange(B), best]
 
 
-def decode(model: Any, x: Any, *, beam_width: int = 1, max_len: int | None = None,
-           length_penalty: float = 1.0, batch_size: int = 256) -> list[np.ndarray]:
+def decode(
+    model: Any,
+    x: Any,
+    *,
+    beam_width: int = 1,
+    max_len: int | None = None,
+    length_penalty: float = 1.0,
+    batch_size: int = 256,
+) -> list[np.ndarray]:
     """Output token ids (without END) for inputs ``x``: source ids (N, T_x) or texts (Seq2Seq), images
     (ImageCaptioner) — whatever ``model.inputs`` accepts.
 
@@ -154,19 +172,31 @@ def decode(model: Any, x: Any, *, beam_width: int = 1, max_len: int | None = Non
     return decode_ids(model, model.inputs(x), K, max_len, alpha, batch_size)
 
 
-def decode_ids(model: Any, x: np.ndarray, beam_width: int, max_len: int, length_penalty: float = 1.0,
-               batch_size: int = 256) -> list[np.ndarray]:
+def decode_ids(
+    model: Any, x: np.ndarray, beam_width: int, max_len: int, length_penalty: float = 1.0, batch_size: int = 256
+) -> list[np.ndarray]:
     """:func:`decode` for inputs already checked (no argument validation), in batches."""
     out: list[np.ndarray] = []
     for s in range(0, len(x), batch_size):
-        xb = model.prepare(x[s:s + batch_size])
-        out += greedy_decode(model, xb, max_len)[0] if beam_width == 1 else \
-            beam_search(model, xb, beam_width, max_len, length_penalty)[0]
+        xb = model.prepare(x[s : s + batch_size])
+        out += (
+            greedy_decode(model, xb, max_len)[0]
+            if beam_width == 1
+            else beam_search(model, xb, beam_width, max_len, length_penalty)[0]
+        )
     return out
 
 
-def translate(model: Any, texts: str | list[str], *, beam_width: int = 1, max_len: int | None = None,
-              length_penalty: float = 1.0, unknown: str = "error", too_long: str = "error") -> str | list[str]:
+def translate(
+    model: Any,
+    texts: str | list[str],
+    *,
+    beam_width: int = 1,
+    max_len: int | None = None,
+    length_penalty: float = 1.0,
+    unknown: str = "error",
+    too_long: str = "error",
+) -> str | list[str]:
     """Decode text(s) with a model that has character vocabularies: a string for a string, else a list.
 
     Args:
@@ -183,8 +213,9 @@ def translate(model: Any, texts: str | list[str], *, beam_width: int = 1, max_le
         raise BoucleError(f"texts: expected a string or a non-empty list of strings, got {type(texts).__name__}")
     _check(beam_width, max_len, length_penalty, model)
     if single:
-        x = model.source_vocab.encode(texts, unknown=unknown, max_len=model.max_source_len,
-                                      too_long=too_long, name="text")[None]
+        x = model.source_vocab.encode(
+            texts, unknown=unknown, max_len=model.max_source_len, too_long=too_long, name="text"
+        )[None]
     else:
         x = model.source_ids(list(batch), unknown=unknown, too_long=too_long, name="texts")
     ids = decode(model, x, beam_width=beam_width, max_len=max_len, length_penalty=length_penalty)
@@ -192,8 +223,9 @@ def translate(model: Any, texts: str | list[str], *, beam_width: int = 1, max_le
     return out[0] if single else out
 
 
-def attention_map(model: Any, text: str, *, max_len: int | None = None,
-                  unknown: str = "error") -> tuple[str, str, np.ndarray]:
+def attention_map(
+    model: Any, text: str, *, max_len: int | None = None, unknown: str = "error"
+) -> tuple[str, str, np.ndarray]:
     """Greedy translation of ``text`` and its attention weights, for plotting.
 
     Returns ``(source, output, alpha)`` with ``alpha`` of shape (len(output) + 1, len(source)):
@@ -208,4 +240,4 @@ def attention_map(model: Any, text: str, *, max_len: int | None = None,
     x = model.source_vocab.encode(text, unknown=unknown, max_len=model.max_source_len, name="text")[None]
     ids, _, att = greedy_decode(model, x, max_len)
     out = model.target_vocab.decode(ids[0])
-    return text, out, att[0, :len(ids[0]) + 1, :len(text)]
+    return text, out, att[0, : len(ids[0]) + 1, : len(text)]

@@ -17,6 +17,7 @@ Subclasses (``Seq2Seq``, ``ImageCaptioner``) build ``self.encoder`` and ``self.d
 with :meth:`EncoderDecoder._assemble`, and say what their inputs are (:meth:`inputs`),
 how they are batched (``fit``) and how they are saved (``get_config``).
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -44,8 +45,10 @@ def check_vocab(v: Any, name: str) -> tuple[Vocabulary | None, int]:
         v = Vocabulary.from_config(v, default_specials=True)
     if isinstance(v, Vocabulary):
         if not v.specials:
-            raise BoucleError(f"{name}: expected a Vocabulary with the special tokens PAD, START, END, UNK "
-                              f"(Vocabulary(chars, specials=True)), got {v!r}")
+            raise BoucleError(
+                f"{name}: expected a Vocabulary with the special tokens PAD, START, END, UNK "
+                f"(Vocabulary(chars, specials=True)), got {v!r}"
+            )
         return v, len(v)
     if isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v > END + 1:
         return None, int(v)
@@ -73,7 +76,7 @@ class EncoderDecoder(LayerContainer):
         self.metrics: list = []
         self.stop_training = False
         self.history: History | None = None
-        self.step = 0                      #: optimizer steps applied over the model's life
+        self.step = 0  #: optimizer steps applied over the model's life
         self.encoder, self.decoder = encoder, decoder
         shapes = encoder.shapes(decoder.units, decoder.state_names, decoder.num_layers)
         shapes += decoder.shapes(encoder.memory_size)
@@ -157,13 +160,13 @@ class EncoderDecoder(LayerContainer):
         x, y, p_sample = batch[:3]
         q_drop, unigram = (batch[3], batch[4]) if len(batch) > 3 else (0.0, None)
         dec_in, target, tgt_mask = self.teacher_forcing(y)
-        if p_sample > 0:                      # two-pass scheduled sampling
+        if p_sample > 0:  # two-pass scheduled sampling
             logits, _, _ = self.forward(x, dec_in, tgt_mask)
             pred = logits.argmax(axis=-1)
             swap = (self.rng.random(dec_in.shape) < p_sample) & tgt_mask
             swap[:, 0] = False
             dec_in = np.where(swap, np.roll(pred, 1, axis=1), dec_in)
-        if q_drop > 0:                        # input-word noising: lean on the encoder, not on the words
+        if q_drop > 0:  # input-word noising: lean on the encoder, not on the words
             drop = (self.rng.random(dec_in.shape) < q_drop) & tgt_mask
             drop[:, 0] = False
             noise = UNK if unigram is None else self.rng.choice(len(unigram), size=dec_in.shape, p=unigram)

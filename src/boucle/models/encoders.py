@@ -33,6 +33,7 @@ Two implementations:
           z = 1/P Σ_p F_p (``"mean"``, Xu et al.'s average annotation)
       h_0^l = tanh(z V_h^l + b_h^l),  c_0^l = z V_c^l + b_c^l     (LSTM; one Dense per layer and state)
 """
+
 from __future__ import annotations
 
 from typing import Any, NamedTuple
@@ -57,9 +58,10 @@ CELLS = {"lstm": LSTM, "gru": GRU, "rnn": SimpleRNN}
 
 class Encoded(NamedTuple):
     """What an encoder hands the decoder."""
-    memory: np.ndarray                 #: (B, S, H_e): what attention reads
-    mask: np.ndarray | None            #: (B, S), True = a slot to attend (None: every slot)
-    states: list                       #: per decoder layer, its initial states, each (B, H)
+
+    memory: np.ndarray  #: (B, S, H_e): what attention reads
+    mask: np.ndarray | None  #: (B, S), True = a slot to attend (None: every slot)
+    states: list  #: per decoder layer, its initial states, each (B, H)
 
 
 class Encoder:
@@ -93,8 +95,13 @@ def _bridge_forward(bridges: list[list[Dense]], z) -> tuple[list, list]:
 
 def _bridges(units: int, state_names: tuple[str, ...], num_layers: int, kw: dict) -> list[list[Dense]]:
     """One Dense per decoder layer and state: tanh for h (it is an output of the cell), linear for c."""
-    return [[Dense(units, activation="tanh" if k == 0 else None, name=f"bridge_{s}_{l}", **kw)
-             for k, s in enumerate(state_names)] for l in range(num_layers)]
+    return [
+        [
+            Dense(units, activation="tanh" if k == 0 else None, name=f"bridge_{s}_{l}", **kw)
+            for k, s in enumerate(state_names)
+        ]
+        for l in range(num_layers)
+    ]
 
 
 class SequenceEncoder(Encoder):
@@ -105,11 +112,19 @@ class SequenceEncoder(Encoder):
     directions' states, ``"concat"`` maps [s→, s←] through a Dense bridge per layer and state.
     """
 
-    def __init__(self, vocab_size: int, units: int, embed_dim: int, cell: str, num_layers: int,
-                 bidirectional: bool, merge: str, kw: dict):
+    def __init__(
+        self,
+        vocab_size: int,
+        units: int,
+        embed_dim: int,
+        cell: str,
+        num_layers: int,
+        bidirectional: bool,
+        merge: str,
+        kw: dict,
+    ):
         self.vocab_size, self.units, self.embed_dim = vocab_size, units, embed_dim
-        self.cell, self.num_layers, self.bidirectional, self.merge, self.kw = \
-            cell, num_layers, bidirectional, merge, kw
+        self.cell, self.num_layers, self.bidirectional, self.merge, self.kw = cell, num_layers, bidirectional, merge, kw
         self.memory_size = 2 * units if bidirectional else units
         self.layers: list[Layer] = []
         self.rnns: list[Layer] = []
@@ -117,8 +132,10 @@ class SequenceEncoder(Encoder):
 
     def shapes(self, units, state_names, num_layers):
         if units != self.units or num_layers != self.num_layers:
-            raise BoucleError(f"decoder: expected {self.num_layers} layers of {self.units} units as the "
-                              f"sequence encoder, got {num_layers} of {units}")
+            raise BoucleError(
+                f"decoder: expected {self.num_layers} layers of {self.units} units as the "
+                f"sequence encoder, got {num_layers} of {units}"
+            )
         H, E, kw = self.units, self.embed_dim, self.kw
         self.embedding = Embedding(self.vocab_size, E, mask_zero=True, name="enc_embedding", **kw)
         self.rnns = []
@@ -150,11 +167,13 @@ class SequenceEncoder(Encoder):
         for l, f in enumerate(finals):
             if not self.bidirectional:
                 init.append(list(f))
-            elif self.merge == "sum":                          # s_0 = s→ + s←
+            elif self.merge == "sum":  # s_0 = s→ + s←
                 init.append([a + b for a, b in zip(f[:n], f[n:])])
-            else:                                              # s_0 = g([s→, s←] V + b)
-                row = [bridge.forward(np.concatenate([a, b], axis=-1)) for bridge, a, b in
-                       zip(self.bridges[l], f[:n], f[n:])]
+            else:  # s_0 = g([s→, s←] V + b)
+                row = [
+                    bridge.forward(np.concatenate([a, b], axis=-1))
+                    for bridge, a, b in zip(self.bridges[l], f[:n], f[n:])
+                ]
                 init.append([y for y, _ in row])
                 bcaches.append([c for _, c in row])
         return Encoded(h, src_mask, init), (caches, bcaches)
@@ -185,8 +204,15 @@ class ImageEncoder(Encoder):
         init_state: ``"flatten"`` (z = vec(F)) or ``"mean"`` (z = the mean of the slots' features).
     """
 
-    def __init__(self, image_shape: tuple[int, int, int], filters: tuple[int, ...], kernel_size: int,
-                 coords: bool, init_state: str, kw: dict):
+    def __init__(
+        self,
+        image_shape: tuple[int, int, int],
+        filters: tuple[int, ...],
+        kernel_size: int,
+        coords: bool,
+        init_state: str,
+        kw: dict,
+    ):
         self.image_shape, self.filters, self.kernel_size = tuple(image_shape), tuple(filters), kernel_size
         self.coords, self.init_state, self.kw = coords, init_state, kw
         self.layers: list[Layer] = []
@@ -203,7 +229,7 @@ class ImageEncoder(Encoder):
             shapes += [(pool, shape)]
             shape = pool.compute_output_shape(shape)
             self.convs += [conv, pool]
-        self.feature_shape = tuple(shape)                              # (H', W', K)
+        self.feature_shape = tuple(shape)  # (H', W', K)
         Hf, Wf, K = self.feature_shape
         self.memory_size = K + 2 * self.coords
         z = Hf * Wf * K if self.init_state == "flatten" else K
@@ -231,11 +257,11 @@ class ImageEncoder(Encoder):
             h, c = layer.forward(h, training=training)
             caches.append(c)
         B, (Hf, Wf, K) = len(h), self.feature_shape
-        slots = h.reshape(B, Hf * Wf, K)                                # (B, S, K), p = i·W' + j
+        slots = h.reshape(B, Hf * Wf, K)  # (B, S, K), p = i·W' + j
         memory = slots
         if self.coords:
             xy = np.broadcast_to(self.coordinates(h.dtype), (B, Hf * Wf, 2))
-            memory = np.concatenate([slots, xy], axis=-1)               # (B, S, K + 2)
+            memory = np.concatenate([slots, xy], axis=-1)  # (B, S, K + 2)
         z = h.reshape(B, -1) if self.init_state == "flatten" else slots.mean(axis=1)
         states, bcaches = _bridge_forward(self.bridges, z)
         return Encoded(memory, None, states), (caches, bcaches, h.shape)
@@ -249,10 +275,10 @@ class ImageEncoder(Encoder):
                 dz = dz + bridge.backward(d, c)
         if self.init_state == "flatten":
             dF = dz.reshape(fshape)
-        else:                                                           # z = 1/S Σ_p F_p
+        else:  # z = 1/S Σ_p F_p
             dF = np.broadcast_to((dz / (Hf * Wf))[:, None, :], (B, Hf * Wf, K)).reshape(fshape)
         if d_memory is not None:
-            dF = dF + d_memory[..., :K].reshape(fshape)                 # the coordinates are constants
+            dF = dF + d_memory[..., :K].reshape(fshape)  # the coordinates are constants
         for k in range(len(self.convs) - 1, 0, -1):
             dF = self.convs[k].backward(dF, caches[k])
-        self.convs[0].backward(dF, caches[0], need_dx=False)                 # the image needs no gradient
+        self.convs[0].backward(dF, caches[0], need_dx=False)  # the image needs no gradient

@@ -40,6 +40,7 @@ The encoder is :class:`~boucle.models.encoders.SequenceEncoder`; the decoder
 :mod:`boucle.models.decoding`) are shared with every encoder–decoder (the image captioner's
 too). This module says what a Seq2Seq's inputs are, how its pairs are batched, and its file format.
 """
+
 from __future__ import annotations
 
 import inspect
@@ -87,14 +88,29 @@ class Seq2Seq(EncoderDecoder):
         dtype: ``"float32"`` (default) or ``"float64"``.
     """
 
-    def __init__(self, source_vocab: Any, target_vocab: Any = None, *, units: int = 128, embed_dim: int = 32,
-                 cell: str = "lstm", num_layers: int = 1, bidirectional: bool = False, merge: str = "concat",
-                 attention: str | None = None, attention_units: int | None = None,
-                 max_source_len: int | None = None, max_target_len: int | None = None,
-                 name: str = "seq2seq", seed: int | None = None, dtype: Any = None):
+    def __init__(
+        self,
+        source_vocab: Any,
+        target_vocab: Any = None,
+        *,
+        units: int = 128,
+        embed_dim: int = 32,
+        cell: str = "lstm",
+        num_layers: int = 1,
+        bidirectional: bool = False,
+        merge: str = "concat",
+        attention: str | None = None,
+        attention_units: int | None = None,
+        max_source_len: int | None = None,
+        max_target_len: int | None = None,
+        name: str = "seq2seq",
+        seed: int | None = None,
+        dtype: Any = None,
+    ):
         self.source_vocab, self.source_size = check_vocab(source_vocab, "source_vocab")
-        self.target_vocab, self.target_size = check_vocab(source_vocab if target_vocab is None else target_vocab,
-                                                          "target_vocab")
+        self.target_vocab, self.target_size = check_vocab(
+            source_vocab if target_vocab is None else target_vocab, "target_vocab"
+        )
         self.units = positive_int(units, "units")
         self.embed_dim = positive_int(embed_dim, "embed_dim")
         self.cell = check_choice(cell, tuple(CELLS), "cell")
@@ -102,17 +118,25 @@ class Seq2Seq(EncoderDecoder):
         self.bidirectional = bool(bidirectional)
         self.merge = check_choice(merge, ("concat", "sum"), "merge")
         self.attention = check_choice(attention, (None,) + attn_ops.SCORES, "attention")
-        self.attention_units = None if attention_units is None else positive_int(attention_units,
-                                                                                       "attention_units")
+        self.attention_units = None if attention_units is None else positive_int(attention_units, "attention_units")
         self.max_source_len = None if max_source_len is None else positive_int(max_source_len, "max_source_len")
         self.max_target_len = None if max_target_len is None else positive_int(max_target_len, "max_target_len")
         self.name, self.seed = name, seed
         self._dtype_arg = None if dtype is None else backend.resolve_dtype(dtype).name
         kw = {} if self._dtype_arg is None else {"dtype": self._dtype_arg}
-        encoder = SequenceEncoder(self.source_size, self.units, self.embed_dim, self.cell, self.num_layers,
-                                  self.bidirectional, self.merge, kw)
-        decoder = Decoder(self.target_size, self.units, self.embed_dim, self.cell, self.num_layers,
-                          self.attention, self.attention_units, kw)
+        encoder = SequenceEncoder(
+            self.source_size, self.units, self.embed_dim, self.cell, self.num_layers, self.bidirectional, self.merge, kw
+        )
+        decoder = Decoder(
+            self.target_size,
+            self.units,
+            self.embed_dim,
+            self.cell,
+            self.num_layers,
+            self.attention,
+            self.attention_units,
+            kw,
+        )
         self._assemble(encoder, decoder, seed)
 
     # -- the sequence encoder's layers, by their roles (names as in the model files) -------------
@@ -144,18 +168,29 @@ class Seq2Seq(EncoderDecoder):
     def get_config(self) -> dict:
         def voc(v, n):
             return n if v is None else v.get_config()
-        cfg = {"name": self.name, "seed": self.seed, "source_vocab": voc(self.source_vocab, self.source_size),
-               "target_vocab": voc(self.target_vocab, self.target_size), "units": self.units,
-               "embed_dim": self.embed_dim, "cell": self.cell, "num_layers": self.num_layers,
-               "bidirectional": self.bidirectional, "merge": self.merge, "attention": self.attention,
-               "attention_units": self.attention_units, "max_source_len": self.max_source_len,
-               "max_target_len": self.max_target_len}
+
+        cfg = {
+            "name": self.name,
+            "seed": self.seed,
+            "source_vocab": voc(self.source_vocab, self.source_size),
+            "target_vocab": voc(self.target_vocab, self.target_size),
+            "units": self.units,
+            "embed_dim": self.embed_dim,
+            "cell": self.cell,
+            "num_layers": self.num_layers,
+            "bidirectional": self.bidirectional,
+            "merge": self.merge,
+            "attention": self.attention,
+            "attention_units": self.attention_units,
+            "max_source_len": self.max_source_len,
+            "max_target_len": self.max_target_len,
+        }
         if self._dtype_arg is not None:
             cfg["dtype"] = self._dtype_arg
         return cfg
 
     @classmethod
-    def from_config(cls, config: dict) -> "Seq2Seq":
+    def from_config(cls, config: dict) -> Seq2Seq:
         known = set(inspect.signature(cls.__init__).parameters) - {"self"}
         unknown = sorted(set(config) - known)
         if unknown:
@@ -163,17 +198,19 @@ class Seq2Seq(EncoderDecoder):
         return cls(**dict(config))
 
     @classmethod
-    def autoencoder(cls, vocab: Any, **kwargs) -> "Seq2Seq":
+    def autoencoder(cls, vocab: Any, **kwargs) -> Seq2Seq:
         """A sequence autoencoder: the same vocabulary on both sides; ``fit(x)`` reconstructs x."""
         return cls(vocab, vocab, **kwargs)
 
     # -- data ----------------------------------------------------------------------------
-    def source_ids(self, x: Any, *, unknown: str = "error", too_long: str = "error", name: str = "x",
-                   limit: bool = True) -> np.ndarray:
+    def source_ids(
+        self, x: Any, *, unknown: str = "error", too_long: str = "error", name: str = "x", limit: bool = True
+    ) -> np.ndarray:
         """Source texts (with a character vocabulary) or padded ids → (N, T_x) int64 ids, checked (and, with
         ``limit``, no longer than ``max_source_len``: the inference policy; training data is not limited)."""
-        return token_ids(x, self.source_vocab, self.source_size, name, unknown, too_long,
-                         self.max_source_len if limit else None)
+        return token_ids(
+            x, self.source_vocab, self.source_size, name, unknown, too_long, self.max_source_len if limit else None
+        )
 
     def target_ids(self, y: Any, name: str = "y") -> np.ndarray:
         return token_ids(y, self.target_vocab, self.target_size, name)
@@ -184,18 +221,33 @@ class Seq2Seq(EncoderDecoder):
 
     def _pairs(self, x, y, name_x: str = "x", name_y: str = "y") -> tuple[np.ndarray, np.ndarray]:
         xi = self.source_ids(x, name=name_x, limit=False)
-        yi = xi if y is None and self.target_vocab == self.source_vocab and self.target_size == self.source_size \
+        yi = (
+            xi
+            if y is None and self.target_vocab == self.source_vocab and self.target_size == self.source_size
             else (None if y is None else self.target_ids(y, name=name_y))
+        )
         if yi is None:
-            raise BoucleError(f"{name_y}: expected targets (only a same-vocabulary autoencoder may omit them), "
-                              "got None")
+            raise BoucleError(
+                f"{name_y}: expected targets (only a same-vocabulary autoencoder may omit them), got None"
+            )
         if len(yi) != len(xi):
             raise BoucleError(f"{name_y}: expected {len(xi)} targets to match {name_x}, got {len(yi)}")
         return xi, yi
 
-    def fit(self, x: Any, y: Any = None, *, batch_size: int = 64, epochs: int = 1, verbose: int = 1,
-            callbacks: list | None = None, validation_data: tuple | None = None, shuffle: bool = True,
-            scheduled_sampling: float | Callable[[int], float] = 0.0, time_budget: float | None = None) -> History:
+    def fit(
+        self,
+        x: Any,
+        y: Any = None,
+        *,
+        batch_size: int = 64,
+        epochs: int = 1,
+        verbose: int = 1,
+        callbacks: list | None = None,
+        validation_data: tuple | None = None,
+        shuffle: bool = True,
+        scheduled_sampling: float | Callable[[int], float] = 0.0,
+        time_budget: float | None = None,
+    ) -> History:
         """Train with teacher forcing on (source, target) pairs, in length-bucketed mini-batches.
 
         Args:
@@ -234,21 +286,37 @@ class Seq2Seq(EncoderDecoder):
         def validate() -> dict:
             return self.evaluate(*validation_data)
 
-        return fit(self, epoch_batches, epochs=epochs, time_budget=time_budget, callbacks=callbacks,
-                   verbose=verbose, validate=None if validation_data is None else validate)
+        return fit(
+            self,
+            epoch_batches,
+            epochs=epochs,
+            time_budget=time_budget,
+            callbacks=callbacks,
+            verbose=verbose,
+            validate=None if validation_data is None else validate,
+        )
 
-    def evaluate(self, x: Any, y: Any = None, *, batch_size: int = 256, exact_match: bool = True,
-                 beam_width: int = 1, length_penalty: float = 1.0) -> dict[str, float]:
+    def evaluate(
+        self,
+        x: Any,
+        y: Any = None,
+        *,
+        batch_size: int = 256,
+        exact_match: bool = True,
+        beam_width: int = 1,
+        length_penalty: float = 1.0,
+    ) -> dict[str, float]:
         """``loss`` and per-token ``accuracy`` (teacher forced) and, with ``exact_match``, the
         fraction of sequences decoded exactly (greedy, or beam search when ``beam_width`` > 1)."""
         from .decoding import _check, decode_ids
+
         xi, yi = self._pairs(x, y)
         batch_size = positive_int(batch_size, "batch_size")
         longest = max(self.max_target_len or 0, int((yi != PAD).sum(1).max()))
         K, max_len, alpha = _check(beam_width, longest, length_penalty, self)
         loss = correct = tokens = hits = 0.0
         for s in range(0, len(xi), batch_size):
-            xb, yb = xi[s:s + batch_size], yi[s:s + batch_size]
+            xb, yb = xi[s : s + batch_size], yi[s : s + batch_size]
             dec_in, target, mask = self.teacher_forcing(yb)
             logits, _, _ = self.forward(xb, dec_in, mask)
             n = mask.sum()
@@ -266,9 +334,12 @@ class Seq2Seq(EncoderDecoder):
     def translate(self, texts: Any, **kwargs) -> str | list[str]:
         """Decode source texts to target texts (see :func:`boucle.models.decoding.translate`)."""
         from .decoding import translate
+
         return translate(self, texts, **kwargs)
 
     def _summary_title(self) -> str:
-        return (f'Seq2Seq "{self.name}": {self.cell} x{self.num_layers}, units {self.units}, '
-                f'{"bidirectional " + self.merge if self.bidirectional else "unidirectional"} encoder, '
-                f'attention {self.attention}')
+        return (
+            f'Seq2Seq "{self.name}": {self.cell} x{self.num_layers}, units {self.units}, '
+            f"{'bidirectional ' + self.merge if self.bidirectional else 'unidirectional'} encoder, "
+            f"attention {self.attention}"
+        )

@@ -6,6 +6,7 @@ runs the steps, clipping, optimizer, callbacks, progress bar, history and diverg
 policy. Masks produced by ``Embedding(mask_zero=True)``/``Masking`` (or passed as
 ``mask=``) flow through the layers into the loss, so padded steps are ignored.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -49,8 +50,14 @@ class Sequential(LayerContainer):
             saved and loaded with the model, e.g. a word classifier's).
     """
 
-    def __init__(self, layers: list[Layer] | None = None, name: str = "sequential",
-                 seed: int | None = None, dtype: Any = None, vocab: Vocabulary | None = None):
+    def __init__(
+        self,
+        layers: list[Layer] | None = None,
+        name: str = "sequential",
+        seed: int | None = None,
+        dtype: Any = None,
+        vocab: Vocabulary | None = None,
+    ):
         if vocab is not None and not isinstance(vocab, Vocabulary):
             raise BoucleError(f"vocab: expected a Vocabulary or None, got {type(vocab).__name__}")
         self.vocab = vocab
@@ -66,7 +73,7 @@ class Sequential(LayerContainer):
         self.metrics: list = []
         self.stop_training = False
         self.history: History | None = None
-        self.step = 0                      #: optimizer steps applied over the model's life
+        self.step = 0  #: optimizer steps applied over the model's life
         for layer in layers or []:
             self.add(layer)
 
@@ -123,8 +130,10 @@ class Sequential(LayerContainer):
             return
         want, got = self.built_input_shape, np.shape(x)[1:]
         if not _compatible(want, got):
-            raise BoucleError(f"x: expected shape (batch, {', '.join('None' if w is None else str(w) for w in want)}), "
-                              f"got {np.shape(x)}")
+            raise BoucleError(
+                f"x: expected shape (batch, {', '.join('None' if w is None else str(w) for w in want)}), "
+                f"got {np.shape(x)}"
+            )
 
     def forward(self, x, mask=None, training: bool = False):
         """Run every layer. Returns ``(y, cache)``; ``cache[-1]`` is the output mask."""
@@ -189,9 +198,20 @@ class Sequential(LayerContainer):
         for m in self.metrics:
             m.update(y, y_pred, mask=fcache[-1])
 
-    def fit(self, x, y, batch_size: int = 32, epochs: int = 1, verbose: int = 1, callbacks: list | None = None,
-            validation_split: float = 0.0, validation_data: tuple | None = None, shuffle: bool = True,
-            mask=None, initial_epoch: int = 0) -> History:
+    def fit(
+        self,
+        x,
+        y,
+        batch_size: int = 32,
+        epochs: int = 1,
+        verbose: int = 1,
+        callbacks: list | None = None,
+        validation_split: float = 0.0,
+        validation_data: tuple | None = None,
+        shuffle: bool = True,
+        mask=None,
+        initial_epoch: int = 0,
+    ) -> History:
         """Train for ``epochs`` passes over ``(x, y)`` in mini-batches (seed 003).
 
         Args:
@@ -218,8 +238,9 @@ class Sequential(LayerContainer):
         if validation_data is not None:
             if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
                 raise BoucleError("validation_data: expected (x_val, y_val) or (x_val, y_val, mask_val)")
-            validation_data = check_arrays(*validation_data[:2], *validation_data[2:], name_x="x_val", name_y="y_val",
-                                           require_y=True)
+            validation_data = check_arrays(
+                *validation_data[:2], *validation_data[2:], name_x="x_val", name_y="y_val", require_y=True
+            )
         self._ensure_built(x)
 
         def epoch_batches(epoch: int) -> ArrayBatches:
@@ -228,8 +249,15 @@ class Sequential(LayerContainer):
         def validate() -> dict:
             return self.evaluate(*validation_data[:2], mask=validation_data[2], batch_size=batch_size)
 
-        return fit(self, epoch_batches, epochs=epochs, initial_epoch=initial_epoch, callbacks=callbacks,
-                   verbose=verbose, validate=None if validation_data is None else validate)
+        return fit(
+            self,
+            epoch_batches,
+            epochs=epochs,
+            initial_epoch=initial_epoch,
+            callbacks=callbacks,
+            verbose=verbose,
+            validate=None if validation_data is None else validate,
+        )
 
     def evaluate(self, x, y, batch_size: int = 32, mask=None, verbose: int = 0) -> dict[str, float]:
         """Loss and metrics over a dataset, without training: ``{"loss": ..., "accuracy": ...}``."""
@@ -262,8 +290,9 @@ class Sequential(LayerContainer):
         x, _, mask = check_arrays(x, None, mask)
         batch_size = positive_int(batch_size, "batch_size")
         self._ensure_built(x)
-        outs = [self.forward(x[idx], mask=None if mask is None else mask[idx])[0]
-                for idx in minibatches(len(x), batch_size)]
+        outs = [
+            self.forward(x[idx], mask=None if mask is None else mask[idx])[0] for idx in minibatches(len(x), batch_size)
+        ]
         return np.concatenate(outs, axis=0)
 
     # -- description -------------------------------------------------------
@@ -281,8 +310,13 @@ class Sequential(LayerContainer):
         out = [f'Model: "{self.name}"', line, f"{'Layer (type)':<{w0}}{'Output Shape':<{w1}}{'Param #':>10}", line]
         out += [f"{a:<{w0}}{b:<{w1}}{c:>10}" for a, b, c in rows]
         trainable = sum(l.count_trainable_params() for l in self.layers)
-        out += [line, f"Total params: {self.count_params():,}", f"Trainable params: {trainable:,}",
-                f"Non-trainable params: {self.count_params() - trainable:,}", line]
+        out += [
+            line,
+            f"Total params: {self.count_params():,}",
+            f"Trainable params: {trainable:,}",
+            f"Non-trainable params: {self.count_params() - trainable:,}",
+            line,
+        ]
         text = "\n".join(out)
         if print_fn is not None:
             print_fn(text)
@@ -291,7 +325,8 @@ class Sequential(LayerContainer):
     # -- configuration -----------------------------------------------------
     def get_config(self) -> dict:
         cfg: dict[str, Any] = {
-            "name": self.name, "seed": self.seed,
+            "name": self.name,
+            "seed": self.seed,
             "layers": [{"class_name": type(l).__name__, "config": l.get_config()} for l in self.layers],
             "input_shape": None if self.built_input_shape is None else list(self.built_input_shape),
         }
@@ -302,20 +337,22 @@ class Sequential(LayerContainer):
         return cfg
 
     @classmethod
-    def from_config(cls, config: dict) -> "Sequential":
+    def from_config(cls, config: dict) -> Sequential:
         if not isinstance(config, dict):
             raise BoucleError(f"config: expected a dict, got {type(config).__name__}")
         known = {"name", "seed", "layers", "input_shape", "dtype", "vocab"}
         unknown = sorted(str(k) for k in set(config) - known)
         if unknown:
             raise BoucleError(f"config: unknown Sequential key(s) {unknown[:5]}, expected among {sorted(known)}")
-        if not isinstance(config.get("layers", []), list) or \
-                not isinstance(config.get("input_shape"), (list, type(None))):
+        if not isinstance(config.get("layers", []), list) or not isinstance(
+            config.get("input_shape"), (list, type(None))
+        ):
             raise BoucleError("config: expected 'layers' a list and 'input_shape' a list or null")
         layers = [registry.deserialize("layer", spec, what="layers") for spec in config.get("layers", [])]
         vocab = None if config.get("vocab") is None else Vocabulary.from_config(config["vocab"])
-        model = cls(name=config.get("name", "sequential"), seed=config.get("seed"), dtype=config.get("dtype"),
-                    vocab=vocab)
+        model = cls(
+            name=config.get("name", "sequential"), seed=config.get("seed"), dtype=config.get("dtype"), vocab=vocab
+        )
         for l in layers:
             model.add(l)
         if not model.built and config.get("input_shape") is not None:
@@ -326,11 +363,15 @@ class Sequential(LayerContainer):
         """JSON-able description of ``compile`` (for model files); custom metric callables are left out."""
         if self.loss is None or self.optimizer is None:
             return None
-        return {"optimizer": self.optimizer.get_config(), "loss": self.loss.get_config(),
-                "metrics": [m.name for m in self.metrics if not isinstance(m, metrics_mod.MeanFunction)]}
+        return {
+            "optimizer": self.optimizer.get_config(),
+            "loss": self.loss.get_config(),
+            "metrics": [m.name for m in self.metrics if not isinstance(m, metrics_mod.MeanFunction)],
+        }
 
     def compile_from_config(self, cfg: dict) -> None:
         if not isinstance(cfg, dict) or "optimizer" not in cfg or "loss" not in cfg:
-            raise BoucleError("compile config: expected {'optimizer': ..., 'loss': ..., 'metrics': [...]}, "
-                              f"got {str(cfg)[:60]}")
+            raise BoucleError(
+                f"compile config: expected {{'optimizer': ..., 'loss': ..., 'metrics': [...]}}, got {str(cfg)[:60]}"
+            )
         self.compile(optimizer=cfg["optimizer"], loss=cfg["loss"], metrics=cfg.get("metrics") or None)

@@ -15,9 +15,11 @@ Afterwards, words are compared by the cosine of their vectors: :meth:`Word2Vec.n
 three excluded, "3CosAdd"), :meth:`Word2Vec.similarity`; :meth:`Word2Vec.word_vectors`
 exports them (word2vec text/binary files, a frozen ``Embedding``).
 """
+
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -30,7 +32,8 @@ from ..errors import BoucleError
 from ..layers import Embedding
 from ..ops.word2vec import scatter_rows, sgns_backward, sgns_forward
 from ..training import Forward, History, fit
-from ..validators import positive_int, real, seed as check_seed
+from ..validators import positive_int, real
+from ..validators import seed as check_seed
 from .base import LayerContainer, register_model
 
 __all__ = ["Word2Vec"]
@@ -42,8 +45,10 @@ def _word_vocab(vocab: Any) -> Vocabulary:
     if vocab.counts is None:
         raise BoucleError("vocab: expected a vocabulary with word counts (built by Vocabulary.words), got none")
     if len(vocab.tokens) < 2:
-        raise BoucleError(f"vocab: expected at least 2 words to tell apart, got {len(vocab.tokens)} "
-                          f"({vocab.tokens!r}); lower min_count or add text")
+        raise BoucleError(
+            f"vocab: expected at least 2 words to tell apart, got {len(vocab.tokens)} "
+            f"({vocab.tokens!r}); lower min_count or add text"
+        )
     return vocab
 
 
@@ -66,9 +71,18 @@ class Word2Vec(LayerContainer):
     >>> w2v.nearest("file", 5)
     """
 
-    def __init__(self, vocab: Vocabulary, dim: int = 100, window: int = 5, negative: int = 5,
-                 sample: float = 1e-3, power: float = 0.75, seed: int | None = None, dtype: Any = None,
-                 name: str = "word2vec"):
+    def __init__(
+        self,
+        vocab: Vocabulary,
+        dim: int = 100,
+        window: int = 5,
+        negative: int = 5,
+        sample: float = 1e-3,
+        power: float = 0.75,
+        seed: int | None = None,
+        dtype: Any = None,
+        name: str = "word2vec",
+    ):
         self.vocab = _word_vocab(vocab)
         self.dim = positive_int(dim, "dim")
         self.window = positive_int(window, "window")
@@ -85,7 +99,7 @@ class Word2Vec(LayerContainer):
         self.embedding.build((None,), self.rng)
         self.context.build((None,), self.rng)
         self.embedding.params["E"][...] = self.rng.uniform(-0.5 / D, 0.5 / D, (V, D))
-        self.embedding.params["E"][:self.vocab.offset] = 0.0         # special tokens: never trained
+        self.embedding.params["E"][: self.vocab.offset] = 0.0  # special tokens: never trained
         self.built = True
         self.optimizer: optimizers_mod.Optimizer | None = None
         self.metrics: list = []
@@ -110,8 +124,11 @@ class Word2Vec(LayerContainer):
         fcache, (c, o, neg) = cache
         dv, du_pos, du_neg = sgns_backward(fcache)
         scatter_rows(self.embedding.grads["E"], c, dv)
-        scatter_rows(self.context.grads["E"], np.concatenate([o, neg.reshape(-1)]),
-                     np.concatenate([du_pos, du_neg.reshape(-1, self.dim)]))
+        scatter_rows(
+            self.context.grads["E"],
+            np.concatenate([o, neg.reshape(-1)]),
+            np.concatenate([du_pos, du_neg.reshape(-1, self.dim)]),
+        )
 
     def train_commit(self, batch, cache) -> None:
         self.words_trained += len(batch[0])
@@ -134,17 +151,30 @@ class Word2Vec(LayerContainer):
             raise BoucleError(f"texts: expected a list of texts or of id arrays, got {type(texts).__name__}")
         docs = []
         for i, t in enumerate(texts):
-            ids = self.vocab.tokens_to_ids(self.vocab.tokenizer.tokenize(t), f"texts[{i}]", unknown="skip") \
-                if isinstance(t, str) else \
-                np.asarray(t, dtype=np.int64).reshape(-1)
+            ids = (
+                self.vocab.tokens_to_ids(self.vocab.tokenizer.tokenize(t), f"texts[{i}]", unknown="skip")
+                if isinstance(t, str)
+                else np.asarray(t, dtype=np.int64).reshape(-1)
+            )
             docs.append(ids[ids >= self.vocab.offset])
         if sum(len(d) for d in docs) < 2:
-            raise BoucleError(f"texts: expected at least 2 words of the vocabulary, got "
-                              f"{sum(len(d) for d in docs)} in {len(texts)} text(s)")
+            raise BoucleError(
+                f"texts: expected at least 2 words of the vocabulary, got "
+                f"{sum(len(d) for d in docs)} in {len(texts)} text(s)"
+            )
         return docs
 
-    def fit(self, texts: Sequence[Any], *, epochs: int = 5, batch_size: int = 1024, optimizer: Any = None,
-            time_budget: float | None = None, callbacks: list | None = None, verbose: int = 1) -> History:
+    def fit(
+        self,
+        texts: Sequence[Any],
+        *,
+        epochs: int = 5,
+        batch_size: int = 1024,
+        optimizer: Any = None,
+        time_budget: float | None = None,
+        callbacks: list | None = None,
+        verbose: int = 1,
+    ) -> History:
         """Train on ``texts`` (strings, or arrays of word ids) for ``epochs`` passes.
 
         Args:
@@ -156,13 +186,28 @@ class Word2Vec(LayerContainer):
             the model's :class:`~boucle.training.History` (per epoch ``loss``, the mean J).
         """
         epochs = positive_int(epochs, "epochs")
-        data = SkipGramData(self.encode_corpus(texts), self.vocab.counts, window=self.window,
-                            negative=self.negative, sample=self.sample, power=self.power, batch_size=batch_size)
+        data = SkipGramData(
+            self.encode_corpus(texts),
+            self.vocab.counts,
+            window=self.window,
+            negative=self.negative,
+            sample=self.sample,
+            power=self.power,
+            batch_size=batch_size,
+        )
         if optimizer is not None or self.optimizer is None:
             self.compile(optimizer if optimizer is not None else optimizers_mod.Adam(2e-3))
         start = len(self.history.epoch)
-        return fit(self, lambda epoch: data.epoch(self.rng), epochs=start + epochs, initial_epoch=start,
-                   time_budget=time_budget, callbacks=callbacks, verbose=verbose, history=self.history)
+        return fit(
+            self,
+            lambda epoch: data.epoch(self.rng),
+            epochs=start + epochs,
+            initial_epoch=start,
+            time_budget=time_budget,
+            callbacks=callbacks,
+            verbose=verbose,
+            history=self.history,
+        )
 
     # -- using the vectors ----------------------------------------------------------------
     @property
@@ -188,7 +233,7 @@ class Word2Vec(LayerContainer):
         unit = self._unit()
         t = target / max(np.linalg.norm(target), 1e-300)
         sims = unit @ t
-        sims[:self.vocab.offset] = -np.inf
+        sims[: self.vocab.offset] = -np.inf
         sims[exclude] = -np.inf
         top = np.argsort(-sims, kind="stable")[:k]
         return [(self.vocab.itos[i], float(sims[i])) for i in top if np.isfinite(sims[i])]
@@ -211,24 +256,44 @@ class Word2Vec(LayerContainer):
 
     def word_vectors(self) -> WordVectors:
         """The learned vectors of the vocabulary's words (special tokens left out)."""
-        return WordVectors(list(self.vocab.tokens), self.vectors[self.vocab.offset:])
+        return WordVectors(list(self.vocab.tokens), self.vectors[self.vocab.offset :])
 
     # -- files ------------------------------------------------------------------------------
     def get_config(self) -> dict:
-        return {"name": self.name, "vocab": self.vocab.get_config(), "dim": self.dim, "window": self.window,
-                "negative": self.negative, "sample": self.sample, "power": self.power, "seed": self.seed,
-                "dtype": self.dtype.name,
-                "training": {"step": self.step, "rng": self.rng.bit_generator.state,
-                             "history": self.history.get_config(), "words_trained": self.words_trained}}
+        return {
+            "name": self.name,
+            "vocab": self.vocab.get_config(),
+            "dim": self.dim,
+            "window": self.window,
+            "negative": self.negative,
+            "sample": self.sample,
+            "power": self.power,
+            "seed": self.seed,
+            "dtype": self.dtype.name,
+            "training": {
+                "step": self.step,
+                "rng": self.rng.bit_generator.state,
+                "history": self.history.get_config(),
+                "words_trained": self.words_trained,
+            },
+        }
 
     @classmethod
-    def from_config(cls, config: dict) -> "Word2Vec":
+    def from_config(cls, config: dict) -> Word2Vec:
         if not isinstance(config, dict) or not isinstance(config.get("vocab"), dict):
             raise BoucleError(f"config: expected a Word2Vec config with a 'vocab', got {type(config).__name__}")
         try:
-            model = cls(Vocabulary.from_config(config["vocab"]), dim=config["dim"], window=config["window"],
-                        negative=config["negative"], sample=config["sample"], power=config["power"],
-                        seed=config.get("seed"), dtype=config.get("dtype"), name=config.get("name", "word2vec"))
+            model = cls(
+                Vocabulary.from_config(config["vocab"]),
+                dim=config["dim"],
+                window=config["window"],
+                negative=config["negative"],
+                sample=config["sample"],
+                power=config["power"],
+                seed=config.get("seed"),
+                dtype=config.get("dtype"),
+                name=config.get("name", "word2vec"),
+            )
             tr = config.get("training") or {}
             model.step = int(tr.get("step", 0))
             if tr.get("rng"):
@@ -240,5 +305,7 @@ class Word2Vec(LayerContainer):
         return model
 
     def __repr__(self) -> str:
-        return (f"Word2Vec({len(self.vocab.tokens)} words, dim={self.dim}, window={self.window}, "
-                f"negative={self.negative}, sample={self.sample:g}; {self.step} steps)")
+        return (
+            f"Word2Vec({len(self.vocab.tokens)} words, dim={self.dim}, window={self.window}, "
+            f"negative={self.negative}, sample={self.sample:g}; {self.step} steps)"
+        )

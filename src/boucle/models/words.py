@@ -16,10 +16,12 @@ engine, nothing of its own.
   teacher forcing as ``Seq2Seq``'s decoder), logits at every step, cross entropy over the
   valid steps; :func:`perplexity` = exp(mean cross entropy per predicted word).
 """
+
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -44,35 +46,66 @@ def _embedding(vocab: Vocabulary, embedding: Any, dim: int, trainable: bool) -> 
         return Embedding(len(vocab), positive_int(dim, "dim"), mask_zero=True, trainable=trainable, name="embedding")
     w = np.asarray(embedding)
     if w.ndim != 2 or w.shape[0] != len(vocab):
-        raise BoucleError(f"embedding: expected a ({len(vocab)}, D) matrix (one row per id of the vocabulary), "
-                          f"got shape {w.shape}")
+        raise BoucleError(
+            f"embedding: expected a ({len(vocab)}, D) matrix (one row per id of the vocabulary), got shape {w.shape}"
+        )
     return Embedding.from_pretrained(w, trainable=trainable, mask_zero=True, name="embedding")
 
 
-def word_classifier(vocab: Vocabulary, n_classes: int, *, embedding: Any = None, trainable: bool = True,
-                    dim: int = 50, units: int = 64, cell: str = "lstm", optimizer: Any = None,
-                    seed: int | None = None) -> Sequential:
+def word_classifier(
+    vocab: Vocabulary,
+    n_classes: int,
+    *,
+    embedding: Any = None,
+    trainable: bool = True,
+    dim: int = 50,
+    units: int = 64,
+    cell: str = "lstm",
+    optimizer: Any = None,
+    seed: int | None = None,
+) -> Sequential:
     """A compiled many-to-one classifier of padded word ids (see the module docstring)."""
     if cell not in _CELLS:
         raise BoucleError(f"cell: expected one of {list(_CELLS)}, got {cell!r}")
-    model = Sequential([_embedding(vocab, embedding, dim, trainable), _CELLS[cell](positive_int(units, "units")),
-                        Dense(positive_int(n_classes, "n_classes"), activation="softmax")],
-                       name="word_classifier", seed=seed, vocab=vocab)
-    model.build((None,))                                         # any number of words
-    model.compile(optimizer or optimizers_mod.Adam(3e-3, clipnorm=5.0), "sparse_categorical_crossentropy",
-                  ["accuracy"])
+    model = Sequential(
+        [
+            _embedding(vocab, embedding, dim, trainable),
+            _CELLS[cell](positive_int(units, "units")),
+            Dense(positive_int(n_classes, "n_classes"), activation="softmax"),
+        ],
+        name="word_classifier",
+        seed=seed,
+        vocab=vocab,
+    )
+    model.build((None,))  # any number of words
+    model.compile(optimizer or optimizers_mod.Adam(3e-3, clipnorm=5.0), "sparse_categorical_crossentropy", ["accuracy"])
     return model
 
 
-def word_language_model(vocab: Vocabulary, *, embedding: Any = None, trainable: bool = True, dim: int = 50,
-                        units: int = 128, cell: str = "lstm", optimizer: Any = None,
-                        seed: int | None = None) -> Sequential:
+def word_language_model(
+    vocab: Vocabulary,
+    *,
+    embedding: Any = None,
+    trainable: bool = True,
+    dim: int = 50,
+    units: int = 128,
+    cell: str = "lstm",
+    optimizer: Any = None,
+    seed: int | None = None,
+) -> Sequential:
     """A compiled sentence-level language model: embedding → RNN (every step) → logits over the vocabulary."""
     if cell not in _CELLS:
         raise BoucleError(f"cell: expected one of {list(_CELLS)}, got {cell!r}")
-    model = Sequential([_embedding(vocab, embedding, dim, trainable),
-                        _CELLS[cell](positive_int(units, "units"), return_sequences=True),
-                        Dense(len(vocab))], name="word_lm", seed=seed, vocab=vocab)
+    model = Sequential(
+        [
+            _embedding(vocab, embedding, dim, trainable),
+            _CELLS[cell](positive_int(units, "units"), return_sequences=True),
+            Dense(len(vocab)),
+        ],
+        name="word_lm",
+        seed=seed,
+        vocab=vocab,
+    )
     model.build((None,))
     model.compile(optimizer or optimizers_mod.Adam(3e-3, clipnorm=5.0), SparseCategoricalCrossentropy(from_logits=True))
     return model
@@ -95,7 +128,7 @@ def language_model_data(vocab: Vocabulary, texts: Sequence[str], max_len: int = 
         raise BoucleError("texts: expected at least one text with a word, got none")
     y = np.zeros((len(rows), max(len(r) for r in rows)), dtype=np.int64)
     for i, r in enumerate(rows):
-        y[i, :len(r)] = r
+        y[i, : len(r)] = r
     x, target, _ = teacher_forcing(y)
     return x, target
 
@@ -109,7 +142,7 @@ def perplexity(model: Sequential, x: np.ndarray, y: np.ndarray, batch_size: int 
         raise BoucleError(f"y: expected the shape of x {x.shape}, got {y.shape}")
     total, words = 0.0, 0
     for s in range(0, len(x), batch_size):
-        xb, yb = x[s:s + batch_size], y[s:s + batch_size]
+        xb, yb = x[s : s + batch_size], y[s : s + batch_size]
         logits, cache = model.forward(xb)
         mask = cache[-1]
         n = int(mask.sum())

@@ -19,17 +19,27 @@ for large |a|, and NumPy's vectorised tanh is ~10x faster than
 ``scipy.special.expit`` on float32 (``sigmoid_`` is the in-place form the cells use);
 ``softmax``/``log_softmax`` subtract the row maximum first.
 """
+
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
 from ..errors import BoucleError
 
 __all__ = [
-    "linear", "sigmoid", "sigmoid_", "tanh", "relu", "softmax", "log_softmax",
-    "ACTIVATIONS", "get", "forward", "backward",
+    "linear",
+    "sigmoid",
+    "sigmoid_",
+    "tanh",
+    "relu",
+    "softmax",
+    "log_softmax",
+    "ACTIVATIONS",
+    "get",
+    "forward",
+    "backward",
 ]
 
 

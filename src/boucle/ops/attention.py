@@ -36,6 +36,7 @@ for plotting attention maps). The parameters ``p`` are a dict: ``{}`` (dot),
 gives their shapes. The additive score builds a (B, T_y, T_x, A) tensor: fine for
 character-level tasks, where T_x and T_y are tens.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -53,8 +54,10 @@ def param_shapes(score: str, H_q: int, H_e: int, units: int | None = None) -> di
     """Parameter name -> shape for ``score`` (``units`` = A, additive only; default H_q)."""
     if score == "dot":
         if H_q != H_e:
-            raise BoucleError(f"attention: score 'dot' needs decoder units == encoder output size, "
-                              f"got {H_q} and {H_e} (use 'general' or 'additive')")
+            raise BoucleError(
+                f"attention: score 'dot' needs decoder units == encoder output size, "
+                f"got {H_q} and {H_e} (use 'general' or 'additive')"
+            )
         return {}
     if score == "general":
         return {"W_a": (H_q, H_e)}
@@ -75,10 +78,10 @@ def masked_softmax(scores, mask=None):
         a = xp.exp(s)
         a /= a.sum(axis=-1, keepdims=True)
         return a
-    m = xp.asarray(mask, dtype=bool)[:, None, :]                      # (B, 1, T_x)
-    smax = xp.where(m, scores, -xp.inf).max(axis=-1, keepdims=True)   # (B, T_y, 1)
+    m = xp.asarray(mask, dtype=bool)[:, None, :]  # (B, 1, T_x)
+    smax = xp.where(m, scores, -xp.inf).max(axis=-1, keepdims=True)  # (B, T_y, 1)
     smax = xp.where(xp.isfinite(smax), smax, 0.0)
-    a = xp.exp(xp.where(m, scores - smax, -xp.inf))                   # exactly 0 at padding
+    a = xp.exp(xp.where(m, scores - smax, -xp.inf))  # exactly 0 at padding
     den = a.sum(axis=-1, keepdims=True)
     a /= xp.where(den > 0, den, 1.0)
     return a
@@ -101,17 +104,17 @@ def attention_forward(score: str, p: dict, q, e, mask=None) -> tuple[Any, Any, t
         raise BoucleError(f"attention: score must be one of {list(SCORES)}, got {score!r}")
     u = qk = None
     if score == "dot":
-        s = xp.matmul(q, e.transpose(0, 2, 1))                          # (B, T_y, T_x)
+        s = xp.matmul(q, e.transpose(0, 2, 1))  # (B, T_y, T_x)
     elif score == "general":
-        qk = q @ p["W_a"]                                               # (B, T_y, H_e)
-        s = xp.matmul(qk, e.transpose(0, 2, 1))                         # (B, T_y, T_x)
+        qk = q @ p["W_a"]  # (B, T_y, H_e)
+        s = xp.matmul(qk, e.transpose(0, 2, 1))  # (B, T_y, T_x)
     else:
-        qa = q @ p["W_q"]                                               # (B, T_y, A)
-        ka = e @ p["W_k"]                                               # (B, T_x, A)
-        u = xp.tanh(qa[:, :, None, :] + ka[:, None, :, :])              # (B, T_y, T_x, A)
-        s = u @ p["v"]                                                  # (B, T_y, T_x)
-    alpha = masked_softmax(s, mask)                                     # (B, T_y, T_x)
-    context = xp.matmul(alpha, e)                                       # (B, T_y, H_e)
+        qa = q @ p["W_q"]  # (B, T_y, A)
+        ka = e @ p["W_k"]  # (B, T_x, A)
+        u = xp.tanh(qa[:, :, None, :] + ka[:, None, :, :])  # (B, T_y, T_x, A)
+        s = u @ p["v"]  # (B, T_y, T_x)
+    alpha = masked_softmax(s, mask)  # (B, T_y, T_x)
+    context = xp.matmul(alpha, e)  # (B, T_y, H_e)
     return context, alpha, (score, q, e, alpha, qk, u)
 
 
@@ -129,26 +132,26 @@ def attention_backward(p: dict, d_context, cache: tuple, d_alpha=None) -> tuple[
     """
     xp = backend.xp()
     score, q, e, alpha, qk, u = cache
-    da = xp.matmul(d_context, e.transpose(0, 2, 1))                     # dα = dc · e_s  (B, T_y, T_x)
+    da = xp.matmul(d_context, e.transpose(0, 2, 1))  # dα = dc · e_s  (B, T_y, T_x)
     if d_alpha is not None:
         da = da + d_alpha
-    de = xp.matmul(alpha.transpose(0, 2, 1), d_context)                 # de_s = Σ_t α_ts dc_t
-    ds = alpha * (da - (alpha * da).sum(axis=-1, keepdims=True))        # softmax backward; 0 at padding
+    de = xp.matmul(alpha.transpose(0, 2, 1), d_context)  # de_s = Σ_t α_ts dc_t
+    ds = alpha * (da - (alpha * da).sum(axis=-1, keepdims=True))  # softmax backward; 0 at padding
     grads: dict = {}
-    if score == "dot":                                                  # s = q e^T
+    if score == "dot":  # s = q e^T
         dq = xp.matmul(ds, e)
         de += xp.matmul(ds.transpose(0, 2, 1), q)
-    elif score == "general":                                            # s = (q W_a) e^T
-        dqk = xp.matmul(ds, e)                                          # (B, T_y, H_e)
+    elif score == "general":  # s = (q W_a) e^T
+        dqk = xp.matmul(ds, e)  # (B, T_y, H_e)
         de += xp.matmul(ds.transpose(0, 2, 1), qk)
         grads["W_a"] = q.reshape(-1, q.shape[-1]).T @ dqk.reshape(-1, dqk.shape[-1])
         dq = dqk @ p["W_a"].T
-    else:                                                               # s = tanh(q W_q + e W_k) v
+    else:  # s = tanh(q W_q + e W_k) v
         grads["v"] = (ds[..., None] * u).sum(axis=(0, 1, 2))
-        du = ds[..., None] * p["v"]                                     # (B, T_y, T_x, A)
-        du *= 1.0 - u * u                                               # tanh'
-        dqa = du.sum(axis=2)                                            # (B, T_y, A)
-        dka = du.sum(axis=1)                                            # (B, T_x, A)
+        du = ds[..., None] * p["v"]  # (B, T_y, T_x, A)
+        du *= 1.0 - u * u  # tanh'
+        dqa = du.sum(axis=2)  # (B, T_y, A)
+        dka = du.sum(axis=1)  # (B, T_x, A)
         grads["W_q"] = q.reshape(-1, q.shape[-1]).T @ dqa.reshape(-1, dqa.shape[-1])
         grads["W_k"] = e.reshape(-1, e.shape[-1]).T @ dka.reshape(-1, dka.shape[-1])
         dq = dqa @ p["W_q"].T

@@ -45,24 +45,55 @@ The recurrent layers reach both through one door, :mod:`boucle.ops.recurrent`.
 Adding a cell: see ``docs/design-recurrent.md`` (reference equation here → finite
 differences → PyTorch parity → compiled-loop parity).
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import lru_cache, partial
-from typing import Any, Callable, NamedTuple
+from functools import cache, partial
+from typing import Any, NamedTuple
 
 from .. import backend
 from ..errors import BoucleError
 from . import activations
-from .gates import (by_gate, dW_single, from_gates, gate_buffer, gates_, gates_backward_, preactivation,
-                    gemm_rows, rec_backward, recurrent_input, recurrent_input_backward)
+from .gates import (
+    by_gate,
+    dW_single,
+    from_gates,
+    gate_buffer,
+    gates_,
+    gates_backward_,
+    gemm_rows,
+    preactivation,
+    rec_backward,
+    recurrent_input,
+    recurrent_input_backward,
+)
 
 __all__ = [
-    "Cell", "LoopParams", "get_cell", "loop_params", "by_gate", "from_gates", "CELL_KINDS",
-    "RNN_ACTIVATIONS", "RNNStep", "LSTMStep", "GRUStep", "GRUResetAfterStep", "GRUSimpleStep",
-    "rnn_step_forward", "rnn_step_backward", "lstm_step_forward", "lstm_step_backward",
-    "gru_step_forward", "gru_step_backward", "gru_reset_after_step_forward",
-    "gru_reset_after_step_backward", "gru_simple_step_forward", "gru_simple_step_backward",
+    "Cell",
+    "LoopParams",
+    "get_cell",
+    "loop_params",
+    "by_gate",
+    "from_gates",
+    "CELL_KINDS",
+    "RNN_ACTIVATIONS",
+    "RNNStep",
+    "LSTMStep",
+    "GRUStep",
+    "GRUResetAfterStep",
+    "GRUSimpleStep",
+    "rnn_step_forward",
+    "rnn_step_backward",
+    "lstm_step_forward",
+    "lstm_step_backward",
+    "gru_step_forward",
+    "gru_step_backward",
+    "gru_reset_after_step_forward",
+    "gru_reset_after_step_backward",
+    "gru_simple_step_forward",
+    "gru_simple_step_backward",
 ]
 
 #: activations a simple RNN may use (elementwise, derivative from the output).
@@ -75,38 +106,38 @@ _sigmoid_ = activations.sigmoid_
 # --------------------------------------------------------------------- per-step caches
 # What each step_forward keeps for its step_backward (all (B, H), or (G', B, H) gate-major).
 class RNNStep(NamedTuple):
-    hin: Any                 # h_{t-1} as it entered h W (⊙ rec_mask)
-    h: Any                   # h_t = g(a)
+    hin: Any  # h_{t-1} as it entered h W (⊙ rec_mask)
+    h: Any  # h_t = g(a)
 
 
 class LSTMStep(NamedTuple):
-    hin: Any                 # h_{t-1} (⊙ rec_mask)
-    c_prev: Any              # c_{t-1}
-    a: Any                   # (4, B, H): i, f, o, g after their activations
-    tc: Any                  # tanh(c_t)
-    c: Any                   # c_t
+    hin: Any  # h_{t-1} (⊙ rec_mask)
+    c_prev: Any  # c_{t-1}
+    a: Any  # (4, B, H): i, f, o, g after their activations
+    tc: Any  # tanh(c_t)
+    c: Any  # c_t
 
 
 class GRUStep(NamedTuple):
-    h_prev: Any              # h_{t-1}
-    hin: Any                 # h_{t-1} (⊙ rec_mask)
-    zr: Any                  # (2, B, H): z, r after σ
-    rh: Any                  # r ⊙ hin
-    g: Any                   # the candidate g_t
+    h_prev: Any  # h_{t-1}
+    hin: Any  # h_{t-1} (⊙ rec_mask)
+    zr: Any  # (2, B, H): z, r after σ
+    rh: Any  # r ⊙ hin
+    g: Any  # the candidate g_t
 
 
 class GRUResetAfterStep(NamedTuple):
     h_prev: Any
     hin: Any
-    zr: Any                  # (2, B, H): z, r after σ
-    sg: Any                  # s_g = hin W_g + b_W_g
+    zr: Any  # (2, B, H): z, r after σ
+    sg: Any  # s_g = hin W_g + b_W_g
     g: Any
 
 
 class GRUSimpleStep(NamedTuple):
     h_prev: Any
     hin: Any
-    a: Any                   # (2, B, H): z, g after their activations
+    a: Any  # (2, B, H): z, g after their activations
 
 
 # --------------------------------------------------------------------- simple RNN
@@ -117,7 +148,7 @@ def rnn_step_forward(p, xu_t, state, activation: str = "tanh"):
     """
     (h_prev,) = state
     hin = recurrent_input(p, h_prev)
-    a = hin @ p.W                                     # (B, H)
+    a = hin @ p.W  # (B, H)
     a += xu_t[0]
     if activation == "tanh":
         h = backend.xp().tanh(a, out=a)
@@ -130,7 +161,7 @@ def rnn_step_backward(p, dstate, cache, activation: str = "tanh"):
     """da = g'(a) ⊙ dh;  dh_{t-1} = da W^T;  dW = Σ_t h_{t-1}^T da (after the loop)."""
     (dh,) = dstate
     hin, h = cache
-    da = activations.backward(activation, dh, h)      # (B, H)
+    da = activations.backward(activation, dh, h)  # (B, H)
     dh_prev = recurrent_input_backward(p, rec_backward(p, da[None]))
     return da[None], (dh_prev,), (hin,)
 
@@ -152,9 +183,9 @@ def lstm_step_forward(p, xu_t, state):
     xp = backend.xp()
     h_prev, c_prev = state
     hin = recurrent_input(p, h_prev)
-    a = preactivation(xu_t, hin, p.W)                 # (4, B, H): x_t U_k + b_k + h_{t-1} W_k
+    a = preactivation(xu_t, hin, p.W)  # (4, B, H): x_t U_k + b_k + h_{t-1} W_k
     i, f, o, g = a
-    if p.peepholes is not None:                       # peepholes: i, f see c_{t-1}; o sees c_t
+    if p.peepholes is not None:  # peepholes: i, f see c_{t-1}; o sees c_t
         p_i, p_f, p_o = p.peepholes
         i += p_i * c_prev
         f += p_f * c_prev
@@ -165,7 +196,7 @@ def lstm_step_forward(p, xu_t, state):
         o += p_o * c
         _sigmoid_(o)
     else:
-        gates_(a, 3)                                  # i, f, o = σ(.), g = tanh(.): one tanh call
+        gates_(a, 3)  # i, f, o = σ(.), g = tanh(.): one tanh call
         c = i * g
         c += f * c_prev
     tc = xp.tanh(c)
@@ -176,30 +207,30 @@ def lstm_step_forward(p, xu_t, state):
 def lstm_step_backward(p, dstate, cache):
     """Backward of :func:`lstm_step_forward`, each line undoing one forward line::
 
-        do = dh ⊙ tanh(c_t)                                  (h = o ⊙ tanh c)
-        dc = dc_next + dh ⊙ o ⊙ (1 - tanh² c_t) [+ dA_o ⊙ p_o]
-        di = dc ⊙ g;  df = dc ⊙ c_{t-1};  dg = dc ⊙ i          (c = i ⊙ g + f ⊙ c_{t-1})
-        dc_{t-1} = dc ⊙ f [+ dA_i ⊙ p_i + dA_f ⊙ p_f]
-        dA = [di σ', df σ', do σ', dg tanh'];  dh_{t-1} = Σ_k dA_k W_k^T
+    do = dh ⊙ tanh(c_t)                                  (h = o ⊙ tanh c)
+    dc = dc_next + dh ⊙ o ⊙ (1 - tanh² c_t) [+ dA_o ⊙ p_o]
+    di = dc ⊙ g;  df = dc ⊙ c_{t-1};  dg = dc ⊙ i          (c = i ⊙ g + f ⊙ c_{t-1})
+    dc_{t-1} = dc ⊙ f [+ dA_i ⊙ p_i + dA_f ⊙ p_f]
+    dA = [di σ', df σ', do σ', dg tanh'];  dh_{t-1} = Σ_k dA_k W_k^T
     """
     xp = backend.xp()
     dh, dc_next = dstate
     hin, c_prev, a, tc, c = cache
     i, f, o, g = a
-    da = gate_buffer(4, *dh.shape, dh.dtype)          # (4, B, H): dA_i, dA_f, dA_o, dA_g
+    da = gate_buffer(4, *dh.shape, dh.dtype)  # (4, B, H): dA_i, dA_f, dA_o, dA_g
     peephole = p.peepholes is not None
     if peephole:
         p_i, p_f, p_o = p.peepholes
-    xp.multiply(dh, tc, out=da[2])                    # do
+    xp.multiply(dh, tc, out=da[2])  # do
     dc = dh * o
-    dc *= 1.0 - tc * tc                               # tanh'(c) = 1 - tanh² c
+    dc *= 1.0 - tc * tc  # tanh'(c) = 1 - tanh² c
     dc += dc_next
     if peephole:
         gates_backward_(da[2:3], o[None], 1)
         dc += da[2] * p_o
-    xp.multiply(dc, g, out=da[0])                     # di
-    xp.multiply(dc, c_prev, out=da[1])                # df
-    xp.multiply(dc, i, out=da[3])                     # dg
+    xp.multiply(dc, g, out=da[0])  # di
+    xp.multiply(dc, c_prev, out=da[1])  # df
+    xp.multiply(dc, i, out=da[3])  # dg
     dc_prev = dc * f
     if peephole:
         gates_backward_(da[:2], a[:2], 2)
@@ -207,7 +238,7 @@ def lstm_step_backward(p, dstate, cache):
         dc_prev += da[0] * p_i
         dc_prev += da[1] * p_f
     else:
-        gates_backward_(da, a, 3)                     # σ' on i, f, o and tanh' on g, in one pass
+        gates_backward_(da, a, 3)  # σ' on i, f, o and tanh' on g, in one pass
     dh_prev = recurrent_input_backward(p, rec_backward(p, da))
     return da, (dh_prev, dc_prev), ((hin, c_prev, c) if peephole else (hin,))
 
@@ -239,14 +270,14 @@ def gru_step_forward(p, xu_t, state):
     W = p.W
     H = h_prev.shape[-1]
     hin = recurrent_input(p, h_prev)
-    zr = preactivation(xu_t[:2], hin, W[:, :2 * H])   # (2, B, H)
+    zr = preactivation(xu_t[:2], hin, W[:, : 2 * H])  # (2, B, H)
     _sigmoid_(zr)
     z, r = zr
     rh = r * hin
-    g = rh @ W[:, 2 * H:]                             # (B, H)
+    g = rh @ W[:, 2 * H :]  # (B, H)
     g += xu_t[2]
     xp.tanh(g, out=g)
-    h = g - h_prev                                    # h = z ⊙ g + (1 - z) ⊙ h_{t-1}
+    h = g - h_prev  # h = z ⊙ g + (1 - z) ⊙ h_{t-1}
     h *= z
     h += h_prev
     return (h,), GRUStep(h_prev, hin, zr, rh, g)
@@ -260,14 +291,14 @@ def gru_step_backward(p, dstate, cache):
     h_prev, hin, zr, rh, g = cache
     H = dh.shape[-1]
     z, r = zr
-    da = gate_buffer(3, *dh.shape, dh.dtype)          # (3, B, H): dA_z, dA_r, dA_g
-    xp.multiply(dh, z, out=da[2])                     # dg = dh ⊙ z
-    dh_prev = dh - da[2]                              # dh ⊙ (1 - z)
+    da = gate_buffer(3, *dh.shape, dh.dtype)  # (3, B, H): dA_z, dA_r, dA_g
+    xp.multiply(dh, z, out=da[2])  # dg = dh ⊙ z
+    dh_prev = dh - da[2]  # dh ⊙ (1 - z)
     gates_backward_(da[2:], g[None], 0)
     drh = rec_backward(p, da[2:], slice(2 * H, None))  # (B, H) = dA_g W_g^T
     xp.subtract(g, h_prev, out=da[0])
-    da[0] *= dh                                       # dz
-    xp.multiply(drh, hin, out=da[1])                  # dr
+    da[0] *= dh  # dz
+    xp.multiply(drh, hin, out=da[1])  # dr
     gates_backward_(da[:2], zr, 2)
     dhin = drh * r
     dhin += rec_backward(p, da[:2], slice(0, 2 * H))
@@ -280,10 +311,10 @@ def gru_param_grads(p, dxu, factors):
     xp = backend.xp()
     hin, rh = factors
     H = hin.shape[-1]
-    rows = gemm_rows(dxu)                             # (T*B, 3H)
+    rows = gemm_rows(dxu)  # (T*B, 3H)
     dW = xp.empty((H, 3 * H), dtype=dxu.dtype)
-    xp.matmul(hin.reshape(-1, H).T, rows[:, :2 * H], out=dW[:, :2 * H])
-    xp.matmul(rh.reshape(-1, H).T, rows[:, 2 * H:], out=dW[:, 2 * H:])
+    xp.matmul(hin.reshape(-1, H).T, rows[:, : 2 * H], out=dW[:, : 2 * H])
+    xp.matmul(rh.reshape(-1, H).T, rows[:, 2 * H :], out=dW[:, 2 * H :])
     return {"W": dW}
 
 
@@ -303,7 +334,7 @@ def gru_reset_after_step_forward(p, xu_t, state):
     (h_prev,) = state
     hin = recurrent_input(p, h_prev)
     B, H = h_prev.shape
-    s = (hin @ p.W).reshape(B, 3, H).transpose(1, 0, 2)   # s_k = h_{t-1} W_k (+ b_W_k), gate-major
+    s = (hin @ p.W).reshape(B, 3, H).transpose(1, 0, 2)  # s_k = h_{t-1} W_k (+ b_W_k), gate-major
     if p.b_W is not None:
         s += p.b_W
     zr = s[:2] + xu_t[:2]
@@ -328,15 +359,15 @@ def gru_reset_after_step_backward(p, dstate, cache):
     (dh,) = dstate
     h_prev, hin, zr, sg, g = cache
     z, r = zr
-    da = gate_buffer(3, *dh.shape, dh.dtype)          # dE/d(xu_t): z, r, g blocks
-    xp.multiply(dh, z, out=da[2])                     # dg = dh ⊙ z
-    dh_prev = dh - da[2]                              # dh ⊙ (1 - z)
+    da = gate_buffer(3, *dh.shape, dh.dtype)  # dE/d(xu_t): z, r, g blocks
+    xp.multiply(dh, z, out=da[2])  # dg = dh ⊙ z
+    dh_prev = dh - da[2]  # dh ⊙ (1 - z)
     gates_backward_(da[2:], g[None], 0)
     xp.subtract(g, h_prev, out=da[0])
-    da[0] *= dh                                       # dz
-    xp.multiply(da[2], sg, out=da[1])                 # dr
+    da[0] *= dh  # dz
+    xp.multiply(da[2], sg, out=da[1])  # dr
     gates_backward_(da[:2], zr, 2)
-    ds = da.copy()                                    # dE/ds: z, r blocks as da, g block r ⊙ dA_g
+    ds = da.copy()  # dE/ds: z, r blocks as da, g block r ⊙ dA_g
     ds[2] *= r
     dh_prev += recurrent_input_backward(p, rec_backward(p, ds))
     return da, (dh_prev,), (hin, ds[2])
@@ -347,15 +378,15 @@ def gru_reset_after_param_grads(p, dxu, factors):
     xp = backend.xp()
     hin, dsg = factors
     H = hin.shape[-1]
-    rows = gemm_rows(dxu)                             # (T*B, 3H)
+    rows = gemm_rows(dxu)  # (T*B, 3H)
     hin2 = hin.reshape(-1, H)
     dsg2 = dsg.reshape(-1, H)
     dW = xp.empty((H, 3 * H), dtype=dxu.dtype)
-    xp.matmul(hin2.T, rows[:, :2 * H], out=dW[:, :2 * H])
-    xp.matmul(hin2.T, dsg2, out=dW[:, 2 * H:])
+    xp.matmul(hin2.T, rows[:, : 2 * H], out=dW[:, : 2 * H])
+    xp.matmul(hin2.T, dsg2, out=dW[:, 2 * H :])
     grads = {"W": dW}
     if p.b_W is not None:
-        grads["b_W"] = xp.concatenate([rows[:, :2 * H].sum(axis=0), dsg2.sum(axis=0)])
+        grads["b_W"] = xp.concatenate([rows[:, : 2 * H].sum(axis=0), dsg2.sum(axis=0)])
     return grads
 
 
@@ -371,7 +402,7 @@ def gru_simple_step_forward(p, xu_t, state):
     """
     (h_prev,) = state
     hin = recurrent_input(p, h_prev)
-    a = preactivation(xu_t, hin, p.W)                 # (2, B, H)
+    a = preactivation(xu_t, hin, p.W)  # (2, B, H)
     z, g = gates_(a, 1)
     h = g - h_prev
     h *= z
@@ -387,9 +418,9 @@ def gru_simple_step_backward(p, dstate, cache):
     z, g = a
     da = gate_buffer(2, *dh.shape, dh.dtype)
     xp.subtract(g, h_prev, out=da[0])
-    da[0] *= dh                                       # dz
-    xp.multiply(dh, z, out=da[1])                     # dg
-    dh_prev = dh - da[1]                              # dh ⊙ (1 - z)
+    da[0] *= dh  # dz
+    xp.multiply(dh, z, out=da[1])  # dg
+    dh_prev = dh - da[1]  # dh ⊙ (1 - z)
     gates_backward_(da, a, 1)
     dh_prev += recurrent_input_backward(p, rec_backward(p, da))
     return da, (dh_prev,), (hin,)
@@ -403,8 +434,7 @@ _TABLE = {
     "rnn": (1, 1, rnn_step_forward, rnn_step_backward, dW_single),
     "lstm": (4, 2, lstm_step_forward, lstm_step_backward, lstm_param_grads),
     "gru": (3, 1, gru_step_forward, gru_step_backward, gru_param_grads),
-    "gru_reset_after": (3, 1, gru_reset_after_step_forward, gru_reset_after_step_backward,
-                        gru_reset_after_param_grads),
+    "gru_reset_after": (3, 1, gru_reset_after_step_forward, gru_reset_after_step_backward, gru_reset_after_param_grads),
     "gru_simple": (2, 1, gru_simple_step_forward, gru_simple_step_backward, dW_single),
 }
 
@@ -422,6 +452,7 @@ class Cell:
     functions ``step_forward``, ``step_backward``, ``param_grads`` (module doc).
     Hashable and immutable: :func:`get_cell` shares one instance per variant.
     """
+
     kind: str
     activation: str = "tanh"
     peephole: bool = False
@@ -438,20 +469,29 @@ class Cell:
         if self.kind == "rnn" and self.activation not in RNN_ACTIVATIONS:
             raise BoucleError(f"activation: expected one of {list(RNN_ACTIVATIONS)}, got {self.activation!r}")
         if self.kind != "rnn" and self.activation != "tanh":
-            raise BoucleError(f"activation: only the simple RNN ('rnn') takes one, expected 'tanh' for "
-                              f"{self.kind!r}, got {self.activation!r}")
+            raise BoucleError(
+                f"activation: only the simple RNN ('rnn') takes one, expected 'tanh' for "
+                f"{self.kind!r}, got {self.activation!r}"
+            )
         if self.peephole and self.kind != "lstm":
             raise BoucleError(f"peephole: only the LSTM has peepholes, expected False for {self.kind!r}, got True")
         rb = (self.kind == "gru_reset_after") if self.recurrent_bias is None else bool(self.recurrent_bias)
         if rb and self.kind != "gru_reset_after":
-            raise BoucleError(f"recurrent_bias: only 'gru_reset_after' has b_W, expected False for "
-                              f"{self.kind!r}, got True")
+            raise BoucleError(
+                f"recurrent_bias: only 'gru_reset_after' has b_W, expected False for {self.kind!r}, got True"
+            )
         G, n, fwd, bwd, grads = _TABLE[self.kind]
         if self.kind == "rnn":
             fwd, bwd = partial(fwd, activation=self.activation), partial(bwd, activation=self.activation)
-        for name, value in (("peephole", bool(self.peephole)), ("recurrent_bias", rb), ("gates", G),
-                            ("n_states", n), ("step_forward", fwd), ("step_backward", bwd),
-                            ("param_grads", grads)):
+        for name, value in (
+            ("peephole", bool(self.peephole)),
+            ("recurrent_bias", rb),
+            ("gates", G),
+            ("n_states", n),
+            ("step_forward", fwd),
+            ("step_backward", bwd),
+            ("param_grads", grads),
+        ):
             object.__setattr__(self, name, value)
 
     @property
@@ -460,9 +500,10 @@ class Cell:
         return ("W",) + ("b_W",) * self.recurrent_bias + ("p_i", "p_f", "p_o") * self.peephole
 
 
-@lru_cache(maxsize=None)
-def get_cell(kind: str, activation: str = "tanh", *, peephole: bool = False,
-             recurrent_bias: bool | None = None) -> Cell:
+@cache
+def get_cell(
+    kind: str, activation: str = "tanh", *, peephole: bool = False, recurrent_bias: bool | None = None
+) -> Cell:
     """The (shared) :class:`Cell` for ``kind`` in :data:`CELL_KINDS` and its options."""
     return Cell(kind, activation, peephole, recurrent_bias)
 
@@ -477,6 +518,7 @@ class LoopParams:
     of one backward pass (:func:`boucle.ops.scan.backward` gives each call its own),
     or None.
     """
+
     W: Any
     b_W: Any = None
     peepholes: tuple | None = None
@@ -493,8 +535,9 @@ def loop_params(cell: Cell, params: dict, rec_mask: Any = None) -> LoopParams:
     for name in ("W", "b_W", "p_i", "p_f", "p_o"):
         want, got = name in cell.loop_param_names, params.get(name) is not None
         if want != got:
-            raise BoucleError(f"params: expected {'' if want else 'no '}{name!r} for {cell}, "
-                              f"got {'none' if want else 'one'}")
+            raise BoucleError(
+                f"params: expected {'' if want else 'no '}{name!r} for {cell}, got {'none' if want else 'one'}"
+            )
     b_W = params["b_W"].reshape(cell.gates, 1, -1) if cell.recurrent_bias else None
     peepholes = (params["p_i"], params["p_f"], params["p_o"]) if cell.peephole else None
     return LoopParams(params["W"], b_W, peepholes, rec_mask)

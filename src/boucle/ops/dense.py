@@ -4,6 +4,7 @@ All functions accept inputs with any number of leading axes: ``x: (..., D)``
 is flattened to ``(N, D)`` so that a Dense layer applied to a sequence
 ``(B, T, D)`` is one GEMM over all timesteps.
 """
+
 from __future__ import annotations
 
 import numpy as np

@@ -3,6 +3,7 @@
 During training each unit is kept with probability 1 - rate and scaled by
 1 / (1 - rate), so that nothing changes at inference time.
 """
+
 from __future__ import annotations
 
 import numpy as np

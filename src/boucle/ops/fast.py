@@ -36,6 +36,7 @@ reference loop. The first call of each cell family in each dtype compiles its ke
 (~15-20 s for the LSTM in float32 on a 2-core machine), cached on disk next to the
 module afterwards (~1 s to load them in a new process).
 """
+
 from __future__ import annotations
 
 import contextvars
@@ -52,7 +53,7 @@ import numpy as np
 
 from .. import backend
 
-try:                                           # optional dependency: boucle[fast]
+try:  # optional dependency: boucle[fast]
     # SciPy's BLAS (numba's np.dot calls it) loaded now, so that thread-pool limits set after
     # ``import boucle`` reach it.
     import scipy.linalg.cython_blas  # noqa: F401
@@ -61,11 +62,21 @@ try:                                           # optional dependency: boucle[fas
     from . import fast_gru as _gru
     from . import fast_lstm as _lstm
     from . import fast_rnn as _rnn
-except ImportError:                            # numba missing (or too old / too new for NumPy)
+except ImportError:  # numba missing (or too old / too new for NumPy)
     _g = None
 
-__all__ = ["AVAILABLE", "ENABLED", "KINDS", "THREADS", "threads", "chunks", "covers", "forward", "backward",
-           "CompiledCache"]
+__all__ = [
+    "AVAILABLE",
+    "ENABLED",
+    "KINDS",
+    "THREADS",
+    "threads",
+    "chunks",
+    "covers",
+    "forward",
+    "backward",
+    "CompiledCache",
+]
 
 #: numba could be imported.
 AVAILABLE: bool = _g is not None
@@ -77,11 +88,10 @@ KINDS = ("rnn", "lstm", "gru", "gru_reset_after", "gru_simple")
 #: None = the thread count of NumPy's BLAS (see :func:`threads`).
 THREADS: contextvars.ContextVar[int | None] = contextvars.ContextVar("boucle_loop_threads", default=None)
 
-_FAMILY = {} if _g is None else {"rnn": _rnn, "lstm": _lstm, "gru": _gru, "gru_reset_after": _gru,
-                                  "gru_simple": _gru}
+_FAMILY = {} if _g is None else {"rnn": _rnn, "lstm": _lstm, "gru": _gru, "gru_reset_after": _gru, "gru_simple": _gru}
 try:
     _CORES = len(os.sched_getaffinity(0))
-except AttributeError:                         # not on Linux
+except AttributeError:  # not on Linux
     _CORES = os.cpu_count() or 1
 
 
@@ -103,8 +113,10 @@ def _site(module) -> str:
     return os.path.dirname(os.path.dirname(module.__file__))
 
 
-_NUMPY_THREADS = _openblas_function(os.path.join(_site(np), "numpy.libs"), (
-    "scipy_openblas_get_num_threads64_", "openblas_get_num_threads64_", "openblas_get_num_threads"))
+_NUMPY_THREADS = _openblas_function(
+    os.path.join(_site(np), "numpy.libs"),
+    ("scipy_openblas_get_num_threads64_", "openblas_get_num_threads64_", "openblas_get_num_threads"),
+)
 
 
 def _scipy_local_threads():
@@ -173,8 +185,9 @@ def _run(fn, n: int) -> None:
     if n > 1:
         with _POOL_LOCK:
             if _POOL is None:
-                _POOL = ThreadPoolExecutor(max(1, _CORES - 1), thread_name_prefix="boucle-loop",
-                                           initializer=_worker_init)
+                _POOL = ThreadPoolExecutor(
+                    max(1, _CORES - 1), thread_name_prefix="boucle-loop", initializer=_worker_init
+                )
         futures = [_POOL.submit(fn, i) for i in range(1, n)]
     with _one_blas_thread():
         try:
@@ -197,19 +210,20 @@ def covers(cell: Any, dtype: Any) -> bool:
 
 class CompiledCache(NamedTuple):
     """What :func:`backward` needs from :func:`forward` (the chunks' caches, see the kernels)."""
+
     cell: Any
-    p: Any                # the cell's LoopParams (W, b_W, peepholes, rec_mask)
-    U: Any                # (D, G*H)
-    b: Any                # (G*H,) or None
+    p: Any  # the cell's LoopParams (W, b_W, peepholes, rec_mask)
+    U: Any  # (D, G*H)
+    b: Any  # (G*H,) or None
     dtype: Any
-    mask: Any             # (B, T) bool, or (0, 0)
-    rec: Any              # (B, H) recurrent-dropout mask, or (0, 0)
-    x_mask: Any           # (B, D) input-dropout mask, or (0, 0)
+    mask: Any  # (B, T) bool, or (0, 0)
+    rec: Any  # (B, H) recurrent-dropout mask, or (0, 0)
+    x_mask: Any  # (B, D) input-dropout mask, or (0, 0)
     reverse: bool
-    parts: list           # [(b0, b1, Bw)]
-    saved: list           # per chunk, the kernel's caches
-    shape: tuple          # (B, T, D, H)
-    inputs: Any           # (x, state0) of a forward pass run without caches (keep=False), else None
+    parts: list  # [(b0, b1, Bw)]
+    saved: list  # per chunk, the kernel's caches
+    shape: tuple  # (B, T, D, H)
+    inputs: Any  # (x, state0) of a forward pass run without caches (keep=False), else None
 
 
 def _rows(a, b0, b1):
@@ -217,8 +231,9 @@ def _rows(a, b0, b1):
     return a if a.shape[0] == 0 else a[b0:b1]
 
 
-def forward(cell: Any, p: Any, x, U, b, state0: Sequence, mask=None, reverse: bool = False,
-            x_mask=None, keep: bool = True) -> tuple[Any, tuple, CompiledCache]:
+def forward(
+    cell: Any, p: Any, x, U, b, state0: Sequence, mask=None, reverse: bool = False, x_mask=None, keep: bool = True
+) -> tuple[Any, tuple, CompiledCache]:
     """The time loop of ``cell`` over ``x``, compiled, the batch split over :func:`threads`.
 
     Args:
@@ -236,13 +251,14 @@ def forward(cell: Any, p: Any, x, U, b, state0: Sequence, mask=None, reverse: bo
     dt = np.result_type(state0[0].dtype, np.float32)
     T, D = x.shape[1], x.shape[2]
     x = np.ascontiguousarray(x, dt)
-    m = np.zeros((0, 0), bool) if mask is None else np.ascontiguousarray(mask, bool)             # (B, T)
-    rec = np.zeros((0, 0), dt) if p.rec_mask is None else np.ascontiguousarray(p.rec_mask, dt)   # (B, H)
-    xm = np.zeros((0, 0), dt) if x_mask is None else np.ascontiguousarray(x_mask, dt)            # (B, D)
+    m = np.zeros((0, 0), bool) if mask is None else np.ascontiguousarray(mask, bool)  # (B, T)
+    rec = np.zeros((0, 0), dt) if p.rec_mask is None else np.ascontiguousarray(p.rec_mask, dt)  # (B, H)
+    xm = np.zeros((0, 0), dt) if x_mask is None else np.ascontiguousarray(x_mask, dt)  # (B, D)
     s0 = [np.ascontiguousarray(s, dt) for s in state0]
     parts = chunks(B, threads(), dt)
-    cache = CompiledCache(cell, p, U, b, dt, m, rec, xm, reverse, parts, [None] * len(parts), (B, T, D, H),
-                          None if keep else (x, s0))
+    cache = CompiledCache(
+        cell, p, U, b, dt, m, rec, xm, reverse, parts, [None] * len(parts), (B, T, D, H), None if keep else (x, s0)
+    )
     out, final = _forward(cache, x, s0, keep)
     return out, final, cache
 
@@ -257,9 +273,20 @@ def _forward(cache: CompiledCache, x, s0, keep: bool) -> tuple:
 
     def run(ci):
         b0, b1, Bw = parts[ci]
-        kept = fam.forward_chunk(cell, weights, x[b0:b1], _rows(xm, b0, b1), [s[b0:b1] for s in s0],
-                                 _rows(m, b0, b1), _rows(rec, b0, b1), reverse, Bw, out[b0:b1],
-                                 [f[b0:b1] for f in final], keep)
+        kept = fam.forward_chunk(
+            cell,
+            weights,
+            x[b0:b1],
+            _rows(xm, b0, b1),
+            [s[b0:b1] for s in s0],
+            _rows(m, b0, b1),
+            _rows(rec, b0, b1),
+            reverse,
+            Bw,
+            out[b0:b1],
+            [f[b0:b1] for f in final],
+            keep,
+        )
         if keep:
             saved[ci] = kept
 
@@ -274,7 +301,7 @@ def backward(d_outputs, d_final_state: Sequence, cache: CompiledCache) -> tuple[
     ``dx`` (B, T, D) C-contiguous, ``d_state0`` (each (B, H)), ``grads`` in the layers'
     layout (``U``, ``W``, ``b`` and the cell's own parameters)."""
     cell, p, U, b, dt, m, rec, xm, reverse, parts, saved, (B, T, D, H), inputs = cache
-    if inputs is not None:                       # a forward pass without caches: run it again, keeping them
+    if inputs is not None:  # a forward pass without caches: run it again, keeping them
         saved = list(saved)
         cache = cache._replace(saved=saved, inputs=None)
         _forward(cache, inputs[0], inputs[1], True)
@@ -288,10 +315,19 @@ def backward(d_outputs, d_final_state: Sequence, cache: CompiledCache) -> tuple[
 
     def run(ci):
         b0, b1, Bw = parts[ci]
-        partial[ci] = fam.backward_chunk(cell, weights, saved[ci], _rows(d_out, b0, b1),
-                                         [_rows(d, b0, b1) for d in d_fin], _rows(m, b0, b1),
-                                         _rows(rec, b0, b1), reverse, _rows(xm, b0, b1), dx[b0:b1],
-                                         [d[b0:b1] for d in ds0])
+        partial[ci] = fam.backward_chunk(
+            cell,
+            weights,
+            saved[ci],
+            _rows(d_out, b0, b1),
+            [_rows(d, b0, b1) for d in d_fin],
+            _rows(m, b0, b1),
+            _rows(rec, b0, b1),
+            reverse,
+            _rows(xm, b0, b1),
+            dx[b0:b1],
+            [d[b0:b1] for d in ds0],
+        )
 
     _run(run, len(parts))
     total = partial[0]

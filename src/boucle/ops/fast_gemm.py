@@ -23,6 +23,7 @@ the rest — a chunk of Bc batch rows is computed Bw = padded_width(Bc) wide (at
 one vector of padding; at B = 1 a 4-lane float32 vector: as fast as a
 matrix-vector product, which is bound by reading A).
 """
+
 from __future__ import annotations
 
 import llvmlite.binding as _ll
@@ -58,7 +59,7 @@ def padded_width(n: int, dtype) -> int:
     vector that holds the rest (0 for n = 0)."""
     widths = lanes(dtype)
     if n <= 1:
-        return n                      # one column: a matrix-vector product (no vector padding)
+        return n  # one column: a matrix-vector product (no vector padding)
     full, rest = divmod(n, widths[0])
     if rest == 0:
         return n
@@ -79,8 +80,13 @@ def _microkernel(cls: int, accumulate: bool, rows: int = 0):
 
     @intrinsic
     def mk(typingctx, A, a_off, B, b_off, ldb, C, c_off, ldc, K):
-        if not (isinstance(A, types.Array) and isinstance(B, types.Array) and isinstance(C, types.Array)
-                and A.dtype == B.dtype == C.dtype and A.dtype in (types.float32, types.float64)):
+        if not (
+            isinstance(A, types.Array)
+            and isinstance(B, types.Array)
+            and isinstance(C, types.Array)
+            and A.dtype == B.dtype == C.dtype
+            and A.dtype in (types.float32, types.float64)
+        ):
             return None
         sig = types.void(A, types.intp, B, types.intp, types.intp, C, types.intp, types.intp, types.intp)
         bits = A.dtype.bitwidth
@@ -91,10 +97,13 @@ def _microkernel(cls: int, accumulate: bool, rows: int = 0):
             fty = ir.FloatType() if bits == 32 else ir.DoubleType()
             vty = ir.VectorType(fty, L)
             i64 = ir.IntType(64)
-            fma = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vty, [vty, vty, vty]),
-                                                 f"llvm.fma.v{L}f{bits}")
-            base = [context.make_array(ty)(context, builder, v).data
-                    for ty, v in ((signature.args[0], a_arr), (signature.args[2], b_arr), (signature.args[5], c_arr))]
+            fma = cgutils.get_or_insert_function(
+                builder.module, ir.FunctionType(vty, [vty, vty, vty]), f"llvm.fma.v{L}f{bits}"
+            )
+            base = [
+                context.make_array(ty)(context, builder, v).data
+                for ty, v in ((signature.args[0], a_arr), (signature.args[2], b_arr), (signature.args[5], c_arr))
+            ]
             a = builder.gep(base[0], [a_off_])
             b = builder.gep(base[1], [b_off_])
             c = builder.gep(base[2], [c_off_])
@@ -149,7 +158,7 @@ def pack(M, r0, r1, c0, c1, transpose, out):
         rows, K = r1 - r0, c1 - c0
     for ib in range(nb):
         n = min(R, rows - ib * R)
-        if transpose:                                   # runs of n along M's rows
+        if transpose:  # runs of n along M's rows
             for k in range(K):
                 src, dst = M[r0 + k], out[ib, k]
                 for r in range(n):
@@ -157,7 +166,7 @@ def pack(M, r0, r1, c0, c1, transpose, out):
                 for r in range(n, R):
                     dst[r] = z
         else:
-            for r in range(n):                          # runs along M's columns
+            for r in range(n):  # runs along M's columns
                 src = M[r0 + ib * R + r]
                 for k in range(K):
                     out[ib, k, r] = src[c0 + k]
@@ -189,8 +198,12 @@ def _tile_transpose(cls: int):
 
     @intrinsic
     def tt(typingctx, S, s_off, lds, D, d_off, ldd):
-        if not (isinstance(S, types.Array) and isinstance(D, types.Array) and S.dtype == D.dtype
-                and S.dtype in (types.float32, types.float64)):
+        if not (
+            isinstance(S, types.Array)
+            and isinstance(D, types.Array)
+            and S.dtype == D.dtype
+            and S.dtype in (types.float32, types.float64)
+        ):
             return None
         sig = types.void(S, types.intp, types.intp, D, types.intp, types.intp)
         bits = S.dtype.bitwidth
@@ -253,7 +266,7 @@ def _transpose(dst, d_off, ldd, src, s_off, lds, rows, cols):
     for r0 in range(0, rf, L):
         for c0 in range(0, cf, L):
             _tt_set(src, s_off + r0 * lds + c0, lds, dst, d_off + c0 * ldd + r0, ldd)
-    r1 = rows - (rows - rf) % L1                             # one band of half tiles each way
+    r1 = rows - (rows - rf) % L1  # one band of half tiles each way
     c1 = cols - (cols - cf) % L1
     for r0 in range(rf, r1, L1):
         for c0 in range(0, c1, L1):
@@ -261,7 +274,7 @@ def _transpose(dst, d_off, ldd, src, s_off, lds, rows, cols):
     for r0 in range(0, rf, L1):
         for c0 in range(cf, c1, L1):
             _tt1_set(src, s_off + r0 * lds + c0, lds, dst, d_off + c0 * ldd + r0, ldd)
-    for r in range(rows):                                    # the edges
+    for r in range(rows):  # the edges
         for c in range(c1 if r < r1 else 0, cols):
             df[d_off + c * ldd + r] = sf[s_off + r * lds + c]
 
@@ -313,8 +326,13 @@ def _call(cls, acc, Ap, a_off, B, b_off, ldb, C, c_off, ldc, K):
 def _mv(typingctx, A, a_off, B, b_off, ldb, acc, K):
     """acc[0:R] = Σ_k A[a_off + k*R : +R] * B[b_off + k*ldb]: one packed block times a vector
     (three vectors of R/3 lanes over the rows, two partial sums over k)."""
-    if not (isinstance(A, types.Array) and isinstance(B, types.Array) and isinstance(acc, types.Array)
-            and A.dtype == B.dtype == acc.dtype and A.dtype in (types.float32, types.float64)):
+    if not (
+        isinstance(A, types.Array)
+        and isinstance(B, types.Array)
+        and isinstance(acc, types.Array)
+        and A.dtype == B.dtype == acc.dtype
+        and A.dtype in (types.float32, types.float64)
+    ):
         return None
     sig = types.void(A, types.intp, B, types.intp, types.intp, acc, types.intp)
     bits = A.dtype.bitwidth
@@ -325,10 +343,13 @@ def _mv(typingctx, A, a_off, B, b_off, ldb, acc, K):
         fty = ir.FloatType() if bits == 32 else ir.DoubleType()
         vty = ir.VectorType(fty, P)
         i64 = ir.IntType(64)
-        fma = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vty, [vty, vty, vty]),
-                                             f"llvm.fma.v{P}f{bits}")
-        a, b, o = [context.make_array(ty)(context, builder, v).data
-                   for ty, v in ((signature.args[0], a_arr), (signature.args[2], b_arr), (signature.args[5], o_arr))]
+        fma = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(vty, [vty, vty, vty]), f"llvm.fma.v{P}f{bits}"
+        )
+        a, b, o = [
+            context.make_array(ty)(context, builder, v).data
+            for ty, v in ((signature.args[0], a_arr), (signature.args[2], b_arr), (signature.args[5], o_arr))
+        ]
         a, b = builder.gep(a, [a_off_]), builder.gep(b, [b_off_])
         zero = ir.Constant(vty, [ir.Constant(fty, 0.0)] * P)
         acc = [[cgutils.alloca_once(builder, vty) for _ in range(3)] for _ in range(2)]
@@ -343,8 +364,9 @@ def _mv(typingctx, A, a_off, B, b_off, ldb, acc, K):
             sv = builder.shuffle_vector(sv, ir.Constant(vty, ir.Undefined), splat)
             row = builder.gep(a, [builder.mul(k, ir.Constant(i64, R))])
             for q, slot in enumerate(slots):
-                av = builder.load(builder.bitcast(builder.gep(row, [ir.Constant(i64, q * P)]), vty.as_pointer()),
-                                  align=4)
+                av = builder.load(
+                    builder.bitcast(builder.gep(row, [ir.Constant(i64, q * P)]), vty.as_pointer()), align=4
+                )
                 builder.store(builder.call(fma, [sv, av, builder.load(slot)]), slot)
 
         two = ir.Constant(i64, 2)
@@ -357,8 +379,7 @@ def _mv(typingctx, A, a_off, B, b_off, ldb, acc, K):
             step(builder.add(builder.mul(pairs, two), loop.index), acc[0])
         for q in range(3):
             total = builder.fadd(builder.load(acc[0][q]), builder.load(acc[1][q]))
-            builder.store(total, builder.bitcast(builder.gep(o, [ir.Constant(i64, q * P)]), vty.as_pointer()),
-                          align=4)
+            builder.store(total, builder.bitcast(builder.gep(o, [ir.Constant(i64, q * P)]), vty.as_pointer()), align=4)
         return context.get_dummy_value()
 
     return sig, codegen

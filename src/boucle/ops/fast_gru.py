@@ -14,6 +14,7 @@ The three share one pair of kernels (``form`` 0, 1, 2: course, reset_after, simp
 Backward, dh_{t-1} and dx_t come from per-step products with W and U, and the weight
 gradients are accumulated every few steps as dW^T += dA Z^T (no dA kept).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -79,7 +80,7 @@ def gru_forward(form, x, xm, bias, A1, A2, A3, bW, h0, mask, rec, reverse, Bw, H
     load_t(h, h0)
     scratch = scratch_for(out)
     own_a = np.empty((0 if keep else GH, Bw), dt)
-    s = np.empty((H, Bw), dt)                                  # r ⊙ h (course), s_g (reset_after)
+    s = np.empty((H, Bw), dt)  # r ⊙ h (course), s_g (reset_after)
     sf = s.reshape(n)
     hf, hnf, zf = h.reshape(n), hn.reshape(n), z.reshape(z.size)
     valid = np.ones(Bw, np.bool_)
@@ -96,15 +97,15 @@ def gru_forward(form, x, xm, bias, A1, A2, A3, bW, h0, mask, rec, reverse, Bw, H
             for k in range(n):
                 zk, gk = sigmoid(zz[k]), tanh(g[k])
                 zz[k], g[k] = zk, gk
-                hnf[k] = (gk - hf[k]) * zk + hf[k]             # h_t = z ⊙ g + (1 - z) ⊙ h_{t-1}
+                hnf[k] = (gk - hf[k]) * zk + hf[k]  # h_t = z ⊙ g + (1 - z) ⊙ h_{t-1}
         else:
-            gemm(A1, 2 * H, A1.shape[1], z, 0, Bw, Bw, a, 0, Bw, False, scratch)            # z, r blocks
+            gemm(A1, 2 * H, A1.shape[1], z, 0, Bw, Bw, a, 0, Bw, False, scratch)  # z, r blocks
             gemm(A2, H, A2.shape[1], z, H * Bw, Bw, Bw, a, 2 * H * Bw, Bw, False, scratch)  # x U_g + b_g
-            zz, r, g = af[:n], af[n:2 * n], af[2 * n:]
+            zz, r, g = af[:n], af[n : 2 * n], af[2 * n :]
             for k in range(2 * n):
                 af[k] = sigmoid(af[k])
             if form == COURSE:
-                for k in range(n):                              # r ⊙ h (⊙ rec), into W_g^T (r ⊙ h)
+                for k in range(n):  # r ⊙ h (⊙ rec), into W_g^T (r ⊙ h)
                     sf[k] = r[k] * zf[k]
                 gemm(A3, H, H, s, 0, Bw, Bw, a, 2 * H * Bw, Bw, True, scratch)
                 for k in range(n):
@@ -112,12 +113,12 @@ def gru_forward(form, x, xm, bias, A1, A2, A3, bW, h0, mask, rec, reverse, Bw, H
                     g[k] = gk
                     hnf[k] = (gk - hf[k]) * zz[k] + hf[k]
             else:
-                gemm(A3, H, H, z, 0, Bw, Bw, s, 0, Bw, False, scratch)             # h W_g
+                gemm(A3, H, H, z, 0, Bw, Bw, s, 0, Bw, False, scratch)  # h W_g
                 for j in range(H):
                     bj = bW[j]
                     for b in range(Bw):
                         k = j * Bw + b
-                        sk = sf[k] + bj                         # s_g = h W_g + b_W_g
+                        sk = sf[k] + bj  # s_g = h W_g + b_W_g
                         sf[k] = sk
                         gk = tanh(g[k] + r[k] * sk)
                         g[k] = gk
@@ -131,15 +132,16 @@ def gru_forward(form, x, xm, bias, A1, A2, A3, bW, h0, mask, rec, reverse, Bw, H
         write_output(out, hn, valid, masked, t)
         if masked:
             blend(h, hn, valid, True)
-        else:                                                  # no carry: the new state is the state
+        else:  # no carry: the new state is the state
             h, hn = hn, h
         hf, hnf = h.reshape(n), hn.reshape(n)
     store_t(hT, h)
 
 
 @njit(**_JIT)
-def gru_backward(form, d_out, dhT, W1p, W2p, Up, mask, rec, reverse, gates, hps, aux, Z, xm, C1, C2, C3, db, dbW,
-                 dx, dh0):
+def gru_backward(
+    form, d_out, dhT, W1p, W2p, Up, mask, rec, reverse, gates, hps, aux, Z, xm, C1, C2, C3, db, dbW, dx, dh0
+):
     """BPTT of :func:`gru_forward` (as the cells' step_backward)::
 
         dA_g = dh ⊙ z ⊙ tanh'(g);  dA_z = dh ⊙ (g - h_{t-1}) ⊙ σ'(z);  direct = dh ⊙ (1 - z)
@@ -180,59 +182,59 @@ def gru_backward(form, d_out, dhT, W1p, W2p, Up, mask, rec, reverse, gates, hps,
     valid = np.ones(Bw, np.bool_)
     for t in order(T, reverse)[::-1]:
         af, hp = gates[t].reshape(GH * Bw), hps[t].reshape(n)
-        output_gradient(gh, dh, d_out, t)                              # dE/dh_t
+        output_gradient(gh, dh, d_out, t)  # dE/dh_t
         if masked:
             valid = valid_columns(mask, t, Bw)
         if form == SIMPLE:
             zz, g, dz, dg = af[:n], af[n:], daf[:n], daf[n:]
         else:
-            zz, g, dz, dg = af[:n], af[2 * n:], daf[:n], daf[2 * n:]
+            zz, g, dz, dg = af[:n], af[2 * n :], daf[:n], daf[2 * n :]
         for k in range(n):
             zk, gk, ghk = zz[k], g[k], ghf[k]
-            df_[k] = ghk - ghk * zk                                    # dh ⊙ (1 - z)
-            dg[k] = ghk * zk * ((one - gk) * (one + gk))               # dA_g
-            dz[k] = ghk * (gk - hp[k]) * (one - zk) * zk               # dA_z
+            df_[k] = ghk - ghk * zk  # dh ⊙ (1 - z)
+            dg[k] = ghk * zk * ((one - gk) * (one + gk))  # dA_g
+            dz[k] = ghk * (gk - hp[k]) * (one - zk) * zk  # dA_z
         if form == SIMPLE:
             zero_padded(da, valid, masked)
-            gemm(W1p, H + D, GH, da, 0, Bw, Bw, hx, 0, Bw, False, scratch)    # [W; U] dA^T
+            gemm(W1p, H + D, GH, da, 0, Bw, Bw, hx, 0, Bw, False, scratch)  # [W; U] dA^T
         elif form == COURSE:
-            r, dr = af[n:2 * n], daf[n:2 * n]
+            r, dr = af[n : 2 * n], daf[n : 2 * n]
             zero_padded(da, valid, masked)
-            gemm(W2p, H, H, da, 2 * H * Bw, Bw, Bw, dsg, 0, Bw, False, scratch)   # d(r ⊙ h) = W_g dA_g
+            gemm(W2p, H, H, da, 2 * H * Bw, Bw, Bw, dsg, 0, Bw, False, scratch)  # d(r ⊙ h) = W_g dA_g
             for j in range(H):
                 for b in range(Bw):
                     k = j * Bw + b
                     rk = r[k]
-                    dr[k] = dsgf[k] * Z[t * Bw + b, j] * (one - rk) * rk   # dA_r (Z: h_{t-1} ⊙ rec)
-                    dsgf[k] = dsgf[k] * rk                             # d(r ⊙ h) ⊙ r
-            gemm(W1p, H, 2 * H, da, 0, Bw, Bw, hx, 0, Bw, False, scratch)     # W_{zr} dA_{zr}
+                    dr[k] = dsgf[k] * Z[t * Bw + b, j] * (one - rk) * rk  # dA_r (Z: h_{t-1} ⊙ rec)
+                    dsgf[k] = dsgf[k] * rk  # d(r ⊙ h) ⊙ r
+            gemm(W1p, H, 2 * H, da, 0, Bw, Bw, hx, 0, Bw, False, scratch)  # W_{zr} dA_{zr}
             for k in range(n):
                 dhinf[k] += dsgf[k]
-            gemm(Up, D, GH, da, 0, Bw, Bw, hx, H * Bw, Bw, False, scratch)   # dx_t = U dA
+            gemm(Up, D, GH, da, 0, Bw, Bw, hx, H * Bw, Bw, False, scratch)  # dx_t = U dA
         else:
-            r, dr = af[n:2 * n], daf[n:2 * n]
+            r, dr = af[n : 2 * n], daf[n : 2 * n]
             for j in range(H):
-                sj = aux[j, t * Bw:(t + 1) * Bw]                       # s_g
+                sj = aux[j, t * Bw : (t + 1) * Bw]  # s_g
                 for b in range(Bw):
                     k = j * Bw + b
                     rk = r[k]
-                    dr[k] = dg[k] * sj[b] * (one - rk) * rk            # dA_r = dA_g ⊙ s_g ⊙ σ'(r)
-                    dsgf[k] = rk * dg[k]                               # ds_g = r ⊙ dA_g
+                    dr[k] = dg[k] * sj[b] * (one - rk) * rk  # dA_r = dA_g ⊙ s_g ⊙ σ'(r)
+                    dsgf[k] = rk * dg[k]  # ds_g = r ⊙ dA_g
             zero_padded(da, valid, masked)
             zero_padded(dsg, valid, masked)
-            gemm(W1p, H, 2 * H, da, 0, Bw, Bw, hx, 0, Bw, False, scratch)     # W_{zr} dA_{zr}
-            gemm(W2p, H, H, dsg, 0, Bw, Bw, hx, 0, Bw, True, scratch)         # + W_g ds_g
-            gemm(Up, D, GH, da, 0, Bw, Bw, hx, H * Bw, Bw, False, scratch)   # dx_t = U dA
+            gemm(W1p, H, 2 * H, da, 0, Bw, Bw, hx, 0, Bw, False, scratch)  # W_{zr} dA_{zr}
+            gemm(W2p, H, H, dsg, 0, Bw, Bw, hx, 0, Bw, True, scratch)  # + W_g ds_g
+            gemm(Up, D, GH, da, 0, Bw, Bw, hx, H * Bw, Bw, False, scratch)  # dx_t = U dA
             row_sums(dbW, dsg, 0, H)
         scatter_dx(dx, hx, H, xm, t)
         if masked or recT.shape[0] > 0:
             state_gradient(dh, direct, dhin, recT, valid, masked, True)
-        else:                                     # dh_{t-1} = direct + dhin, in place (read before the next product)
+        else:  # dh_{t-1} = direct + dhin, in place (read before the next product)
             for k in range(n):
                 dhinf[k] += df_[k]
             dh = dhin
         row_sums(db, da, 0, GH)
-        slot = t % P                                                   # dW^T += dA Z^T every P steps
+        slot = t % P  # dW^T += dA Z^T every P steps
         pack_columns(dAp1, da, 0, M1, slot)
         if form != SIMPLE:
             pack_columns(dAp2, da, 2 * H, 3 * H, slot)
@@ -262,7 +264,7 @@ def _stack(p, U, b, dt, with_bW):
     if b is not None or bW is not None:
         bb = np.zeros(p.W.shape[1], dt) if b is None else np.array(b, dtype=dt)
         if bW is not None:
-            bb[:2 * H] += bW.reshape(-1)[:2 * H]
+            bb[: 2 * H] += bW.reshape(-1)[: 2 * H]
         rows.append(bb[None])
     return np.concatenate(rows).astype(dt, copy=False)
 
@@ -280,7 +282,7 @@ def prepare_forward(cell, p, U, b, dt):
         A3 = packed(M, 0, H, 2 * H, 3 * H, True)
     bW = np.zeros(H, dt)
     if form == RESET_AFTER and p.b_W is not None:
-        bW[:] = p.b_W.reshape(-1)[2 * H:]
+        bW[:] = p.b_W.reshape(-1)[2 * H :]
     return form, A1, A2, A3, bW, M.shape[0] > H + U.shape[0]
 
 
@@ -294,8 +296,13 @@ def forward_chunk(cell, weights, x, xm, s0, mask, rec, reverse, Bw, out, final, 
     if keep:
         Kp = Hp + block_width(D, dt)
         aux = {COURSE: (T * Bw, Hp), RESET_AFTER: (H, T * Bw), SIMPLE: (0, 0)}[form]
-        saved = (np.empty((T * Bw, Kp), dt), np.empty((T, G * H, Bw), dt), np.empty((T, H, Bw), dt),
-                 np.empty(aux, dt), Bw)
+        saved = (
+            np.empty((T * Bw, Kp), dt),
+            np.empty((T, G * H, Bw), dt),
+            np.empty((T, H, Bw), dt),
+            np.empty(aux, dt),
+            Bw,
+        )
     else:
         saved = (np.empty((0, 0), dt), np.empty((0, 0, 0), dt), np.empty((0, 0, 0), dt), np.empty((0, 0), dt), Bw)
     gru_forward(form, x, xm, bias, A1, A2, A3, bW, s0[0], mask, rec, reverse, Bw, Hp, out, final[0], *saved[:4])
@@ -311,8 +318,12 @@ def prepare_backward(cell, p, U, dt):
     if form == SIMPLE:
         WU = np.concatenate([W, U])
         return form, packed(WU, 0, WU.shape[0], 0, GH, False), none, none
-    return (form, packed(W, 0, H, 0, 2 * H, False), packed(W, 0, H, 2 * H, 3 * H, False),
-            packed(U, 0, U.shape[0], 0, GH, False))
+    return (
+        form,
+        packed(W, 0, H, 0, 2 * H, False),
+        packed(W, 0, H, 2 * H, 3 * H, False),
+        packed(U, 0, U.shape[0], 0, GH, False),
+    )
 
 
 def backward_chunk(cell, weights, saved, d_out, d_fin, mask, rec, reverse, xm, dx, ds0):
@@ -327,8 +338,9 @@ def backward_chunk(cell, weights, saved, d_out, d_fin, mask, rec, reverse, xm, d
     C2 = np.zeros((0, 0) if form == SIMPLE else (H, Kp - Hp), dt)
     C3 = np.zeros((0, 0) if form == SIMPLE else (H, Hp), dt)
     db, dbW = np.zeros(GH, dt), np.zeros(H if form == RESET_AFTER else 0, dt)
-    gru_backward(form, d_out, d_fin[0], W1p, W2p, Up, mask, rec, reverse, gates, hps, aux, Z, xm, C1, C2, C3, db,
-                 dbW, dx, ds0[0])
+    gru_backward(
+        form, d_out, d_fin[0], W1p, W2p, Up, mask, rec, reverse, gates, hps, aux, Z, xm, C1, C2, C3, db, dbW, dx, ds0[0]
+    )
     return {"C1": C1, "C2": C2, "C3": C3, "b": db, "dbW": dbW}
 
 
@@ -337,15 +349,17 @@ def param_grads(cell, total, H, D, has_bias):
     C1 = total["C1"]
     Hp = block_width(H, C1.dtype)
     if cell.kind == "gru_simple":
-        grads = {"W": np.ascontiguousarray(C1[:, :H].T), "U": np.ascontiguousarray(C1[:, Hp:Hp + D].T)}
+        grads = {"W": np.ascontiguousarray(C1[:, :H].T), "U": np.ascontiguousarray(C1[:, Hp : Hp + D].T)}
         if has_bias:
             grads["b"] = total["b"]
         return grads
     C2, C3 = total["C2"], total["C3"]
-    grads = {"W": np.concatenate([C1[:, :H].T, C3[:, :H].T], axis=1),
-             "U": np.concatenate([C1[:, Hp:Hp + D].T, C2[:, :D].T], axis=1)}
+    grads = {
+        "W": np.concatenate([C1[:, :H].T, C3[:, :H].T], axis=1),
+        "U": np.concatenate([C1[:, Hp : Hp + D].T, C2[:, :D].T], axis=1),
+    }
     if has_bias:
         grads["b"] = total["b"]
     if cell.kind == "gru_reset_after" and cell.recurrent_bias:
-        grads["b_W"] = np.concatenate([total["b"][:2 * H], total["dbW"]])
+        grads["b_W"] = np.concatenate([total["b"][: 2 * H], total["dbW"]])
     return grads

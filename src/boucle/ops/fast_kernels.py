@@ -25,6 +25,7 @@ layer's (B, ...) array.
 tanh in float32 is Eigen's rational approximation (|error| < 3e-7, vectorisable);
 float64 calls libm's tanh. σ(a) = 1/2 + 1/2 tanh(a/2), as everywhere in boucle.
 """
+
 from __future__ import annotations
 
 import math
@@ -36,15 +37,23 @@ from numba.extending import overload
 from .fast_gemm import R, gemm, transpose
 
 _JIT = dict(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})
-_TILE = 16                                        # transposes between (B, ...) and (..., Bw) by tiles
+_TILE = 16  # transposes between (B, ...) and (..., Bw) by tiles
 
 # Eigen's float32 tanh: tanh(x) ≈ x P(x²) / Q(x²) on [-7.905, 7.905] (±1 outside).
 _C = np.float32(7.90531110763549805)
-_A = [np.float32(v) for v in (4.89352455891786e-03, 6.37261928875436e-04, 1.48572235717979e-05,
-                              5.12229709037114e-08, -8.60467152213735e-11, 2.00018790482477e-13,
-                              -2.76076847742355e-16)]
-_B = [np.float32(v) for v in (4.89352518554385e-03, 2.26843463243900e-03, 1.18534705686654e-04,
-                              1.19825839466702e-06)]
+_A = [
+    np.float32(v)
+    for v in (
+        4.89352455891786e-03,
+        6.37261928875436e-04,
+        1.48572235717979e-05,
+        5.12229709037114e-08,
+        -8.60467152213735e-11,
+        2.00018790482477e-13,
+        -2.76076847742355e-16,
+    )
+]
+_B = [np.float32(v) for v in (4.89352518554385e-03, 2.26843463243900e-03, 1.18534705686654e-04, 1.19825839466702e-06)]
 A1, A3, A5, A7, A9, A11, A13 = _A
 B0, B2, B4, B6 = _B
 _HALF32 = np.float32(0.5)
@@ -58,6 +67,7 @@ def tanh(x):
 @overload(tanh)
 def _tanh_impl(x):
     if isinstance(x, types.Float) and x.bitwidth == 32:
+
         def impl(x):
             y = min(max(x, -_C), _C)
             y2 = y * y
@@ -71,6 +81,7 @@ def _tanh_impl(x):
             q = y2 * q + B2
             q = y2 * q + B0
             return y * p / q
+
         return impl
     return lambda x: math.tanh(x)
 
@@ -168,10 +179,10 @@ def step_input(z, h, rec, x, xmT, t):
     else:
         copy(zf, hf)
     Bc, T, D = x.shape
-    transpose(z, H * Bw, Bw, x, t * D, T * D, Bc, D)          # z[H + d, b] = x[b, t, d]
+    transpose(z, H * Bw, Bw, x, t * D, T * D, Bc, D)  # z[H + d, b] = x[b, t, d]
     if xmT.shape[0] > 0:
         m = D * Bw
-        xf, mf = z.reshape(z.size)[n:n + m], xmT.reshape(m)
+        xf, mf = z.reshape(z.size)[n : n + m], xmT.reshape(m)
         for k in range(m):
             xf[k] *= mf[k]
 
@@ -181,7 +192,7 @@ def store_step(dst, a, t):
     """dst[:, t*Bw:(t+1)*Bw] = a (R', Bw): one step's column block of a (R', T*Bw (+pad)) array."""
     Bw = a.shape[1]
     for r in range(a.shape[0]):
-        copy(dst[r, t * Bw:(t + 1) * Bw], a[r])
+        copy(dst[r, t * Bw : (t + 1) * Bw], a[r])
 
 
 @njit(**_JIT)
@@ -231,7 +242,7 @@ def output_gradient(gh, dh, d_out, t):
     if d_out.shape[0] > 0:
         Bc, T, H = d_out.shape
         Bw = gh.shape[1]
-        if Bc < Bw:                                     # the padding columns: dh alone
+        if Bc < Bw:  # the padding columns: dh alone
             for j in range(H):
                 for b in range(Bc, Bw):
                     gh[j, b] = 0.0
@@ -327,4 +338,3 @@ def scatter_dx(dx, g, row0, xm, t):
 def scratch_for(dtype_like):
     """The micro-kernel's scratch (rows past a multiple of R)."""
     return np.empty(R * 16, dtype_like.dtype)
-

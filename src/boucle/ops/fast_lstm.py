@@ -8,6 +8,7 @@ a_t = [W; U; b]^T z_t (4H, Bw) come from ONE micro-kernel product per step, z_t 
 each step's [W; U] dA_t gives dh_{t-1} and dx_t in one product, and the weight
 gradient [dW; dU; db]^T += dA Z^T is accumulated every few steps (no dA kept).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -76,9 +77,9 @@ def lstm_forward(x, xm, bias, Ap, peep, h0, c0, mask, rec, reverse, Bw, Hp, out,
         a = gates[t] if keep else own
         if keep:
             store_rows(Z, z, H, Hp, H + x.shape[2], t)
-        gemm(Ap, GH, Ap.shape[1], z, 0, Bw, Bw, a, 0, Bw, False, scratch)     # (x_t U + b + h_{t-1} W)^T
+        gemm(Ap, GH, Ap.shape[1], z, 0, Bw, Bw, a, 0, Bw, False, scratch)  # (x_t U + b + h_{t-1} W)^T
         af = a.reshape(GH * Bw)
-        i, f, o, g = af[:n], af[n:2 * n], af[2 * n:3 * n], af[3 * n:]
+        i, f, o, g = af[:n], af[n : 2 * n], af[2 * n : 3 * n], af[3 * n :]
         cf, cnf, hnf = c.reshape(n), cn.reshape(n), hn.reshape(n)
         if peephole:
             for j in range(H):
@@ -87,11 +88,11 @@ def lstm_forward(x, xm, bias, Ap, peep, h0, c0, mask, rec, reverse, Bw, Hp, out,
                     k = j * Bw + b
                     cp = cf[k]
                     ik, fk, gk = sigmoid(i[k] + pi * cp), sigmoid(f[k] + pf * cp), tanh(g[k])
-                    ck = ik * gk + fk * cp                         # c_t = i ⊙ g + f ⊙ c_{t-1}
+                    ck = ik * gk + fk * cp  # c_t = i ⊙ g + f ⊙ c_{t-1}
                     ok = sigmoid(o[k] + po * ck)
                     i[k], f[k], o[k], g[k] = ik, fk, ok, gk
                     cnf[k] = ck
-                    hnf[k] = ok * tanh(ck)                         # h_t = o ⊙ tanh(c_t)
+                    hnf[k] = ok * tanh(ck)  # h_t = o ⊙ tanh(c_t)
         elif keep:
             for k in range(n):
                 ik, fk, ok, gk = sigmoid(i[k]), sigmoid(f[k]), sigmoid(o[k]), tanh(g[k])
@@ -99,7 +100,7 @@ def lstm_forward(x, xm, bias, Ap, peep, h0, c0, mask, rec, reverse, Bw, Hp, out,
                 i[k], f[k], o[k], g[k] = ik, fk, ok, gk
                 cnf[k] = ck
                 hnf[k] = ok * tanh(ck)
-        else:                                                  # inference: the gates are not kept
+        else:  # inference: the gates are not kept
             for k in range(n):
                 ck = sigmoid(i[k]) * tanh(g[k]) + sigmoid(f[k]) * cf[k]
                 cnf[k] = ck
@@ -109,7 +110,7 @@ def lstm_forward(x, xm, bias, Ap, peep, h0, c0, mask, rec, reverse, Bw, Hp, out,
             valid = valid_columns(mask, t, Bw)
             blend(c, cn, valid, True)
             blend(h, hn, valid, True)
-        else:                                                  # no carry: the new states are the states
+        else:  # no carry: the new states are the states
             c, cn = cn, c
             h, hn = hn, h
         if keep:
@@ -119,8 +120,9 @@ def lstm_forward(x, xm, bias, Ap, peep, h0, c0, mask, rec, reverse, Bw, Hp, out,
 
 
 @njit(**_JIT)
-def lstm_backward(d_out, dhT, dcT, WUp, peep, mask, rec, reverse, gates, cs, cinit, Z, xm, dWt, db, dx, dh0,
-                  dc0, dpeep):
+def lstm_backward(
+    d_out, dhT, dcT, WUp, peep, mask, rec, reverse, gates, cs, cinit, Z, xm, dWt, db, dx, dh0, dc0, dpeep
+):
     """BPTT of :func:`lstm_forward` (as ``cells.lstm_step_backward``)::
 
         do = dh ⊙ tanh c_t;  dc = dc_next + dh ⊙ o ⊙ (1 - tanh² c_t) [+ dA_o ⊙ p_o]
@@ -142,22 +144,22 @@ def lstm_backward(d_out, dhT, dcT, WUp, peep, mask, rec, reverse, gates, cs, cin
     dh, dc = np.empty((H, Bw), dt), np.empty((H, Bw), dt)
     load_t(dh, dhT)
     load_t(dc, dcT)
-    da, hx = np.empty((GH, Bw), dt), np.empty((H + D, Bw), dt)     # hx = [dh_{t-1} ⊙ rec; dx_t]
+    da, hx = np.empty((GH, Bw), dt), np.empty((H + D, Bw), dt)  # hx = [dh_{t-1} ⊙ rec; dx_t]
     gh, dcn = np.empty((H, Bw), dt), np.empty((H, Bw), dt)
     P = group_steps(T, Bw)
     dAp = np.empty(((GH + R - 1) // R, P * Bw, R), dt)
     done = 0
     scratch = scratch_for(gates)
     daf, dcf, dcnf, ghf = da.reshape(GH * Bw), dc.reshape(n), dcn.reshape(n), gh.reshape(n)
-    di, df, do, dg = daf[:n], daf[n:2 * n], daf[2 * n:3 * n], daf[3 * n:]
+    di, df, do, dg = daf[:n], daf[n : 2 * n], daf[2 * n : 3 * n], daf[3 * n :]
     valid = np.ones(Bw, np.bool_)
     ordr = order(T, reverse)
     for s in range(T - 1, -1, -1):
         t = ordr[s]
-        cp = (cs[ordr[s - 1]] if s > 0 else cinit).reshape(n)        # c_{t-1}
+        cp = (cs[ordr[s - 1]] if s > 0 else cinit).reshape(n)  # c_{t-1}
         af, ct = gates[t].reshape(GH * Bw), cs[t].reshape(n)
-        i, f, o, g = af[:n], af[n:2 * n], af[2 * n:3 * n], af[3 * n:]
-        output_gradient(gh, dh, d_out, t)                             # dE/dh_t
+        i, f, o, g = af[:n], af[n : 2 * n], af[2 * n : 3 * n], af[3 * n :]
+        output_gradient(gh, dh, d_out, t)  # dE/dh_t
         if peephole:
             for j in range(H):
                 pi, pf, po = peep[0, j], peep[1, j], peep[2, j]
@@ -174,17 +176,17 @@ def lstm_backward(d_out, dhT, dcT, WUp, peep, mask, rec, reverse, gates, cs, cin
         else:
             for k in range(n):
                 tc, ok, ik, fk, gk = tanh(ct[k]), o[k], i[k], f[k], g[k]
-                do[k] = ghf[k] * tc * (one - ok) * ok                 # dA_o = dh ⊙ tanh(c_t) ⊙ σ'
+                do[k] = ghf[k] * tc * (one - ok) * ok  # dA_o = dh ⊙ tanh(c_t) ⊙ σ'
                 dck = ghf[k] * ok * ((one - tc) * (one + tc)) + dcf[k]
-                di[k] = dck * gk * (one - ik) * ik                    # dA_i = dc ⊙ g ⊙ σ'
-                df[k] = dck * cp[k] * (one - fk) * fk                 # dA_f = dc ⊙ c_{t-1} ⊙ σ'
-                dg[k] = dck * ik * ((one - gk) * (one + gk))          # dA_g = dc ⊙ i ⊙ tanh'
-                dcnf[k] = dck * fk                                    # dc_{t-1} = dc ⊙ f
+                di[k] = dck * gk * (one - ik) * ik  # dA_i = dc ⊙ g ⊙ σ'
+                df[k] = dck * cp[k] * (one - fk) * fk  # dA_f = dc ⊙ c_{t-1} ⊙ σ'
+                dg[k] = dck * ik * ((one - gk) * (one + gk))  # dA_g = dc ⊙ i ⊙ tanh'
+                dcnf[k] = dck * fk  # dc_{t-1} = dc ⊙ f
         if masked:
             valid = valid_columns(mask, t, Bw)
         blend(dc, dcn, valid, masked)
         zero_padded(da, valid, masked)
-        if peephole:                                                  # dp_i = Σ dA_i c_{t-1}, ...
+        if peephole:  # dp_i = Σ dA_i c_{t-1}, ...
             for j in range(H):
                 si, sf, so = dt.type(0.0), dt.type(0.0), dt.type(0.0)
                 for b in range(Bw):
@@ -195,14 +197,14 @@ def lstm_backward(d_out, dhT, dcT, WUp, peep, mask, rec, reverse, gates, cs, cin
                 dpeep[0, j] += si
                 dpeep[1, j] += sf
                 dpeep[2, j] += so
-        gemm(WUp, H + D, GH, da, 0, Bw, Bw, hx, 0, Bw, False, scratch)    # [W; U] dA^T
+        gemm(WUp, H + D, GH, da, 0, Bw, Bw, hx, 0, Bw, False, scratch)  # [W; U] dA^T
         scatter_dx(dx, hx, H, xm, t)
         if masked or recT.shape[0] > 0:
             state_gradient(dh, hx[:H], hx[:H], recT, valid, masked, False)
-        else:                                     # dh_{t-1} is W dA^T itself (read before the next product)
+        else:  # dh_{t-1} is W dA^T itself (read before the next product)
             dh = hx[:H]
         row_sums(db, da, 0, GH)
-        pack_columns(dAp, da, 0, GH, t % P)                           # dW^T += dA Z^T every P steps
+        pack_columns(dAp, da, 0, GH, t % P)  # dW^T += dA Z^T every P steps
         done += 1
         if done == min(P, T - (t // P) * P):
             accumulate_dW(dAp, GH, done, Bw, Z, (t // P) * P, 0, Z.shape[1], dWt, scratch)
@@ -215,7 +217,7 @@ def lstm_backward(d_out, dhT, dcT, WUp, peep, mask, rec, reverse, gates, cs, cin
 def prepare_forward(cell, p, U, b, dt):
     """The forward weights: [W; U; b]^T packed, the peepholes (3, H) or (0, H), whether b exists."""
     H = p.W.shape[0]
-    M = np.concatenate([p.W, U] + ([b[None]] if b is not None else [])).astype(dt, copy=False)   # (H+K, 4H)
+    M = np.concatenate([p.W, U] + ([b[None]] if b is not None else [])).astype(dt, copy=False)  # (H+K, 4H)
     peep = np.stack(p.peepholes).astype(dt) if cell.peephole else np.zeros((0, H), dt)
     return packed(M, 0, M.shape[0], 0, 4 * H, True), peep, b is not None
 
@@ -228,13 +230,17 @@ def forward_chunk(cell, weights, x, xm, s0, mask, rec, reverse, Bw, out, final, 
     Hp = block_width(H, dt)
     if keep:
         Kp = Hp + block_width(D, dt)
-        saved = (np.empty((T * Bw, Kp), dt), np.empty((T, 4 * H, Bw), dt), np.empty((T, H, Bw), dt),
-                 np.empty((H, Bw), dt), Bw, Hp)
+        saved = (
+            np.empty((T * Bw, Kp), dt),
+            np.empty((T, 4 * H, Bw), dt),
+            np.empty((T, H, Bw), dt),
+            np.empty((H, Bw), dt),
+            Bw,
+            Hp,
+        )
     else:
-        saved = (np.empty((0, 0), dt), np.empty((0, 0, 0), dt), np.empty((0, 0, 0), dt), np.empty((0, 0), dt), Bw,
-                 Hp)
-    lstm_forward(x, xm, bias, Ap, peep, s0[0], s0[1], mask, rec, reverse, Bw, Hp, out, final[0], final[1],
-                 *saved[:4])
+        saved = (np.empty((0, 0), dt), np.empty((0, 0, 0), dt), np.empty((0, 0, 0), dt), np.empty((0, 0), dt), Bw, Hp)
+    lstm_forward(x, xm, bias, Ap, peep, s0[0], s0[1], mask, rec, reverse, Bw, Hp, out, final[0], final[1], *saved[:4])
     return saved
 
 
@@ -252,8 +258,27 @@ def backward_chunk(cell, weights, saved, d_out, d_fin, mask, rec, reverse, xm, d
     Z, gates, cs, cinit, Bw, Hp = saved
     GH, dt = gates.shape[1], gates.dtype
     dWt, db, dpeep = np.zeros((GH, Z.shape[1]), dt), np.zeros(GH, dt), np.zeros(peep.shape, dt)
-    lstm_backward(d_out, d_fin[0], d_fin[1], WUp, peep, mask, rec, reverse, gates, cs, cinit, Z, xm,
-                  dWt, db, dx, ds0[0], ds0[1], dpeep)
+    lstm_backward(
+        d_out,
+        d_fin[0],
+        d_fin[1],
+        WUp,
+        peep,
+        mask,
+        rec,
+        reverse,
+        gates,
+        cs,
+        cinit,
+        Z,
+        xm,
+        dWt,
+        db,
+        dx,
+        ds0[0],
+        ds0[1],
+        dpeep,
+    )
     return {"WU_t": dWt, "b": db, "peep": dpeep}
 
 
@@ -261,7 +286,7 @@ def param_grads(cell, total, H, D, has_bias):
     """The summed partials in the layers' layout."""
     dWt = total["WU_t"]
     Hp = block_width(H, dWt.dtype)
-    grads = {"W": np.ascontiguousarray(dWt[:, :H].T), "U": np.ascontiguousarray(dWt[:, Hp:Hp + D].T)}
+    grads = {"W": np.ascontiguousarray(dWt[:, :H].T), "U": np.ascontiguousarray(dWt[:, Hp : Hp + D].T)}
     if has_bias:
         grads["b"] = total["b"]
     if cell.peephole:

@@ -6,6 +6,7 @@ a_t = [W; U; b]^T z_t, ONE micro-kernel product per step, z_t = [h_{t-1} (⊙ re
 backward, [dh_{t-1}; dx_t] = [W; U] dA_t in one product and [dW; dU; db]^T += dA Z^T
 every few steps.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -49,7 +50,7 @@ def _activate(a, act):
     elif act == 1:
         z = a.dtype.type(0.0)
         for k in range(a.shape[0]):
-            a[k] = max(a[k], z)                     # max(nan, 0) is nan: divergence stays visible
+            a[k] = max(a[k], z)  # max(nan, 0) is nan: divergence stays visible
     elif act == 2:
         for k in range(a.shape[0]):
             a[k] = sigmoid(a[k])
@@ -87,7 +88,7 @@ def rnn_forward(act, x, xm, bias, Ap, h0, mask, rec, reverse, Bw, Hp, out, hT, Z
         write_output(out, a, valid, masked, t)
         if masked:
             blend(h, a, valid, True)
-        elif keep:                                             # no carry: h_t is the state (kept in hs)
+        elif keep:  # no carry: h_t is the state (kept in hs)
             h = a
         else:
             h, own = own, h
@@ -136,14 +137,14 @@ def rnn_backward(act, d_out, dhT, WUp, mask, rec, reverse, hs, Z, xm, dWt, db, d
         if masked:
             valid = valid_columns(mask, t, Bw)
         zero_padded(da, valid, masked)
-        gemm(WUp, H + D, H, da, 0, Bw, Bw, hx, 0, Bw, False, scratch)     # [W; U] dA^T
+        gemm(WUp, H + D, H, da, 0, Bw, Bw, hx, 0, Bw, False, scratch)  # [W; U] dA^T
         scatter_dx(dx, hx, H, xm, t)
         if masked or recT.shape[0] > 0:
             state_gradient(dh, hx[:H], hx[:H], recT, valid, masked, False)
-        else:                                     # dh_{t-1} is W dA^T itself (read before the next product)
+        else:  # dh_{t-1} is W dA^T itself (read before the next product)
             dh = hx[:H]
         row_sums(db, da, 0, H)
-        pack_columns(dAp, da, 0, H, t % P)                            # dW^T += dA Z^T every P steps
+        pack_columns(dAp, da, 0, H, t % P)  # dW^T += dA Z^T every P steps
         done += 1
         if done == min(P, T - (t // P) * P):
             accumulate_dW(dAp, H, done, Bw, Z, (t // P) * P, 0, Z.shape[1], dWt, scratch)
@@ -154,7 +155,7 @@ def rnn_backward(act, d_out, dhT, WUp, mask, rec, reverse, hs, Z, xm, dWt, db, d
 # ------------------------------------------------------------------ the calls (boucle.ops.fast)
 def prepare_forward(cell, p, U, b, dt):
     H = p.W.shape[0]
-    M = np.concatenate([p.W, U] + ([b[None]] if b is not None else [])).astype(dt, copy=False)   # (H+K, H)
+    M = np.concatenate([p.W, U] + ([b[None]] if b is not None else [])).astype(dt, copy=False)  # (H+K, H)
     return ACTIVATIONS[cell.activation], packed(M, 0, M.shape[0], 0, H, True), b is not None
 
 
@@ -191,7 +192,7 @@ def backward_chunk(cell, weights, saved, d_out, d_fin, mask, rec, reverse, xm, d
 def param_grads(cell, total, H, D, has_bias):
     dWt = total["WU_t"]
     Hp = block_width(H, dWt.dtype)
-    grads = {"W": np.ascontiguousarray(dWt[:, :H].T), "U": np.ascontiguousarray(dWt[:, Hp:Hp + D].T)}
+    grads = {"W": np.ascontiguousarray(dWt[:, :H].T), "U": np.ascontiguousarray(dWt[:, Hp : Hp + D].T)}
     if has_bias:
         grads["b"] = total["b"]
     return grads

@@ -13,12 +13,25 @@ duration of one backward pass (``p.memo``, see :func:`boucle.ops.scan.backward`)
 Row-vector convention (``x @ U``), B = batch, H = units, G = number of gate blocks;
 ``p`` is a :class:`boucle.ops.cells.LoopParams` (``W``, ``rec_mask``, ``memo``).
 """
+
 from __future__ import annotations
 
 from .. import backend
 
-__all__ = ["by_gate", "from_gates", "gate_buffer", "gates_", "gates_backward_", "recurrent_input",
-           "recurrent_input_backward", "preactivation", "transposed", "rec_backward", "gemm_rows", "dW_single"]
+__all__ = [
+    "by_gate",
+    "from_gates",
+    "gate_buffer",
+    "gates_",
+    "gates_backward_",
+    "recurrent_input",
+    "recurrent_input_backward",
+    "preactivation",
+    "transposed",
+    "rec_backward",
+    "gemm_rows",
+    "dW_single",
+]
 
 
 def by_gate(M, G: int):
@@ -82,7 +95,7 @@ def preactivation(xu_t, hin, W):
     One GEMM (B, H) x (H, G'*H) whose (B, G'*H) result, read gate-major, takes xu_t in place.
     """
     B, H = hin.shape
-    a = (hin @ W).reshape(B, W.shape[1] // H, H).transpose(1, 0, 2)   # (G', B, H) view of (B, G'*H)
+    a = (hin @ W).reshape(B, W.shape[1] // H, H).transpose(1, 0, 2)  # (G', B, H) view of (B, G'*H)
     a += xu_t
     return a
 

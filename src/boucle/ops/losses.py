@@ -44,10 +44,11 @@ Reduction (:func:`reduce`) over the elements, with an optional mask of shape
 
 Masked elements get exactly zero gradient; an all-masked batch gives J = 0 and a zero gradient.
 """
+
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
@@ -56,10 +57,20 @@ from ..errors import BoucleError, NonFiniteError
 from .activations import log_softmax, sigmoid
 
 __all__ = [
-    "EPSILON", "TIME_REDUCTIONS", "LOSSES", "element_shape",
-    "mean_squared_error", "binary_crossentropy", "categorical_crossentropy",
-    "sparse_categorical_crossentropy", "check_pred", "check_true", "check_labels",
-    "check_mask", "reduce", "loss_and_grad",
+    "EPSILON",
+    "TIME_REDUCTIONS",
+    "LOSSES",
+    "element_shape",
+    "mean_squared_error",
+    "binary_crossentropy",
+    "categorical_crossentropy",
+    "sparse_categorical_crossentropy",
+    "check_pred",
+    "check_true",
+    "check_labels",
+    "check_mask",
+    "reduce",
+    "loss_and_grad",
 ]
 
 EPSILON = 1e-7
@@ -83,8 +94,8 @@ def _feature_mean(x, ndim: int):
 # -- per-element losses ------------------------------------------------------------
 def mean_squared_error(y_true, y_pred, grad: bool = True):
     """l = 1/F \\sum_f (p_f - y_f)^2, dl/dp = 2 (p - y) / F.  y_true, y_pred: (..., F) -> l: (...)."""
-    d = y_pred - y_true                                     # (..., F)
-    loss = _feature_mean(d * d, y_pred.ndim)                # (...)
+    d = y_pred - y_true  # (..., F)
+    loss = _feature_mean(d * d, y_pred.ndim)  # (...)
     return loss, (d * (2.0 / _n_features(y_pred)) if grad else None)
 
 
@@ -118,7 +129,7 @@ def categorical_crossentropy(y_true, y_pred, from_logits: bool = False, grad: bo
     """
     xp = backend.xp()
     if from_logits:
-        logp = log_softmax(y_pred)                          # (..., C)
+        logp = log_softmax(y_pred)  # (..., C)
         loss = -(y_true * logp).sum(axis=-1)
         g = xp.exp(logp) * y_true.sum(axis=-1, keepdims=True) - y_true if grad else None
     else:
@@ -135,16 +146,16 @@ def sparse_categorical_crossentropy(labels, y_pred, from_logits: bool = False, g
     [eps, 1], dl/dp_k = -1 / p_k inside (0 outside), 0 for the other classes.
     """
     xp = backend.xp()
-    k = labels[..., None]                                   # (..., 1)
+    k = labels[..., None]  # (..., 1)
     if from_logits:
-        logp = log_softmax(y_pred)                          # (..., C)
+        logp = log_softmax(y_pred)  # (..., C)
         loss = -xp.take_along_axis(logp, k, axis=-1)[..., 0]
         g = None
         if grad:
             g = xp.exp(logp)
             xp.put_along_axis(g, k, xp.take_along_axis(g, k, axis=-1) - 1.0, axis=-1)
         return loss, g
-    picked = xp.take_along_axis(y_pred, k, axis=-1)         # (..., 1)
+    picked = xp.take_along_axis(y_pred, k, axis=-1)  # (..., 1)
     p = xp.clip(picked, EPSILON, 1.0)
     loss = -xp.log(p)[..., 0]
     g = None
@@ -199,8 +210,9 @@ def check_true(y_true, y_pred, name: str = "y_true"):
         if y_pred.ndim >= 2 and y_pred.shape[-1] == 1 and yt.shape == y_pred.shape[:-1]:
             yt = yt[..., None]
         else:
-            raise BoucleError(f"{name}: expected shape {tuple(y_pred.shape)} (the shape of y_pred), "
-                              f"got {tuple(yt.shape)}")
+            raise BoucleError(
+                f"{name}: expected shape {tuple(y_pred.shape)} (the shape of y_pred), got {tuple(yt.shape)}"
+            )
     yt = yt.astype(y_pred.dtype, copy=False)
     _check_finite(yt, name)
     return yt
@@ -216,21 +228,26 @@ def check_labels(y_true, y_pred, name: str = "y_true"):
         if lab.shape == want + (1,):
             lab = lab[..., 0]
         else:
-            raise BoucleError(f"{name}: expected integer labels of shape {want} (y_pred.shape[:-1]), "
-                              f"got shape {tuple(lab.shape)}")
+            raise BoucleError(
+                f"{name}: expected integer labels of shape {want} (y_pred.shape[:-1]), got shape {tuple(lab.shape)}"
+            )
     if lab.dtype.kind == "f":
         _check_finite(lab, name)
         if lab.size and not bool((lab == xp.floor(lab)).all()):
-            raise BoucleError(f"{name}: expected integer class labels, got non-integer values "
-                              f"(e.g. {float(lab[lab != xp.floor(lab)].flat[0])!r})")
+            raise BoucleError(
+                f"{name}: expected integer class labels, got non-integer values "
+                f"(e.g. {float(lab[lab != xp.floor(lab)].flat[0])!r})"
+            )
     elif lab.dtype.kind not in "iu":
         raise BoucleError(f"{name}: expected integer class labels, got dtype {lab.dtype}")
     n_classes = y_pred.shape[-1]
     if lab.size:
         lo, hi = lab.min(), lab.max()
         if lo < 0 or hi >= n_classes:
-            raise BoucleError(f"{name}: expected class labels in [0, {n_classes}) (y_pred.shape[-1] = "
-                              f"{n_classes}), got values in [{lo:g}, {hi:g}]")
+            raise BoucleError(
+                f"{name}: expected class labels in [0, {n_classes}) (y_pred.shape[-1] = "
+                f"{n_classes}), got values in [{lo:g}, {hi:g}]"
+            )
     return lab.astype(np.int64, copy=False)
 
 
@@ -249,8 +266,9 @@ def check_mask(mask, y_pred, name: str = "mask"):
     if m.dtype.kind not in "biuf":
         raise BoucleError(f"{name}: expected a bool or 0/1 numeric array, got dtype {m.dtype}")
     if m.dtype.kind != "b" and m.size and not bool(((m == 0) | (m == 1)).all()):
-        raise BoucleError(f"{name}: expected values 0 (padding) or 1 (valid), got values in "
-                          f"[{float(m.min()):g}, {float(m.max()):g}]")
+        raise BoucleError(
+            f"{name}: expected values 0 (padding) or 1 (valid), got values in [{float(m.min()):g}, {float(m.max()):g}]"
+        )
     return m.astype(y_pred.dtype)
 
 
@@ -270,7 +288,7 @@ def reduce(loss, mask=None, time_reduction: str = "mean"):
     if time_reduction not in TIME_REDUCTIONS:
         raise BoucleError(f"time_reduction: expected one of {TIME_REDUCTIONS}, got {time_reduction!r}")
     shape = loss.shape
-    rest = int(np.prod(shape[2:], dtype=np.int64))          # axes after the time axis: averaged
+    rest = int(np.prod(shape[2:], dtype=np.int64))  # axes after the time axis: averaged
     if mask is None:
         denom = loss.size if time_reduction == "mean" else shape[0] * rest
         if denom == 0:
@@ -284,12 +302,13 @@ def reduce(loss, mask=None, time_reduction: str = "mean"):
     w = xp.broadcast_to(mask.reshape(mask.shape + (1,) * (loss.ndim - mask.ndim)), shape)
     if count == 0.0:
         return 0.0, xp.zeros(shape, dtype=loss.dtype)
-    scale = w * (1.0 / count)                               # (E)
+    scale = w * (1.0 / count)  # (E)
     return float((loss * w).sum(dtype=np.float64)) / count, scale
 
 
-def loss_and_grad(name: str, y_true, y_pred, mask=None, *, from_logits: bool = False,
-                  time_reduction: str = "mean", grad: bool = True):
+def loss_and_grad(
+    name: str, y_true, y_pred, mask=None, *, from_logits: bool = False, time_reduction: str = "mean", grad: bool = True
+):
     """Validate, compute and reduce the loss ``name`` (a key of :data:`LOSSES`).
 
     Args:

@@ -17,12 +17,12 @@ M/(M − 1) σ² (both normalise with the biased σ²). Backward passes, with g 
     training:   dx = γ/√(σ² + ε) · (g − dβ/M − x̂ dγ/M)       (μ and σ² depend on x)       (2')
     inference:  dx = γ/√(moving_var + ε) · g                                              (4')
 """
+
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["batch_norm_train_forward", "batch_norm_infer_forward", "batch_norm_backward",
-           "moving_update"]
+__all__ = ["batch_norm_train_forward", "batch_norm_infer_forward", "batch_norm_backward", "moving_update"]
 
 
 def _axes(x: np.ndarray) -> tuple:
@@ -32,14 +32,14 @@ def _axes(x: np.ndarray) -> tuple:
 def batch_norm_train_forward(x: np.ndarray, gamma, beta, epsilon: float):
     """Equations (1)–(2). Returns ``y``, the batch ``μ`` and ``σ²`` (biased), and the cache."""
     axes = _axes(x)
-    mu = x.mean(axis=axes)                                               # μ
+    mu = x.mean(axis=axes)  # μ
     xc = x - mu
-    var = np.mean(xc * xc, axis=axes)                                    # σ² (biased)
-    inv = 1.0 / np.sqrt(var + x.dtype.type(epsilon))                     # 1/√(σ² + ε)
-    xhat = xc * inv                                                      # x̂
-    y = xhat * gamma if gamma is not None else xhat.copy()               # γ x̂
+    var = np.mean(xc * xc, axis=axes)  # σ² (biased)
+    inv = 1.0 / np.sqrt(var + x.dtype.type(epsilon))  # 1/√(σ² + ε)
+    xhat = xc * inv  # x̂
+    y = xhat * gamma if gamma is not None else xhat.copy()  # γ x̂
     if beta is not None:
-        y += beta                                                        # + β
+        y += beta  # + β
     return y, mu, var, (xhat, inv, True)
 
 
@@ -57,15 +57,15 @@ def batch_norm_backward(dy: np.ndarray, cache: tuple, gamma):
     """Equations (2') / (4'). Returns ``(dx, dγ, dβ)``."""
     xhat, inv, training = cache
     axes = _axes(dy)
-    dbeta = dy.sum(axis=axes)                                            # dβ = Σ g
-    dgamma = (dy * xhat).sum(axis=axes)                                  # dγ = Σ g x̂
-    scale = inv if gamma is None else gamma * inv                        # γ/√(σ² + ε)
+    dbeta = dy.sum(axis=axes)  # dβ = Σ g
+    dgamma = (dy * xhat).sum(axis=axes)  # dγ = Σ g x̂
+    scale = inv if gamma is None else gamma * inv  # γ/√(σ² + ε)
     if not training:
-        return dy * scale, dgamma, dbeta                                 # (4')
+        return dy * scale, dgamma, dbeta  # (4')
     M = dy.size // dy.shape[-1]
-    dx = dy - dbeta / M                                                  # g − dβ/M
-    dx -= xhat * (dgamma / M)                                            #   − x̂ dγ/M
-    dx *= scale                                                          # × γ/√(σ² + ε)   (2')
+    dx = dy - dbeta / M  # g − dβ/M
+    dx -= xhat * (dgamma / M)  #   − x̂ dγ/M
+    dx *= scale  # × γ/√(σ² + ε)   (2')
     return dx, dgamma, dbeta
 
 

@@ -17,17 +17,29 @@ Both loop over the k_h·k_w window offsets, each a strided slice of the whole ba
 (no loop over positions). Global pooling reduces over H and W; nearest up-sampling
 repeats each pixel (s_h, s_w) times and its backward sums each block:
 
-    up-sampling:  y[n, s_h i + a, s_w j + b, c] = x[n, i, j, c],  dx[n, i, j, c] = Σ_{a, b} dy[n, s_h i + a, s_w j + b, c]
+    up-sampling:  y[n, s_h i + a, s_w j + b, c] = x[n, i, j, c],
+                  dx[n, i, j, c] = Σ_{a, b} dy[n, s_h i + a, s_w j + b, c]
 """
+
 from __future__ import annotations
 
 import numpy as np
 
 from .conv import pad2d, same_padding, window_view
 
-__all__ = ["pool_geometry", "max_pool2d_forward", "max_pool2d_backward", "avg_pool2d_forward",
-           "avg_pool2d_backward", "global_max_forward", "global_max_backward", "global_avg_forward",
-           "global_avg_backward", "upsample2d_forward", "upsample2d_backward"]
+__all__ = [
+    "pool_geometry",
+    "max_pool2d_forward",
+    "max_pool2d_backward",
+    "avg_pool2d_forward",
+    "avg_pool2d_backward",
+    "global_max_forward",
+    "global_max_backward",
+    "global_avg_forward",
+    "global_avg_backward",
+    "upsample2d_forward",
+    "upsample2d_backward",
+]
 
 _ONE = (1, 1)
 
@@ -51,15 +63,15 @@ def max_pool2d_forward(x: np.ndarray, pool: tuple, stride: tuple, padding: str) 
     """Equation (1). Returns ``y (B, Ho, Wo, C)`` and a cache holding, per output, the offset
     ``p k_w + q`` of its window's first maximum (uint8/uint16)."""
     pads, out = _geometry(x.shape, pool, stride, padding)
-    xp = pad2d(x, pads, -np.inf)                                          # x̃, −∞ in the padding
-    y = np.array(window_view(xp, 0, 0, stride, _ONE, out))                # running max, offset (0, 0)
+    xp = pad2d(x, pads, -np.inf)  # x̃, −∞ in the padding
+    y = np.array(window_view(xp, 0, 0, stride, _ONE, out))  # running max, offset (0, 0)
     itype = np.uint8 if pool[0] * pool[1] < 256 else np.uint16
     arg = np.zeros(y.shape, dtype=itype)
     for k in range(1, pool[0] * pool[1]):
         v = window_view(xp, k // pool[1], k % pool[1], stride, _ONE, out)
-        better = np.greater(v, y).view(np.uint8)                          # strict: the first maximum wins
+        better = np.greater(v, y).view(np.uint8)  # strict: the first maximum wins
         np.maximum(y, v, out=y)
-        arg += better * (itype(k) - arg)                                  # arg = k where better (modular: exact)
+        arg += better * (itype(k) - arg)  # arg = k where better (modular: exact)
     return y, (arg, x.shape, xp.shape, pads, pool, stride)
 
 
@@ -68,7 +80,7 @@ def max_pool2d_backward(dy: np.ndarray, cache: tuple) -> np.ndarray:
     arg, x_shape, xp_shape, ((pt, _), (pl, _)), pool, stride = cache
     out = dy.shape[1:3]
     dxp = np.zeros(xp_shape, dtype=dy.dtype)
-    disjoint = stride[0] >= pool[0] and stride[1] >= pool[1]             # windows do not overlap: assign
+    disjoint = stride[0] >= pool[0] and stride[1] >= pool[1]  # windows do not overlap: assign
     for k in range(pool[0] * pool[1]):
         w = window_view(dxp, k // pool[1], k % pool[1], stride, _ONE, out)
         g = dy * (arg == k)
@@ -76,7 +88,7 @@ def max_pool2d_backward(dy: np.ndarray, cache: tuple) -> np.ndarray:
             w[...] = g
         else:
             w += g
-    return dxp[:, pt:pt + x_shape[1], pl:pl + x_shape[2]]
+    return dxp[:, pt : pt + x_shape[1], pl : pl + x_shape[2]]
 
 
 def avg_pool2d_forward(x: np.ndarray, pool: tuple, stride: tuple, padding: str) -> tuple[np.ndarray, tuple]:
@@ -85,13 +97,12 @@ def avg_pool2d_forward(x: np.ndarray, pool: tuple, stride: tuple, padding: str) 
     xp = pad2d(x, pads)
     y = np.array(window_view(xp, 0, 0, stride, _ONE, out))
     for k in range(1, pool[0] * pool[1]):
-        y += window_view(xp, k // pool[1], k % pool[1], stride, _ONE, out)      # Σ over the window
+        y += window_view(xp, k // pool[1], k % pool[1], stride, _ONE, out)  # Σ over the window
     if xp is x:
         count = x.dtype.type(pool[0] * pool[1])
-    else:                                                                 # |V_ij|: count the real inputs
+    else:  # |V_ij|: count the real inputs
         ones = pad2d(np.ones((1, *x.shape[1:3], 1), dtype=x.dtype), pads)
-        count = sum(window_view(ones, k // pool[1], k % pool[1], stride, _ONE, out)
-                    for k in range(pool[0] * pool[1]))
+        count = sum(window_view(ones, k // pool[1], k % pool[1], stride, _ONE, out) for k in range(pool[0] * pool[1]))
     y /= count
     return y, (count, x.shape, xp.shape, pads, pool, stride)
 
@@ -103,7 +114,7 @@ def avg_pool2d_backward(dy: np.ndarray, cache: tuple) -> np.ndarray:
     dxp = np.zeros(xp_shape, dtype=dy.dtype)
     for k in range(pool[0] * pool[1]):
         window_view(dxp, k // pool[1], k % pool[1], stride, _ONE, dy.shape[1:3])[...] += g
-    return dxp[:, pt:pt + x_shape[1], pl:pl + x_shape[2]]
+    return dxp[:, pt : pt + x_shape[1], pl : pl + x_shape[2]]
 
 
 def global_avg_forward(x: np.ndarray) -> np.ndarray:
@@ -120,8 +131,8 @@ def global_avg_backward(dy: np.ndarray, x_shape: tuple) -> np.ndarray:
 
 def global_max_forward(x: np.ndarray) -> tuple[np.ndarray, tuple]:
     """y[n, c] = max over every spatial position; the cache keeps the first argmax."""
-    flat = x.reshape(x.shape[0], -1, x.shape[-1])                         # (B, P, C)
-    arg = flat.argmax(axis=1)                                             # first maximum
+    flat = x.reshape(x.shape[0], -1, x.shape[-1])  # (B, P, C)
+    arg = flat.argmax(axis=1)  # first maximum
     return np.take_along_axis(flat, arg[:, None], axis=1)[:, 0], (arg, x.shape)
 
 

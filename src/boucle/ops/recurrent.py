@@ -40,11 +40,13 @@ B = 0 rows returns empty outputs, its (empty) initial states, and zero gradients
 
 :func:`step` is one step forward without a cache (generation, :mod:`boucle.models.sampling`).
 """
+
 from __future__ import annotations
 
 import contextvars
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any, Iterator, Mapping, NamedTuple, Sequence
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -53,8 +55,17 @@ from ..errors import BoucleError
 from . import fast, scan
 from .cells import Cell, LoopParams, loop_params
 
-__all__ = ["forward", "backward", "step", "loop_params", "engine_for", "use_engine", "use_threads", "ENGINES",
-           "RecurrentCache"]
+__all__ = [
+    "forward",
+    "backward",
+    "step",
+    "loop_params",
+    "engine_for",
+    "use_engine",
+    "use_threads",
+    "ENGINES",
+    "RecurrentCache",
+]
 
 #: the values of :func:`use_engine`.
 ENGINES = ("auto", "scan", "compiled")
@@ -96,27 +107,40 @@ def engine_for(cell: Cell, dtype: Any) -> str:
         return "scan"
     covered = fast.covers(cell, dtype)
     if forced == "compiled" and not covered:
-        why = "numba is not installed (pip install 'boucle[fast]')" if not fast.AVAILABLE else \
-            "it runs float32/float64 on the NumPy backend"
+        why = (
+            "numba is not installed (pip install 'boucle[fast]')"
+            if not fast.AVAILABLE
+            else "it runs float32/float64 on the NumPy backend"
+        )
         raise BoucleError(f"engine: 'compiled' cannot run {cell} in {np.dtype(dtype).name}: {why}")
     return "compiled" if covered and (forced == "compiled" or fast.ENABLED) else "scan"
 
 
 class RecurrentCache(NamedTuple):
     """What :func:`backward` needs from :func:`forward` (valid for that one backward call)."""
-    engine: str                 # "scan" | "compiled"
+
+    engine: str  # "scan" | "compiled"
     cell: Cell
     p: LoopParams
-    x1: Any                     # (T, B, K) [x ⊙ x_mask, 1], time-major ("scan"; None for "compiled")
-    U: Any                      # (D, G*H), for dx = dA U^T
+    x1: Any  # (T, B, K) [x ⊙ x_mask, 1], time-major ("scan"; None for "compiled")
+    U: Any  # (D, G*H), for dx = dA U^T
     has_bias: bool
-    x_mask: Any                 # (B, D) input-dropout mask, or None
-    loop: Any                   # scan.ScanCache | fast.CompiledCache; None for an empty batch
-    zeros: Any                  # empty batch: {name: shape-and-dtype template} of the gradients; else None
+    x_mask: Any  # (B, D) input-dropout mask, or None
+    loop: Any  # scan.ScanCache | fast.CompiledCache; None for an empty batch
+    zeros: Any  # empty batch: {name: shape-and-dtype template} of the gradients; else None
 
 
-def forward(cell: Cell, params: Mapping[str, Any], x, state0: Sequence, mask=None, reverse: bool = False,
-            x_mask=None, rec_mask=None, training: bool = True) -> tuple[Any, tuple, RecurrentCache]:
+def forward(
+    cell: Cell,
+    params: Mapping[str, Any],
+    x,
+    state0: Sequence,
+    mask=None,
+    reverse: bool = False,
+    x_mask=None,
+    rec_mask=None,
+    training: bool = True,
+) -> tuple[Any, tuple, RecurrentCache]:
     """Run ``cell`` over the sequence ``x``.
 
     Args:
@@ -141,16 +165,16 @@ def forward(cell: Cell, params: Mapping[str, Any], x, state0: Sequence, mask=Non
     p = loop_params(cell, params, rec_mask)
     engine = engine_for(cell, x.dtype)
     K = D + (b is not None)
-    if B == 0:                                          # nothing to run: empty outputs, states as given
+    if B == 0:  # nothing to run: empty outputs, states as given
         zeros = {k: params[k] for k in _LAYER_PARAMS if params.get(k) is not None}
         cache = RecurrentCache(engine, cell, p, xp.empty((T, 0, K), x.dtype), U, b is not None, x_mask, None, zeros)
         return xp.zeros((0, T, H), x.dtype), tuple(s.copy() for s in state0), cache
-    if engine == "compiled":        # the compiled loop takes x as it is (it forms x_t U + b inside its products)
+    if engine == "compiled":  # the compiled loop takes x as it is (it forms x_t U + b inside its products)
         outputs, final, loop = fast.forward(cell, p, x, U, b, state0, mask, reverse, x_mask, keep=training)
         return outputs, final, RecurrentCache(engine, cell, p, None, U, b is not None, x_mask, loop, None)
     # x1 = [x, 1], time-major: x1 [U; b] = x U + b, ONE GEMM for all steps, the gate-major
     # view (T, G, B, H) of its result.
-    x1 = xp.empty((T, B, K), dtype=x.dtype)                                    # (T, B, K)
+    x1 = xp.empty((T, B, K), dtype=x.dtype)  # (T, B, K)
     if x_mask is None:
         x1[..., :D] = x.transpose(1, 0, 2)
     else:
@@ -158,12 +182,12 @@ def forward(cell: Cell, params: Mapping[str, Any], x, state0: Sequence, mask=Non
     Ub = U
     if b is not None:
         x1[..., D] = 1.0
-        Ub = xp.concatenate([U, b[None]], axis=0)                              # (K, G*H)
-    mask_t = None if mask is None else mask.T                                  # (T, B)
+        Ub = xp.concatenate([U, b[None]], axis=0)  # (K, G*H)
+    mask_t = None if mask is None else mask.T  # (T, B)
     xu = (x1.reshape(T * B, K) @ Ub).reshape(T, B, G, H).transpose(0, 2, 1, 3)
     outputs, final, loop = scan.forward(cell.step_forward, p, xu, state0, mask_t, reverse)
     cache = RecurrentCache(engine, cell, p, x1, U, b is not None, x_mask, loop, None)
-    return outputs.transpose(1, 0, 2), final, cache                             # (B, T, H) view
+    return outputs.transpose(1, 0, 2), final, cache  # (B, T, H) view
 
 
 def backward(d_outputs, d_final: Sequence, cache: RecurrentCache) -> tuple[Any, tuple, dict]:
@@ -180,7 +204,7 @@ def backward(d_outputs, d_final: Sequence, cache: RecurrentCache) -> tuple[Any, 
     """
     xp = backend.xp()
     engine, cell, p, x1, U, has_bias, x_mask, loop, zeros = cache
-    if loop is None:                                    # empty batch
+    if loop is None:  # empty batch
         T, _, K = x1.shape
         ds0 = tuple(xp.zeros((0, p.W.shape[0]), x1.dtype) for _ in range(cell.n_states))
         return xp.zeros((0, T, U.shape[0]), x1.dtype), ds0, {k: xp.zeros_like(v) for k, v in zeros.items()}
@@ -188,14 +212,14 @@ def backward(d_outputs, d_final: Sequence, cache: RecurrentCache) -> tuple[Any, 
         return fast.backward(d_outputs, d_final, loop)
     T, B, K = x1.shape
     D = U.shape[0]
-    d_out_t = None if d_outputs is None else xp.asarray(d_outputs).transpose(1, 0, 2)   # (T, B, H)
+    d_out_t = None if d_outputs is None else xp.asarray(d_outputs).transpose(1, 0, 2)  # (T, B, H)
     dxu, ds0, grads = scan.backward(cell.step_backward, p, d_out_t, d_final, loop, cell.param_grads)
-    rows = dxu.transpose(0, 2, 1, 3).reshape(T * B, -1)                        # (T*B, G*H), a view
-    dUb = x1.reshape(T * B, K).T @ rows                                        # [dU; db] = [x, 1]^T dA
+    rows = dxu.transpose(0, 2, 1, 3).reshape(T * B, -1)  # (T*B, G*H), a view
+    dUb = x1.reshape(T * B, K).T @ rows  # [dU; db] = [x, 1]^T dA
     grads["U"] = dUb[:D]
     if has_bias:
         grads["b"] = dUb[D]
-    dx = (rows @ U.T).reshape(T, B, D).transpose(1, 0, 2)                     # (B, T, D) = dA U^T
+    dx = (rows @ U.T).reshape(T, B, D).transpose(1, 0, 2)  # (B, T, D) = dA U^T
     dx = xp.ascontiguousarray(dx if x_mask is None else dx * x_mask[:, None, :])
     return dx, tuple(ds0), grads
 

@@ -36,10 +36,12 @@ after the loop (one GEMM for dW instead of T small ones). The backward pass hand
 the cells a copy of ``p`` with an empty ``memo`` dict, where they may keep arrays
 derived from the parameters for the duration of that one call (a contiguous W^T).
 """
+
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable, NamedTuple, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
 
 from .. import backend
 
@@ -48,15 +50,17 @@ __all__ = ["forward", "backward", "ScanCache"]
 
 class ScanCache(NamedTuple):
     """What :func:`backward` needs from :func:`forward`."""
-    steps: list           # the cells' per-step caches, indexed by t
-    mask: Any             # (T, B, 1) bool, or None
+
+    steps: list  # the cells' per-step caches, indexed by t
+    mask: Any  # (T, B, 1) bool, or None
     reverse: bool
-    states0: list         # (shape, dtype) of each initial state
-    layout: tuple         # (shape, dtype, axis order) of xu: dxu is allocated alike
+    states0: list  # (shape, dtype) of each initial state
+    layout: tuple  # (shape, dtype, axis order) of xu: dxu is allocated alike
 
 
-def forward(step: Callable, p: dict, xu, state0: Sequence, mask=None,
-            reverse: bool = False) -> tuple[Any, tuple, tuple]:
+def forward(
+    step: Callable, p: dict, xu, state0: Sequence, mask=None, reverse: bool = False
+) -> tuple[Any, tuple, tuple]:
     """Run ``step`` over time.
 
     Args:
@@ -77,21 +81,22 @@ def forward(step: Callable, p: dict, xu, state0: Sequence, mask=None,
     B, H = state[0].shape
     outputs = xp.empty((T, B, H), dtype=state[0].dtype)
     caches: list = [None] * T
-    m = None if mask is None else xp.asarray(mask, dtype=bool)[:, :, None]   # (T, B, 1)
-    for t in (range(T - 1, -1, -1) if reverse else range(T)):
+    m = None if mask is None else xp.asarray(mask, dtype=bool)[:, :, None]  # (T, B, 1)
+    for t in range(T - 1, -1, -1) if reverse else range(T):
         new, caches[t] = step(p, xu[t], state)
         if m is None:
             outputs[t] = new[0]
             state = new
-        else:                                   # s_t = m_t s_new + (1 - m_t) s_{t-1};  y_t = m_t h_t
+        else:  # s_t = m_t s_new + (1 - m_t) s_{t-1};  y_t = m_t h_t
             state = tuple(xp.where(m[t], n, s) for n, s in zip(new, state))
             xp.multiply(new[0], m[t], out=outputs[t])
     layout = (xu.shape, xu.dtype, _axis_order(xu))
     return outputs, state, ScanCache(caches, m, reverse, [(s.shape, s.dtype) for s in state0], layout)
 
 
-def backward(step_backward: Callable, p: dict, d_outputs, d_final_state: Sequence,
-             cache: ScanCache, param_grads: Callable) -> tuple[Any, tuple, dict]:
+def backward(
+    step_backward: Callable, p: dict, d_outputs, d_final_state: Sequence, cache: ScanCache, param_grads: Callable
+) -> tuple[Any, tuple, dict]:
     """Backpropagation through time for :func:`forward`.
 
     Args:
@@ -110,20 +115,22 @@ def backward(step_backward: Callable, p: dict, d_outputs, d_final_state: Sequenc
     xp = backend.xp()
     caches, m, reverse, state_meta, (xu_shape, xu_dtype, order) = cache
     T = len(caches)
-    p = dataclasses.replace(p, memo={})         # per-call scratch for the cells (e.g. a contiguous W^T)
+    p = dataclasses.replace(p, memo={})  # per-call scratch for the cells (e.g. a contiguous W^T)
     dxu = xp.empty(tuple(xu_shape[k] for k in order), dtype=xu_dtype).transpose(_inverse(order))
-    ds = [xp.zeros(shape, dtype) if d is None else xp.asarray(d, dtype=dtype)
-          for d, (shape, dtype) in zip(d_final_state, state_meta)]
+    ds = [
+        xp.zeros(shape, dtype) if d is None else xp.asarray(d, dtype=dtype)
+        for d, (shape, dtype) in zip(d_final_state, state_meta)
+    ]
     factors = None
-    for t in (range(T) if reverse else range(T - 1, -1, -1)):   # the forward order, reversed
-        if d_outputs is not None:               # y_t = m_t h_t
+    for t in range(T) if reverse else range(T - 1, -1, -1):  # the forward order, reversed
+        if d_outputs is not None:  # y_t = m_t h_t
             dy = d_outputs[t] if m is None else d_outputs[t] * m[t]
             ds[0] = ds[0] + dy
         d_new = ds if m is None else [d * m[t] for d in ds]
         dxu_t, dprev, f_t = step_backward(p, d_new, caches[t])
         if m is None:
             ds = list(dprev)
-        else:                                   # a padded step passes ds straight to t-1
+        else:  # a padded step passes ds straight to t-1
             ds = [xp.where(m[t], dp, d) for dp, d in zip(dprev, ds)]
         if factors is None:
             factors = [xp.empty((T,) + f.shape, dtype=f.dtype) for f in f_t]

@@ -19,6 +19,7 @@ pairs its mean. With s_o = u_oᵀ v_c, s_k = u_{n_k}ᵀ v_c and σ(−s) = 1 −
 gathered rows; :func:`scatter_rows` adds them into the tables (a word met twice in a batch
 receives both contributions).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -46,8 +47,8 @@ def sgns_forward(v: np.ndarray, u_pos: np.ndarray, u_neg: np.ndarray) -> tuple[f
     Returns:
         ``(J, cache)``: J = mean over the batch of −log σ(s_o) − Σ_k log σ(−s_k).
     """
-    s_pos = np.einsum("bd,bd->b", v, u_pos)                     # (B,)   s_o = u_oᵀ v_c
-    s_neg = np.einsum("bkd,bd->bk", u_neg, v)                   # (B, K) s_k = u_{n_k}ᵀ v_c
+    s_pos = np.einsum("bd,bd->b", v, u_pos)  # (B,)   s_o = u_oᵀ v_c
+    s_neg = np.einsum("bkd,bd->bk", u_neg, v)  # (B, K) s_k = u_{n_k}ᵀ v_c
     loss = np.logaddexp(0.0, -s_pos).sum() + np.logaddexp(0.0, s_neg).sum()
     return float(loss) / len(v), (v, u_pos, u_neg, s_pos, s_neg)
 
@@ -56,11 +57,11 @@ def sgns_backward(cache: tuple) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Gradients of :func:`sgns_forward`'s J: ``(dv (B, D), du_pos (B, D), du_neg (B, K, D))``."""
     v, u_pos, u_neg, s_pos, s_neg = cache
     B = len(v)
-    g_pos = (_sigmoid(s_pos) - 1.0) / B                         # ∂J/∂s_o = (σ(s_o) − 1) / B
-    g_neg = _sigmoid(s_neg) / B                                 # ∂J/∂s_k = σ(s_k) / B
-    dv = g_pos[:, None] * u_pos + np.einsum("bk,bkd->bd", g_neg, u_neg)   # undoes s_o and s_k for v
-    du_pos = g_pos[:, None] * v                                 # undoes s_o = u_oᵀ v_c for u_o
-    du_neg = g_neg[:, :, None] * v[:, None, :]                  # undoes s_k = u_kᵀ v_c for u_k
+    g_pos = (_sigmoid(s_pos) - 1.0) / B  # ∂J/∂s_o = (σ(s_o) − 1) / B
+    g_neg = _sigmoid(s_neg) / B  # ∂J/∂s_k = σ(s_k) / B
+    dv = g_pos[:, None] * u_pos + np.einsum("bk,bkd->bd", g_neg, u_neg)  # undoes s_o and s_k for v
+    du_pos = g_pos[:, None] * v  # undoes s_o = u_oᵀ v_c for u_o
+    du_neg = g_neg[:, :, None] * v[:, None, :]  # undoes s_k = u_kᵀ v_c for u_k
     return dv.astype(v.dtype, copy=False), du_pos.astype(v.dtype, copy=False), du_neg.astype(v.dtype, copy=False)
 
 

@@ -12,6 +12,7 @@ it opens from disk, offline, on a phone or a desktop. What it shows depends on t
   against the truth, memory capacity by delay; convolutional ``Sequential`` models: filters
   and feature maps (:mod:`boucle.report.model_sections`).
 """
+
 from __future__ import annotations
 
 import os
@@ -39,8 +40,15 @@ def _meta(source: str | None) -> dict | None:
         return read_metadata(f.read(), source)
 
 
-def build_report(model: Any, *, source: str | None = None, text: str | None = None, data: dict | None = None,
-                 inputs: list[str] | None = None, seed: int = 0) -> str:
+def build_report(
+    model: Any,
+    *,
+    source: str | None = None,
+    text: str | None = None,
+    data: dict | None = None,
+    inputs: list[str] | None = None,
+    seed: int = 0,
+) -> str:
     """The report's HTML for ``model`` (see the module doc).
 
     Args:

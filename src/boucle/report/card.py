@@ -6,6 +6,7 @@ the fingerprint of the training data, the seed, the versions and BLAS threads of
 project's ``docs/benchmarks.md`` when the source tree is at hand, the measured speed ratio
 of the model's recurrent cell against PyTorch (the row of the same cell, nearest width).
 """
+
 from __future__ import annotations
 
 import math
@@ -28,8 +29,13 @@ __all__ = ["BENCHMARKS", "model_card", "benchmark_ratio", "curves_section", "rea
 
 #: the project's benchmark page (present in a source checkout, e.g. an editable install).
 BENCHMARKS = Path(__file__).resolve().parents[3] / "docs" / "benchmarks.md"
-_CELL_ROWS = {"lstm": "LSTM", "gru": "GRU(reset_after)", "gru_reset_after": "GRU(reset_after)",
-              "gru_simple": "GRU(reset_after)", "rnn": "RNN"}
+_CELL_ROWS = {
+    "lstm": "LSTM",
+    "gru": "GRU(reset_after)",
+    "gru_reset_after": "GRU(reset_after)",
+    "gru_simple": "GRU(reset_after)",
+    "rnn": "RNN",
+}
 
 
 def read_tables(markdown: str) -> list[tuple[str, list[dict]]]:
@@ -45,7 +51,7 @@ def read_tables(markdown: str) -> list[tuple[str, list[dict]]]:
                 cells = [c.strip() for c in lines[i].strip().strip("|").split("|")]
                 row: dict = {}
                 for h, c in zip(head, cells):
-                    row.setdefault(h, c)                   # a repeated column name: its first column
+                    row.setdefault(h, c)  # a repeated column name: its first column
                 rows.append(row)
                 i += 1
             out.append((" ".join(context[-6:]), rows))
@@ -83,9 +89,11 @@ def benchmark_ratio(model: Any, path: Path = BENCHMARKS) -> str:
             continue
         best = min(rows, key=lambda r: (abs(int(r["H"]) - H), abs(int(r["B"]) - (B or 32))))
         note = "" if kind in ("lstm", "gru_reset_after", "rnn") else f" (benchmarked form of the {kind} cell)"
-        return (f"{best['ratio']} = boucle {best['boucle train']} / torch {best['torch train']} per train step "
-                f"({name}, B={best['B']}, H={best['H']}, 1 thread, CPU time{note}; docs/benchmarks.md, "
-                "bench/recurrent.py)")
+        return (
+            f"{best['ratio']} = boucle {best['boucle train']} / torch {best['torch train']} per train step "
+            f"({name}, B={best['B']}, H={best['H']}, 1 thread, CPU time{note}; docs/benchmarks.md, "
+            "bench/recurrent.py)"
+        )
     return f"no {name} row in docs/benchmarks.md"
 
 
@@ -120,28 +128,33 @@ def model_card(model: Any, source: str | None, meta: dict | None) -> Section:
     env = data.get("env") if isinstance(data.get("env"), dict) else {}
     fingerprint = "not recorded"
     if isinstance(data.get("sha256"), str):
-        fingerprint = f"sha256 {data['sha256'][:16]}… of {data.get('corpus', 'the corpus')} " \
-                      f"({data.get('characters', 0):,} characters)"
+        fingerprint = (
+            f"sha256 {data['sha256'][:16]}… of {data.get('corpus', 'the corpus')} "
+            f"({data.get('characters', 0):,} characters)"
+        )
     elif getattr(model, "stream_state", None):
         fingerprint = f"{model.stream_state.get('data', '')}"
     seconds = getattr(model, "train_seconds", None)
     versions = f"report: boucle {__version__}, numpy {np.__version__}, python {platform.python_version()}"
     if env:
-        versions = (f"training: boucle {env.get('boucle')}, numpy {env.get('numpy')}, python {env.get('python')}; "
-                    + versions)
+        versions = (
+            f"training: boucle {env.get('boucle')}, numpy {env.get('numpy')}, python {env.get('python')}; " + versions
+        )
     elif meta and meta.get("boucle_version"):
         versions = f"file written by boucle {meta['boucle_version']}; " + versions
     run = data.get("run") if isinstance(data.get("run"), dict) else {}
-    rows = [("model", esc(f"{type(model).__name__}" + (f" ({source})" if source else ""))),
-            ("architecture", _architecture(model)),
-            ("parameters", f"{_count(model):,}"),
-            ("data", esc(fingerprint)),
-            ("seed", esc(getattr(model, "seed", None))),
-            ("versions", esc(versions)),
-            ("BLAS threads", esc(env.get("threads", "not recorded"))),
-            ("training time", "not recorded" if not seconds else f"{seconds:,.0f} s over {model.step:,} steps"),
-            ("final metrics", _final(getattr(model, "history", None))),
-            ("speed vs PyTorch", esc(benchmark_ratio(model)))]
+    rows = [
+        ("model", esc(f"{type(model).__name__}" + (f" ({source})" if source else ""))),
+        ("architecture", _architecture(model)),
+        ("parameters", f"{_count(model):,}"),
+        ("data", esc(fingerprint)),
+        ("seed", esc(getattr(model, "seed", None))),
+        ("versions", esc(versions)),
+        ("BLAS threads", esc(env.get("threads", "not recorded"))),
+        ("training time", "not recorded" if not seconds else f"{seconds:,.0f} s over {model.step:,} steps"),
+        ("final metrics", _final(getattr(model, "history", None))),
+        ("speed vs PyTorch", esc(benchmark_ratio(model))),
+    ]
     if run:
         rows.insert(4, ("run options", esc(", ".join(f"{k} {v}" for k, v in sorted(run.items())))))
     return Section("card", "Model card", table(rows))
@@ -158,8 +171,11 @@ def curves_section(history: History | None) -> Section | None:
     for key in ("loss", "bpc", "accuracy", "exact_match"):
         series = [(name, x, h[name], name.startswith("val_")) for name in (key, f"val_{key}") if name in h]
         if series:
-            charts.append(line_chart(series, f"{key} (train: epoch means; val: at the epoch end)", xlabel, key,
-                                     points=len(x) < 40))
+            charts.append(
+                line_chart(
+                    series, f"{key} (train: epoch means; val: at the epoch end)", xlabel, key, points=len(x) < 40
+                )
+            )
     lr = np.asarray(history.lr, dtype=float)
     if np.isfinite(lr).any():
         charts.append(line_chart([("learning rate", x, lr)], "learning rate", xlabel, "lr", points=len(x) < 40))

@@ -18,6 +18,7 @@ counts how often each gate is saturated. Here, for a :class:`~boucle.models.char
   cross entropy of the last prediction of a window (seed 002's fading gradient, measured on the
   trained weights by :func:`boucle.diagnostics.state_gradients`).
 """
+
 from __future__ import annotations
 
 import math
@@ -28,12 +29,16 @@ from ..diagnostics.gradflow import state_gradients
 from ..ops import recurrent
 from ..ops.activations import softmax
 
-__all__ = ["trace", "surprisal", "text_features", "track_cells", "gate_saturation", "gradient_over_time",
-           "GATE_NAMES"]
+__all__ = ["trace", "surprisal", "text_features", "track_cells", "gate_saturation", "gradient_over_time", "GATE_NAMES"]
 
 #: the gates each cell kind exposes (block index in the step cache's gate array).
-GATE_NAMES = {"lstm": ("input", "forget", "output"), "gru": ("update", "reset"),
-              "gru_reset_after": ("update", "reset"), "gru_simple": ("update",), "rnn": ()}
+GATE_NAMES = {
+    "lstm": ("input", "forget", "output"),
+    "gru": ("update", "reset"),
+    "gru_reset_after": ("update", "reset"),
+    "gru_simple": ("update",),
+    "rnn": (),
+}
 
 
 def _inputs(model, ids: np.ndarray) -> np.ndarray:
@@ -50,14 +55,14 @@ def trace(model, ids: np.ndarray) -> dict:
     "logits": (T, V)}``.
     """
     ids = np.asarray(ids, dtype=np.int64)
-    x = _inputs(model, ids)                                                     # (T, D)
+    x = _inputs(model, ids)  # (T, D)
     out: dict = {"h": [], "c": [], "gates": []}
     for rnn in model.rnns:
         cell = rnn.cell
         params = {k: v.astype(np.float64) for k, v in rnn.params.items()}
         p = recurrent.loop_params(cell, params)
         G, H = cell.gates, rnn.units
-        xu = x @ params["U"] + params.get("b", 0.0)                             # (T, G·H)
+        xu = x @ params["U"] + params.get("b", 0.0)  # (T, G·H)
         state = tuple(np.zeros((1, H)) for _ in range(cell.n_states))
         hs, cs, gates = [], [], {g: [] for g in GATE_NAMES[cell.kind]}
         for t in range(len(ids)):
@@ -95,7 +100,7 @@ def text_features(text: str) -> dict[str, np.ndarray]:
         ch = text[i]
         span = 1
         if quote is None:
-            if ch == "#":                                              # a comment: no string starts in it
+            if ch == "#":  # a comment: no string starts in it
                 j = text.find("\n", i)
                 span = (n if j < 0 else j) - i
             elif ch in "'\"":
@@ -105,16 +110,16 @@ def text_features(text: str) -> dict[str, np.ndarray]:
             span = 2
         elif text.startswith(quote, i):
             span, quote = len(quote), None
-            inside[i:i + span] = 0.0
-        elif ch == "\n" and len(quote) == 1:                           # an unterminated one-line string ends
+            inside[i : i + span] = 0.0
+        elif ch == "\n" and len(quote) == 1:  # an unterminated one-line string ends
             quote = None
         for k in range(i, min(i + span, n)):
             column[k] = col
             col = 0 if text[k] == "\n" else col + 1
         if quote is not None:
-            inside[i:i + span] = 1.0
+            inside[i : i + span] = 1.0
         i += span
-    for start, end in _lines(text):                                    # a line's indentation, on all of it
+    for start, end in _lines(text):  # a line's indentation, on all of it
         indent[start:end] = len(text[start:end]) - len(text[start:end].lstrip(" "))
     return {"inside a string": inside, "indentation": indent, "position in the line": column}
 
@@ -163,16 +168,16 @@ def gradient_over_time(model, ids: np.ndarray, windows: int = 4, length: int = 6
     ids = np.asarray(ids, dtype=np.int64)
     length = max(2, min(length, len(ids) - 1))
     starts = np.linspace(0, len(ids) - length - 1, windows).astype(int)
-    win = np.stack([ids[s:s + length] for s in starts])                       # (B, T)
-    nxt = ids[starts + length]                                                 # the characters to predict
-    x = _inputs(model, win)                                                    # (B, T, D)
+    win = np.stack([ids[s : s + length] for s in starts])  # (B, T)
+    nxt = ids[starts + length]  # the characters to predict
+    x = _inputs(model, win)  # (B, T, D)
     projection = None
     if len(model.rnns) == 1:
         V = model.dense.params["W"].astype(np.float64)
-        h_T = np.stack([trace(model, w)["h"][0][-1] for w in win])            # (B, H)
+        h_T = np.stack([trace(model, w)["h"][0][-1] for w in win])  # (B, H)
         p = softmax(h_T @ V + model.dense.params["b"])
-        p[np.arange(len(win)), nxt] -= 1.0                                     # ∂E/∂logits
-        projection = p @ V.T                                                   # ∂E/∂h_T
+        p[np.arange(len(win)), nxt] -= 1.0  # ∂E/∂logits
+        projection = p @ V.T  # ∂E/∂h_T
     g = state_gradients(model.rnns[0], x, projection=projection, seed=seed)
     out = {"h": np.linalg.norm(g["h"], axis=-1).mean(axis=0), "exact": projection is not None}
     if "c" in g:

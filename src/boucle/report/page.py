@@ -5,6 +5,7 @@ table of contents, and CSS that reflows from a phone (one column, charts at full
 long text scrolling inside its box) to a desktop. :func:`coloured_text` colours each
 character of a text by a value (surprisal, a cell's activation) with a few CSS classes.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -18,8 +19,19 @@ __all__ = ["Section", "render", "coloured_text", "table", "SEQUENTIAL_SCALE", "D
 #: white -> dark red, 9 steps (surprisal).
 SEQUENTIAL_SCALE = ("#ffffff", "#fff0e0", "#ffdcb8", "#fdc08a", "#fc9a5c", "#f4723d", "#df4a2a", "#bb2a1c", "#8c1410")
 #: blue -> white -> red, 11 steps (activations in [-1, 1]).
-DIVERGING_SCALE = ("#1f4f9a", "#3a6fb8", "#6d98cf", "#a5c2e4", "#d6e4f3", "#ffffff", "#f7d9d2", "#efaea0",
-                   "#e2786a", "#c94639", "#a21b16")
+DIVERGING_SCALE = (
+    "#1f4f9a",
+    "#3a6fb8",
+    "#6d98cf",
+    "#a5c2e4",
+    "#d6e4f3",
+    "#ffffff",
+    "#f7d9d2",
+    "#efaea0",
+    "#e2786a",
+    "#c94639",
+    "#a21b16",
+)
 
 _CSS = """
 :root{--fg:#1d2330;--muted:#5b6475;--line:#d9dde6;--bg:#f6f7fa;--card:#fff;--accent:#0072B2}
@@ -62,6 +74,7 @@ pre.text span{border-radius:2px}pre.text .nl{color:#9aa3b2}
 @dataclass
 class Section:
     """One part of the report: ``id`` (the anchor), ``title``, ``body`` (HTML)."""
+
     id: str
     title: str
     body: str
@@ -81,20 +94,25 @@ def coloured_text(text: str, values: np.ndarray, lo: float, hi: float, scale: tu
     for ch, j in zip(text, k):
         shown = '<b class="nl">↵</b>\n' if ch == "\n" else esc(ch)
         out.append(f'<span class="c{j}">{shown}</span>')
-    return "<pre class=\"text\">" + "".join(out) + "</pre>"
+    return '<pre class="text">' + "".join(out) + "</pre>"
 
 
 def scale_legend(scale: tuple[str, ...], lo: str, hi: str, what: str) -> str:
     """A small colour key: ``lo`` [colours] ``hi`` — ``what``."""
-    return (f'<div class="scale">{esc(lo)} ' + "".join(f'<i style="background:{c}"></i>' for c in scale)
-            + f" {esc(hi)} &nbsp;{esc(what)}</div>")
+    return (
+        f'<div class="scale">{esc(lo)} '
+        + "".join(f'<i style="background:{c}"></i>' for c in scale)
+        + f" {esc(hi)} &nbsp;{esc(what)}</div>"
+    )
 
 
 def _scale_css(name: str, scale: tuple[str, ...]) -> str:
     """One class per colour; white letters on the dark ones (relative luminance < 0.35)."""
+
     def dark(c: str) -> bool:
-        r, g, b = (int(c[k:k + 2], 16) / 255 for k in (1, 3, 5))
+        r, g, b = (int(c[k : k + 2], 16) / 255 for k in (1, 3, 5))
         return 0.2126 * r + 0.7152 * g + 0.0722 * b < 0.35
+
     return "".join(f".{name} .c{j}{{background:{c}{';color:#fff' if dark(c) else ''}}}" for j, c in enumerate(scale))
 
 
@@ -103,8 +121,10 @@ def render(title: str, subtitle: str, sections: list[Section]) -> str:
     css = _CSS + _scale_css("seq", SEQUENTIAL_SCALE) + _scale_css("div", DIVERGING_SCALE)
     nav = "".join(f'<a href="#{s.id}">{esc(s.title)}</a>' for s in sections)
     body = "".join(f'<section id="{s.id}"><h2>{esc(s.title)}</h2>{s.body}</section>' for s in sections)
-    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-            "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
-            f"<title>{esc(title)}</title><style>{css}</style></head><body>"
-            f"<header><h1>{esc(title)}</h1><p>{esc(subtitle)}</p></header><nav>{nav}</nav>"
-            f"<main>{body}</main></body></html>\n")
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{esc(title)}</title><style>{css}</style></head><body>"
+        f"<header><h1>{esc(title)}</h1><p>{esc(subtitle)}</p></header><nav>{nav}</nav>"
+        f"<main>{body}</main></body></html>\n"
+    )

@@ -13,6 +13,7 @@ dimension; only a linear *readout* learns, in closed form (ridge) or online (RLS
 - :func:`plot_raster`, :func:`plot_membrane` -- spiking liquids, drawn (matplotlib);
 - data: :mod:`boucle.data.tasks.timeseries` (Mackey-Glass, NARMA-10, Lorenz).
 """
+
 from ._echo import StateWarning
 from .classify import ESNClassifier, SequenceClassifier
 from .esn import ESN, DeepESN
@@ -24,7 +25,29 @@ from .readout import RLS, Ridge, solve_ridge
 from .reservoir import EchoStateWarning, Reservoir, spectral_radius
 from .spiking import LIFReservoir, SpikeRecord
 
-__all__ = ["Reservoir", "EchoStateWarning", "spectral_radius", "Ridge", "RLS", "solve_ridge", "ESN", "DeepESN",
-           "ESNClassifier", "SequenceClassifier", "StateWarning", "LIFReservoir", "SpikeRecord", "LSM",
-           "LSMClassifier", "IntrinsicPlasticity", "output_kl", "plot_raster", "plot_membrane", "rmse", "nrmse",
-           "rsquare", "memory_capacity", "forecast_horizon"]
+__all__ = [
+    "Reservoir",
+    "EchoStateWarning",
+    "spectral_radius",
+    "Ridge",
+    "RLS",
+    "solve_ridge",
+    "ESN",
+    "DeepESN",
+    "ESNClassifier",
+    "SequenceClassifier",
+    "StateWarning",
+    "LIFReservoir",
+    "SpikeRecord",
+    "LSM",
+    "LSMClassifier",
+    "IntrinsicPlasticity",
+    "output_kl",
+    "plot_raster",
+    "plot_membrane",
+    "rmse",
+    "nrmse",
+    "rsquare",
+    "memory_capacity",
+    "forecast_horizon",
+]

@@ -30,6 +30,7 @@ reservoirpy's nodes always continue; a script ported line by line that calls
 sequence without being told to while the model holds the final state of a call on
 another input.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -38,8 +39,8 @@ from typing import Any
 
 import numpy as np
 
-from ..backend import make_rng
 from .. import allocation
+from ..backend import make_rng
 from ..errors import BoucleError
 from ._sequences import Sequences, check_targets, to_batch
 from .readout import READOUTS, RLS, Ridge
@@ -59,7 +60,9 @@ def _fingerprint(seqs: Sequences) -> str | None:
     """Identity of a single sequence's data (to recognise a replay of the previous call's input)."""
     if seqs.kind != "single":
         return None
-    return f"{seqs.data.shape}:" + hashlib.blake2b(np.ascontiguousarray(seqs.data).tobytes(), digest_size=16).hexdigest()
+    return (
+        f"{seqs.data.shape}:" + hashlib.blake2b(np.ascontiguousarray(seqs.data).tobytes(), digest_size=16).hexdigest()
+    )
 
 
 def _feedback_rng(seed: int | None, stream: int) -> np.random.Generator:
@@ -72,8 +75,7 @@ def _feedback_rng(seed: int | None, stream: int) -> np.random.Generator:
 class _EchoState:
     """Reservoir layers + readout: running, fitting, predicting, generating, model files."""
 
-    def __init__(self, reservoirs: list, readout: Ridge | RLS | None, ridge: float,
-                 input_to_readout: bool) -> None:
+    def __init__(self, reservoirs: list, readout: Ridge | RLS | None, ridge: float, input_to_readout: bool) -> None:
         if readout is None:
             readout = Ridge(ridge)
         if not isinstance(readout, (Ridge, RLS)):
@@ -178,8 +180,11 @@ class _EchoState:
     @property
     def built(self) -> bool:
         """True once fitted (the reservoirs are drawn and the readout has weights)."""
-        return all(r.built for r in self.reservoirs) and self.readout.built and (not self.feedback
-                                                                                or self.W_fb is not None)
+        return (
+            all(r.built for r in self.reservoirs)
+            and self.readout.built
+            and (not self.feedback or self.W_fb is not None)
+        )
 
     @property
     def n_features(self) -> int:
@@ -212,12 +217,19 @@ class _EchoState:
         if L == 1 and not isinstance(initial_state, (list, tuple)):
             return [initial_state]
         if not isinstance(initial_state, (list, tuple)) or len(initial_state) != L:
-            raise BoucleError(f"initial_state: expected a list of {L} arrays (one per layer), "
-                              f"got {type(initial_state).__name__}")
+            raise BoucleError(
+                f"initial_state: expected a list of {L} arrays (one per layer), got {type(initial_state).__name__}"
+            )
         return list(initial_state)
 
-    def _features(self, seqs: Sequences, initial_state: Any = None, with_input: bool = True,
-                  teacher: Sequences | None = None, noise: bool = False) -> tuple[np.ndarray, list]:
+    def _features(
+        self,
+        seqs: Sequences,
+        initial_state: Any = None,
+        with_input: bool = True,
+        teacher: Sequences | None = None,
+        noise: bool = False,
+    ) -> tuple[np.ndarray, list]:
         """Readout features ``(N, T_max, F)`` of a padded batch, and each layer's last states.
 
         With feedback, ``teacher`` (the targets) is fed back one step late (teacher forcing).
@@ -226,8 +238,10 @@ class _EchoState:
         drive = None
         if self.feedback:
             if teacher is None:
-                raise BoucleError(f"{type(self).__name__}: a model with output feedback needs the outputs to feed "
-                                  "back (teacher=) here")
+                raise BoucleError(
+                    f"{type(self).__name__}: a model with output feedback needs the outputs to feed "
+                    "back (teacher=) here"
+                )
             self._build_feedback(teacher.data.shape[2])
             drive = self._teacher_drive(teacher, initial_state, noise)
         feats, lasts, inp = [], [], seqs
@@ -251,8 +265,10 @@ class _EchoState:
         if teacher is None:
             return None
         if not self.feedback:
-            raise BoucleError(f"teacher: only models with output feedback take it (feedback_scaling > 0), "
-                              f"got feedback_scaling={self.feedback_scaling:g}")
+            raise BoucleError(
+                f"teacher: only models with output feedback take it (feedback_scaling > 0), "
+                f"got feedback_scaling={self.feedback_scaling:g}"
+            )
         ys = check_targets(seqs, teacher, "teacher")
         if self.output_dim is not None and ys.data.shape[2] != self.output_dim:
             raise BoucleError(f"teacher: expected {self.output_dim} outputs per step, got {ys.data.shape[2]}")
@@ -268,10 +284,14 @@ class _EchoState:
         if initial_state is not _UNSET:
             return initial_state
         if self._last is not None and seqs.kind == "single" and _fingerprint(seqs) != self._last_key:
-            warnings.warn(f"{type(self).__name__}.{method} starts from the zero state; the final state of the "
-                          "previous call (e.g. the end of fit) is not used. Pass initial_state='last' to continue "
-                          "from it (what reservoirpy does) or initial_state=None to start from zeros without this "
-                          "warning", StateWarning, stacklevel=_user_stacklevel())
+            warnings.warn(
+                f"{type(self).__name__}.{method} starts from the zero state; the final state of the "
+                "previous call (e.g. the end of fit) is not used. Pass initial_state='last' to continue "
+                "from it (what reservoirpy does) or initial_state=None to start from zeros without this "
+                "warning",
+                StateWarning,
+                stacklevel=_user_stacklevel(),
+            )
         return None
 
     def run(self, X: Any, initial_state: Any = None, teacher: Any = None) -> Any:
@@ -283,8 +303,10 @@ class _EchoState:
         ys = self._teacher(seqs, teacher)
         if self.feedback and ys is None:
             if not self.readout.built:
-                raise BoucleError(f"{type(self).__name__}: a model with output feedback runs in closed loop once "
-                                  "fitted; before that, pass teacher= (the outputs to feed back)")
+                raise BoucleError(
+                    f"{type(self).__name__}: a model with output feedback runs in closed loop once "
+                    "fitted; before that, pass teacher= (the outputs to feed back)"
+                )
             return seqs.restore(self._closed_loop(seqs, initial_state)[1])
         F, _ = self._features(seqs, initial_state, with_input=False, teacher=ys)
         return seqs.restore(F)
@@ -293,10 +315,12 @@ class _EchoState:
         if isinstance(warmup, bool) or not isinstance(warmup, (int, np.integer)) or warmup < 0:
             raise BoucleError(f"warmup: expected a non-negative int, got {warmup!r}")
         if warmup >= int(seqs.lengths.min()):
-            raise BoucleError(f"warmup: expected fewer steps than the shortest sequence "
-                              f"({int(seqs.lengths.min())} timesteps), got {warmup}")
+            raise BoucleError(
+                f"warmup: expected fewer steps than the shortest sequence "
+                f"({int(seqs.lengths.min())} timesteps), got {warmup}"
+            )
 
-    def fit(self, X: Any, Y: Any, warmup: int = 0, initial_state: Any = None) -> "_EchoState":
+    def fit(self, X: Any, Y: Any, warmup: int = 0, initial_state: Any = None) -> _EchoState:
         """Run the reservoir(s) on ``X`` and fit the readout on steps ``t >= warmup`` of every sequence.
 
         Ridge: one closed-form solve over all sequences; RLS: one online pass, in order.
@@ -324,7 +348,7 @@ class _EchoState:
         out = np.zeros(F.shape[:2] + (prior.shape[1],))
         i = 0
         for n, L in enumerate(seqs.lengths):
-            out[n, :L] = prior[i:i + L]
+            out[n, :L] = prior[i : i + L]
             i += L
         return seqs.restore(out)
 
@@ -364,8 +388,10 @@ class _EchoState:
             raise BoucleError(f"{type(self).__name__}: not fitted yet (call fit first)")
         n_steps = _check_units(n_steps, "n_steps")
         if self.output_dim != self.input_dim:
-            raise BoucleError(f"generate: predictions are fed back as inputs, so output_dim must equal "
-                              f"input_dim ({self.input_dim}), got {self.output_dim}")
+            raise BoucleError(
+                f"generate: predictions are fed back as inputs, so output_dim must equal "
+                f"input_dim ({self.input_dim}), got {self.output_dim}"
+            )
         seqs = self._inputs(warmup_inputs, "warmup_inputs")
         teacher = None
         if self.feedback:  # the target of step t is the input of step t + 1
@@ -428,8 +454,9 @@ class _EchoState:
     def set_weights(self, weights: dict[str, np.ndarray]) -> None:
         """Set all weights; every name, shape and dtype is checked against the config."""
         if not self.built:
-            raise BoucleError(f"{type(self).__name__}: build the model (fit, or from_config of a fitted model) "
-                              "before set_weights")
+            raise BoucleError(
+                f"{type(self).__name__}: build the model (fit, or from_config of a fitted model) before set_weights"
+            )
         want = set()
         for p, r in zip(self._prefixes(), self.reservoirs):
             want |= set(r.weight_shapes(p))
@@ -444,8 +471,10 @@ class _EchoState:
                 raise BoucleError("weights: missing 'feedback/W_fb'")
             v = np.asarray(weights["feedback/W_fb"])
             if v.shape != self.W_fb.shape or v.dtype != self.W_fb.dtype:
-                raise BoucleError(f"weights: 'feedback/W_fb' should be {self.W_fb.dtype.name}{list(self.W_fb.shape)}, "
-                                  f"got {v.dtype.name}{list(v.shape)}")
+                raise BoucleError(
+                    f"weights: 'feedback/W_fb' should be {self.W_fb.dtype.name}{list(self.W_fb.shape)}, "
+                    f"got {v.dtype.name}{list(v.shape)}"
+                )
         for p, r in zip(self._prefixes(), self.reservoirs):
             r.set_weights(weights, p)
         self.readout.set_weights(weights, "readout")

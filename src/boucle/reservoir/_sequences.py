@@ -13,6 +13,7 @@ of each sequence, so the steps of a sequence never depend on its padding; its
 final state is read at its own last step. :meth:`Sequences.restore` gives results
 back in the caller's form.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -62,8 +63,10 @@ def _as_float(a: Any, name: str, dtype: np.dtype, where: str = "") -> np.ndarray
     try:
         arr = np.asarray(a)
     except ValueError:
-        raise BoucleError(f"{name}: expected a numeric array, got ragged data "
-                          "(pass sequences of different lengths as a list of (T_i, D) arrays)") from None
+        raise BoucleError(
+            f"{name}: expected a numeric array, got ragged data "
+            "(pass sequences of different lengths as a list of (T_i, D) arrays)"
+        ) from None
     if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
         raise BoucleError(f"{name}: expected a numeric array, got dtype {arr.dtype}")
     arr = arr.astype(dtype, copy=False)
@@ -85,15 +88,17 @@ def to_batch(x: Any, name: str = "X", dim: int | None = None, dtype: Any = np.fl
         seqs = [_as_float(s, name, dtype, where=f"[{i}]") for i, s in enumerate(x)]
         for i, s in enumerate(seqs):
             if s.ndim != 2:
-                raise BoucleError(f"{name}: expected every sequence of the list to be (T_i, D), "
-                                  f"got shape {s.shape} at [{i}]")
+                raise BoucleError(
+                    f"{name}: expected every sequence of the list to be (T_i, D), got shape {s.shape} at [{i}]"
+                )
         d0 = seqs[0].shape[1] if dim is None else dim
         for i, s in enumerate(seqs):
             if s.shape[1] != d0:
                 raise BoucleError(f"{name}: expected {d0} features per step, got shape {s.shape} at [{i}]")
             if s.shape[0] == 0:
-                raise BoucleError(f"{name}: expected sequences with at least one timestep, "
-                                  f"got shape {s.shape} at [{i}]")
+                raise BoucleError(
+                    f"{name}: expected sequences with at least one timestep, got shape {s.shape} at [{i}]"
+                )
         lengths = np.array([s.shape[0] for s in seqs])
         data = np.zeros((len(seqs), int(lengths.max()), d0), dtype=dtype)
         for i, s in enumerate(seqs):
@@ -107,11 +112,14 @@ def to_batch(x: Any, name: str = "X", dim: int | None = None, dtype: Any = np.fl
     else:
         raise BoucleError(f"{name}: expected (T, D), (N, T, D) or a list of (T_i, D) arrays, got shape {arr.shape}")
     if arr.shape[0] == 0 or arr.shape[1] == 0:
-        raise BoucleError(f"{name}: expected at least one sequence of at least one timestep, got shape "
-                          f"{arr.shape if kind == 'batch' else arr.shape[1:]}")
+        raise BoucleError(
+            f"{name}: expected at least one sequence of at least one timestep, got shape "
+            f"{arr.shape if kind == 'batch' else arr.shape[1:]}"
+        )
     if dim is not None and arr.shape[2] != dim:
-        raise BoucleError(f"{name}: expected {dim} features per step, got shape "
-                          f"{arr.shape if kind == 'batch' else arr.shape[1:]}")
+        raise BoucleError(
+            f"{name}: expected {dim} features per step, got shape {arr.shape if kind == 'batch' else arr.shape[1:]}"
+        )
     return Sequences(arr, np.full(arr.shape[0], arr.shape[1]), kind)
 
 

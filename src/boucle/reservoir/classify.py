@@ -14,10 +14,12 @@ strings; they are kept (sorted) in ``classes_``. :class:`SequenceClassifier` hol
 the logic for any reservoir; :class:`ESNClassifier` uses tanh reservoirs,
 :class:`~boucle.reservoir.LSMClassifier` a spiking liquid.
 """
+
 from __future__ import annotations
 
 import warnings
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -58,7 +60,7 @@ class SequenceClassifier(_EchoState):
             raise BoucleError(f"labels: expected int or str labels, got dtype {y.dtype}")
         return y
 
-    def fit(self, X: Any, labels: Any, warmup: int = 0, initial_state: Any = None) -> "SequenceClassifier":
+    def fit(self, X: Any, labels: Any, warmup: int = 0, initial_state: Any = None) -> SequenceClassifier:
         """Fit the readout on one-hot targets (last states, or every step ``t >= warmup``)."""
         seqs = self._inputs(X)
         y = self._labels(labels, seqs.n)
@@ -117,13 +119,14 @@ class SequenceClassifier(_EchoState):
         return float((pred == y).mean())
 
     @classmethod
-    def from_config(cls, cfg: dict) -> "SequenceClassifier":
+    def from_config(cls, cfg: dict) -> SequenceClassifier:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", EchoStateWarning)
             return cls(**cfg)
 
     def generate(self, *args: Any, **kwargs: Any) -> Any:
         raise BoucleError(f"{type(self).__name__}: generate is for forecasting models (ESN, DeepESN, LSM)")
+
 
 @register("model")
 class ESNClassifier(SequenceClassifier):
@@ -137,17 +140,36 @@ class ESNClassifier(SequenceClassifier):
     fractions), ``score(X, labels) -> accuracy``.
     """
 
-    def __init__(self, units: int | Sequence[int] = 100, mode: str = "last", spectral_radius: float = 0.9,
-                 leak_rate: float = 1.0, input_scaling: float | Sequence[float] = 1.0, bias_scaling: float = 0.0,
-                 connectivity: float = 0.1, input_connectivity: float = 0.1, activation: str = "tanh",
-                 ridge: float = 1e-6, input_to_readout: bool = False, seed: int | None = None,
-                 dtype: Any = "float64", input_dim: int | None = None,
-                 classes: Sequence[Any] | None = None) -> None:
+    def __init__(
+        self,
+        units: int | Sequence[int] = 100,
+        mode: str = "last",
+        spectral_radius: float = 0.9,
+        leak_rate: float = 1.0,
+        input_scaling: float | Sequence[float] = 1.0,
+        bias_scaling: float = 0.0,
+        connectivity: float = 0.1,
+        input_connectivity: float = 0.1,
+        activation: str = "tanh",
+        ridge: float = 1e-6,
+        input_to_readout: bool = False,
+        seed: int | None = None,
+        dtype: Any = "float64",
+        input_dim: int | None = None,
+        classes: Sequence[Any] | None = None,
+    ) -> None:
         if mode not in _MODES:
             raise BoucleError(f"mode: expected one of {_MODES}, got {mode!r}")
-        kw = dict(spectral_radius=spectral_radius, leak_rate=leak_rate, input_scaling=input_scaling,
-                  bias_scaling=bias_scaling, connectivity=connectivity, input_connectivity=input_connectivity,
-                  activation=activation, dtype=dtype)
+        kw = dict(
+            spectral_radius=spectral_radius,
+            leak_rate=leak_rate,
+            input_scaling=input_scaling,
+            bias_scaling=bias_scaling,
+            connectivity=connectivity,
+            input_connectivity=input_connectivity,
+            activation=activation,
+            dtype=dtype,
+        )
         if isinstance(units, (list, tuple)):  # stacked reservoirs, built (and seeded) as DeepESN builds them
             deep = DeepESN(list(units), seed=seed, input_dim=input_dim, **kw)
             reservoirs = deep.reservoirs
@@ -157,13 +179,29 @@ class ESNClassifier(SequenceClassifier):
             per_layer = {}
         super().__init__(reservoirs, Ridge(ridge), ridge, input_to_readout)
         self._init_classifier(mode, ridge, classes)
-        self._config = {"units": list(units) if isinstance(units, (list, tuple)) else int(units), "mode": mode,
-                        **{k: v for k, v in reservoirs[0].get_config().items()
-                           if k in ("spectral_radius", "leak_rate", "input_scaling", "bias_scaling",
-                                    "connectivity", "input_connectivity", "activation", "dtype")},
-                        **per_layer, "ridge": float(ridge), "input_to_readout": self.input_to_readout,
-                        "seed": None if seed is None else int(seed)}
+        self._config = {
+            "units": list(units) if isinstance(units, (list, tuple)) else int(units),
+            "mode": mode,
+            **{
+                k: v
+                for k, v in reservoirs[0].get_config().items()
+                if k
+                in (
+                    "spectral_radius",
+                    "leak_rate",
+                    "input_scaling",
+                    "bias_scaling",
+                    "connectivity",
+                    "input_connectivity",
+                    "activation",
+                    "dtype",
+                )
+            },
+            **per_layer,
+            "ridge": float(ridge),
+            "input_to_readout": self.input_to_readout,
+            "seed": None if seed is None else int(seed),
+        }
 
     def get_config(self) -> dict:
         return {**self._config, "input_dim": self.input_dim, "classes": self.classes_}
-

@@ -26,9 +26,11 @@ components; ``reservoir_<l>/...`` per layer of a DeepESN), ``feedback/W_fb`` (wi
 output feedback), ``readout/W_out``, ``readout/b_out`` (and ``readout/P`` for RLS,
 to resume online learning).
 """
+
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -76,16 +78,39 @@ class ESN(_EchoState):
         y_pred = esn.predict(x_test, initial_state="last")
     """
 
-    def __init__(self, units: int = 100, spectral_radius: float = 0.9, leak_rate: float = 1.0,
-                 input_scaling: float | Sequence[float] = 1.0, bias_scaling: float = 0.0,
-                 connectivity: float = 0.1, input_connectivity: float = 0.1, activation: str = "tanh",
-                 ridge: float = 1e-6, readout: Ridge | RLS | None = None, input_to_readout: bool = False,
-                 feedback_scaling: float = 0.0, feedback_connectivity: float = 0.1, feedback_noise: float = 0.0,
-                 seed: int | None = None, dtype: Any = "float64", input_dim: int | None = None) -> None:
-        res = Reservoir(units, spectral_radius=spectral_radius, leak_rate=leak_rate, input_scaling=input_scaling,
-                        bias_scaling=bias_scaling, connectivity=connectivity,
-                        input_connectivity=input_connectivity, activation=activation, seed=seed, dtype=dtype,
-                        input_dim=input_dim)
+    def __init__(
+        self,
+        units: int = 100,
+        spectral_radius: float = 0.9,
+        leak_rate: float = 1.0,
+        input_scaling: float | Sequence[float] = 1.0,
+        bias_scaling: float = 0.0,
+        connectivity: float = 0.1,
+        input_connectivity: float = 0.1,
+        activation: str = "tanh",
+        ridge: float = 1e-6,
+        readout: Ridge | RLS | None = None,
+        input_to_readout: bool = False,
+        feedback_scaling: float = 0.0,
+        feedback_connectivity: float = 0.1,
+        feedback_noise: float = 0.0,
+        seed: int | None = None,
+        dtype: Any = "float64",
+        input_dim: int | None = None,
+    ) -> None:
+        res = Reservoir(
+            units,
+            spectral_radius=spectral_radius,
+            leak_rate=leak_rate,
+            input_scaling=input_scaling,
+            bias_scaling=bias_scaling,
+            connectivity=connectivity,
+            input_connectivity=input_connectivity,
+            activation=activation,
+            seed=seed,
+            dtype=dtype,
+            input_dim=input_dim,
+        )
         super().__init__([res], readout, ridge, input_to_readout)
         self._init_feedback(feedback_scaling, feedback_connectivity, feedback_noise, res.seed)
         self.ridge = float(ridge)
@@ -95,9 +120,15 @@ class ESN(_EchoState):
         return self.reservoirs[0]
 
     def get_config(self) -> dict:
-        return {**self.reservoir.get_config(), "ridge": self.ridge, "readout": self._readout_config(),
-                "input_to_readout": self.input_to_readout, "feedback_scaling": self.feedback_scaling,
-                "feedback_connectivity": self.feedback_connectivity, "feedback_noise": self.feedback_noise}
+        return {
+            **self.reservoir.get_config(),
+            "ridge": self.ridge,
+            "readout": self._readout_config(),
+            "input_to_readout": self.input_to_readout,
+            "feedback_scaling": self.feedback_scaling,
+            "feedback_connectivity": self.feedback_connectivity,
+            "feedback_noise": self.feedback_noise,
+        }
 
     def __repr__(self) -> str:
         return f"ESN({self.reservoir!r}, readout={type(self.readout).__name__})"
@@ -122,13 +153,26 @@ class DeepESN(_EchoState):
     own seed, derived from ``seed`` and ``l``.
     """
 
-    def __init__(self, units: int | Sequence[int] = (100, 100), layers: int | None = None,
-                 spectral_radius: float | Sequence[float] = 0.9, leak_rate: float | Sequence[float] = 1.0,
-                 input_scaling: float | Sequence[float] = 1.0, inter_scaling: float = 1.0,
-                 bias_scaling: float = 0.0, connectivity: float = 0.1, input_connectivity: float = 0.1,
-                 inter_connectivity: float = 0.1, activation: str = "tanh", ridge: float = 1e-6,
-                 readout: Ridge | RLS | None = None, input_to_readout: bool = False, seed: int | None = None,
-                 dtype: Any = "float64", input_dim: int | None = None) -> None:
+    def __init__(
+        self,
+        units: int | Sequence[int] = (100, 100),
+        layers: int | None = None,
+        spectral_radius: float | Sequence[float] = 0.9,
+        leak_rate: float | Sequence[float] = 1.0,
+        input_scaling: float | Sequence[float] = 1.0,
+        inter_scaling: float = 1.0,
+        bias_scaling: float = 0.0,
+        connectivity: float = 0.1,
+        input_connectivity: float = 0.1,
+        inter_connectivity: float = 0.1,
+        activation: str = "tanh",
+        ridge: float = 1e-6,
+        readout: Ridge | RLS | None = None,
+        input_to_readout: bool = False,
+        seed: int | None = None,
+        dtype: Any = "float64",
+        input_dim: int | None = None,
+    ) -> None:
         if isinstance(units, (list, tuple)):
             if layers is not None and layers != len(units):
                 raise BoucleError(f"layers: expected {len(units)} to match units={list(units)}, got {layers!r}")
@@ -145,22 +189,38 @@ class DeepESN(_EchoState):
         res = []
         for l in range(L):
             first = l == 0
-            res.append(Reservoir(units_l[l], spectral_radius=sr_l[l], leak_rate=lr_l[l],
-                                 input_scaling=input_scaling if first else inter_scaling,
-                                 bias_scaling=bias_scaling,
-                                 connectivity=connectivity,
-                                 input_connectivity=input_connectivity if first else inter_connectivity,
-                                 activation=activation, seed=_layer_seed(seed, l), dtype=dtype,
-                                 input_dim=(input_dim if first else units_l[l - 1]) if input_dim is not None
-                                 else None))
+            res.append(
+                Reservoir(
+                    units_l[l],
+                    spectral_radius=sr_l[l],
+                    leak_rate=lr_l[l],
+                    input_scaling=input_scaling if first else inter_scaling,
+                    bias_scaling=bias_scaling,
+                    connectivity=connectivity,
+                    input_connectivity=input_connectivity if first else inter_connectivity,
+                    activation=activation,
+                    seed=_layer_seed(seed, l),
+                    dtype=dtype,
+                    input_dim=(input_dim if first else units_l[l - 1]) if input_dim is not None else None,
+                )
+            )
         super().__init__(res, readout, ridge, input_to_readout)
-        self._config = {"units": units_l, "spectral_radius": [r.spectral_radius for r in res],
-                        "leak_rate": [r.leak_rate for r in res], "input_scaling": res[0].input_scaling,
-                        "inter_scaling": float(inter_scaling), "bias_scaling": res[0].bias_scaling,
-                        "connectivity": res[0].connectivity, "input_connectivity": res[0].input_connectivity,
-                        "inter_connectivity": float(inter_connectivity), "activation": activation,
-                        "ridge": float(ridge), "input_to_readout": self.input_to_readout,
-                        "seed": None if seed is None else int(seed), "dtype": res[0].dtype.name}
+        self._config = {
+            "units": units_l,
+            "spectral_radius": [r.spectral_radius for r in res],
+            "leak_rate": [r.leak_rate for r in res],
+            "input_scaling": res[0].input_scaling,
+            "inter_scaling": float(inter_scaling),
+            "bias_scaling": res[0].bias_scaling,
+            "connectivity": res[0].connectivity,
+            "input_connectivity": res[0].input_connectivity,
+            "inter_connectivity": float(inter_connectivity),
+            "activation": activation,
+            "ridge": float(ridge),
+            "input_to_readout": self.input_to_readout,
+            "seed": None if seed is None else int(seed),
+            "dtype": res[0].dtype.name,
+        }
 
     def get_config(self) -> dict:
         return {**self._config, "readout": self._readout_config(), "input_dim": self.input_dim}

@@ -14,10 +14,12 @@ Everything else is the echo state network's interface: ``fit(X, Y, warmup)``,
 ``boucle.load`` (tensors ``reservoir/W_in``, ``reservoir/W/{data,indices,indptr}``,
 ``reservoir/positions``, ``readout/...``). :class:`LSMClassifier` labels whole sequences.
 """
+
 from __future__ import annotations
 
 import inspect
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from ..errors import BoucleError
 from ..registry import register
@@ -58,9 +60,16 @@ class LSM(_EchoState):
         y_pred = lsm.predict(x_test, initial_state="last")
     """
 
-    def __init__(self, units: int = 135, ridge: float = 1e-6, readout: Ridge | RLS | None = None,
-                 input_to_readout: bool = False, seed: int | None = None, input_dim: int | None = None,
-                 **liquid: Any) -> None:
+    def __init__(
+        self,
+        units: int = 135,
+        ridge: float = 1e-6,
+        readout: Ridge | RLS | None = None,
+        input_to_readout: bool = False,
+        seed: int | None = None,
+        input_dim: int | None = None,
+        **liquid: Any,
+    ) -> None:
         super().__init__([_liquid(units, seed, input_dim, liquid)], readout, ridge, input_to_readout)
         self.ridge = float(ridge)
 
@@ -69,8 +78,12 @@ class LSM(_EchoState):
         return self.reservoirs[0]
 
     def get_config(self) -> dict:
-        return {**self.liquid.get_config(), "ridge": self.ridge, "readout": self._readout_config(),
-                "input_to_readout": self.input_to_readout}
+        return {
+            **self.liquid.get_config(),
+            "ridge": self.ridge,
+            "readout": self._readout_config(),
+            "input_to_readout": self.input_to_readout,
+        }
 
     def __repr__(self) -> str:
         return f"LSM({self.liquid!r}, readout={type(self.readout).__name__})"
@@ -84,9 +97,17 @@ class LSMClassifier(SequenceClassifier):
     ``fit(X, labels, warmup=0)``, ``predict(X) -> labels (N,)``, ``decision_function``, ``score``.
     """
 
-    def __init__(self, units: int = 135, mode: str = "last", ridge: float = 1e-6, input_to_readout: bool = False,
-                 seed: int | None = None, input_dim: int | None = None, classes: Sequence[Any] | None = None,
-                 **liquid: Any) -> None:
+    def __init__(
+        self,
+        units: int = 135,
+        mode: str = "last",
+        ridge: float = 1e-6,
+        input_to_readout: bool = False,
+        seed: int | None = None,
+        input_dim: int | None = None,
+        classes: Sequence[Any] | None = None,
+        **liquid: Any,
+    ) -> None:
         super().__init__([_liquid(units, seed, input_dim, liquid)], Ridge(ridge), ridge, input_to_readout)
         self._init_classifier(mode, ridge, classes)
         self.ridge = float(ridge)
@@ -96,8 +117,13 @@ class LSMClassifier(SequenceClassifier):
         return self.reservoirs[0]
 
     def get_config(self) -> dict:
-        return {**self.liquid.get_config(), "mode": self.mode, "ridge": self.ridge,
-                "input_to_readout": self.input_to_readout, "classes": self.classes_}
+        return {
+            **self.liquid.get_config(),
+            "mode": self.mode,
+            "ridge": self.ridge,
+            "input_to_readout": self.input_to_readout,
+            "classes": self.classes_,
+        }
 
     def __repr__(self) -> str:
         return f"LSMClassifier({self.liquid!r}, mode={self.mode!r})"

@@ -26,6 +26,7 @@ before the error of one step, normalised, first exceeds a threshold::
 ``scale`` defaults to ``std(y_true)``; pass the whole series' standard deviation when
 ``y_true`` is a short segment.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -80,9 +81,16 @@ def rsquare(y_true: Any, y_pred: Any) -> float:
     return 1.0 - float(np.sum((t - p) ** 2)) / ss_tot
 
 
-def memory_capacity(model: Any, k_max: int | None = None, n_steps: int | None = None, ridge: float = 1e-8,
-                    warmup: int = 100, test_fraction: float = 0.3, seed: Any = None,
-                    as_list: bool = False) -> float | np.ndarray:
+def memory_capacity(
+    model: Any,
+    k_max: int | None = None,
+    n_steps: int | None = None,
+    ridge: float = 1e-8,
+    warmup: int = 100,
+    test_fraction: float = 0.3,
+    seed: Any = None,
+    as_list: bool = False,
+) -> float | np.ndarray:
     """Jaeger's short-term memory capacity of a reservoir (see the module docstring).
 
     Args:
@@ -109,20 +117,21 @@ def memory_capacity(model: Any, k_max: int | None = None, n_steps: int | None = 
     start = max(warmup, k_max)
     n_test = int(round((n_steps - start) * test_fraction))
     if n_steps - start - n_test < 2 or n_test < 2:
-        raise BoucleError(f"n_steps: expected more than warmup + k_max = {start} plus room for training and "
-                          f"test steps, got {n_steps}")
+        raise BoucleError(
+            f"n_steps: expected more than warmup + k_max = {start} plus room for training and test steps, got {n_steps}"
+        )
     u = make_rng(seed).uniform(-0.8, 0.8, size=(n_steps, 1))
     states = np.asarray(model.run(u), dtype=np.float64)[start:]  # (n, H)
     # targets: column k-1 is u(t - k)
-    lags = np.stack([u[start - k: n_steps - k, 0] for k in range(1, k_max + 1)], axis=1)  # (n, k_max)
+    lags = np.stack([u[start - k : n_steps - k, 0] for k in range(1, k_max + 1)], axis=1)  # (n, k_max)
     n_train = states.shape[0] - n_test
     W, b = solve_ridge(states[:n_train], lags[:n_train], ridge)
     pred = states[n_train:] @ W + b
     target = lags[n_train:]
     pc, tc = pred - pred.mean(axis=0), target - target.mean(axis=0)
-    denom = np.sqrt((pc ** 2).sum(axis=0) * (tc ** 2).sum(axis=0))
+    denom = np.sqrt((pc**2).sum(axis=0) * (tc**2).sum(axis=0))
     corr = np.divide((pc * tc).sum(axis=0), denom, out=np.zeros(k_max), where=denom > 0)
-    mc = corr ** 2
+    mc = corr**2
     return mc if as_list else float(mc.sum())
 
 
@@ -136,8 +145,11 @@ def forecast_horizon(y_true: Any, y_pred: Any, threshold: float = 0.1, scale: fl
         t, p = t[:, None], p[:, None]
     if t.ndim != 2:
         raise BoucleError(f"y_true: expected (T,) or (T, O), got shape {t.shape}")
-    if isinstance(threshold, bool) or not isinstance(threshold, (int, float, np.integer, np.floating)) \
-            or not threshold > 0:
+    if (
+        isinstance(threshold, bool)
+        or not isinstance(threshold, (int, float, np.integer, np.floating))
+        or not threshold > 0
+    ):
         raise BoucleError(f"threshold: expected a positive number, got {threshold!r}")
     if scale is None:
         scale = float(np.std(t))

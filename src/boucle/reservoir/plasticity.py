@@ -27,6 +27,7 @@ adapted weights, with ``a`` starting again at 1.
 IP is unsupervised and comes *before* the readout is fitted:
 ``IntrinsicPlasticity(...).fit(esn, x_train)``, then ``esn.fit(x_train, y_train)``.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -85,8 +86,9 @@ class IntrinsicPlasticity:
     (per layer, the :func:`output_kl` of the outputs of each epoch, as they were produced).
     """
 
-    def __init__(self, mu: float = 0.0, sigma: float = 0.2, learning_rate: float = 5e-4, epochs: int = 1,
-                 warmup: int = 0) -> None:
+    def __init__(
+        self, mu: float = 0.0, sigma: float = 0.2, learning_rate: float = 5e-4, epochs: int = 1, warmup: int = 0
+    ) -> None:
         if isinstance(mu, bool) or not isinstance(mu, (int, float, np.integer, np.floating)) or not np.isfinite(mu):
             raise BoucleError(f"mu: expected a finite number, got {mu!r}")
         self.mu = float(mu)
@@ -105,12 +107,15 @@ class IntrinsicPlasticity:
             return "gaussian"
         if res.activation == "sigmoid":
             if self.mu <= 0 or self.mu >= 1:
-                raise BoucleError(f"mu: a sigmoid reservoir's exponential target needs a mean in (0, 1), got {self.mu!r}")
+                raise BoucleError(
+                    f"mu: a sigmoid reservoir's exponential target needs a mean in (0, 1), got {self.mu!r}"
+                )
             return "exponential"
-        raise BoucleError(f"activation: intrinsic plasticity needs a 'tanh' or 'sigmoid' reservoir, "
-                          f"got {res.activation!r}")
+        raise BoucleError(
+            f"activation: intrinsic plasticity needs a 'tanh' or 'sigmoid' reservoir, got {res.activation!r}"
+        )
 
-    def fit(self, model: Any, X: Any) -> "IntrinsicPlasticity":
+    def fit(self, model: Any, X: Any) -> IntrinsicPlasticity:
         """Adapt ``model`` in place: a :class:`Reservoir`, or every layer of an ESN / DeepESN in turn.
 
         ``X``: ``(T, D)``, ``(N, T, D)`` or a list of ``(T_i, D)``. Layer ``l`` adapts on
@@ -120,14 +125,18 @@ class IntrinsicPlasticity:
         if not all(isinstance(r, Reservoir) for r in layers):
             raise BoucleError(f"model: intrinsic plasticity needs tanh/sigmoid reservoirs, got {type(model).__name__}")
         if getattr(model, "feedback", False):
-            raise BoucleError("model: intrinsic plasticity runs on the input alone; a reservoir with output feedback "
-                              "is driven by its outputs too (adapt it before adding feedback)")
+            raise BoucleError(
+                "model: intrinsic plasticity runs on the input alone; a reservoir with output feedback "
+                "is driven by its outputs too (adapt it before adding feedback)"
+            )
         for res in layers:
             self._rule(res)
         seqs = to_batch(X, "X", dim=layers[0].input_dim, dtype=layers[0].dtype)
         if self.warmup >= int(seqs.lengths.min()):
-            raise BoucleError(f"warmup: expected fewer steps than the shortest sequence "
-                              f"({int(seqs.lengths.min())} timesteps), got {self.warmup}")
+            raise BoucleError(
+                f"warmup: expected fewer steps than the shortest sequence "
+                f"({int(seqs.lengths.min())} timesteps), got {self.warmup}"
+            )
         self.gain_, self.bias_, self.kl_ = [], [], []
         for res in layers:
             if not res.built:
@@ -142,7 +151,7 @@ class IntrinsicPlasticity:
         u, lengths = seqs.data, seqs.lengths
         N, T, D = u.shape
         H, alpha = res.units, res.leak_rate
-        mu, s2, eta = self.mu, self.sigma ** 2, self.learning_rate
+        mu, s2, eta = self.mu, self.sigma**2, self.learning_rate
         f = np.tanh if target == "gaussian" else expit
         P = (u.reshape(N * T, D) @ res.W_in.astype(np.float64)).reshape(N, T, H)  # input part of z, all steps
         WT = res.W.T.tocsr().astype(np.float64)
@@ -159,20 +168,19 @@ class IntrinsicPlasticity:
                 if live.any():
                     yl, zl = y[live], z[live]
                     if target == "gaussian":
-                        db = -eta * (-mu / s2 + yl / s2 * (2.0 * s2 + 1.0 - yl ** 2 + mu * yl))
+                        db = -eta * (-mu / s2 + yl / s2 * (2.0 * s2 + 1.0 - yl**2 + mu * yl))
                     else:
-                        db = eta * (1.0 - (2.0 + 1.0 / mu) * yl + yl ** 2 / mu)
+                        db = eta * (1.0 - (2.0 + 1.0 / mu) * yl + yl**2 / mu)
                     da = eta / a + db * zl
                     b += db.mean(axis=0)
                     a += da.mean(axis=0)
                 x = (1.0 - alpha) * x + alpha * y if alpha != 1.0 else y
-            valid = np.concatenate([outs[i, self.warmup:L] for i, L in enumerate(lengths)], axis=0)
+            valid = np.concatenate([outs[i, self.warmup : L] for i, L in enumerate(lengths)], axis=0)
             kls.append(output_kl(valid, mu, self.sigma, target))
         # fold the gain into the weights: f(a (u W_in + x W) + b) = f(u W_in' + x W' + b)
         W = res.W.copy()
         W.data = W.data * a[W.indices]  # CSR of W: column j scaled by a_j
-        res._set((res.W_in * a).astype(res.dtype), b.astype(res.dtype), W.data.astype(res.dtype), W.indices,
-                 W.indptr)
+        res._set((res.W_in * a).astype(res.dtype), b.astype(res.dtype), W.data.astype(res.dtype), W.indices, W.indptr)
         self.gain_.append(a)
         self.bias_.append(b)
         self.kl_.append(kls)

@@ -4,10 +4,11 @@ Both take the :class:`~boucle.reservoir.SpikeRecord` returned by
 ``LIFReservoir.run(X, record=[...])`` and need matplotlib (the ``plot`` extra,
 imported only here, when a plot is drawn).
 """
+
 from __future__ import annotations
 
 import os
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -39,8 +40,9 @@ def _save(fig, path: str | os.PathLike) -> str:
 
 def _check(record: SpikeRecord) -> None:
     if not isinstance(record, SpikeRecord):
-        raise BoucleError(f"record: expected a SpikeRecord (LIFReservoir.run(X, record=[...])), "
-                          f"got {type(record).__name__}")
+        raise BoucleError(
+            f"record: expected a SpikeRecord (LIFReservoir.run(X, record=[...])), got {type(record).__name__}"
+        )
 
 
 def plot_raster(record: SpikeRecord, path: str | os.PathLike, title: str | None = None) -> str:
@@ -49,10 +51,24 @@ def plot_raster(record: SpikeRecord, path: str | os.PathLike, title: str | None 
     fig = _figure((9.0, 4.0))
     ax = fig.subplots()
     exc = record.spike_neurons < record.n_excitatory
-    ax.scatter(record.spike_times[exc], record.spike_neurons[exc], s=1.5, c="tab:blue", marker=".",
-               label="excitatory", linewidths=0)
-    ax.scatter(record.spike_times[~exc], record.spike_neurons[~exc], s=1.5, c="tab:red", marker=".",
-               label="inhibitory", linewidths=0)
+    ax.scatter(
+        record.spike_times[exc],
+        record.spike_neurons[exc],
+        s=1.5,
+        c="tab:blue",
+        marker=".",
+        label="excitatory",
+        linewidths=0,
+    )
+    ax.scatter(
+        record.spike_times[~exc],
+        record.spike_neurons[~exc],
+        s=1.5,
+        c="tab:red",
+        marker=".",
+        label="inhibitory",
+        linewidths=0,
+    )
     ax.axhline(record.n_excitatory - 0.5, color="0.6", lw=0.5)
     ax.set_xlim(0.0, record.times[-1] if record.times.size else 1.0)
     ax.set_ylim(-0.5, record.units - 0.5)
@@ -65,8 +81,9 @@ def plot_raster(record: SpikeRecord, path: str | os.PathLike, title: str | None 
     return _save(fig, path)
 
 
-def plot_membrane(record: SpikeRecord, path: str | os.PathLike, neurons: Sequence[int] | None = None,
-                  title: str | None = None) -> str:
+def plot_membrane(
+    record: SpikeRecord, path: str | os.PathLike, neurons: Sequence[int] | None = None, title: str | None = None
+) -> str:
     """Membrane potential of recorded neurons against time, threshold dashed, spikes drawn as vertical strokes."""
     _check(record)
     rec = list(record.neurons)

@@ -25,6 +25,7 @@ every sequence (the reservoir's transient) before learning.
   With ``lam = 1`` after n samples ``W`` equals the ridge solution
   ``(Z^T Z + alpha I)^{-1} Z^T Y`` exactly (here the bias row is penalised too).
 """
+
 from __future__ import annotations
 
 import math
@@ -55,22 +56,30 @@ def _pos_solve(G: np.ndarray, R: np.ndarray, ridge: float, n: int, F: int) -> np
         try:
             X = scipy.linalg.solve(G, R, assume_a="pos", overwrite_a=True, check_finite=False)
         except (np.linalg.LinAlgError, ValueError):
-            raise BoucleError(f"ridge: the readout's normal equations are singular (ridge={ridge:g}, {n} samples, "
-                              f"{F} features); use a larger ridge, e.g. ridge={hint}") from None
+            raise BoucleError(
+                f"ridge: the readout's normal equations are singular (ridge={ridge:g}, {n} samples, "
+                f"{F} features); use a larger ridge, e.g. ridge={hint}"
+            ) from None
     ill = [w for w in caught if issubclass(w.category, scipy.linalg.LinAlgWarning)]
     for w in caught:
         if w not in ill:
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     if ill:
         if ridge == 0.0:
-            raise BoucleError(f"ridge: the readout's normal equations are singular to working precision (ridge=0, "
-                              f"{n} samples, {F} features); use ridge > 0, e.g. ridge={hint}")
-        warnings.warn(f"ridge={ridge:g}: the readout's normal equations are ill-conditioned; "
-                      f"a larger ridge (e.g. {hint}) is safer", scipy.linalg.LinAlgWarning,
-                      stacklevel=_user_stacklevel())
+            raise BoucleError(
+                f"ridge: the readout's normal equations are singular to working precision (ridge=0, "
+                f"{n} samples, {F} features); use ridge > 0, e.g. ridge={hint}"
+            )
+        warnings.warn(
+            f"ridge={ridge:g}: the readout's normal equations are ill-conditioned; "
+            f"a larger ridge (e.g. {hint}) is safer",
+            scipy.linalg.LinAlgWarning,
+            stacklevel=_user_stacklevel(),
+        )
     if not np.isfinite(X).all():
-        raise BoucleError(f"ridge: the readout's solution is not finite (ridge={ridge:g}); use a larger ridge, "
-                          f"e.g. ridge={hint}")
+        raise BoucleError(
+            f"ridge: the readout's solution is not finite (ridge={ridge:g}); use a larger ridge, e.g. ridge={hint}"
+        )
     return X
 
 
@@ -120,8 +129,9 @@ class _Linear:
             raise BoucleError(f"warmup: expected a non-negative int, got {warmup!r}")
         shortest = int(xs.lengths.min())
         if warmup >= shortest:
-            raise BoucleError(f"warmup: expected fewer steps than the shortest sequence ({shortest} timesteps), "
-                              f"got {warmup}")
+            raise BoucleError(
+                f"warmup: expected fewer steps than the shortest sequence ({shortest} timesteps), got {warmup}"
+            )
         return xs.valid_rows(xs.data, warmup), ys.valid_rows(ys.data, warmup)
 
     def predict(self, S: Any) -> Any:
@@ -169,11 +179,16 @@ class Ridge(_Linear):
         fit_bias: learn an unpenalised bias ``b_out``.
     """
 
-    def __init__(self, ridge: float = 1e-6, fit_bias: bool = True, input_dim: int | None = None,
-                 output_dim: int | None = None) -> None:
+    def __init__(
+        self, ridge: float = 1e-6, fit_bias: bool = True, input_dim: int | None = None, output_dim: int | None = None
+    ) -> None:
         super().__init__(fit_bias)
-        if isinstance(ridge, bool) or not isinstance(ridge, (int, float, np.floating, np.integer)) \
-                or not np.isfinite(ridge) or ridge < 0:
+        if (
+            isinstance(ridge, bool)
+            or not isinstance(ridge, (int, float, np.floating, np.integer))
+            or not np.isfinite(ridge)
+            or ridge < 0
+        ):
             raise BoucleError(f"ridge: expected a non-negative finite number, got {ridge!r}")
         self.ridge = float(ridge)
         self.input_dim, self.output_dim = input_dim, output_dim
@@ -181,7 +196,7 @@ class Ridge(_Linear):
             self.W_out = allocation.zeros((input_dim, output_dim), np.float64, "readout weight")
             self.b_out = allocation.zeros((output_dim,), np.float64, "readout weight")
 
-    def fit(self, S: Any, Y: Any, warmup: int = 0) -> "Ridge":
+    def fit(self, S: Any, Y: Any, warmup: int = 0) -> Ridge:
         """Fit ``W_out, b_out`` on all valid steps (``t >= warmup``) of all sequences at once."""
         s, y = self._data(S, Y, warmup)
         self.W_out, self.b_out = solve_ridge(s, y, self.ridge, self.fit_bias)
@@ -192,7 +207,7 @@ class Ridge(_Linear):
         return {"ridge": self.ridge, "fit_bias": self.fit_bias, **self._dims_config()}
 
     @classmethod
-    def from_config(cls, cfg: dict) -> "Ridge":
+    def from_config(cls, cfg: dict) -> Ridge:
         return cls(**cfg)
 
 
@@ -205,14 +220,27 @@ class RLS(_Linear):
         fit_bias: learn ``b_out`` (as a constant feature 1).
     """
 
-    def __init__(self, alpha: float = 1e-6, forgetting: float = 1.0, fit_bias: bool = True,
-                 input_dim: int | None = None, output_dim: int | None = None) -> None:
+    def __init__(
+        self,
+        alpha: float = 1e-6,
+        forgetting: float = 1.0,
+        fit_bias: bool = True,
+        input_dim: int | None = None,
+        output_dim: int | None = None,
+    ) -> None:
         super().__init__(fit_bias)
-        if isinstance(alpha, bool) or not isinstance(alpha, (int, float, np.floating, np.integer)) \
-                or not np.isfinite(alpha) or alpha <= 0:
+        if (
+            isinstance(alpha, bool)
+            or not isinstance(alpha, (int, float, np.floating, np.integer))
+            or not np.isfinite(alpha)
+            or alpha <= 0
+        ):
             raise BoucleError(f"alpha: expected a positive finite number, got {alpha!r}")
-        if isinstance(forgetting, bool) or not isinstance(forgetting, (int, float, np.floating, np.integer)) \
-                or not 0 < forgetting <= 1:
+        if (
+            isinstance(forgetting, bool)
+            or not isinstance(forgetting, (int, float, np.floating, np.integer))
+            or not 0 < forgetting <= 1
+        ):
             raise BoucleError(f"forgetting: expected a number in (0, 1], got {forgetting!r}")
         self.alpha, self.forgetting = float(alpha), float(forgetting)
         self.P: np.ndarray | None = None
@@ -226,7 +254,7 @@ class RLS(_Linear):
         self.input_dim, self.output_dim = int(input_dim), int(output_dim)
         self.W_out = allocation.zeros((input_dim, output_dim), np.float64, "readout weight")
         self.b_out = allocation.zeros((output_dim,), np.float64, "readout weight")
-        self.P = allocation.zeros((F, F), np.float64, "readout state")   # bounded by a model file's budget
+        self.P = allocation.zeros((F, F), np.float64, "readout state")  # bounded by a model file's budget
         if not allocation.is_placeholder(self.P):
             self.P[np.diag_indices(F)] = 1.0 / self.alpha
 
@@ -241,8 +269,10 @@ class RLS(_Linear):
         if not self.built:
             self.reset(S.shape[1], Y.shape[1])
         if S.shape[1] != self.input_dim or Y.shape[1] != self.output_dim:
-            raise BoucleError(f"S: expected ({self.input_dim}, {self.output_dim}) feature/target sizes, "
-                              f"got {S.shape[1]} and {Y.shape[1]}")
+            raise BoucleError(
+                f"S: expected ({self.input_dim}, {self.output_dim}) feature/target sizes, "
+                f"got {S.shape[1]} and {Y.shape[1]}"
+            )
         Z = np.hstack([S, np.ones((S.shape[0], 1))]) if self.fit_bias else S
         W = np.vstack([self.W_out, self.b_out[None]]) if self.fit_bias else self.W_out.copy()
         P, lam = self.P, self.forgetting
@@ -262,7 +292,7 @@ class RLS(_Linear):
         self.W_out, self.b_out = (W[:-1], W[-1]) if self.fit_bias else (W, np.zeros(self.output_dim))
         return prior
 
-    def fit(self, S: Any, Y: Any, warmup: int = 0) -> "RLS":
+    def fit(self, S: Any, Y: Any, warmup: int = 0) -> RLS:
         """Reset, then one online pass over the valid steps of every sequence, in order."""
         s, y = self._data(S, Y, warmup)
         self.reset(s.shape[1], y.shape[1])
@@ -274,11 +304,10 @@ class RLS(_Linear):
         return {**super()._shapes(), "P": (F, F)}
 
     def get_config(self) -> dict:
-        return {"alpha": self.alpha, "forgetting": self.forgetting, "fit_bias": self.fit_bias,
-                **self._dims_config()}
+        return {"alpha": self.alpha, "forgetting": self.forgetting, "fit_bias": self.fit_bias, **self._dims_config()}
 
     @classmethod
-    def from_config(cls, cfg: dict) -> "RLS":
+    def from_config(cls, cfg: dict) -> RLS:
         return cls(**cfg)
 
 

@@ -33,18 +33,20 @@ Speed: the input projection ``u_t W_in + b`` of all steps is one GEMM before the
 loop; only the sparse recurrent product stays in the loop, and several sequences
 run together (one sparse mat-mat product per step).
 """
+
 from __future__ import annotations
 
 import os
 import sys
 import warnings
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import scipy.linalg
 import scipy.sparse as sp
-from scipy.special import expit
 from scipy.sparse.linalg import ArpackNoConvergence, eigs
+from scipy.special import expit
 
 from .. import allocation
 from ..backend import make_rng
@@ -52,7 +54,8 @@ from ..errors import BoucleError
 from ._sequences import Sequences, to_batch
 
 try:  # scipy's CSR kernels, called directly: y += A @ x without temporaries or dispatch
-    from scipy.sparse._sparsetools import csr_matvec as _csr_matvec, csr_matvecs as _csr_matvecs
+    from scipy.sparse._sparsetools import csr_matvec as _csr_matvec
+    from scipy.sparse._sparsetools import csr_matvecs as _csr_matvecs
 except ImportError:  # pragma: no cover - other scipy layouts fall back to the public API
     _csr_matvec = _csr_matvecs = None
 
@@ -113,30 +116,39 @@ def spectral_radius(W: Any, seed: Any = 0) -> float:
     W = sp.csr_array(W, dtype=np.float64)
     v0 = make_rng(seed).standard_normal(n)
     k, ncv = 4, min(n - 1, 80)
-    for attempt in range(3):
+    for _attempt in range(3):
         try:
-            vals = eigs(W, k=k, which="LM", ncv=ncv, tol=1e-10, v0=v0, maxiter=50 * n,
-                        return_eigenvectors=False)
+            vals = eigs(W, k=k, which="LM", ncv=ncv, tol=1e-10, v0=v0, maxiter=50 * n, return_eigenvectors=False)
             return float(np.abs(vals).max())
         except ArpackNoConvergence:
             ncv = min(n - 1, 2 * ncv)
-    raise BoucleError(f"W: ARPACK did not converge on the spectral radius of a {n}x{n} matrix; "
-                      "try another seed or a denser connectivity")
+    raise BoucleError(
+        f"W: ARPACK did not converge on the spectral radius of a {n}x{n} matrix; "
+        "try another seed or a denser connectivity"
+    )
 
 
 def _check_fraction(value: Any, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)) \
-            or not 0.0 < float(value) <= 1.0:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float, np.floating, np.integer))
+        or not 0.0 < float(value) <= 1.0
+    ):
         raise BoucleError(f"{name}: expected a number in (0, 1], got {value!r}")
     return float(value)
 
 
 def _check_nonneg(value: Any, name: str, positive: bool = False) -> float:
-    ok = not isinstance(value, bool) and isinstance(value, (int, float, np.floating, np.integer)) \
-        and np.isfinite(value) and (value > 0 if positive else value >= 0)
+    ok = (
+        not isinstance(value, bool)
+        and isinstance(value, (int, float, np.floating, np.integer))
+        and np.isfinite(value)
+        and (value > 0 if positive else value >= 0)
+    )
     if not ok:
-        raise BoucleError(f"{name}: expected a {'positive' if positive else 'non-negative'} finite number, "
-                          f"got {value!r}")
+        raise BoucleError(
+            f"{name}: expected a {'positive' if positive else 'non-negative'} finite number, got {value!r}"
+        )
     return float(value)
 
 
@@ -171,13 +183,22 @@ class Reservoir:
         input_dim: build at once for ``D`` features (else on the first call).
     """
 
-    def __init__(self, units: int, spectral_radius: float = 0.9, leak_rate: float = 1.0,
-                 input_scaling: float | Sequence[float] = 1.0, bias_scaling: float = 0.0,
-                 connectivity: float = 0.1, input_connectivity: float = 0.1, activation: str = "tanh",
-                 seed: int | np.random.Generator | None = None, dtype: Any = "float64",
-                 input_dim: int | None = None) -> None:
+    def __init__(
+        self,
+        units: int,
+        spectral_radius: float = 0.9,
+        leak_rate: float = 1.0,
+        input_scaling: float | Sequence[float] = 1.0,
+        bias_scaling: float = 0.0,
+        connectivity: float = 0.1,
+        input_connectivity: float = 0.1,
+        activation: str = "tanh",
+        seed: int | np.random.Generator | None = None,
+        dtype: Any = "float64",
+        input_dim: int | None = None,
+    ) -> None:
         self.units = _check_units(units)
-        allocation.count_layer("Reservoir")          # bounded while a model file is read
+        allocation.count_layer("Reservoir")  # bounded while a model file is read
         self.spectral_radius = _check_nonneg(spectral_radius, "spectral_radius", positive=True)
         self.leak_rate = _check_fraction(leak_rate, "leak_rate")
         if np.ndim(input_scaling) == 0:
@@ -206,10 +227,13 @@ class Reservoir:
         self.W: sp.csr_array | None = None
         self._WT: sp.csr_array | None = None  # W transposed, CSR: x @ W = W.T @ x, one CSR kernel
         if self.spectral_radius >= 1.0:
-            warnings.warn(f"spectral_radius={self.spectral_radius:g} >= 1: the reservoir may lack the echo "
-                          "state property (its state need not forget the initial condition, it may stay "
-                          "chaotic); below 1 it usually holds, and driving inputs often keep it above 1",
-                          EchoStateWarning, stacklevel=_user_stacklevel())
+            warnings.warn(
+                f"spectral_radius={self.spectral_radius:g} >= 1: the reservoir may lack the echo "
+                "state property (its state need not forget the initial condition, it may stay "
+                "chaotic); below 1 it usually holds, and driving inputs often keep it above 1",
+                EchoStateWarning,
+                stacklevel=_user_stacklevel(),
+            )
         if input_dim is not None:
             self.build(_check_units(input_dim, "input_dim"))
 
@@ -230,9 +254,11 @@ class Reservoir:
         """Draw ``W``, ``W_in`` and ``b`` for ``input_dim`` input features (same seed: same weights)."""
         input_dim = _check_units(input_dim, "input_dim")
         if isinstance(self.input_scaling, list) and len(self.input_scaling) != input_dim:
-            raise BoucleError(f"input_scaling: expected 1 or {input_dim} values (one per input feature), "
-                              f"got {len(self.input_scaling)}")
-        if allocation.active() is not None:          # a model file is read: its weights follow, nothing drawn
+            raise BoucleError(
+                f"input_scaling: expected 1 or {input_dim} values (one per input feature), "
+                f"got {len(self.input_scaling)}"
+            )
+        if allocation.active() is not None:  # a model file is read: its weights follow, nothing drawn
             self._reserve(input_dim)
             return
         H, dt = self.units, self.dtype
@@ -248,8 +274,10 @@ class Reservoir:
         W = sp.csr_array((vals, (pos % H).astype(idt), indptr), shape=(H, H))
         rho = spectral_radius(W, seed=w_rng)
         if rho < 1e-12:
-            raise BoucleError(f"connectivity: the drawn {H}x{H} recurrent matrix ({nnz} non-zeros) has spectral "
-                              f"radius 0 and cannot be rescaled; raise connectivity above {self.connectivity:g}")
+            raise BoucleError(
+                f"connectivity: the drawn {H}x{H} recurrent matrix ({nnz} non-zeros) has spectral "
+                f"radius 0 and cannot be rescaled; raise connectivity above {self.connectivity:g}"
+            )
         W.data *= self.spectral_radius / rho
         # W_in: sparse +-1 entries times the input scaling (per input feature)
         k = self._input_nnz(input_dim)
@@ -264,9 +292,11 @@ class Reservoir:
         """While a model file is read (:mod:`boucle.allocation`): charge the weights the config declares to
         the file's budget — no draw, no eigen-solve — and, past the shapes-only check, make them zeros."""
         self.input_dim = input_dim
-        w = {k.split("/", 1)[1]: allocation.zeros(s, d, "reservoir weight") for k, (s, d) in self.weight_shapes().items()}
+        w = {
+            k.split("/", 1)[1]: allocation.zeros(s, d, "reservoir weight") for k, (s, d) in self.weight_shapes().items()
+        }
         if allocation.active().placeholders:
-            return                                   # shapes only: weight_shapes() is all that is asked
+            return  # shapes only: weight_shapes() is all that is asked
         w["W/indptr"][-1] = self.nnz
         self._set(w["W_in"], w["b"], w["W/data"], w["W/indices"], w["W/indptr"])
 
@@ -280,14 +310,22 @@ class Reservoir:
         self._WT = WT
 
     def get_config(self) -> dict:
-        return {"units": self.units, "spectral_radius": self.spectral_radius, "leak_rate": self.leak_rate,
-                "input_scaling": self.input_scaling, "bias_scaling": self.bias_scaling,
-                "connectivity": self.connectivity, "input_connectivity": self.input_connectivity,
-                "activation": self.activation, "seed": self.seed, "dtype": self.dtype.name,
-                "input_dim": self.input_dim}
+        return {
+            "units": self.units,
+            "spectral_radius": self.spectral_radius,
+            "leak_rate": self.leak_rate,
+            "input_scaling": self.input_scaling,
+            "bias_scaling": self.bias_scaling,
+            "connectivity": self.connectivity,
+            "input_connectivity": self.input_connectivity,
+            "activation": self.activation,
+            "seed": self.seed,
+            "dtype": self.dtype.name,
+            "input_dim": self.input_dim,
+        }
 
     @classmethod
-    def from_config(cls, cfg: dict) -> "Reservoir":
+    def from_config(cls, cfg: dict) -> Reservoir:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", EchoStateWarning)  # warned when the model was made
             return cls(**cfg)
@@ -295,16 +333,25 @@ class Reservoir:
     def weight_shapes(self, prefix: str = "reservoir") -> dict[str, tuple[tuple[int, ...], np.dtype]]:
         H, D, nnz = self.units, self.input_dim, self.nnz
         idt = _index_dtype(nnz, H)
-        return {f"{prefix}/W_in": ((D, H), self.dtype), f"{prefix}/b": ((H,), self.dtype),
-                f"{prefix}/W/data": ((nnz,), self.dtype), f"{prefix}/W/indices": ((nnz,), idt),
-                f"{prefix}/W/indptr": ((H + 1,), idt)}
+        return {
+            f"{prefix}/W_in": ((D, H), self.dtype),
+            f"{prefix}/b": ((H,), self.dtype),
+            f"{prefix}/W/data": ((nnz,), self.dtype),
+            f"{prefix}/W/indices": ((nnz,), idt),
+            f"{prefix}/W/indptr": ((H + 1,), idt),
+        }
 
     def get_weights(self, prefix: str = "reservoir") -> dict[str, np.ndarray]:
         """``W_in``, ``b`` and ``W`` as its CSR components ``W/data``, ``W/indices``, ``W/indptr``."""
         if not self.built:
             raise BoucleError("reservoir: not built yet (run it on data or call build(input_dim))")
-        return {f"{prefix}/W_in": self.W_in, f"{prefix}/b": self.b, f"{prefix}/W/data": self.W.data,
-                f"{prefix}/W/indices": self.W.indices, f"{prefix}/W/indptr": self.W.indptr}
+        return {
+            f"{prefix}/W_in": self.W_in,
+            f"{prefix}/b": self.b,
+            f"{prefix}/W/data": self.W.data,
+            f"{prefix}/W/indices": self.W.indices,
+            f"{prefix}/W/indptr": self.W.indptr,
+        }
 
     def set_weights(self, weights: dict[str, np.ndarray], prefix: str = "reservoir") -> None:
         if self.input_dim is None:
@@ -315,11 +362,16 @@ class Reservoir:
                 raise BoucleError(f"weights: missing {k!r}")
             v = np.asarray(weights[k])
             if v.shape != shape or v.dtype != dtype:
-                raise BoucleError(f"weights: {k!r} should be {np.dtype(dtype).name}{list(shape)}, "
-                                  f"got {v.dtype.name}{list(v.shape)}")
+                raise BoucleError(
+                    f"weights: {k!r} should be {np.dtype(dtype).name}{list(shape)}, got {v.dtype.name}{list(v.shape)}"
+                )
         indptr, indices = np.asarray(weights[f"{prefix}/W/indptr"]), np.asarray(weights[f"{prefix}/W/indices"])
-        if indptr[0] != 0 or indptr[-1] != self.nnz or (np.diff(indptr) < 0).any() \
-                or (indices.size and (indices.min() < 0 or indices.max() >= self.units)):
+        if (
+            indptr[0] != 0
+            or indptr[-1] != self.nnz
+            or (np.diff(indptr) < 0).any()
+            or (indices.size and (indices.min() < 0 or indices.max() >= self.units))
+        ):
             raise BoucleError(f"weights: {prefix}/W is not a valid {self.units}x{self.units} CSR matrix")
         g = {k: np.array(weights[k]) for k in want}
         self._set(g[f"{prefix}/W_in"], g[f"{prefix}/b"], g[f"{prefix}/W/data"], indices.copy(), indptr.copy())
@@ -400,8 +452,9 @@ class Reservoir:
         self.last_state = last[0] if seqs.kind == "single" else last
         return seqs.restore(states)
 
-    def run_batch(self, seqs: Sequences, h0: Any = None,
-                  drive: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def run_batch(
+        self, seqs: Sequences, h0: Any = None, drive: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """States ``(N, T_max, H)`` and last states ``(N, H)`` of a padded batch (no copy of the input)."""
         self._ensure_built(seqs.data.shape[2])
         if seqs.data.shape[2] != self.input_dim:
@@ -409,12 +462,14 @@ class Reservoir:
         states = self.forward(seqs.data, self._initial(h0, seqs.n), drive)
         return states, states[np.arange(seqs.n), seqs.lengths - 1]
 
-    def step(self, u: np.ndarray, state: np.ndarray,
-             drive: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """One step for a closed loop: ``u (N, D)``, ``state (N, H)`` -> readout features and new state, both ``(N, H)``."""
+    def step(self, u: np.ndarray, state: np.ndarray, drive: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """One step for a closed loop: ``u (N, D)``, ``state (N, H)`` -> readout features and new state,
+        both ``(N, H)``."""
         x = self.forward(u[:, None, :], state, None if drive is None else drive[:, None, :])[:, 0]
         return x, x
 
     def __repr__(self) -> str:
-        return (f"Reservoir(units={self.units}, spectral_radius={self.spectral_radius:g}, "
-                f"leak_rate={self.leak_rate:g}, connectivity={self.connectivity:g}, seed={self.seed})")
+        return (
+            f"Reservoir(units={self.units}, spectral_radius={self.spectral_radius:g}, "
+            f"leak_rate={self.leak_rate:g}, connectivity={self.connectivity:g}, seed={self.seed})"
+        )

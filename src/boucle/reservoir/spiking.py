@@ -47,17 +47,19 @@ sequences (state arrays ``(H, N)``; the recurrent input is two in-place CSR prod
 cost ``nnz x N``). State (``last_state``, ``initial_state``): ``(N, 5H)`` packed as
 ``[V, I_e, I_i, refractory steps left, r]``; the zero state is ``V = V_reset``, the rest 0.
 """
+
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 
-from ..backend import make_rng
 from .. import allocation
+from ..backend import make_rng
 from ..errors import BoucleError
 from ._sequences import Sequences, to_batch
 from .reservoir import _check_fraction, _check_units, _csr_matvecs, _index_dtype
@@ -89,8 +91,11 @@ class SpikeRecord:
 
 
 def _number(value: Any, name: str, low: float | None = None, strict: bool = True) -> float:
-    ok = not isinstance(value, bool) and isinstance(value, (int, float, np.integer, np.floating)) \
+    ok = (
+        not isinstance(value, bool)
+        and isinstance(value, (int, float, np.integer, np.floating))
         and math.isfinite(value)
+    )
     if ok and low is not None:
         ok = value > low if strict else value >= low
     if not ok:
@@ -143,22 +148,45 @@ class LIFReservoir:
 
     dtype = np.dtype(np.float64)
 
-    def __init__(self, units: int = 135, grid: Sequence[int] | None = None, inhibitory: float = 0.2,
-                 tau_m: float = 30.0, resistance: float = 1.0, v_rest: float = 0.0, v_threshold: float = 15.0,
-                 v_reset: float = 13.5, refractory: float | Sequence[float] = (3.0, 2.0),
-                 tau_syn: float | Sequence[float] = (3.0, 6.0), background: float = 13.5, noise: float = 0.0,
-                 connection_prob: Sequence[float] = (0.3, 0.2, 0.4, 0.1), connection_length: float = 2.0,
-                 weights: Sequence[float] = (6.0, 12.0, 3.8, 3.8), input_coding: str = "current",
-                 input_scaling: float = 20.0, input_connectivity: float = 0.3, max_rate: float = 200.0,
-                 dt: float = 0.5, input_duration: float = 10.0, tau_readout: float = 30.0,
-                 seed: int | None = None, input_dim: int | None = None, nnz: int | None = None) -> None:
+    def __init__(
+        self,
+        units: int = 135,
+        grid: Sequence[int] | None = None,
+        inhibitory: float = 0.2,
+        tau_m: float = 30.0,
+        resistance: float = 1.0,
+        v_rest: float = 0.0,
+        v_threshold: float = 15.0,
+        v_reset: float = 13.5,
+        refractory: float | Sequence[float] = (3.0, 2.0),
+        tau_syn: float | Sequence[float] = (3.0, 6.0),
+        background: float = 13.5,
+        noise: float = 0.0,
+        connection_prob: Sequence[float] = (0.3, 0.2, 0.4, 0.1),
+        connection_length: float = 2.0,
+        weights: Sequence[float] = (6.0, 12.0, 3.8, 3.8),
+        input_coding: str = "current",
+        input_scaling: float = 20.0,
+        input_connectivity: float = 0.3,
+        max_rate: float = 200.0,
+        dt: float = 0.5,
+        input_duration: float = 10.0,
+        tau_readout: float = 30.0,
+        seed: int | None = None,
+        input_dim: int | None = None,
+        nnz: int | None = None,
+    ) -> None:
         self.units = H = _check_units(units)
-        allocation.count_layer("LIFReservoir")       # bounded while a model file is read
+        allocation.count_layer("LIFReservoir")  # bounded while a model file is read
         if grid is None:
             n = max(1, math.ceil(H ** (1 / 3) - 1e-9))
             grid = (n, n, max(1, math.ceil(H / (n * n))))
-        if np.ndim(grid) != 1 or len(grid) != 3 or any(isinstance(g, bool) or not isinstance(g, (int, np.integer))
-                                                       or g <= 0 for g in grid) or int(np.prod(grid)) < H:
+        if (
+            np.ndim(grid) != 1
+            or len(grid) != 3
+            or any(isinstance(g, bool) or not isinstance(g, (int, np.integer)) or g <= 0 for g in grid)
+            or int(np.prod(grid)) < H
+        ):
             raise BoucleError(f"grid: expected 3 positive ints with product >= units={H}, got {grid!r}")
         self.grid = [int(g) for g in grid]
         self.inhibitory = _number(inhibitory, "inhibitory", 0.0, strict=False)
@@ -177,8 +205,9 @@ class LIFReservoir:
             self.background: float | list[float] = _number(background, "background")
         else:
             if len(background) != 2 or _number(background[0], "background") > _number(background[1], "background"):
-                raise BoucleError(f"background: expected a number or a range (low, high) with low <= high, "
-                                  f"got {background!r}")
+                raise BoucleError(
+                    f"background: expected a number or a range (low, high) with low <= high, got {background!r}"
+                )
             self.background = [float(background[0]), float(background[1])]
         self.noise = _number(noise, "noise", 0.0, strict=False)
         self.connection_prob = _quad(connection_prob, "connection_prob", high=1.0)
@@ -197,15 +226,18 @@ class LIFReservoir:
             raise BoucleError(f"input_duration: expected a multiple of dt={self.dt:g} ms, got {input_duration!r}")
         self.steps_per_input = int(round(k))
         if self.max_rate * self.dt > 1000.0:
-            raise BoucleError(f"max_rate: expected at most one spike per step (<= {1000.0 / self.dt:g} Hz at "
-                              f"dt={self.dt:g} ms), got {max_rate!r}")
+            raise BoucleError(
+                f"max_rate: expected at most one spike per step (<= {1000.0 / self.dt:g} Hz at "
+                f"dt={self.dt:g} ms), got {max_rate!r}"
+            )
         self.tau_readout = _number(tau_readout, "tau_readout", 0.0)
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
             raise BoucleError(f"seed: expected a non-negative int or None, got {seed!r}")
         self.seed = None if seed is None else int(seed)
         self.n_excitatory = H - int(round(self.inhibitory * H))
-        self._sim_rng = make_rng(None) if seed is None else np.random.default_rng(
-            np.random.SeedSequence([self.seed, 0x5E]))
+        self._sim_rng = (
+            make_rng(None) if seed is None else np.random.default_rng(np.random.SeedSequence([self.seed, 0x5E]))
+        )
         self.input_dim: int | None = None
         self.W: sp.csr_array | None = None
         self.W_in: np.ndarray | None = None
@@ -214,7 +246,7 @@ class LIFReservoir:
         self.last_state: np.ndarray | None = None
         self._declared_nnz: int | None = None
         budget = allocation.active()
-        if budget is None or not budget.placeholders:   # (a shapes-only build of a model file needs no constants)
+        if budget is None or not budget.placeholders:  # (a shapes-only build of a model file needs no constants)
             self._propagators()
         if input_dim is not None:
             input_dim = _check_units(input_dim, "input_dim")
@@ -223,20 +255,23 @@ class LIFReservoir:
             else:  # shapes from a saved config; set_weights fills them (charged to a file's budget)
                 self._declared_nnz = _check_units(nnz, "nnz") if nnz else 0
                 self.input_dim = input_dim
-                w = {k.split("/", 1)[1]: allocation.zeros(shape, dt_, "liquid weight")
-                     for k, (shape, dt_) in self.weight_shapes().items()}
+                w = {
+                    k.split("/", 1)[1]: allocation.zeros(shape, dt_, "liquid weight")
+                    for k, (shape, dt_) in self.weight_shapes().items()
+                }
                 if budget is None or not budget.placeholders:
                     w["W/indptr"][-1] = self._declared_nnz
-                    self._set(w["W_in"], w["W/data"], w["W/indices"], w["W/indptr"], w["positions"],
-                              w["background"])
+                    self._set(w["W_in"], w["W/data"], w["W/indices"], w["W/indptr"], w["positions"], w["background"])
 
     # ------------------------------------------------------------------ constants
     def _propagators(self) -> None:
         dt, tm, R = self.dt, self.tau_m, self.resistance
         self.P22 = math.exp(-dt / tm)
         self.P11 = tuple(math.exp(-dt / ts) for ts in self.tau_syn)
-        self.P21 = tuple(R * dt / tm * self.P22 if abs(ts - tm) < 1e-12 * tm
-                         else R * ts / (ts - tm) * (p11 - self.P22) for ts, p11 in zip(self.tau_syn, self.P11))
+        self.P21 = tuple(
+            R * dt / tm * self.P22 if abs(ts - tm) < 1e-12 * tm else R * ts / (ts - tm) * (p11 - self.P22)
+            for ts, p11 in zip(self.tau_syn, self.P11)
+        )
         self.decay_readout = math.exp(-dt / self.tau_readout)
         He, H = self.n_excitatory, self.units
         self._nref = np.empty((H, 1), dtype=np.int32)  # refractory steps per neuron (its type)
@@ -274,7 +309,7 @@ class LIFReservoir:
             r1 = min(H, r0 + _BLOCK)
             pre_type = (~exc[r0:r1]).astype(int)
             d2 = ((positions[r0:r1, None, :] - positions[None, :, :]) ** 2).sum(-1)  # (B, H)
-            prob = C[pre_type[:, None], post_type[None, :]] * np.exp(-d2 / self.connection_length ** 2)
+            prob = C[pre_type[:, None], post_type[None, :]] * np.exp(-d2 / self.connection_length**2)
             prob[np.arange(r1 - r0), np.arange(r0, r1)] = 0.0  # no self-connection
             r, c = np.nonzero(w_rng.random(prob.shape) < prob)
             mean = A[pre_type[r], post_type[c]]
@@ -299,8 +334,15 @@ class LIFReservoir:
         idt = _index_dtype(max(W.nnz, 1), H)
         self._set(W_in.reshape(input_dim, H), W.data, W.indices.astype(idt), W.indptr.astype(idt), positions, i_b)
 
-    def _set(self, W_in: np.ndarray, data: np.ndarray, indices: np.ndarray, indptr: np.ndarray,
-             positions: np.ndarray, i_b: np.ndarray) -> None:
+    def _set(
+        self,
+        W_in: np.ndarray,
+        data: np.ndarray,
+        indices: np.ndarray,
+        indptr: np.ndarray,
+        positions: np.ndarray,
+        i_b: np.ndarray,
+    ) -> None:
         H, He = self.units, self.n_excitatory
         self.input_dim = W_in.shape[0]
         self.W_in = np.ascontiguousarray(W_in, dtype=np.float64)
@@ -316,31 +358,59 @@ class LIFReservoir:
         return T
 
     def get_config(self) -> dict:
-        return {"units": self.units, "grid": list(self.grid), "inhibitory": self.inhibitory, "tau_m": self.tau_m,
-                "resistance": self.resistance, "v_rest": self.v_rest, "v_threshold": self.v_threshold,
-                "v_reset": self.v_reset, "refractory": list(self.refractory), "tau_syn": list(self.tau_syn),
-                "background": self.background, "noise": self.noise, "connection_prob": list(self.connection_prob),
-                "connection_length": self.connection_length, "weights": list(self.weights),
-                "input_coding": self.input_coding, "input_scaling": self.input_scaling,
-                "input_connectivity": self.input_connectivity, "max_rate": self.max_rate, "dt": self.dt,
-                "input_duration": self.input_duration, "tau_readout": self.tau_readout, "seed": self.seed,
-                "input_dim": self.input_dim, "nnz": self.nnz}
+        return {
+            "units": self.units,
+            "grid": list(self.grid),
+            "inhibitory": self.inhibitory,
+            "tau_m": self.tau_m,
+            "resistance": self.resistance,
+            "v_rest": self.v_rest,
+            "v_threshold": self.v_threshold,
+            "v_reset": self.v_reset,
+            "refractory": list(self.refractory),
+            "tau_syn": list(self.tau_syn),
+            "background": self.background,
+            "noise": self.noise,
+            "connection_prob": list(self.connection_prob),
+            "connection_length": self.connection_length,
+            "weights": list(self.weights),
+            "input_coding": self.input_coding,
+            "input_scaling": self.input_scaling,
+            "input_connectivity": self.input_connectivity,
+            "max_rate": self.max_rate,
+            "dt": self.dt,
+            "input_duration": self.input_duration,
+            "tau_readout": self.tau_readout,
+            "seed": self.seed,
+            "input_dim": self.input_dim,
+            "nnz": self.nnz,
+        }
 
     def weight_shapes(self, prefix: str = "liquid") -> dict[str, tuple[tuple[int, ...], np.dtype]]:
         H, nnz = self.units, self.nnz or 0
         idt = _index_dtype(max(nnz, 1), H)
         f64 = np.dtype(np.float64)
-        return {f"{prefix}/W_in": ((self.input_dim, H), f64), f"{prefix}/W/data": ((nnz,), f64),
-                f"{prefix}/W/indices": ((nnz,), idt), f"{prefix}/W/indptr": ((H + 1,), idt),
-                f"{prefix}/positions": ((H, 3), f64), f"{prefix}/background": ((H,), f64)}
+        return {
+            f"{prefix}/W_in": ((self.input_dim, H), f64),
+            f"{prefix}/W/data": ((nnz,), f64),
+            f"{prefix}/W/indices": ((nnz,), idt),
+            f"{prefix}/W/indptr": ((H + 1,), idt),
+            f"{prefix}/positions": ((H, 3), f64),
+            f"{prefix}/background": ((H,), f64),
+        }
 
     def get_weights(self, prefix: str = "liquid") -> dict[str, np.ndarray]:
         """``W_in``, the synapses ``W`` (rows: presynaptic) as CSR components, grid positions, background currents."""
         if not self.built:
             raise BoucleError("liquid: not built yet (run it on data or call build(input_dim))")
-        return {f"{prefix}/W_in": self.W_in, f"{prefix}/W/data": self.W.data, f"{prefix}/W/indices": self.W.indices,
-                f"{prefix}/W/indptr": self.W.indptr, f"{prefix}/positions": self.positions,
-                f"{prefix}/background": self.i_b}
+        return {
+            f"{prefix}/W_in": self.W_in,
+            f"{prefix}/W/data": self.W.data,
+            f"{prefix}/W/indices": self.W.indices,
+            f"{prefix}/W/indptr": self.W.indptr,
+            f"{prefix}/positions": self.positions,
+            f"{prefix}/background": self.i_b,
+        }
 
     def set_weights(self, weights: dict[str, np.ndarray], prefix: str = "liquid") -> None:
         if not self.built:
@@ -354,15 +424,27 @@ class LIFReservoir:
             ok = v.ndim == 1 if sparse else v.shape == shape
             ok = ok and (v.dtype.kind in "iu" if k.endswith(("/indices", "/indptr")) else v.dtype == np.float64)
             if not ok:
-                raise BoucleError(f"weights: {k!r} should be {np.dtype(dtype).name}"
-                                  f"{['nnz'] if sparse else list(shape)}, got {v.dtype.name}{list(v.shape)}")
+                raise BoucleError(
+                    f"weights: {k!r} should be {np.dtype(dtype).name}"
+                    f"{['nnz'] if sparse else list(shape)}, got {v.dtype.name}{list(v.shape)}"
+                )
         indptr, indices = np.array(weights[f"{prefix}/W/indptr"]), np.array(weights[f"{prefix}/W/indices"])
-        if indptr[0] != 0 or indptr[-1] != indices.size or (np.diff(indptr) < 0).any() \
-                or indices.size != np.asarray(weights[f"{prefix}/W/data"]).size \
-                or (indices.size and (indices.min() < 0 or indices.max() >= H)):
+        if (
+            indptr[0] != 0
+            or indptr[-1] != indices.size
+            or (np.diff(indptr) < 0).any()
+            or indices.size != np.asarray(weights[f"{prefix}/W/data"]).size
+            or (indices.size and (indices.min() < 0 or indices.max() >= H))
+        ):
             raise BoucleError(f"weights: {prefix}/W is not a valid {H}x{H} CSR matrix")
-        self._set(np.array(weights[f"{prefix}/W_in"]), np.array(weights[f"{prefix}/W/data"]), indices, indptr,
-                  np.array(weights[f"{prefix}/positions"]), np.array(weights[f"{prefix}/background"]))
+        self._set(
+            np.array(weights[f"{prefix}/W_in"]),
+            np.array(weights[f"{prefix}/W/data"]),
+            indices,
+            indptr,
+            np.array(weights[f"{prefix}/positions"]),
+            np.array(weights[f"{prefix}/background"]),
+        )
 
     # ------------------------------------------------------------------ simulation
     def _initial(self, h0: Any, n: int, name: str = "initial_state") -> np.ndarray:
@@ -375,14 +457,17 @@ class LIFReservoir:
         if s.shape == (5 * H,):
             s = np.broadcast_to(s, (n, 5 * H))
         if s.shape != (n, 5 * H):
-            raise BoucleError(f"{name}: expected shape ({5 * H},) or ({n}, {5 * H}) "
-                              f"(V, I_e, I_i, refractory steps, filtered spikes), got {s.shape}")
+            raise BoucleError(
+                f"{name}: expected shape ({5 * H},) or ({n}, {5 * H}) "
+                f"(V, I_e, I_i, refractory steps, filtered spikes), got {s.shape}"
+            )
         if not np.isfinite(s).all():
             raise BoucleError(f"{name}: expected finite values")
         return np.array(s)
 
-    def simulate(self, u: np.ndarray, state: np.ndarray, lengths: np.ndarray | None = None,
-                 record: Sequence[int] | None = None) -> tuple[np.ndarray, np.ndarray, SpikeRecord | None]:
+    def simulate(
+        self, u: np.ndarray, state: np.ndarray, lengths: np.ndarray | None = None, record: Sequence[int] | None = None
+    ) -> tuple[np.ndarray, np.ndarray, SpikeRecord | None]:
         """Features ``(N, T, H)`` and last states ``(N, 5H)`` for ``u (N, T, D)`` from ``state (N, 5H)``.
 
         ``lengths``: each sequence's last state is read at its own last step.
@@ -463,10 +548,18 @@ class LIFReservoir:
             n_steps = len(rec_v)
             times = (np.arange(n_steps) + 1) * self.dt
             counts = [s.size for s in rec_s]
-            record_out = SpikeRecord(self.dt, times, np.repeat(times, counts),
-                                     np.concatenate(rec_s) if rec_s else np.zeros(0, int), rec,
-                                     np.array(rec_v).reshape(n_steps, rec.size), He, H, self.v_threshold,
-                                     self.v_reset)
+            record_out = SpikeRecord(
+                self.dt,
+                times,
+                np.repeat(times, counts),
+                np.concatenate(rec_s) if rec_s else np.zeros(0, int),
+                rec,
+                np.array(rec_v).reshape(n_steps, rec.size),
+                He,
+                H,
+                self.v_threshold,
+                self.v_reset,
+            )
         return np.ascontiguousarray(feats.transpose(2, 0, 1)), last.reshape(N, 5 * H), record_out
 
     def run_batch(self, seqs: Sequences, h0: Any = None, drive: Any = None) -> tuple[np.ndarray, np.ndarray]:
@@ -503,8 +596,10 @@ class LIFReservoir:
         """Name the parts of a packed state ``(..., 5H)``: ``v``, ``i_exc``, ``i_inh``, ``refractory``, ``trace``."""
         s = np.asarray(state)
         H = self.units
-        return {k: s[..., i * H:(i + 1) * H] for i, k in enumerate(("v", "i_exc", "i_inh", "refractory", "trace"))}
+        return {k: s[..., i * H : (i + 1) * H] for i, k in enumerate(("v", "i_exc", "i_inh", "refractory", "trace"))}
 
     def __repr__(self) -> str:
-        return (f"LIFReservoir(units={self.units}, grid={tuple(self.grid)}, inhibitory={self.inhibitory:g}, "
-                f"dt={self.dt:g} ms, input_coding={self.input_coding!r}, seed={self.seed})")
+        return (
+            f"LIFReservoir(units={self.units}, grid={tuple(self.grid)}, inhibitory={self.inhibitory:g}, "
+            f"dt={self.dt:g} ms, input_coding={self.input_coding!r}, seed={self.seed})"
+        )

@@ -14,6 +14,7 @@ mid-task (killed, out of memory) costs only a rerun — Dask reschedules the tas
 (up to its ``allowed-failures``, then ``KilledWorker``); a broken process pool is
 restarted and its unfinished tasks resubmitted (up to ``max_retries`` deaths per task).
 """
+
 from __future__ import annotations
 
 import concurrent.futures as cf
@@ -21,13 +22,23 @@ import multiprocessing
 import os
 import signal
 import threading
+from collections.abc import Callable, Sequence
 from concurrent.futures.process import BrokenProcessPool
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from ..errors import BoucleError
 
-__all__ = ["Backend", "SerialBackend", "ProcessBackend", "DaskBackend", "WorkerDied", "make_backend",
-           "run_tasks", "map_ordered", "DISTRIBUTED_EXTRA"]
+__all__ = [
+    "Backend",
+    "SerialBackend",
+    "ProcessBackend",
+    "DaskBackend",
+    "WorkerDied",
+    "make_backend",
+    "run_tasks",
+    "map_ordered",
+    "DISTRIBUTED_EXTRA",
+]
 
 DISTRIBUTED_EXTRA = "pip install 'boucle[distributed]'"
 
@@ -46,6 +57,7 @@ def _quiet_worker() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         from threadpoolctl import threadpool_limits
+
         threadpool_limits(1)
     except ImportError:
         pass
@@ -53,9 +65,10 @@ def _quiet_worker() -> None:
 
 class Backend:
     """The interface :func:`run_tasks` drives."""
+
     name = "backend"
     workers = 1
-    prefetch = 2          #: tasks in flight per worker (a queued task starts as soon as a worker frees)
+    prefetch = 2  #: tasks in flight per worker (a queued task starts as soon as a worker frees)
 
     def submit(self, fn: Callable, *args: Any) -> Any:
         raise NotImplementedError
@@ -68,7 +81,7 @@ class Backend:
         """(True, result) or (False, exception)."""
         try:
             return True, future.result()
-        except Exception as e:                        # noqa: BLE001 - reported to the caller
+        except Exception as e:  # noqa: BLE001 - reported to the caller
             return False, e
 
     def died(self, exc: BaseException) -> bool:
@@ -97,6 +110,7 @@ class Backend:
 
 class SerialBackend(Backend):
     """Each task runs in this process when submitted."""
+
     name = "serial"
     prefetch = 1
 
@@ -104,7 +118,7 @@ class SerialBackend(Backend):
         f: cf.Future = cf.Future()
         try:
             f.set_result(fn(*args))
-        except Exception as e:                        # noqa: BLE001
+        except Exception as e:  # noqa: BLE001
             f.set_exception(e)
         return f
 
@@ -115,6 +129,7 @@ class SerialBackend(Backend):
 class ProcessBackend(Backend):
     """``workers`` local processes (default: one per core), started at once with one BLAS thread each
     and Ctrl-C ignored (the coordinator stops them)."""
+
     name = "processes"
 
     def __init__(self, workers: int | None = None):
@@ -131,9 +146,10 @@ class ProcessBackend(Backend):
         saved = {k: os.environ.get(k) for k in _ONE_THREAD}
         os.environ.update(_ONE_THREAD)
         try:
-            pool = cf.ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
-                                          initializer=_quiet_worker)
-            for _ in range(self.workers):          # a task per worker: the pool spawns them all now
+            pool = cf.ProcessPoolExecutor(
+                self.workers, mp_context=multiprocessing.get_context("spawn"), initializer=_quiet_worker
+            )
+            for _ in range(self.workers):  # a task per worker: the pool spawns them all now
                 pool.submit(int)
         finally:
             for k, v in saved.items():
@@ -162,7 +178,7 @@ class ProcessBackend(Backend):
     def _stop(self) -> None:
         procs = list((getattr(self._pool, "_processes", None) or {}).values())
         self._pool.shutdown(wait=False, cancel_futures=True)
-        for p in procs:                                # a running task is not waited for
+        for p in procs:  # a running task is not waited for
             if p.is_alive():
                 p.terminate()
         for p in procs:
@@ -183,6 +199,7 @@ def _import_distributed(why: str):
 class DaskBackend(Backend):
     """A ``dask.distributed`` client: to ``scheduler`` (an address), or to a new ``LocalCluster`` of
     ``workers`` processes with one thread each (closed by :meth:`close`)."""
+
     name = "dask"
 
     def __init__(self, scheduler: str | None = None, workers: int | None = None, connect_timeout: float = 10.0):
@@ -194,14 +211,20 @@ class DaskBackend(Backend):
             try:
                 self.client = distributed.Client(scheduler, timeout=connect_timeout, set_as_default=False)
             except (OSError, TimeoutError) as e:
-                raise BoucleError(f"scheduler: cannot reach {scheduler} within {connect_timeout:g} s "
-                                  f"({type(e).__name__})") from None
+                raise BoucleError(
+                    f"scheduler: cannot reach {scheduler} within {connect_timeout:g} s ({type(e).__name__})"
+                ) from None
             self.address = scheduler
         else:
             n = int(workers or os.cpu_count() or 1)
-            self._cluster = distributed.LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
-                                                     host="127.0.0.1", dashboard_address=":0",
-                                                     silence_logs=50)
+            self._cluster = distributed.LocalCluster(
+                n_workers=n,
+                threads_per_worker=1,
+                processes=True,
+                host="127.0.0.1",
+                dashboard_address=":0",
+                silence_logs=50,
+            )
             self.client = distributed.Client(self._cluster, set_as_default=False)
             self.address = self._cluster.scheduler_address
         self.workers = max(1, sum(self.client.nthreads().values()))
@@ -217,7 +240,7 @@ class DaskBackend(Backend):
     def outcome(self, future):
         try:
             return True, future.result()
-        except Exception as e:                        # noqa: BLE001
+        except Exception as e:  # noqa: BLE001
             return False, e
 
     def cancel(self, futures):
@@ -236,8 +259,9 @@ class DaskBackend(Backend):
         return f"dask {where} ({self.workers} worker thread{'s' if self.workers != 1 else ''})"
 
 
-def make_backend(backend: str | None = None, workers: int | None = None, scheduler: str | None = None,
-                 connect_timeout: float = 10.0) -> Backend:
+def make_backend(
+    backend: str | None = None, workers: int | None = None, scheduler: str | None = None, connect_timeout: float = 10.0
+) -> Backend:
     """A backend by name (``serial``, ``processes``, ``dask``); ``scheduler`` implies ``dask``;
     default: ``processes`` with ``workers`` (one per core)."""
     if scheduler is not None:
@@ -254,8 +278,15 @@ def make_backend(backend: str | None = None, workers: int | None = None, schedul
     raise BoucleError(f"backend: expected one of ['serial', 'processes', 'dask'], got {backend!r}")
 
 
-def run_tasks(backend: Backend, fn: Callable, arglist: Sequence[tuple], on_done: Callable[[int, bool, Any], None],
-              *, inflight: int | None = None, max_retries: int = 3) -> None:
+def run_tasks(
+    backend: Backend,
+    fn: Callable,
+    arglist: Sequence[tuple],
+    on_done: Callable[[int, bool, Any], None],
+    *,
+    inflight: int | None = None,
+    max_retries: int = 3,
+) -> None:
     """``fn(*args)`` for each ``args`` on ``backend``; ``on_done(index, ok, result or exception)`` as tasks finish.
 
     At most ``inflight`` tasks (default ``backend.prefetch * workers``) are out at once, so an
@@ -286,7 +317,7 @@ def run_tasks(backend: Backend, fn: Callable, arglist: Sequence[tuple], on_done:
                 i = todo.pop()
                 running[backend.submit(fn, *arglist[i])] = i
             done, _ = backend.wait(list(running))
-            if not all([finish(f) for f in done]):       # a broken pool loses every task it held
+            if not all([finish(f) for f in done]):  # a broken pool loses every task it held
                 for f in list(running):
                     if not (f.done() and backend.outcome(f)[0] and finish(f)):
                         todo.append(running.pop(f))
@@ -302,8 +333,9 @@ def run_tasks(backend: Backend, fn: Callable, arglist: Sequence[tuple], on_done:
             backend.cancel(list(running))
 
 
-def map_ordered(backend: Backend, fn: Callable, arglist: Sequence[tuple],
-                on_result: Callable[[int, Any], None] | None = None) -> list:
+def map_ordered(
+    backend: Backend, fn: Callable, arglist: Sequence[tuple], on_result: Callable[[int, Any], None] | None = None
+) -> list:
     """``[fn(*args) for args in arglist]`` on ``backend``; ``on_result(i, result)`` is called in
     order of ``i`` as soon as results ``0..i`` are in. A task's exception is re-raised."""
     results: dict[int, Any] = {}

@@ -9,12 +9,14 @@ Layout of ``OUT/``:
 - ``models/<trial>.safetensors`` — model files kept by trials (``keep_models``), written atomically;
 - ``report.md``, ``best.json``, PNG plots — written at the end (:mod:`boucle.search.report`).
 """
+
 from __future__ import annotations
 
 import json
 import math
 import os
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from ..errors import BoucleError
 from ..io import atomic_write_bytes
@@ -24,7 +26,7 @@ __all__ = ["Journal"]
 
 def _jsonable(v: Any) -> Any:
     if isinstance(v, float) and not math.isfinite(v):
-        return repr(v)                                 # "nan", "inf": JSON has no such numbers
+        return repr(v)  # "nan", "inf": JSON has no such numbers
     if isinstance(v, dict):
         return {k: _jsonable(x) for k, x in v.items()}
     if isinstance(v, (list, tuple)):
@@ -54,8 +56,9 @@ class Journal:
         """Create the folder (or reopen it with ``resume``); returns the records already there."""
         exists = os.path.exists(self.spec_path) or os.path.exists(self.trials_path)
         if exists and not resume:
-            raise BoucleError(f"out: {self.out!r} already holds a search; pass --resume to continue it "
-                              f"or choose another folder")
+            raise BoucleError(
+                f"out: {self.out!r} already holds a search; pass --resume to continue it or choose another folder"
+            )
         try:
             os.makedirs(self.out, exist_ok=True)
         except OSError as e:
@@ -67,10 +70,14 @@ class Journal:
             except (OSError, ValueError):
                 raise BoucleError(f"out: {self.spec_path!r} is missing or unreadable; cannot resume") from None
             if old.get("search") != header.get("search"):
-                changed = sorted(k for k in set(old.get("search", {})) | set(header["search"])
-                                 if old.get("search", {}).get(k) != header["search"].get(k))
-                raise BoucleError(f"--resume: the spec differs from the search in {self.out!r} (in {changed}); "
-                                  "use another folder")
+                changed = sorted(
+                    k
+                    for k in set(old.get("search", {})) | set(header["search"])
+                    if old.get("search", {}).get(k) != header["search"].get(k)
+                )
+                raise BoucleError(
+                    f"--resume: the spec differs from the search in {self.out!r} (in {changed}); use another folder"
+                )
             self._repair()
             return self.read()
         atomic_write_bytes(self.spec_path, (json.dumps(header, indent=2) + "\n").encode())

@@ -18,6 +18,7 @@ Every configuration runs under each of the spec's ``seeds`` trial seeds
 (:func:`~boucle.search.trial.trial_seed`); its score is the mean metric over them,
 and a configuration with a failed seed has no score.
 """
+
 from __future__ import annotations
 
 import math
@@ -66,13 +67,24 @@ class Method:
         self.space, self.seeds, self.root = space, seeds, root
         self._seeds = [trial_seed(root, r) for r in range(seeds)]
 
-    def _trials(self, configs: list[tuple[int, dict]], rung: int | None = None, budget: int | None = None) -> list[dict]:
+    def _trials(
+        self, configs: list[tuple[int, dict]], rung: int | None = None, budget: int | None = None
+    ) -> list[dict]:
         out = []
         for i, cfg in configs:
             for r, seed in enumerate(self._seeds):
                 key = (f"r{rung}-" if rung is not None else "") + f"c{i:04d}-s{r}"
-                out.append({"key": key, "config_index": i, "repeat": r, "rung": rung, "budget": budget,
-                            "config": cfg, "seed": seed})
+                out.append(
+                    {
+                        "key": key,
+                        "config_index": i,
+                        "repeat": r,
+                        "rung": rung,
+                        "budget": budget,
+                        "config": cfg,
+                        "seed": seed,
+                    }
+                )
         return out
 
     def first(self) -> list[dict]:
@@ -107,8 +119,9 @@ class Random(Method):
 
 
 class Halving(Random):
-    def __init__(self, space: Space, trials: int, seeds: int, root: int, eta: int = 3, min_budget: int = 1,
-                 max_budget: int = 9):
+    def __init__(
+        self, space: Space, trials: int, seeds: int, root: int, eta: int = 3, min_budget: int = 1, max_budget: int = 9
+    ):
         super().__init__(space, trials, seeds, root)
         if isinstance(eta, bool) or not isinstance(eta, int) or eta < 2:
             raise BoucleError(f"halving.eta: expected an int >= 2, got {eta!r}")
@@ -132,7 +145,7 @@ class Halving(Random):
         if rung + 1 >= len(self.budgets):
             return []
         scores = config_scores([r for r in records if r.get("rung") == rung], metric)
-        keep = [i for i in rank(scores, direction) if scores[i] is not None][:self.counts[rung + 1]]
+        keep = [i for i in rank(scores, direction) if scores[i] is not None][: self.counts[rung + 1]]
         configs = {i: c for i, c in self.configs(self.n)}
         return self._trials([(i, configs[i]) for i in sorted(keep)], rung=rung + 1, budget=self.budgets[rung + 1])
 
@@ -140,8 +153,9 @@ class Halving(Random):
         return [c * self.seeds for c in self.counts]
 
 
-def make_method(method: str, space: Space, trials: int | None, seeds: int, root: int,
-                halving: dict[str, Any] | None = None) -> Method:
+def make_method(
+    method: str, space: Space, trials: int | None, seeds: int, root: int, halving: dict[str, Any] | None = None
+) -> Method:
     if method == "grid":
         return Grid(space, seeds, root)
     if method == "random":

@@ -10,6 +10,7 @@ picklable :class:`ObjectiveRef`:
 - ``objective = "path/to/file.py:function"`` — the file's *source* travels with the
   reference and runs as a module on the worker, so a remote cluster needs no shared folder.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -19,8 +20,9 @@ import os
 import re
 import sys
 import types
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from ..errors import BoucleError
 from .recipes import RECIPES
@@ -33,6 +35,7 @@ _CACHE: dict[tuple, Callable] = {}
 @dataclass(frozen=True)
 class ObjectiveRef:
     """``kind`` is ``"recipe"``, ``"module"`` or ``"file"``; ``source`` holds a file's text."""
+
     kind: str
     name: str
     function: str = ""
@@ -45,14 +48,16 @@ class ObjectiveRef:
 def objective_ref(recipe: Any = None, objective: Any = None, base: str | os.PathLike = ".") -> ObjectiveRef:
     """The reference for a spec's ``recipe`` or ``objective`` (exactly one); checked here, on the coordinator."""
     if (recipe is None) == (objective is None):
-        raise BoucleError("spec: expected exactly one of recipe = \"NAME\" or objective = \"module:function\", "
-                          f"got recipe={recipe!r}, objective={objective!r}")
+        raise BoucleError(
+            'spec: expected exactly one of recipe = "NAME" or objective = "module:function", '
+            f"got recipe={recipe!r}, objective={objective!r}"
+        )
     if recipe is not None:
         if recipe not in RECIPES:
             raise BoucleError(f"recipe: expected one of {sorted(RECIPES)}, got {recipe!r}")
         return ObjectiveRef("recipe", recipe)
     if not isinstance(objective, str) or not re.fullmatch(r"[^:]+:[A-Za-z_]\w*", objective):
-        raise BoucleError(f"objective: expected \"package.module:function\" or \"file.py:function\", got {objective!r}")
+        raise BoucleError(f'objective: expected "package.module:function" or "file.py:function", got {objective!r}')
     target, func = objective.rsplit(":", 1)
     if target.endswith(".py"):
         path = os.path.join(os.fspath(base), target)
@@ -64,7 +69,7 @@ def objective_ref(recipe: Any = None, objective: Any = None, base: str | os.Path
         ref = ObjectiveRef("file", os.path.abspath(path), func, source)
     else:
         ref = ObjectiveRef("module", target, func)
-    resolve(ref)                                   # fail now, in one line, rather than on every worker
+    resolve(ref)  # fail now, in one line, rather than on every worker
     return ref
 
 
@@ -88,7 +93,7 @@ def resolve(ref: ObjectiveRef) -> Callable:
         if module is None:
             module = types.ModuleType(name)
             module.__file__ = ref.name
-            sys.modules[name] = module            # (pickling the module's own classes finds them)
+            sys.modules[name] = module  # (pickling the module's own classes finds them)
             try:
                 exec(compile(ref.source, ref.name, "exec"), module.__dict__)
             except BaseException:

@@ -24,13 +24,15 @@
 
 Each recipe's ``config`` holds any of its :data:`Recipe.options`; the rest take their defaults.
 """
+
 from __future__ import annotations
 
 import functools
 import math
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -53,10 +55,10 @@ __all__ = ["Recipe", "RECIPES"]
 @dataclass(frozen=True)
 class Recipe:
     run: Callable[..., dict]
-    options: dict                    #: every config key and its default
-    defaults: dict = field(default_factory=dict)   #: the spec's defaults: space, metric, direction
-    budgeted: bool = False           #: trains in epochs through the engine (successive halving applies)
-    with_budget: Callable[[dict, int], dict] | None = None   #: the config that trains ``budget`` epochs
+    options: dict  #: every config key and its default
+    defaults: dict = field(default_factory=dict)  #: the spec's defaults: space, metric, direction
+    budgeted: bool = False  #: trains in epochs through the engine (successive halving applies)
+    with_budget: Callable[[dict, int], dict] | None = None  #: the config that trains ``budget`` epochs
 
 
 def _options(config: dict, options: dict, recipe: str) -> dict:
@@ -67,9 +69,21 @@ def _options(config: dict, options: dict, recipe: str) -> dict:
 
 
 # ----------------------------------------------------------------- ESN on Mackey-Glass
-ESN_OPTIONS = {"units": 100, "spectral_radius": 1.25, "leak_rate": 0.3, "input_scaling": 1.0, "ridge": 1e-8,
-               "connectivity": 0.1, "input_connectivity": None, "bias_scaling": 0.0, "horizon": 1,
-               "layout": "tutorial", "warmup": None, "data_seed": 0, "val_fraction": 0.2}
+ESN_OPTIONS = {
+    "units": 100,
+    "spectral_radius": 1.25,
+    "leak_rate": 0.3,
+    "input_scaling": 1.0,
+    "ridge": 1e-8,
+    "connectivity": 0.1,
+    "input_connectivity": None,
+    "bias_scaling": 0.0,
+    "horizon": 1,
+    "layout": "tutorial",
+    "warmup": None,
+    "data_seed": 0,
+    "val_fraction": 0.2,
+}
 
 
 @functools.lru_cache(maxsize=8)
@@ -94,19 +108,30 @@ def esn_mackey_glass(config: dict, seed: int, trial: Any = None) -> dict:
     n_val = int(round(len(xtr) * c["val_fraction"]))
 
     def esn() -> ESN:
-        return ESN(int(c["units"]), spectral_radius=c["spectral_radius"], leak_rate=c["leak_rate"],
-                   input_scaling=c["input_scaling"], ridge=c["ridge"], connectivity=c["connectivity"],
-                   input_connectivity=c["input_connectivity"] or (0.2 if c["layout"] == "tutorial" else 0.1),
-                   bias_scaling=c["bias_scaling"], seed=seed)
+        return ESN(
+            int(c["units"]),
+            spectral_radius=c["spectral_radius"],
+            leak_rate=c["leak_rate"],
+            input_scaling=c["input_scaling"],
+            ridge=c["ridge"],
+            connectivity=c["connectivity"],
+            input_connectivity=c["input_connectivity"] or (0.2 if c["layout"] == "tutorial" else 0.1),
+            bias_scaling=c["bias_scaling"],
+            seed=seed,
+        )
 
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", EchoStateWarning)       # a spectral radius >= 1 is part of the space
+        warnings.simplefilter("ignore", EchoStateWarning)  # a spectral radius >= 1 is part of the space
         model = esn().fit(xtr[:-n_val], ytr[:-n_val], warmup=warmup)
         val = model.predict(xtr[-n_val:], initial_state="last")
         model = esn().fit(xtr, ytr, warmup=warmup)
         test = model.predict(xte, initial_state="last")
-    out = {"val_nrmse": _finite_or_inf(nrmse, ytr[-n_val:], val), "val_rmse": _finite_or_inf(rmse, ytr[-n_val:], val),
-           "test_nrmse": _finite_or_inf(nrmse, yte, test), "test_rmse": _finite_or_inf(rmse, yte, test)}
+    out = {
+        "val_nrmse": _finite_or_inf(nrmse, ytr[-n_val:], val),
+        "val_rmse": _finite_or_inf(rmse, ytr[-n_val:], val),
+        "test_nrmse": _finite_or_inf(nrmse, yte, test),
+        "test_rmse": _finite_or_inf(rmse, yte, test),
+    }
     if trial is not None:
         trial.save(model)
     return out
@@ -119,8 +144,19 @@ def _finite_or_inf(measure: Callable, y: np.ndarray, pred: np.ndarray) -> float:
 
 
 # ----------------------------------------------------------------- UEA classifier
-UEA_OPTIONS = {"cell": "gru", "units": 32, "lr": 5e-3, "epochs": 20, "batch_size": 16, "clipnorm": 1.0,
-               "problem": None, "n_train": 120, "n_test": 90, "data_seed": 0, "val_fraction": 0.2}
+UEA_OPTIONS = {
+    "cell": "gru",
+    "units": 32,
+    "lr": 5e-3,
+    "epochs": 20,
+    "batch_size": 16,
+    "clipnorm": 1.0,
+    "problem": None,
+    "n_train": 120,
+    "n_test": 90,
+    "data_seed": 0,
+    "val_fraction": 0.2,
+}
 _CELLS = {"lstm": LSTM, "gru": GRU, "rnn": SimpleRNN}
 
 
@@ -155,7 +191,7 @@ def uea_classifier(config: dict, seed: int, trial: Any = None) -> dict:
         raise BoucleError(f"cell: expected one of {sorted(_CELLS)}, got {c['cell']!r}")
     xtr, ytr, xte, yte, k = _uea_data(c["problem"], int(c["n_train"]), int(c["n_test"]), int(c["data_seed"]))
     n_val = max(1, int(round(len(xtr) * c["val_fraction"])))
-    norm = Normalizer().fit(np.concatenate(xtr[:-n_val]))          # statistics of the training frames only
+    norm = Normalizer().fit(np.concatenate(xtr[:-n_val]))  # statistics of the training frames only
     eye = np.eye(k, dtype=np.float32)
 
     def arrays(xs, ys):
@@ -165,26 +201,57 @@ def uea_classifier(config: dict, seed: int, trial: Any = None) -> dict:
     x, y, m = arrays(xtr[:-n_val], ytr[:-n_val])
     xv, yv, mv = arrays(xtr[-n_val:], ytr[-n_val:])
     xt, yt, mt = arrays(xte, yte)
-    model = Sequential([_CELLS[c["cell"]](int(c["units"]), input_shape=(None, x.shape[-1])),
-                        Dense(k, activation="softmax")], seed=seed)
-    model.compile(optimizer=optimizers.Adam(c["lr"], clipnorm=c["clipnorm"]), loss="categorical_crossentropy",
-                  metrics=["accuracy"])
+    model = Sequential(
+        [_CELLS[c["cell"]](int(c["units"]), input_shape=(None, x.shape[-1])), Dense(k, activation="softmax")], seed=seed
+    )
+    model.compile(
+        optimizer=optimizers.Adam(c["lr"], clipnorm=c["clipnorm"]),
+        loss="categorical_crossentropy",
+        metrics=["accuracy"],
+    )
     epochs = trial.epochs(c["epochs"]) if trial is not None else int(c["epochs"])
-    model.fit(x, y, mask=m, batch_size=int(c["batch_size"]), epochs=epochs, verbose=0,
-              validation_data=(xv, yv, mv), callbacks=[trial.callback()] if trial is not None else None)
+    model.fit(
+        x,
+        y,
+        mask=m,
+        batch_size=int(c["batch_size"]),
+        epochs=epochs,
+        verbose=0,
+        validation_data=(xv, yv, mv),
+        callbacks=[trial.callback()] if trial is not None else None,
+    )
     if model.history.stopped_reason:
         raise TrainingDiverged(model.history.stopped_reason)
     val, test = model.evaluate(xv, yv, mask=mv), model.evaluate(xt, yt, mask=mt)
     if trial is not None:
         trial.save(model)
-    return {"val_accuracy": val["accuracy"], "val_loss": val["loss"], "test_accuracy": test["accuracy"],
-            "test_loss": test["loss"], "epochs": len(model.history.epoch)}
+    return {
+        "val_accuracy": val["accuracy"],
+        "val_loss": val["loss"],
+        "test_accuracy": test["accuracy"],
+        "test_loss": test["loss"],
+        "epochs": len(model.history.epoch),
+    }
 
 
 # ----------------------------------------------------------------- character model
-CHAR_OPTIONS = {"cell": "lstm", "layers": 1, "hidden": 128, "embed": 32, "lr": 5e-3, "seq_len": 64,
-                "batch_size": 32, "clip": 5.0, "steps": None, "time_budget": None, "val_every": 50,
-                "val_chars": 20_000, "chars": 300_000, "val_fraction": 0.1, "paths": None}
+CHAR_OPTIONS = {
+    "cell": "lstm",
+    "layers": 1,
+    "hidden": 128,
+    "embed": 32,
+    "lr": 5e-3,
+    "seq_len": 64,
+    "batch_size": 32,
+    "clip": 5.0,
+    "steps": None,
+    "time_budget": None,
+    "val_every": 50,
+    "val_chars": 20_000,
+    "chars": 300_000,
+    "val_fraction": 0.1,
+    "paths": None,
+}
 
 
 @functools.lru_cache(maxsize=2)
@@ -199,8 +266,9 @@ def char_model(config: dict, seed: int, trial: Any = None) -> dict:
     text = _corpus(paths or None, int(c["chars"]))
     vocab = Vocabulary.from_text(text)
     train, val = split_ids(vocab.encode(text, "corpus"), c["val_fraction"])
-    model = CharModel(vocab, cell=c["cell"], layers=int(c["layers"]), hidden=int(c["hidden"]),
-                      embed=int(c["embed"]), seed=seed)
+    model = CharModel(
+        vocab, cell=c["cell"], layers=int(c["layers"]), hidden=int(c["hidden"]), embed=int(c["embed"]), seed=seed
+    )
     model.compile(optimizers.Adam(c["lr"], clipnorm=c["clip"]))
     model.init_output_bias(train)
     steps, budget = c["steps"], c["time_budget"]
@@ -208,31 +276,71 @@ def char_model(config: dict, seed: int, trial: Any = None) -> dict:
         steps, budget = trial.budget * int(c["val_every"]), None
     if steps is None and budget is None:
         raise BoucleError("char-model: expected steps or time_budget in the config, got neither")
-    model.fit(train, val, seq_len=int(c["seq_len"]), batch_size=int(c["batch_size"]), steps=steps,
-              time_budget=budget, val_every=int(c["val_every"]), val_chars=int(c["val_chars"]), sample_every=0,
-              verbose=0, callbacks=[trial.callback()] if trial is not None else None)
+    model.fit(
+        train,
+        val,
+        seq_len=int(c["seq_len"]),
+        batch_size=int(c["batch_size"]),
+        steps=steps,
+        time_budget=budget,
+        val_every=int(c["val_every"]),
+        val_chars=int(c["val_chars"]),
+        sample_every=0,
+        verbose=0,
+        callbacks=[trial.callback()] if trial is not None else None,
+    )
     if model.history.stopped_reason:
         raise TrainingDiverged(model.history.stopped_reason)
     h = model.history.history
     if trial is not None:
         trial.save(model)
-    return {"val_bpc": h["val_bpc"][-1], "val_loss": h["val_loss"][-1], "train_bpc": h["bpc"][-1],
-            "steps": model.step}
+    return {"val_bpc": h["val_bpc"][-1], "val_loss": h["val_loss"][-1], "train_bpc": h["bpc"][-1], "steps": model.step}
 
 
 RECIPES: dict[str, Recipe] = {
-    "esn-mackey-glass": Recipe(esn_mackey_glass, ESN_OPTIONS, {
-        "space": {"spectral_radius": ["loguniform", 1e-2, 10], "leak_rate": ["loguniform", 1e-3, 1],
-                  "input_scaling": ["loguniform", 0.1, 10], "ridge": ["loguniform", 1e-8, 10], "units": 100},
-        "metric": "val_nrmse", "direction": "minimize"}),
-    "uea-classifier": Recipe(uea_classifier, UEA_OPTIONS, {
-        "space": {"cell": ["lstm", "gru"], "units": 32, "lr": 5e-3},
-        "metric": "val_accuracy", "direction": "maximize"}, budgeted=True,
-        with_budget=lambda c, b: {**c, "epochs": b}),
-    "char-model": Recipe(char_model, CHAR_OPTIONS, {
-        "space": {"hidden": [64, 128, 256], "lr": ["loguniform", 1e-3, 1e-2], "seq_len": [32, 64, 128],
-                  "time_budget": 60},
-        "metric": "val_bpc", "direction": "minimize"}, budgeted=True,
-        with_budget=lambda c, b: {**{k: v for k, v in c.items() if k != "time_budget"},
-                                  "steps": b * int(c.get("val_every", CHAR_OPTIONS["val_every"]))}),
+    "esn-mackey-glass": Recipe(
+        esn_mackey_glass,
+        ESN_OPTIONS,
+        {
+            "space": {
+                "spectral_radius": ["loguniform", 1e-2, 10],
+                "leak_rate": ["loguniform", 1e-3, 1],
+                "input_scaling": ["loguniform", 0.1, 10],
+                "ridge": ["loguniform", 1e-8, 10],
+                "units": 100,
+            },
+            "metric": "val_nrmse",
+            "direction": "minimize",
+        },
+    ),
+    "uea-classifier": Recipe(
+        uea_classifier,
+        UEA_OPTIONS,
+        {
+            "space": {"cell": ["lstm", "gru"], "units": 32, "lr": 5e-3},
+            "metric": "val_accuracy",
+            "direction": "maximize",
+        },
+        budgeted=True,
+        with_budget=lambda c, b: {**c, "epochs": b},
+    ),
+    "char-model": Recipe(
+        char_model,
+        CHAR_OPTIONS,
+        {
+            "space": {
+                "hidden": [64, 128, 256],
+                "lr": ["loguniform", 1e-3, 1e-2],
+                "seq_len": [32, 64, 128],
+                "time_budget": 60,
+            },
+            "metric": "val_bpc",
+            "direction": "minimize",
+        },
+        budgeted=True,
+        with_budget=lambda c, b: {
+            **{k: v for k, v in c.items() if k != "time_budget"},
+            "steps": b * int(c.get("val_every", CHAR_OPTIONS["val_every"])),
+        },
+    ),
 }

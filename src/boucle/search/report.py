@@ -10,6 +10,7 @@ Files written into the search's folder:
   for log-uniform ones), ``best_so_far.png`` — the best metric against trials finished
   (in trial order), when matplotlib is installed (``boucle[plot]``).
 """
+
 from __future__ import annotations
 
 import json
@@ -45,8 +46,11 @@ def top_table(records: list[dict], spec: SearchSpec, k: int = 10) -> str:
         mine = [r for r in rs if r["config_index"] == i]
         cfg = mine[0]["config"]
         means = [sum(r["metrics"].get(m, math.nan) for r in mine) / len(mine) for m in extra]
-        lines.append("| " + " | ".join([str(n), f"c{i:04d}", *(_fmt(cfg.get(p)) for p in names),
-                                        _fmt(scores[i]), *map(_fmt, means)]) + " |")
+        lines.append(
+            "| "
+            + " | ".join([str(n), f"c{i:04d}", *(_fmt(cfg.get(p)) for p in names), _fmt(scores[i]), *map(_fmt, means)])
+            + " |"
+        )
     return "\n".join(lines)
 
 
@@ -59,7 +63,7 @@ def best_spec(spec: SearchSpec, best: dict, rung_budget: int | None) -> dict:
         if rung_budget is not None and recipe.with_budget is not None:
             config = recipe.with_budget(config, rung_budget)
     elif spec.objective.kind == "file":
-        raw["objective"] = f"{spec.objective.name}:{spec.objective.function}"   # an absolute path
+        raw["objective"] = f"{spec.objective.name}:{spec.objective.function}"  # an absolute path
     raw.update(method="grid", space=config, name=f"{spec.name}-best")
     return raw
 
@@ -67,6 +71,7 @@ def best_spec(spec: SearchSpec, best: dict, rung_budget: int | None) -> dict:
 def _plots(journal: Journal, spec: SearchSpec, records: list[dict]) -> list[str]:
     try:
         import matplotlib
+
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
@@ -101,8 +106,11 @@ def _plots(journal: Journal, spec: SearchSpec, records: list[dict]) -> list[str]
         best, curve = None, []
         for r in order:
             v = r["metrics"].get(spec.metric) if r["status"] == "ok" else None
-            if v is not None and math.isfinite(v) and (best is None or (v < best if spec.direction == "minimize"
-                                                                          else v > best)):
+            if (
+                v is not None
+                and math.isfinite(v)
+                and (best is None or (v < best if spec.direction == "minimize" else v > best))
+            ):
                 best = v
             curve.append(math.nan if best is None else best)
         fig, ax = plt.subplots(figsize=(5, 3.2))
@@ -124,10 +132,14 @@ def write_report(journal: Journal, spec: SearchSpec, records: list[dict], best: 
     counts: dict[str, int] = {}
     for r in records:
         counts[r["status"]] = counts.get(r["status"], 0) + 1
-    lines = [f"# Search {spec.name}", "",
-             f"{spec.objective.describe()}, method {spec.method}, {len(records)} trials "
-             f"({', '.join(f'{v} {k}' for k, v in sorted(counts.items()))}), metric {spec.metric} "
-             f"({spec.direction}), {spec.seeds} seed(s) per configuration, root seed {spec.seed}.", ""]
+    lines = [
+        f"# Search {spec.name}",
+        "",
+        f"{spec.objective.describe()}, method {spec.method}, {len(records)} trials "
+        f"({', '.join(f'{v} {k}' for k, v in sorted(counts.items()))}), metric {spec.metric} "
+        f"({spec.direction}), {spec.seeds} seed(s) per configuration, root seed {spec.seed}.",
+        "",
+    ]
     files = []
     if best is not None:
         lines += ["## Best configurations", "", top_table(records, spec), ""]
@@ -136,14 +148,18 @@ def write_report(journal: Journal, spec: SearchSpec, records: list[dict], best: 
             budget = next(r["budget"] for r in records if r["key"] == best["trials"][0])
         path = journal.write_text("best.json", json.dumps(best_spec(spec, best, budget), indent=2) + "\n")
         files.append(path)
-        lines += [f"Best: `{json.dumps(best['config'])}` — {spec.metric} {best['score']:.6g}"
-                  + (f" (rung {best['rung']}, {budget} epochs)" if best["rung"] is not None else "")
-                  + f"; rerun it with `boucle search {path}`.", ""]
+        lines += [
+            f"Best: `{json.dumps(best['config'])}` — {spec.metric} {best['score']:.6g}"
+            + (f" (rung {best['rung']}, {budget} epochs)" if best["rung"] is not None else "")
+            + f"; rerun it with `boucle search {path}`.",
+            "",
+        ]
     failed = [r for r in records if r["status"] != "ok"]
     if failed:
         lines += ["## Failed trials", "", "| trial | status | error |", "|---|---|---|"]
-        lines += [f"| {r['key']} | {r['status']} | {(r.get('error') or '').replace('|', '/')[:200]} |"
-                  for r in failed[:50]]
+        lines += [
+            f"| {r['key']} | {r['status']} | {(r.get('error') or '').replace('|', '/')[:200]} |" for r in failed[:50]
+        ]
         lines.append("")
     files.extend(_plots(journal, spec, records))
     lines += [f"![{os.path.basename(f)}]({os.path.basename(f)})" for f in files if f.endswith(".png")]

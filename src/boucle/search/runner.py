@@ -9,6 +9,7 @@ the backend and re-raises ``KeyboardInterrupt``: every finished trial is already
 and ``resume=True`` runs only the missing ones. The report (:mod:`boucle.search.report`)
 is written at the end.
 """
+
 from __future__ import annotations
 
 import math
@@ -29,17 +30,23 @@ __all__ = ["SearchResult", "run_search", "best_config", "identical"]
 
 @dataclass
 class SearchResult:
-    records: list[dict]          #: every trial's record, in key order
-    best: dict | None            #: {"config_index", "config", "score", "trials"} of the best configuration
+    records: list[dict]  #: every trial's record, in key order
+    best: dict | None  #: {"config_index", "config", "score", "trials"} of the best configuration
     out: str
     files: list[str]
     backend: str
-    ran: int                     #: trials run by this call (the rest came from the folder)
+    ran: int  #: trials run by this call (the rest came from the folder)
 
 
 def _failed(trial: dict, exc: BaseException) -> dict:
-    return {**trial, "status": "error", "metrics": {}, "error": f"{type(exc).__name__}: {' '.join(str(exc).split())}"[:500],
-            "seconds": None, "worker": None}
+    return {
+        **trial,
+        "status": "error",
+        "metrics": {},
+        "error": f"{type(exc).__name__}: {' '.join(str(exc).split())}"[:500],
+        "seconds": None,
+        "worker": None,
+    }
 
 
 def best_config(records: list[dict], spec: SearchSpec) -> dict | None:
@@ -52,9 +59,14 @@ def best_config(records: list[dict], spec: SearchSpec) -> dict | None:
         if order:
             i = order[0]
             mine = sorted((r for r in rs if r["config_index"] == i), key=lambda r: r["repeat"])
-            return {"config_index": i, "config": mine[0]["config"], "score": scores[i], "rung": rung,
-                    "trials": [r["key"] for r in mine],
-                    "metrics": {k: sum(r["metrics"][k] for r in mine) / len(mine) for k in mine[0]["metrics"]}}
+            return {
+                "config_index": i,
+                "config": mine[0]["config"],
+                "score": scores[i],
+                "rung": rung,
+                "trials": [r["key"] for r in mine],
+                "metrics": {k: sum(r["metrics"][k] for r in mine) / len(mine) for k in mine[0]["metrics"]},
+            }
     return None
 
 
@@ -66,30 +78,49 @@ class _Progress:
         self.bar = None
         if show:
             from tqdm.auto import tqdm
-            self.bar = tqdm(total=total, initial=initial, desc=f"search {spec.name}", unit="trial",
-                            file=sys.stderr, dynamic_ncols=True, mininterval=0.2)
+
+            self.bar = tqdm(
+                total=total,
+                initial=initial,
+                desc=f"search {spec.name}",
+                unit="trial",
+                file=sys.stderr,
+                dynamic_ncols=True,
+                mininterval=0.2,
+            )
 
     def add(self, rec: dict, count: bool = True) -> None:
         if rec["status"] != "ok":
             self.failed += 1
         else:
             v = rec["metrics"].get(self.spec.metric)
-            if v is not None and math.isfinite(v) and (self.best is None or (
-                    v < self.best if self.spec.direction == "minimize" else v > self.best)):
+            if (
+                v is not None
+                and math.isfinite(v)
+                and (self.best is None or (v < self.best if self.spec.direction == "minimize" else v > self.best))
+            ):
                 self.best = v
         if self.bar is not None:
             if count:
                 self.bar.update(1)
-            self.bar.set_postfix({"failed": self.failed, f"best {self.spec.metric}": "-" if self.best is None
-                                  else f"{self.best:.5g}"}, refresh=False)
+            self.bar.set_postfix(
+                {"failed": self.failed, f"best {self.spec.metric}": "-" if self.best is None else f"{self.best:.5g}"},
+                refresh=False,
+            )
 
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
 
 
-def run_search(spec: SearchSpec, backend: Backend | None = None, out: str | os.PathLike | None = None,
-               resume: bool = False, progress: bool = True, report: bool = True) -> SearchResult:
+def run_search(
+    spec: SearchSpec,
+    backend: Backend | None = None,
+    out: str | os.PathLike | None = None,
+    resume: bool = False,
+    progress: bool = True,
+    report: bool = True,
+) -> SearchResult:
     """Run ``spec`` on ``backend`` (default: the spec's, else local processes) into ``out``.
 
     ``backend`` given here is left open; one made here is closed at the end.
@@ -97,8 +128,12 @@ def run_search(spec: SearchSpec, backend: Backend | None = None, out: str | os.P
     out = os.fspath(out if out is not None else (spec.out or os.path.join("runs", f"search-{spec.name}")))
     journal = Journal(out)
     method = make_method(spec.method, spec.space, spec.trials, spec.seeds, spec.seed, spec.halving)
-    header = {"format": "boucle-search", "format_version": 1, "search": spec.identity(),
-              "spec": {k: v for k, v in spec.raw.items()}}
+    header = {
+        "format": "boucle-search",
+        "format_version": 1,
+        "search": spec.identity(),
+        "spec": {k: v for k, v in spec.raw.items()},
+    }
     records = journal.open(header, resume)
     done = {r["key"]: r for r in records}
     own = backend is None
@@ -115,7 +150,7 @@ def run_search(spec: SearchSpec, backend: Backend | None = None, out: str | os.P
             todo = [t for t in trials if t["key"] not in done]
             args = [(spec.objective, t, options) for t in todo]
 
-            def record(i: int, ok: bool, value: Any) -> None:
+            def record(i: int, ok: bool, value: Any, todo: list = todo) -> None:
                 rec = value if ok else _failed(todo[i], value)
                 journal.append(rec)
                 done[rec["key"]] = rec
@@ -139,8 +174,11 @@ def run_search(spec: SearchSpec, backend: Backend | None = None, out: str | os.P
 
 def identical(a: list[dict], b: list[dict]) -> bool:
     """Whether two searches' records agree in everything but timing and placement."""
-    def strip(rs: list[dict]) -> list[dict]:
-        return sorted(({k: v for k, v in r.items() if k not in ("seconds", "worker", "traceback")} for r in rs),
-                      key=lambda r: r["key"])
-    return strip(a) == strip(b)
 
+    def strip(rs: list[dict]) -> list[dict]:
+        return sorted(
+            ({k: v for k, v in r.items() if k not in ("seconds", "worker", "traceback")} for r in rs),
+            key=lambda r: r["key"],
+        )
+
+    return strip(a) == strip(b)

@@ -14,6 +14,7 @@ Random search draws every name, in sorted order, from one ``numpy.random.Generat
 grid search enumerates the product of choices (and constants) in the space's order,
 the last name varying fastest; a continuous distribution has no grid.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -33,6 +34,7 @@ _SCALAR = (bool, int, float, str)
 @dataclass(frozen=True)
 class Uniform:
     """x ~ U(low, high)."""
+
     low: float
     high: float
     log = False
@@ -47,6 +49,7 @@ class Uniform:
 @dataclass(frozen=True)
 class LogUniform:
     """log x ~ U(log low, log high) (0 < low < high)."""
+
     low: float
     high: float
     log = True
@@ -61,6 +64,7 @@ class LogUniform:
 @dataclass(frozen=True)
 class IntUniform:
     """An int in [low, high], both included, equally likely."""
+
     low: int
     high: int
     log = False
@@ -78,6 +82,7 @@ class IntUniform:
 @dataclass(frozen=True)
 class Choice:
     """One of ``options``, equally likely."""
+
     options: tuple
     log = False
 
@@ -94,6 +99,7 @@ class Choice:
 @dataclass(frozen=True)
 class Constant:
     """The same value in every trial."""
+
     value: Any
     log = False
 
@@ -119,8 +125,10 @@ def _parse_one(name: str, value: Any):
     if isinstance(value, dict) and "values" in value and len(value) == 1:
         value = ["choice", *value["values"]] if isinstance(value["values"], list) else value
     if not isinstance(value, list) or not value:
-        raise BoucleError(f"space.{name}: expected a value, a list of choices or [kind, ...] with kind in "
-                          f"uniform, loguniform, int, choice; got {value!r}")
+        raise BoucleError(
+            f"space.{name}: expected a value, a list of choices or [kind, ...] with kind in "
+            f"uniform, loguniform, int, choice; got {value!r}"
+        )
     kind = value[0]
     if kind in ("uniform", "loguniform", "int"):
         if len(value) != 3:
@@ -158,7 +166,7 @@ class Space:
         self.dims = dict(dims)
 
     @classmethod
-    def parse(cls, spec: Any) -> "Space":
+    def parse(cls, spec: Any) -> Space:
         if not isinstance(spec, dict):
             raise BoucleError(f"space: expected a table of hyper-parameters, got {type(spec).__name__}")
         for name in spec:
@@ -184,8 +192,10 @@ class Space:
         """Every combination of the choices (the last name varies fastest)."""
         for k, d in self.dims.items():
             if not hasattr(d, "values"):
-                raise BoucleError(f"space.{k}: a grid needs a list of values, got {d.spec()!r} "
-                                  f"(use method = \"random\" or list the values)")
+                raise BoucleError(
+                    f"space.{k}: a grid needs a list of values, got {d.spec()!r} "
+                    f'(use method = "random" or list the values)'
+                )
         names = list(self.dims)
         return [dict(zip(names, combo)) for combo in itertools.product(*(self.dims[k].values() for k in names))]
 

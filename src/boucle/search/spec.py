@@ -30,6 +30,7 @@ TOML needs Python >= 3.11 (``tomllib``) or the ``tomli`` package (a dependency o
 boucle on Python 3.10); JSON works everywhere. Every bad entry gives one line naming
 it, the expected and the actual value.
 """
+
 from __future__ import annotations
 
 import json
@@ -47,18 +48,37 @@ from .space import Space
 
 if sys.version_info >= (3, 11):
     import tomllib
-else:                                                   # pragma: no cover - Python 3.10
+else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
 __all__ = ["SearchSpec", "load_spec", "parse_spec"]
 
-_KEYS = {"recipe", "objective", "method", "trials", "seeds", "seed", "metric", "direction", "timeout", "backend",
-         "workers", "scheduler", "out", "keep_models", "space", "halving", "connect_timeout", "name"}
+_KEYS = {
+    "recipe",
+    "objective",
+    "method",
+    "trials",
+    "seeds",
+    "seed",
+    "metric",
+    "direction",
+    "timeout",
+    "backend",
+    "workers",
+    "scheduler",
+    "out",
+    "keep_models",
+    "space",
+    "halving",
+    "connect_timeout",
+    "name",
+}
 
 
 @dataclass
 class SearchSpec:
     """A checked spec (see the module doc)."""
+
     objective: ObjectiveRef
     space: Space
     method: str = "random"
@@ -80,9 +100,17 @@ class SearchSpec:
 
     def identity(self) -> dict:
         """What defines the results (compared on ``--resume``): not where or how fast it runs."""
-        return {"objective": self.objective.describe(), "method": self.method, "space": self.space.spec(),
-                "trials": self.trials, "seeds": self.seeds, "seed": self.seed, "metric": self.metric,
-                "direction": self.direction, "halving": self.halving}
+        return {
+            "objective": self.objective.describe(),
+            "method": self.method,
+            "space": self.space.spec(),
+            "trials": self.trials,
+            "seeds": self.seeds,
+            "seed": self.seed,
+            "metric": self.metric,
+            "direction": self.direction,
+            "halving": self.halving,
+        }
 
 
 def load_spec(path: str | os.PathLike) -> SearchSpec:
@@ -123,13 +151,15 @@ def parse_spec(raw: Any, base: str | os.PathLike = ".", name: str = "search") ->
     metric = raw.get("metric", defaults.get("metric", "loss"))
     if not isinstance(metric, str) or not metric:
         raise BoucleError(f"metric: expected a metric name, got {metric!r}")
-    direction = validators.one_of(raw.get("direction", defaults.get("direction", "minimize")),
-                                  ("minimize", "maximize"), "direction")
+    direction = validators.one_of(
+        raw.get("direction", defaults.get("direction", "minimize")), ("minimize", "maximize"), "direction"
+    )
     trials = raw.get("trials")
     if method == "grid":
         if trials is not None:
-            raise BoucleError(f"trials: a grid runs every combination of the space ({len(space.grid())}); "
-                              f"omit trials, got {trials!r}")
+            raise BoucleError(
+                f"trials: a grid runs every combination of the space ({len(space.grid())}); omit trials, got {trials!r}"
+            )
         space.grid()
     else:
         if trials is None:
@@ -137,13 +167,15 @@ def parse_spec(raw: Any, base: str | os.PathLike = ".", name: str = "search") ->
         trials = validators.positive_int(trials, "trials")
     halving = raw.get("halving", {})
     if not isinstance(halving, dict) or (halving and method != "halving"):
-        raise BoucleError(f"halving: expected a table, and only with method = \"halving\", got {halving!r}")
+        raise BoucleError(f'halving: expected a table, and only with method = "halving", got {halving!r}')
     unknown = sorted(set(halving) - {"eta", "min_budget", "max_budget"})
     if unknown:
         raise BoucleError(f"halving: unknown setting {unknown[0]!r}, expected eta, min_budget, max_budget")
     if method == "halving" and recipe is not None and not recipe.budgeted:
-        raise BoucleError(f"method: 'halving' needs a recipe that trains in epochs "
-                          f"({sorted(k for k, r in RECIPES.items() if r.budgeted)}), got {ref.name!r}")
+        raise BoucleError(
+            f"method: 'halving' needs a recipe that trains in epochs "
+            f"({sorted(k for k, r in RECIPES.items() if r.budgeted)}), got {ref.name!r}"
+        )
     timeout = raw.get("timeout")
     if timeout is not None:
         timeout = validators.real(timeout, "timeout", low=0.0, want="seconds > 0")
@@ -161,13 +193,25 @@ def parse_spec(raw: Any, base: str | os.PathLike = ".", name: str = "search") ->
         if not isinstance(out, str) or not out:
             raise BoucleError(f"out: expected a folder name, got {out!r}")
     spec = SearchSpec(
-        objective=ref, space=space, method=method, trials=trials,
+        objective=ref,
+        space=space,
+        method=method,
+        trials=trials,
         seeds=validators.positive_int(raw.get("seeds", 1), "seeds"),
-        seed=validators.nonneg_int(raw.get("seed", 0), "seed"), metric=metric, direction=direction,
-        timeout=timeout, backend=backend, workers=workers, scheduler=scheduler,
+        seed=validators.nonneg_int(raw.get("seed", 0), "seed"),
+        metric=metric,
+        direction=direction,
+        timeout=timeout,
+        backend=backend,
+        workers=workers,
+        scheduler=scheduler,
         connect_timeout=validators.real(raw.get("connect_timeout", 10.0), "connect_timeout", low=0.0),
-        out=out, keep_models=validators.boolean(raw.get("keep_models", False), "keep_models"),
-        halving=dict(halving), name=str(raw.get("name", name)), raw=dict(raw))
+        out=out,
+        keep_models=validators.boolean(raw.get("keep_models", False), "keep_models"),
+        halving=dict(halving),
+        name=str(raw.get("name", name)),
+        raw=dict(raw),
+    )
     if method == "halving":
-        Halving(space, trials, spec.seeds, spec.seed, **halving)   # checks eta and the budgets
+        Halving(space, trials, spec.seeds, spec.seed, **halving)  # checks eta and the budgets
     return spec

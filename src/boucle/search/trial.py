@@ -23,6 +23,7 @@ drawn from the ``i``-th child of the first, and the ``r``-th seed of every confi
 is the ``r``-th child of the second (common random numbers: every configuration meets
 the same seeds).
 """
+
 from __future__ import annotations
 
 import ctypes
@@ -33,7 +34,8 @@ import tempfile
 import threading
 import time
 import traceback
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -63,8 +65,9 @@ def trial_seed(root: int, repeat: int) -> int:
 
 
 def _async_raise(thread_id: int, exc: Any) -> None:
-    ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread_id),
-                                               ctypes.py_object(exc) if exc is not None else None)
+    ctypes.pythonapi.PyThreadState_SetAsyncExc(
+        ctypes.c_ulong(thread_id), ctypes.py_object(exc) if exc is not None else None
+    )
 
 
 class deadline:
@@ -80,7 +83,7 @@ class deadline:
                 self.fired = True
                 _async_raise(self._thread, TrialTimeout)
 
-    def __enter__(self) -> "deadline":
+    def __enter__(self) -> deadline:
         if self.seconds is not None:
             self._thread, self._lock, self._armed = threading.get_ident(), threading.Lock(), True
             self._timer = threading.Timer(self.seconds, self._fire)
@@ -93,7 +96,7 @@ class deadline:
             return False
         with self._lock:
             self._armed = False
-            if self.fired:                       # not delivered yet: clear it, and raise it here instead
+            if self.fired:  # not delivered yet: clear it, and raise it here instead
                 _async_raise(self._thread, None)
         self._timer.cancel()
         if self.fired and (exc[0] is None or exc[0] is TrialTimeout):
@@ -107,16 +110,15 @@ class EpochReport(Callback):
     finite or the trial's budget of epochs is spent (successive halving, which needs the value
     in the logs; other methods skip a metric measured only after training)."""
 
-    def __init__(self, trial: "TrialContext", monitor: str):
+    def __init__(self, trial: TrialContext, monitor: str):
         self.trial, self.monitor = trial, monitor
 
     def on_epoch_end(self, epoch, logs=None):
         value = (logs or {}).get(self.monitor)
-        if value is None and self.trial.budget is None:       # a metric measured after training only
+        if value is None and self.trial.budget is None:  # a metric measured after training only
             return
         if value is None:
-            raise BoucleError(f"metric: {self.monitor!r} is not in the training logs "
-                              f"(available: {sorted(logs or {})})")
+            raise BoucleError(f"metric: {self.monitor!r} is not in the training logs (available: {sorted(logs or {})})")
         self.trial.curve.append(float(value))
         if not math.isfinite(value) or (self.trial.budget is not None and len(self.trial.curve) >= self.trial.budget):
             self.model.stop_training = True
@@ -190,12 +192,15 @@ def execute(ref: ObjectiveRef, trial: dict, options: dict) -> dict:
             value = fn(*args)
         rec["metrics"] = _metrics(value, options["metric"])
         if not math.isfinite(rec["metrics"][options["metric"]]):
-            rec["status"], rec["error"] = "diverged", f"the metric {options['metric']} is {rec['metrics'][options['metric']]}"
+            rec["status"], rec["error"] = (
+                "diverged",
+                f"the metric {options['metric']} is {rec['metrics'][options['metric']]}",
+            )
     except TrialTimeout as e:
         rec["status"], rec["error"] = "timeout", f"TrialTimeout: {e or 'ran past its deadline'}"
     except TrainingDiverged as e:
         rec["status"], rec["error"] = "diverged", _one_line(e)
-    except (Exception, SystemExit) as e:                # noqa: BLE001 - any failure is recorded, the search goes on
+    except (Exception, SystemExit) as e:  # noqa: BLE001 - any failure is recorded, the search goes on
         rec["status"], rec["error"] = "error", _one_line(e)
         rec["traceback"] = traceback.format_exc(limit=-3)[-2000:]
     if ctx.curve:

@@ -4,12 +4,37 @@ Every model's ``fit`` — ``Sequential``, ``CharModel``, ``Seq2Seq`` — runs th
 :func:`fit`; see :mod:`boucle.training.engine` for the model protocol and the
 divergence policy.
 """
-from .callbacks import (Callback, CallbackList, CSVLogger, EarlyStopping, History, LearningRateScheduler,
-                        ModelCheckpoint, ReduceLROnPlateau, TerminateOnNaN)
+
+from .callbacks import (
+    Callback,
+    CallbackList,
+    CSVLogger,
+    EarlyStopping,
+    History,
+    LearningRateScheduler,
+    ModelCheckpoint,
+    ReduceLROnPlateau,
+    TerminateOnNaN,
+)
 from .engine import Forward, StepResult, fit, train_step
 from .progress import EpochLine, ProgressBar
 from .tensorboard import TensorBoard
 
-__all__ = ["fit", "train_step", "Forward", "StepResult", "Callback", "CallbackList", "History", "EarlyStopping",
-           "ModelCheckpoint", "LearningRateScheduler", "ReduceLROnPlateau", "CSVLogger", "TerminateOnNaN",
-           "ProgressBar", "EpochLine", "TensorBoard"]
+__all__ = [
+    "fit",
+    "train_step",
+    "Forward",
+    "StepResult",
+    "Callback",
+    "CallbackList",
+    "History",
+    "EarlyStopping",
+    "ModelCheckpoint",
+    "LearningRateScheduler",
+    "ReduceLROnPlateau",
+    "CSVLogger",
+    "TerminateOnNaN",
+    "ProgressBar",
+    "EpochLine",
+    "TensorBoard",
+]

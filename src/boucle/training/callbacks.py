@@ -9,21 +9,32 @@ batch end the running means so far plus ``grad_norm`` (the global gradient norm 
 clipping), ``size``, ``step`` (applied steps over the model's life) and ``time`` (seconds).
 A callback stops training by setting ``model.stop_training = True``.
 """
+
 from __future__ import annotations
 
 import csv
 import math
 import os
 import warnings
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
 from ..errors import BoucleError, DivergenceWarning
 from ..io import save
 
-__all__ = ["Callback", "History", "EarlyStopping", "ModelCheckpoint", "LearningRateScheduler",
-           "ReduceLROnPlateau", "CSVLogger", "TerminateOnNaN", "CallbackList"]
+__all__ = [
+    "Callback",
+    "History",
+    "EarlyStopping",
+    "ModelCheckpoint",
+    "LearningRateScheduler",
+    "ReduceLROnPlateau",
+    "CSVLogger",
+    "TerminateOnNaN",
+    "CallbackList",
+]
 
 
 class Callback:
@@ -82,8 +93,9 @@ class History(Callback):
     (:meth:`get_config` / :meth:`from_config` store it in model files).
     """
 
-    def __init__(self, history: dict | None = None, epoch: list | None = None, step: list | None = None,
-                 lr: list | None = None):
+    def __init__(
+        self, history: dict | None = None, epoch: list | None = None, step: list | None = None, lr: list | None = None
+    ):
         self.history: dict[str, list[float]] = {k: list(v) for k, v in (history or {}).items()}
         self.epoch: list[int] = list(epoch or [])
         self.step: list[int] = list(step or [])
@@ -98,28 +110,44 @@ class History(Callback):
         self.lr.append(float(opt.current_lr()) if opt is not None else math.nan)
         for k, v in (logs or {}).items():
             self.history.setdefault(k, [math.nan] * n).append(v)
-        for k, values in self.history.items():           # a key absent this epoch: NaN, keeps the lists aligned
+        for values in self.history.values():  # a key absent this epoch: NaN, keeps the lists aligned
             if len(values) == n:
                 values.append(math.nan)
 
     def get_config(self) -> dict:
-        return {"epoch": list(self.epoch), "step": list(self.step), "lr": list(self.lr),
-                "history": {k: list(v) for k, v in self.history.items()}}
+        return {
+            "epoch": list(self.epoch),
+            "step": list(self.step),
+            "lr": list(self.lr),
+            "history": {k: list(v) for k, v in self.history.items()},
+        }
 
     @classmethod
-    def from_config(cls, config: dict) -> "History":
+    def from_config(cls, config: dict) -> History:
         if not isinstance(config, dict):
             raise BoucleError(f"history: expected a dict, got {type(config).__name__}")
         epoch, step, hist = config.get("epoch", []), config.get("step", []), config.get("history", {})
-        lr = config.get("lr", [math.nan] * len(epoch) if isinstance(epoch, list) else None)   # absent: older files
-        if not (isinstance(epoch, list) and isinstance(step, list) and isinstance(hist, dict)
-                and all(isinstance(v, list) and len(v) == len(epoch) for v in hist.values())
-                and len(step) == len(epoch) and isinstance(lr, list) and len(lr) == len(epoch)):
-            raise BoucleError("history: expected {'epoch': [...], 'step': [...], 'lr': [...], 'history': "
-                              "{name: [...]}} with lists of equal length")
+        lr = config.get("lr", [math.nan] * len(epoch) if isinstance(epoch, list) else None)  # absent: older files
+        if not (
+            isinstance(epoch, list)
+            and isinstance(step, list)
+            and isinstance(hist, dict)
+            and all(isinstance(v, list) and len(v) == len(epoch) for v in hist.values())
+            and len(step) == len(epoch)
+            and isinstance(lr, list)
+            and len(lr) == len(epoch)
+        ):
+            raise BoucleError(
+                "history: expected {'epoch': [...], 'step': [...], 'lr': [...], 'history': "
+                "{name: [...]}} with lists of equal length"
+            )
         try:
-            return cls({str(k): [float(x) for x in v] for k, v in hist.items()}, [int(e) for e in epoch],
-                       [int(s) for s in step], [float(x) for x in lr])
+            return cls(
+                {str(k): [float(x) for x in v] for k, v in hist.items()},
+                [int(e) for e in epoch],
+                [int(s) for s in step],
+                [float(x) for x in lr],
+            )
         except (TypeError, ValueError, OverflowError):
             raise BoucleError("history: expected numbers in its lists") from None
 
@@ -138,16 +166,20 @@ class TerminateOnNaN(Callback):
 
     def on_batch_end(self, batch, logs=None):
         logs = logs or {}
-        for what, key in (("the loss", "loss"), ("the gradient norm", "grad_norm")):
-            value = logs.get(key)
-            if value is not None and not math.isfinite(value):
-                break
-        else:
+        bad = [
+            (what, logs[key])
+            for what, key in (("the loss", "loss"), ("the gradient norm", "grad_norm"))
+            if logs.get(key) is not None and not math.isfinite(logs[key])
+        ]
+        if not bad:
             return
+        what, value = bad[0]
         step = int(getattr(self.model, "step", 0))
-        msg = (f"training stopped: {what} is {value} at epoch {getattr(self, '_epoch', 0) + 1}, batch {batch + 1} "
-               f"(step {step + 1}); that step was not applied, the weights are those of step {step}; "
-               "lower the learning rate or clip the gradients (clipnorm=)")
+        msg = (
+            f"training stopped: {what} is {value} at epoch {getattr(self, '_epoch', 0) + 1}, batch {batch + 1} "
+            f"(step {step + 1}); that step was not applied, the weights are those of step {step}; "
+            "lower the learning rate or clip the gradients (clipnorm=)"
+        )
         warnings.warn(msg, DivergenceWarning, stacklevel=2)
         self.model.stop_training = True
         history = getattr(self.model, "history", None)
@@ -175,8 +207,12 @@ class _Monitoring(Callback):
     def _current(self, logs) -> float | None:
         value = (logs or {}).get(self.monitor)
         if value is None:
-            warnings.warn(f"{type(self).__name__}: monitored quantity {self.monitor!r} is not in the logs "
-                          f"(available: {sorted(logs or {})})", RuntimeWarning, stacklevel=3)
+            warnings.warn(
+                f"{type(self).__name__}: monitored quantity {self.monitor!r} is not in the logs "
+                f"(available: {sorted(logs or {})})",
+                RuntimeWarning,
+                stacklevel=3,
+            )
         return value
 
     def _improved(self, value: float) -> bool:
@@ -190,8 +226,15 @@ class EarlyStopping(_Monitoring):
     at the end of training.
     """
 
-    def __init__(self, monitor: str = "val_loss", min_delta: float = 0.0, patience: int = 0,
-                 mode: str = "auto", restore_best_weights: bool = False, baseline: float | None = None):
+    def __init__(
+        self,
+        monitor: str = "val_loss",
+        min_delta: float = 0.0,
+        patience: int = 0,
+        mode: str = "auto",
+        restore_best_weights: bool = False,
+        baseline: float | None = None,
+    ):
         super().__init__(monitor, mode, min_delta)
         if patience < 0:
             raise BoucleError(f"patience: expected an int >= 0, got {patience!r}")
@@ -232,8 +275,14 @@ class ModelCheckpoint(_Monitoring):
     Files are written atomically (temporary file + rename) by :func:`boucle.save`.
     """
 
-    def __init__(self, filepath: str | os.PathLike, monitor: str = "val_loss", save_best_only: bool = False,
-                 mode: str = "auto", include_optimizer: bool = True):
+    def __init__(
+        self,
+        filepath: str | os.PathLike,
+        monitor: str = "val_loss",
+        save_best_only: bool = False,
+        mode: str = "auto",
+        include_optimizer: bool = True,
+    ):
         super().__init__(monitor, mode, 0.0)
         self.filepath = os.fspath(filepath)
         self.save_best_only = save_best_only
@@ -272,9 +321,17 @@ class LearningRateScheduler(Callback):
 class ReduceLROnPlateau(_Monitoring):
     """Multiply the learning rate by ``factor`` after ``patience`` epochs without improvement."""
 
-    def __init__(self, monitor: str = "val_loss", factor: float = 0.1, patience: int = 10,
-                 mode: str = "auto", min_delta: float = 1e-4, cooldown: int = 0, min_lr: float = 0.0,
-                 verbose: int = 0):
+    def __init__(
+        self,
+        monitor: str = "val_loss",
+        factor: float = 0.1,
+        patience: int = 10,
+        mode: str = "auto",
+        min_delta: float = 1e-4,
+        cooldown: int = 0,
+        min_lr: float = 0.0,
+        verbose: int = 0,
+    ):
         super().__init__(monitor, mode, min_delta)
         if not 0.0 < factor < 1.0:
             raise BoucleError(f"factor: expected a float in (0, 1), got {factor!r}")

@@ -32,12 +32,14 @@ is NaN or infinite is never applied — the weights stay those of the last good 
 one message naming the epoch, the batch, the step and the value; ``fit`` returns normally
 and ``history.stopped_reason`` holds the message (the command line exits 2 with it).
 """
+
 from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from typing import Any
 
 import numpy as np
 
@@ -53,18 +55,20 @@ __all__ = ["Forward", "StepResult", "train_step", "fit"]
 @dataclass
 class Forward:
     """What ``model.train_forward(batch)`` returns."""
-    loss: float                       #: J for this batch (a Python float)
-    cache: Any                        #: what ``train_backward`` / ``train_commit`` need
-    size: int = 1                     #: the batch's weight in the epoch means (samples, tokens, characters)
-    logs: dict = field(default_factory=dict)   #: per-batch scalars averaged over the epoch (accuracy, bpc)
+
+    loss: float  #: J for this batch (a Python float)
+    cache: Any  #: what ``train_backward`` / ``train_commit`` need
+    size: int = 1  #: the batch's weight in the epoch means (samples, tokens, characters)
+    logs: dict = field(default_factory=dict)  #: per-batch scalars averaged over the epoch (accuracy, bpc)
 
 
 @dataclass
 class StepResult:
     """The outcome of :func:`train_step`."""
+
     loss: float
-    grad_norm: float                  #: global gradient norm before clipping (NaN when not computed)
-    applied: bool                     #: False when the divergence policy refused the step
+    grad_norm: float  #: global gradient norm before clipping (NaN when not computed)
+    applied: bool  #: False when the divergence policy refused the step
     size: int
     logs: dict
 
@@ -73,10 +77,10 @@ def train_step(model: Any, batch: Any) -> StepResult:
     """One step of gradient descent on ``batch``, under the divergence policy (see the module doc)."""
     if getattr(model, "optimizer", None) is None:
         raise BoucleError(f"{type(model).__name__}: call compile(...) before training")
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):   # overflow is reported by the policy
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # overflow is reported by the policy
         try:
             fwd = model.train_forward(batch)
-        except NonFiniteError:                      # the predictions overflowed: the loss is undefined
+        except NonFiniteError:  # the predictions overflowed: the loss is undefined
             return StepResult(math.nan, math.nan, False, 0, {})
         loss = float(fwd.loss)
         if not math.isfinite(loss):
@@ -106,7 +110,7 @@ class _Means:
         self.weight += size
 
     def result(self) -> dict[str, float]:
-        if not self.weight:                                 # no step applied in this epoch
+        if not self.weight:  # no step applied in this epoch
             return {"loss": math.nan}
         return {k: s / self.weight for k, s in self.sums.items()}
 
@@ -120,10 +124,20 @@ def _check_limits(epochs, steps, time_budget) -> None:
         validators.real(time_budget, "time_budget", low=0.0, want="seconds > 0")
 
 
-def fit(model: Any, data: Callable[[int], Iterable], *, epochs: int | None = None, steps: int | None = None,
-        time_budget: float | None = None, initial_epoch: int = 0,
-        validate: Callable[[], dict] | None = None, callbacks: Iterable[Callback] | None = None,
-        verbose: int = 1, progress: Callback | None = None, history: History | None = None) -> History:
+def fit(
+    model: Any,
+    data: Callable[[int], Iterable],
+    *,
+    epochs: int | None = None,
+    steps: int | None = None,
+    time_budget: float | None = None,
+    initial_epoch: int = 0,
+    validate: Callable[[], dict] | None = None,
+    callbacks: Iterable[Callback] | None = None,
+    verbose: int = 1,
+    progress: Callback | None = None,
+    history: History | None = None,
+) -> History:
     """Train ``model`` (see the protocol in the module doc) on ``data``.
 
     Args:
@@ -167,13 +181,16 @@ def fit(model: Any, data: Callable[[int], Iterable], *, epochs: int | None = Non
     start = time.perf_counter()
 
     def limit_reached() -> bool:
-        return bool(model.stop_training or (steps is not None and model.step >= steps)
-                    or (time_budget is not None and time.perf_counter() - start >= time_budget))
+        return bool(
+            model.stop_training
+            or (steps is not None and model.step >= steps)
+            or (time_budget is not None and time.perf_counter() - start >= time_budget)
+        )
 
     cbs.on_train_begin({})
     try:
         logs = _run_epochs(model, data, cbs, epochs, initial_epoch, validate, limit_reached)
-    except BaseException:                                   # an exception (Ctrl-C) still closes the bar
+    except BaseException:  # an exception (Ctrl-C) still closes the bar
         for c in extra:
             if isinstance(c, ProgressBar):
                 c.close()
@@ -191,7 +208,7 @@ def _run_epochs(model, data, cbs: CallbackList, epochs, initial_epoch: int, vali
         source = data(epoch)
         batches = iter(source)
         batch = next(batches, None)
-        if batch is None:                                   # the data ran out: training is over
+        if batch is None:  # the data ran out: training is over
             break
         cbs.on_epoch_begin(epoch, {"batches": len(source)} if hasattr(source, "__len__") else {})
         for m in metrics:
@@ -201,10 +218,10 @@ def _run_epochs(model, data, cbs: CallbackList, epochs, initial_epoch: int, vali
             cbs.on_batch_begin(b, {})
             t0 = time.perf_counter()
             r = train_step(model, batch)
-            if r.applied:                                   # running epoch means of the applied steps
+            if r.applied:  # running epoch means of the applied steps
                 means.add({"loss": r.loss, **r.logs}, r.size)
                 logs = {**means.result(), **{m.name: m.result() for m in metrics}}
-            else:                                           # the refused step's own values
+            else:  # the refused step's own values
                 logs, refused = {"loss": r.loss}, True
             logs.update(grad_norm=r.grad_norm, size=r.size, step=model.step, time=time.perf_counter() - t0)
             cbs.on_batch_end(b, logs)
@@ -212,7 +229,7 @@ def _run_epochs(model, data, cbs: CallbackList, epochs, initial_epoch: int, vali
                 break
             batch, b = next(batches, None), b + 1
         logs = {**means.result(), **{m.name: m.result() for m in metrics}}
-        if validate is not None and not refused:             # (after a refused step the outputs overflow)
+        if validate is not None and not refused:  # (after a refused step the outputs overflow)
             logs.update({f"val_{k}": v for k, v in validate().items()})
         cbs.on_epoch_end(epoch, logs)
         epoch += 1

@@ -4,11 +4,13 @@ Both are callbacks, chosen by :func:`boucle.training.fit`; a model may hand ``fi
 own configured :class:`ProgressBar` (``CharModel`` shows one bar for the whole run, in
 steps, with characters per second).
 """
+
 from __future__ import annotations
 
 import sys
 import time
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from .callbacks import Callback
 
@@ -20,8 +22,11 @@ _HIDDEN = ("grad_norm", "size", "step", "time")
 
 def shown(logs: dict, keys: Sequence[str] | None = None) -> dict[str, str]:
     """``{name: formatted value}`` of the logs worth showing (all but bookkeeping, or ``keys``)."""
-    items = ((k, logs[k]) for k in keys if k in logs) if keys is not None else \
-        ((k, v) for k, v in logs.items() if k not in _HIDDEN)
+    items = (
+        ((k, logs[k]) for k in keys if k in logs)
+        if keys is not None
+        else ((k, v) for k, v in logs.items() if k not in _HIDDEN)
+    )
     return {k: f"{v:.4g}" for k, v in items if isinstance(v, (int, float))}
 
 
@@ -36,9 +41,19 @@ class ProgressBar(Callback):
         file: the stream (default stdout).
     """
 
-    def __init__(self, epochs: int | None = None, *, per_epoch: bool = True, total: int | None = None,
-                 initial: int = 0, desc: str = "train", unit: str | None = None, keys: Sequence[str] | None = None,
-                 rate: str | None = None, file: Any = None):
+    def __init__(
+        self,
+        epochs: int | None = None,
+        *,
+        per_epoch: bool = True,
+        total: int | None = None,
+        initial: int = 0,
+        desc: str = "train",
+        unit: str | None = None,
+        keys: Sequence[str] | None = None,
+        rate: str | None = None,
+        file: Any = None,
+    ):
         self.epochs, self.per_epoch, self.total, self.initial = epochs, per_epoch, total, initial
         self.desc, self.unit = desc, unit or ("batch" if per_epoch else "step")
         self.keys, self.rate, self.file = keys, rate, file
@@ -47,8 +62,17 @@ class ProgressBar(Callback):
 
     def _open(self, desc: str, total: int | None, initial: int = 0) -> None:
         from tqdm.auto import tqdm
-        self._bar = tqdm(total=total, initial=initial, desc=desc, unit=self.unit, leave=True,
-                         file=self.file or sys.stdout, dynamic_ncols=True, mininterval=0.1)
+
+        self._bar = tqdm(
+            total=total,
+            initial=initial,
+            desc=desc,
+            unit=self.unit,
+            leave=True,
+            file=self.file or sys.stdout,
+            dynamic_ncols=True,
+            mininterval=0.1,
+        )
         self._speed = None
 
     def _close(self, logs: dict | None) -> None:

@@ -21,6 +21,7 @@ writer of TensorBoard's own file format (TFRecord frames of ``Event`` protocol b
 needing only numpy, protobuf and packaging — TensorBoard itself (its server, grpcio,
 werkzeug, ...) is needed only to look at the files: ``tensorboard --logdir DIR``.
 """
+
 from __future__ import annotations
 
 import math
@@ -40,8 +41,9 @@ def _writer_class():
     try:
         from tensorboardX import SummaryWriter
     except ImportError:
-        raise BoucleError("TensorBoard: the tensorboardX package is not installed; "
-                          "pip install 'boucle[tensorboard]'") from None
+        raise BoucleError(
+            "TensorBoard: the tensorboardX package is not installed; pip install 'boucle[tensorboard]'"
+        ) from None
     return SummaryWriter
 
 
@@ -57,8 +59,14 @@ class TensorBoard(Callback):
         sample_temperature: the samples' temperature.
     """
 
-    def __init__(self, log_dir: str | os.PathLike, update_freq: int = 1, histogram_freq: int = 0,
-                 sample_length: int = 200, sample_temperature: float = 0.8):
+    def __init__(
+        self,
+        log_dir: str | os.PathLike,
+        update_freq: int = 1,
+        histogram_freq: int = 0,
+        sample_length: int = 200,
+        sample_temperature: float = 0.8,
+    ):
         self._writer_cls = _writer_class()
         self.log_dir = os.fspath(log_dir)
         if os.path.exists(self.log_dir) and not os.path.isdir(self.log_dir):
@@ -66,8 +74,9 @@ class TensorBoard(Callback):
         self.update_freq = validators.positive_int(update_freq, "update_freq", "TensorBoard")
         self.histogram_freq = validators.nonneg_int(histogram_freq, "histogram_freq", "TensorBoard")
         self.sample_length = validators.nonneg_int(sample_length, "sample_length", "TensorBoard")
-        self.sample_temperature = validators.real(sample_temperature, "sample_temperature", low=0.0,
-                                                  owner="TensorBoard", want="a finite float > 0")
+        self.sample_temperature = validators.real(
+            sample_temperature, "sample_temperature", low=0.0, owner="TensorBoard", want="a finite float > 0"
+        )
         self.writer: Any = None
 
     # -- the writer's life: one per fit -------------------------------------------------------
@@ -100,8 +109,12 @@ class TensorBoard(Callback):
             scalars["step_time"] = logs.get("time", math.nan)
             self._scalars("batch", scalars, step)
         norm = logs.get("grad_norm", math.nan)
-        if self.histogram_freq and step % self.histogram_freq == 0 and math.isfinite(norm) \
-                and step != getattr(self, "_histogram_step", None):
+        if (
+            self.histogram_freq
+            and step % self.histogram_freq == 0
+            and math.isfinite(norm)
+            and step != getattr(self, "_histogram_step", None)
+        ):
             self._histogram_step = step
             params, grads = self.model.trainable_params()
             for name, value in params.items():
@@ -113,6 +126,6 @@ class TensorBoard(Callback):
         self._scalars("epoch", dict(logs or {}), step)
         if self.sample_length and callable(getattr(self.model, "sample", None)):
             text = self.model.sample(self.sample_length, temperature=self.sample_temperature, seed=step)
-            body = "\n".join("    " + line for line in text.split("\n"))        # a Markdown code block
+            body = "\n".join("    " + line for line in text.split("\n"))  # a Markdown code block
             self.writer.add_text("samples", f"step {step}, temperature {self.sample_temperature}:\n\n{body}", step)
         self.writer.flush()

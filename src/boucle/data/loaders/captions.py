@@ -14,6 +14,7 @@ read by :func:`~boucle.data.loaders.image_files.read_image` (PNG, PPM, JPEG) fro
 folder, in the order of their first caption; they must all have one size, or are
 resampled to ``size``. Names are file names inside the folder (no absolute path, no ``..``).
 """
+
 from __future__ import annotations
 
 import csv
@@ -33,9 +34,10 @@ __all__ = ["CaptionFiles", "read_caption_file", "load_captions"]
 @dataclass
 class CaptionFiles:
     """Images and their captions, read by :func:`load_captions`."""
-    names: list[str]                 #: image file names, in the order of the caption file
-    images: np.ndarray               #: (N, H, W, C) float32 in [0, 1]
-    captions: list[list[str]]        #: every caption of each image
+
+    names: list[str]  #: image file names, in the order of the caption file
+    images: np.ndarray  #: (N, H, W, C) float32 in [0, 1]
+    captions: list[list[str]]  #: every caption of each image
 
 
 def read_caption_file(path: str | os.PathLike, encoding: str = "utf-8") -> dict[str, list[str]]:
@@ -55,19 +57,18 @@ def read_caption_file(path: str | os.PathLike, encoding: str = "utf-8") -> dict[
         if sep is None:
             sep = "\t" if "\t" in line else ","
             if sep == "," and line.strip().lower().replace(" ", "") == "image,caption":
-                continue                                             # the CSV header
+                continue  # the CSV header
         if sep == "\t":
             name, found, caption = line.partition(sep)
-        else:                                                        # CSV: a quoted caption may hold commas
+        else:  # CSV: a quoted caption may hold commas
             fields = next(csv.reader([line]))
             name, found, caption = fields[0], len(fields) > 1, ",".join(fields[1:])
         where = f"{str(p)!r} line {no}"
         if not found:
-            raise BoucleError(f"captions: {where}: expected 'IMAGE<TAB>CAPTION' or 'IMAGE,CAPTION', "
-                              f"got {line[:60]!r}")
+            raise BoucleError(f"captions: {where}: expected 'IMAGE<TAB>CAPTION' or 'IMAGE,CAPTION', got {line[:60]!r}")
         name, caption = name.strip(), caption.strip()
         if sep == "\t" and "#" in name:
-            name = name[:name.rindex("#")]
+            name = name[: name.rindex("#")]
         if not name or not caption:
             raise BoucleError(f"captions: {where}: expected an image name and a non-empty caption, got {line[:60]!r}")
         parts = PurePosixPath(name.replace("\\", "/")).parts
@@ -75,13 +76,21 @@ def read_caption_file(path: str | os.PathLike, encoding: str = "utf-8") -> dict[
             raise BoucleError(f"captions: {where}: expected an image file name inside the folder, got {name!r}")
         out.setdefault(name, []).append(caption)
     if not out:
-        raise BoucleError(f"captions: {str(p)!r} holds no captions (expected lines 'IMAGE<TAB>CAPTION' "
-                          "or 'IMAGE,CAPTION')")
+        raise BoucleError(
+            f"captions: {str(p)!r} holds no captions (expected lines 'IMAGE<TAB>CAPTION' or 'IMAGE,CAPTION')"
+        )
     return out
 
 
-def load_captions(captions: str | os.PathLike, folder: str | os.PathLike, *, size: tuple[int, int] | None = None,
-                  channels: int = 3, limit: int | None = None, max_pixels: int = MAX_PIXELS) -> CaptionFiles:
+def load_captions(
+    captions: str | os.PathLike,
+    folder: str | os.PathLike,
+    *,
+    size: tuple[int, int] | None = None,
+    channels: int = 3,
+    limit: int | None = None,
+    max_pixels: int = MAX_PIXELS,
+) -> CaptionFiles:
     """The images of a caption file (:func:`read_caption_file`) read from ``folder``.
 
     Args:
@@ -109,8 +118,9 @@ def load_captions(captions: str | os.PathLike, folder: str | os.PathLike, *, siz
         for n, p in zip(names[1:], paths[1:]):
             got = image_size(p, "image")
             if got != size:
-                raise BoucleError(f"image: {n!r} is {got[0]}x{got[1]} pixels, {names[0]!r} {size[0]}x{size[1]}; "
-                                  "pass size=(H, W) to resample every image to one size")
-    images = np.stack([read_image(p, size=size, channels=channels, resize=True, max_pixels=max_pixels)
-                       for p in paths])
+                raise BoucleError(
+                    f"image: {n!r} is {got[0]}x{got[1]} pixels, {names[0]!r} {size[0]}x{size[1]}; "
+                    "pass size=(H, W) to resample every image to one size"
+                )
+    images = np.stack([read_image(p, size=size, channels=channels, resize=True, max_pixels=max_pixels) for p in paths])
     return CaptionFiles(names, images, [table[n] for n in names])

@@ -2,6 +2,7 @@
 (``$BOUCLE_DATA`` or ``~/.cache/boucle``), checks its SHA-256 and writes the file atomically;
 offline, it says which file to place where. The tests serve fixtures on 127.0.0.1 only.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -44,8 +45,13 @@ def _writable_dir(cache: Path) -> Path:
     return cache
 
 
-def download(url: str, sha256: str | None = None, cache_dir: str | os.PathLike | None = None,
-             filename: str | None = None, timeout: float = 30.0) -> Path:
+def download(
+    url: str,
+    sha256: str | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    filename: str | None = None,
+    timeout: float = 30.0,
+) -> Path:
     """The local path of ``url``'s content, downloading it into ``cache_dir`` if needed.
 
     A cached file is reused when it exists and (if ``sha256`` is given) its SHA-256
@@ -72,12 +78,14 @@ def download(url: str, sha256: str | None = None, cache_dir: str | os.PathLike |
                         h.update(block)
                         out.write(block)
             except urllib.error.HTTPError as e:
-                e.close()                            # the error holds the open response
+                e.close()  # the error holds the open response
                 raise BoucleError(f"download: {url} answered HTTP {e.code} ({e.reason})") from None
             except (urllib.error.URLError, OSError) as e:
                 reason = getattr(e, "reason", None) or e
-                raise BoucleError(f"download: cannot reach {url} ({reason}); offline? place the file at "
-                                  f"{target}" + (f" (sha256 {sha256})" if sha256 else "")) from None
+                raise BoucleError(
+                    f"download: cannot reach {url} ({reason}); offline? place the file at "
+                    f"{target}" + (f" (sha256 {sha256})" if sha256 else "")
+                ) from None
         digest = h.hexdigest()
         if sha256 is not None and digest != sha256.lower():
             raise BoucleError(f"download: checksum mismatch for {url}: expected sha256 {sha256.lower()}, got {digest}")

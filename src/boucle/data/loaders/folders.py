@@ -1,4 +1,5 @@
 """Folders of text files, one sub-folder per label (the IMDB layout; sentiment, seed 000)."""
+
 from __future__ import annotations
 
 import os
@@ -11,8 +12,9 @@ from ...errors import BoucleError
 __all__ = ["load_text_folder"]
 
 
-def load_text_folder(root: str | os.PathLike, suffix: str = ".txt",
-                     encoding: str = "utf-8") -> tuple[list[str], np.ndarray, list[str]]:
+def load_text_folder(
+    root: str | os.PathLike, suffix: str = ".txt", encoding: str = "utf-8"
+) -> tuple[list[str], np.ndarray, list[str]]:
     """Texts of ``root/<label>/*<suffix>`` (the IMDB layout): ``(texts, labels, class_names)``.
 
     Class names are the sorted sub-folder names; ``labels[i]`` indexes them. Files are

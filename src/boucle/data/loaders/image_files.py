@@ -13,6 +13,7 @@ one expected, or larger than ``max_pixels``, **before** decoding its pixels.
 divided by 65535, 8-bit by 255. Every failure is a one-line :class:`~boucle.errors.BoucleError`
 naming the file.
 """
+
 from __future__ import annotations
 
 import os
@@ -28,11 +29,18 @@ __all__ = ["read_image", "write_image", "image_size", "FORMATS", "MAX_PIXELS"]
 #: the formats read (Pillow's names).
 FORMATS = ("PNG", "PPM", "JPEG")
 #: the largest image read (pixels), checked from the header before decoding.
-MAX_PIXELS = 2 ** 25
+MAX_PIXELS = 2**25
 _CHANNELS = {"L": 1, "LA": 2, "RGB": 3, "RGBA": 4}
 _MODES = {1: "grey", 2: "grey + alpha", 3: "RGB", 4: "RGBA"}
-_MAGIC = {b"GIF8": "GIF", b"BM": "BMP", b"RIFF": "RIFF/WebP", b"II*\x00": "TIFF", b"MM\x00*": "TIFF",
-          b"%PDF": "PDF", b"\x00\x00\x01\x00": "ICO"}
+_MAGIC = {
+    b"GIF8": "GIF",
+    b"BM": "BMP",
+    b"RIFF": "RIFF/WebP",
+    b"II*\x00": "TIFF",
+    b"MM\x00*": "TIFF",
+    b"%PDF": "PDF",
+    b"\x00\x00\x01\x00": "ICO",
+}
 
 
 def _pil():
@@ -68,8 +76,15 @@ def image_size(path: str | os.PathLike, name: str = "image") -> tuple[int, int]:
         return im.size[1], im.size[0]
 
 
-def read_image(path: str | os.PathLike, *, size: tuple[int, int] | None = None, channels: int | None = None,
-               resize: bool = False, max_pixels: int = MAX_PIXELS, name: str = "image") -> np.ndarray:
+def read_image(
+    path: str | os.PathLike,
+    *,
+    size: tuple[int, int] | None = None,
+    channels: int | None = None,
+    resize: bool = False,
+    max_pixels: int = MAX_PIXELS,
+    name: str = "image",
+) -> np.ndarray:
     """The pixels of a PNG, PPM or JPEG file: ``(H, W, C)`` float32 in [0, 1].
 
     Args:
@@ -86,8 +101,7 @@ def read_image(path: str | os.PathLike, *, size: tuple[int, int] | None = None, 
         if w * h > max_pixels:
             raise BoucleError(f"{where} has {w}x{h} pixels, more than the {max_pixels:,} accepted")
         if size is not None and (h, w) != tuple(size) and not resize:
-            raise BoucleError(f"{where}: expected an image of {size[0]}x{size[1]} pixels (height x width), "
-                              f"got {h}x{w}")
+            raise BoucleError(f"{where}: expected an image of {size[0]}x{size[1]} pixels (height x width), got {h}x{w}")
         try:
             im.load()
             mode = im.mode
@@ -96,22 +110,24 @@ def read_image(path: str | os.PathLike, *, size: tuple[int, int] | None = None, 
             elif mode == "1":
                 im = im.convert("L")
             elif mode not in _CHANNELS and not mode.startswith("I"):
-                im = im.convert("RGB")                                  # CMYK / YCbCr JPEG
+                im = im.convert("RGB")  # CMYK / YCbCr JPEG
             if resize and size is not None and (h, w) != tuple(size):
                 im = im.resize((int(size[1]), int(size[0])), Image.Resampling.BILINEAR)
             a = np.asarray(im)
         except (OSError, ValueError, SyntaxError) as e:
             raise BoucleError(f"{where} is truncated or corrupt ({str(e).splitlines()[0][:120]})") from None
-    if im.mode.startswith("I"):                                         # 16-bit grey
+    if im.mode.startswith("I"):  # 16-bit grey
         a = a.astype(np.float32) / np.float32(65535.0)
     else:
         a = a.astype(np.float32) / np.float32(255.0)
     if a.ndim == 2:
         a = a[..., None]
     if channels is not None and a.shape[-1] != channels:
-        raise BoucleError(f"{where}: expected {channels} channel{'s' * (channels != 1)} "
-                          f"({_MODES.get(channels, '?')}), got {a.shape[-1]} ({_MODES.get(a.shape[-1], '?')}); "
-                          f"convert the image to {_MODES.get(channels, 'the expected mode')}")
+        raise BoucleError(
+            f"{where}: expected {channels} channel{'s' * (channels != 1)} "
+            f"({_MODES.get(channels, '?')}), got {a.shape[-1]} ({_MODES.get(a.shape[-1], '?')}); "
+            f"convert the image to {_MODES.get(channels, 'the expected mode')}"
+        )
     return np.clip(a, 0.0, 1.0)
 
 

@@ -3,15 +3,17 @@
 
 Every malformed input raises a one-line :class:`BoucleError` naming the file and line.
 """
+
 from __future__ import annotations
 
 import csv
 import io
 import os
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -40,8 +42,12 @@ class CSVSeries:
         return np.column_stack([day, month, year, self.values]).astype(np.float64)
 
 
-def load_csv_series(path: str | os.PathLike, date_columns: Sequence[str] = ("day", "month", "year"),
-                    value_columns: Sequence[str] | None = None, delimiter: str = ",") -> CSVSeries:
+def load_csv_series(
+    path: str | os.PathLike,
+    date_columns: Sequence[str] = ("day", "month", "year"),
+    value_columns: Sequence[str] | None = None,
+    delimiter: str = ",",
+) -> CSVSeries:
     """Read a CSV of dated values (seed 004: ``02,10,2015,1500`` = day, month, year, value).
 
     ``date_columns`` names the date fields: ``("day", "month", "year")`` (any order) or
@@ -55,10 +61,15 @@ def load_csv_series(path: str | os.PathLike, date_columns: Sequence[str] = ("day
     text = read_text(path)
     dcols = [c.lower() for c in date_columns]
     if sorted(dcols) not in (["day", "month", "year"],) and len(dcols) != 1:
-        raise BoucleError(f"date_columns: expected ('day', 'month', 'year') in any order or one ISO date "
-                          f"column, got {tuple(date_columns)}")
-    rows = [(i, r) for i, r in enumerate(csv.reader(io.StringIO(text), delimiter=delimiter), start=1)
-            if r and any(f.strip() for f in r)]
+        raise BoucleError(
+            f"date_columns: expected ('day', 'month', 'year') in any order or one ISO date "
+            f"column, got {tuple(date_columns)}"
+        )
+    rows = [
+        (i, r)
+        for i, r in enumerate(csv.reader(io.StringIO(text), delimiter=delimiter), start=1)
+        if r and any(f.strip() for f in r)
+    ]
     if not rows:
         raise BoucleError(f"{path}: expected rows of dates and values, found none")
     first = [f.strip() for f in rows[0][1]]
@@ -67,14 +78,17 @@ def load_csv_series(path: str | os.PathLike, date_columns: Sequence[str] = ("day
         names = [f.lower() for f in first]
         missing = [c for c in dcols if c not in names]
         if missing:
-            raise BoucleError(f"{path}:{rows[0][0]}: expected date columns {list(dcols)} in the header, "
-                              f"missing {missing}")
+            raise BoucleError(
+                f"{path}:{rows[0][0]}: expected date columns {list(dcols)} in the header, missing {missing}"
+            )
         date_idx = [names.index(c) for c in dcols]
         vnames = [c.lower() for c in value_columns] if value_columns else [n for n in names if n not in dcols]
         bad = [c for c in vnames if c not in names]
         if bad or not vnames:
-            raise BoucleError(f"{path}:{rows[0][0]}: expected value columns {vnames or '(some)'} in the header "
-                              f"{first}, missing {bad or 'all'}")
+            raise BoucleError(
+                f"{path}:{rows[0][0]}: expected value columns {vnames or '(some)'} in the header "
+                f"{first}, missing {bad or 'all'}"
+            )
         value_idx = [names.index(c) for c in vnames]
         rows = rows[1:]
         width = len(first)
@@ -84,8 +98,9 @@ def load_csv_series(path: str | os.PathLike, date_columns: Sequence[str] = ("day
         value_idx = list(range(len(dcols), width))
         vnames = [f"value{k}" for k in range(len(value_idx))] if len(value_idx) > 1 else ["value"]
         if not value_idx:
-            raise BoucleError(f"{path}:{rows[0][0]}: expected {len(dcols)} date fields and at least one value, "
-                              f"got {width} fields")
+            raise BoucleError(
+                f"{path}:{rows[0][0]}: expected {len(dcols)} date fields and at least one value, got {width} fields"
+            )
     if not rows:
         raise BoucleError(f"{path}: expected data rows after the header, found none")
     dates, values, lines = [], [], []
@@ -146,8 +161,14 @@ def _parse_date(fields: list[str], dcols: list[str], path: Path, lineno: int) ->
         raise BoucleError(f"{path}:{lineno}: not a valid date: day {day}, month {month}, year {year}") from None
 
 
-def csv_windows(path: str | os.PathLike, window: int, horizon: int = 1, stride: int = 1,
-                date_features: bool = False, **csv_kwargs: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def csv_windows(
+    path: str | os.PathLike,
+    window: int,
+    horizon: int = 1,
+    stride: int = 1,
+    date_features: bool = False,
+    **csv_kwargs: Any,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Sliding windows over a CSV series (:func:`load_csv_series`, then
     :func:`boucle.data.windows.sliding_windows`).
 

@@ -12,6 +12,7 @@ timeseriesclassification.com through :func:`boucle.data.loaders.download`.
 
 Every malformed input raises a one-line :class:`BoucleError` naming the file and line.
 """
+
 from __future__ import annotations
 
 import io
@@ -19,9 +20,10 @@ import os
 import re
 import tempfile
 import zipfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -40,8 +42,8 @@ class TSDataset:
     """A ``.ts`` file's cases: ``x[i]`` is ``(T_i, D)`` float64 (NaN where missing)."""
 
     x: list[np.ndarray]
-    y: np.ndarray | None                      #: str labels (classification), float targets, or None
-    class_labels: list[str] | None            #: from ``@classLabel true ...`` (file order)
+    y: np.ndarray | None  #: str labels (classification), float targets, or None
+    class_labels: list[str] | None  #: from ``@classLabel true ...`` (file order)
     meta: dict = field(default_factory=dict)  #: the header, lower-case tags
 
     @property
@@ -168,7 +170,7 @@ def _parse_case(line: str, meta: dict, dims: int | None, where: str, lineno: int
         fields = line.split(":")
         if labelled and (dims is None or len(fields) != dims):
             channels, label = fields[:-1], fields[-1]
-        else:                                # unlabelled, or exactly `dims` fields: the label is missing
+        else:  # unlabelled, or exactly `dims` fields: the label is missing
             channels, label = fields, None
     label = None if label is None else label.strip()
     if labelled and (label is None or label == ""):
@@ -189,11 +191,12 @@ def _parse_case(line: str, meta: dict, dims: int | None, where: str, lineno: int
             raise BoucleError(f"{where}:{lineno}: dimension {k}: expected numbers, got {bad.strip()[:20]!r}") from None
     lengths = {len(c) for c in cols}
     if len(lengths) != 1:
-        raise BoucleError(f"{where}:{lineno}: expected the dimensions of a case to have one length, "
-                          f"got lengths {sorted(lengths)}")
+        raise BoucleError(
+            f"{where}:{lineno}: expected the dimensions of a case to have one length, got lengths {sorted(lengths)}"
+        )
     if meta.get("targetlabel") and label is not None and not _is_float(label):
         raise BoucleError(f"{where}:{lineno}: expected a numeric target, got {label!r}")
-    return np.stack(cols, axis=1), label                                  # (T_i, D)
+    return np.stack(cols, axis=1), label  # (T_i, D)
 
 
 def _is_float(v: str) -> bool:
@@ -204,8 +207,13 @@ def _is_float(v: str) -> bool:
         return v.strip() in ("?", "")
 
 
-def write_ts(path: str | os.PathLike, x: Sequence[Any], y: Sequence[Any] | None = None,
-             problem_name: str = "data", class_labels: Sequence[str] | None = None) -> Path:
+def write_ts(
+    path: str | os.PathLike,
+    x: Sequence[Any],
+    y: Sequence[Any] | None = None,
+    problem_name: str = "data",
+    class_labels: Sequence[str] | None = None,
+) -> Path:
     """Write cases ``x[i] (T_i, D)`` (and labels ``y``) as a ``.ts`` file; NaN is written ``?``."""
     arrays = [np.asarray(a, dtype=np.float64) for a in x]
     if not arrays:
@@ -219,8 +227,12 @@ def write_ts(path: str | os.PathLike, x: Sequence[Any], y: Sequence[Any] | None 
         raise BoucleError(f"y: expected {len(arrays)} labels, got {len(y)}")
     lengths = {len(a) for a in arrays}
     flag = {True: "true", False: "false"}
-    head = [f"@problemName {problem_name}", "@timeStamps false",
-            f"@missing {flag[any(np.isnan(a).any() for a in arrays)]}", f"@univariate {flag[D == 1]}"]
+    head = [
+        f"@problemName {problem_name}",
+        "@timeStamps false",
+        f"@missing {flag[any(np.isnan(a).any() for a in arrays)]}",
+        f"@univariate {flag[D == 1]}",
+    ]
     head += [f"@dimensions {D}"] * (D > 1) + [f"@equalLength {flag[len(lengths) == 1]}"]
     head += [f"@seriesLength {min(lengths)}"] * (len(lengths) == 1)
     labels = None if y is None else (list(class_labels) if class_labels is not None else sorted({str(v) for v in y}))
@@ -229,15 +241,23 @@ def write_ts(path: str | os.PathLike, x: Sequence[Any], y: Sequence[Any] | None 
     def fmt(v: float) -> str:
         return "?" if np.isnan(v) else repr(float(v))
 
-    rows = [":".join(",".join(fmt(v) for v in a[:, d]) for d in range(D)) + ("" if y is None else f":{y[i]}")
-            for i, a in enumerate(arrays)]
+    rows = [
+        ":".join(",".join(fmt(v) for v in a[:, d]) for d in range(D)) + ("" if y is None else f":{y[i]}")
+        for i, a in enumerate(arrays)
+    ]
     path = Path(path)
     path.write_text("\n".join(head + rows) + "\n", encoding="utf-8")
     return path
 
 
-def load_uea(name: str, split: str = "train", cache_dir: str | os.PathLike | None = None,
-             base_url: str = UEA_BASE_URL, sha256: str | None = None, timeout: float = 60.0) -> TSDataset:
+def load_uea(
+    name: str,
+    split: str = "train",
+    cache_dir: str | os.PathLike | None = None,
+    base_url: str = UEA_BASE_URL,
+    sha256: str | None = None,
+    timeout: float = 60.0,
+) -> TSDataset:
     """A UEA/UCR archive problem: ``<cache>/uea/<name>/<name>_<SPLIT>.ts``, downloaded
     (as ``<base_url><name>.zip``, checked against ``sha256`` when given) and extracted if absent."""
     if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_\-]+", name):

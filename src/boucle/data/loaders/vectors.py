@@ -15,15 +15,17 @@ and counts what it could not find; ``boucle.layers.Embedding.from_pretrained`` t
 matrix into a frozen layer. :func:`fetch_vectors` gets a published set (:data:`PRETRAINED`)
 through the cached, checksummed :func:`~boucle.data.loaders.download`.
 """
+
 from __future__ import annotations
 
 import gzip
 import io
 import os
 import zipfile
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO, Iterable
+from typing import Any, BinaryIO
 
 import numpy as np
 
@@ -32,8 +34,16 @@ from ...errors import BoucleError
 from ..vocab import PAD, Vocabulary
 from .download import _sha256, default_cache_dir, download
 
-__all__ = ["WordVectors", "Alignment", "load_vectors", "save_vectors", "PretrainedSet", "PRETRAINED",
-           "fetch_vectors", "FORMATS"]
+__all__ = [
+    "WordVectors",
+    "Alignment",
+    "load_vectors",
+    "save_vectors",
+    "PretrainedSet",
+    "PRETRAINED",
+    "fetch_vectors",
+    "FORMATS",
+]
 
 FORMATS = ("auto", "glove", "word2vec", "word2vec-binary")
 
@@ -41,9 +51,10 @@ FORMATS = ("auto", "glove", "word2vec", "word2vec-binary")
 @dataclass
 class Alignment:
     """A vocabulary's embedding matrix from pretrained vectors, and what was missing."""
-    matrix: np.ndarray                 #: (len(vocab), D)
-    found: np.ndarray                  #: (len(vocab),) bool: the row came from the file
-    oov: list[str]                     #: the vocabulary's words the file lacks, in id order
+
+    matrix: np.ndarray  #: (len(vocab), D)
+    found: np.ndarray  #: (len(vocab),) bool: the row came from the file
+    oov: list[str]  #: the vocabulary's words the file lacks, in id order
 
     @property
     def n_oov(self) -> int:
@@ -59,15 +70,17 @@ class Alignment:
 @dataclass
 class WordVectors:
     """Words and their vectors ``(N, D)``, one row per word."""
+
     words: list[str]
     vectors: np.ndarray
-    _index: dict = field(default=None, repr=False)    # type: ignore[assignment]
+    _index: dict = field(default=None, repr=False)  # type: ignore[assignment]
 
     def __post_init__(self):
         self.vectors = np.asarray(self.vectors)
         if self.vectors.ndim != 2 or len(self.words) != len(self.vectors) or not len(self.words):
-            raise BoucleError(f"vectors: expected one row per word ({len(self.words)} words), got shape "
-                              f"{self.vectors.shape}")
+            raise BoucleError(
+                f"vectors: expected one row per word ({len(self.words)} words), got shape {self.vectors.shape}"
+            )
 
     @property
     def dim(self) -> int:
@@ -81,7 +94,7 @@ class WordVectors:
         if self._index is None:
             self._index = {}
             for i, w in enumerate(self.words):
-                self._index.setdefault(w, i)             # the first of duplicated words wins
+                self._index.setdefault(w, i)  # the first of duplicated words wins
         return self._index
 
     def __getitem__(self, word: str) -> np.ndarray:
@@ -108,7 +121,7 @@ class WordVectors:
         found = np.zeros(V, dtype=bool)
         missing: list[str] = []
         index, folded = self.index, {}
-        for k in range(len(self.words) - 1, -1, -1):                   # the first of each lower-cased form
+        for k in range(len(self.words) - 1, -1, -1):  # the first of each lower-cased form
             folded[self.words[k].lower()] = k
         for w, i in vocab.index.items():
             j = index.get(w)
@@ -142,7 +155,7 @@ def _open(path: Path, member: str | None) -> BinaryIO:
     f = open(path, "rb")
     if f.read(2) == b"\x1f\x8b":
         f.seek(0)
-        return gzip.GzipFile(fileobj=f)                 # type: ignore[return-value]
+        return gzip.GzipFile(fileobj=f)  # type: ignore[return-value]
     f.seek(0)
     return f
 
@@ -154,8 +167,15 @@ def _header(line: bytes) -> tuple[int, int] | None:
     return None
 
 
-def load_vectors(path: str | os.PathLike, format: str = "auto", *, member: str | None = None,
-                 words: Iterable[str] | None = None, limit: int | None = None, dtype: Any = np.float32) -> WordVectors:
+def load_vectors(
+    path: str | os.PathLike,
+    format: str = "auto",
+    *,
+    member: str | None = None,
+    words: Iterable[str] | None = None,
+    limit: int | None = None,
+    dtype: Any = np.float32,
+) -> WordVectors:
     """Read a GloVe or word2vec file (text or binary; gzip; a zip ``member``) — see the module doc.
 
     Args:
@@ -288,6 +308,7 @@ def save_vectors(vectors: WordVectors, path: str | os.PathLike, format: str = "w
 class PretrainedSet:
     """A published set of vectors: where it is (``url``, a ``member`` of an archive) and the
     SHA-256 of the vectors file itself (checked after extraction)."""
+
     name: str
     url: str
     file: str
@@ -301,16 +322,27 @@ class PretrainedSet:
 #: Published sets :func:`fetch_vectors` knows by name.
 PRETRAINED = {
     "glove.6B.50d": PretrainedSet(
-        "glove.6B.50d", "https://nlp.stanford.edu/data/glove.6B.zip", "glove.6B.50d.txt",
-        "d8f717f8dd4b545cb7f418ef9f3d0c3e6e68a6f48b97d32f8b7aae40cb31f96f", "glove", 50,
+        "glove.6B.50d",
+        "https://nlp.stanford.edu/data/glove.6B.zip",
+        "glove.6B.50d.txt",
+        "d8f717f8dd4b545cb7f418ef9f3d0c3e6e68a6f48b97d32f8b7aae40cb31f96f",
+        "glove",
+        50,
         "GloVe (Pennington, Socher & Manning 2014), Wikipedia 2014 + Gigaword 5, 6B tokens, 400,000 "
         "uncased words, 50 dimensions; the 822 MB archive holds the 50/100/200/300-d files",
-        member="glove.6B.50d.txt"),
+        member="glove.6B.50d.txt",
+    ),
 }
 
 
-def fetch_vectors(name: str | PretrainedSet, cache_dir: str | os.PathLike | None = None, *,
-                  url: str | None = None, keep_archive: bool = False, timeout: float = 60.0) -> Path:
+def fetch_vectors(
+    name: str | PretrainedSet,
+    cache_dir: str | os.PathLike | None = None,
+    *,
+    url: str | None = None,
+    keep_archive: bool = False,
+    timeout: float = 60.0,
+) -> Path:
     """The local path of a published set (:data:`PRETRAINED` name or a :class:`PretrainedSet`).
 
     The vectors file is looked for as ``<cache>/vectors/<file>`` (its SHA-256 checked); if absent
@@ -344,8 +376,9 @@ def fetch_vectors(name: str | PretrainedSet, cache_dir: str | os.PathLike | None
                 for block in iter(lambda: src.read(1 << 20), b""):
                     out.write(block)
     except (zipfile.BadZipFile, KeyError) as e:
-        raise BoucleError(f"{archive}: expected a zip archive holding {spec.member} ({type(e).__name__}); "
-                          f"delete it to download again") from None
+        raise BoucleError(
+            f"{archive}: expected a zip archive holding {spec.member} ({type(e).__name__}); delete it to download again"
+        ) from None
     digest = _sha256(tmp)
     if digest != spec.sha256:
         tmp.unlink()

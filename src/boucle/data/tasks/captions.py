@@ -27,6 +27,7 @@ beside it). Every colour and every shape still occurs in training, with other pa
 a model that reads "red" and "circle" separately can describe a red circle it never saw.
 :func:`shape_captions_task` makes the train / validation (seen) / test (unseen) splits.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -38,18 +39,33 @@ from ...errors import BoucleError
 from ...validators import integer, one_of, positive_int, real
 from ..vocab import Vocabulary
 
-__all__ = ["SHAPES", "COLOURS", "SIZES", "HELD_OUT", "ShapeCaptions", "CaptionTask", "shape_captions",
-           "shape_captions_task"]
+__all__ = [
+    "SHAPES",
+    "COLOURS",
+    "SIZES",
+    "HELD_OUT",
+    "ShapeCaptions",
+    "CaptionTask",
+    "shape_captions",
+    "shape_captions_task",
+]
 
 SHAPES = ("circle", "square", "triangle", "cross")
-COLOURS = {"red": (0.9, 0.12, 0.1), "green": (0.12, 0.78, 0.15), "blue": (0.15, 0.3, 0.95),
-           "yellow": (0.95, 0.88, 0.1), "white": (0.92, 0.92, 0.92), "purple": (0.7, 0.15, 0.85),
-           "cyan": (0.1, 0.85, 0.85), "orange": (0.95, 0.55, 0.1)}
+COLOURS = {
+    "red": (0.9, 0.12, 0.1),
+    "green": (0.12, 0.78, 0.15),
+    "blue": (0.15, 0.3, 0.95),
+    "yellow": (0.95, 0.88, 0.1),
+    "white": (0.92, 0.92, 0.92),
+    "purple": (0.7, 0.15, 0.85),
+    "cyan": (0.1, 0.85, 0.85),
+    "orange": (0.95, 0.55, 0.1),
+}
 SIZES = ("small", "large")
 #: colour–shape pairs kept out of the "seen" images: one per shape, each colour a mixture of two primaries
 #: with which that shape is seen (module docstring, "Composition").
 HELD_OUT = (("orange", "circle"), ("cyan", "square"), ("purple", "triangle"), ("yellow", "cross"))
-_RADII = {"small": (4.0, 4.75), "large": (6.25, 7.0)}        # at 48 px
+_RADII = {"small": (4.0, 4.75), "large": (6.25, 7.0)}  # at 48 px
 _RELATION = {(2, 0): ("above", "below"), (2, 1): ("left of", "right of")}
 _ORDER = {0: ("from top to bottom", "from bottom to top"), 1: ("from left to right", "from right to left")}
 
@@ -57,9 +73,10 @@ _ORDER = {0: ("from top to bottom", "from bottom to top"), 1: ("from left to rig
 @dataclass
 class ShapeCaptions:
     """Generated images and their captions."""
-    images: np.ndarray              #: (N, size, size, 3) float32 in [0, 1]
-    captions: list[list[str]]       #: every phrasing of each image's description
-    objects: list[list[tuple]]      #: per image, its objects (size, colour, shape, row, column) in caption order
+
+    images: np.ndarray  #: (N, size, size, 3) float32 in [0, 1]
+    captions: list[list[str]]  #: every phrasing of each image's description
+    objects: list[list[tuple]]  #: per image, its objects (size, colour, shape, row, column) in caption order
 
     def __len__(self) -> int:
         return len(self.captions)
@@ -68,6 +85,7 @@ class ShapeCaptions:
 @dataclass
 class CaptionTask:
     """Train / validation (seen combinations) / test (held-out combinations) and the training vocabulary."""
+
     train: ShapeCaptions
     val: ShapeCaptions
     test: ShapeCaptions
@@ -110,16 +128,24 @@ def _distance(shape: str, dr: np.ndarray, dc: np.ndarray, r: float) -> np.ndarra
         return np.hypot(dr, dc) - r
     if shape == "square":
         return np.maximum(np.abs(dr), np.abs(dc)) - 0.9 * r
-    if shape == "triangle":                                     # pointing up, circumradius 1.2 r
+    if shape == "triangle":  # pointing up, circumradius 1.2 r
         R = 1.2 * r
         n = ((1.0, 0.0), (-0.5, np.sqrt(3) / 2), (-0.5, -np.sqrt(3) / 2))  # outward normals (row, col)
-        return np.max([a * (dr - R / 4) + b * dc for a, b in n], axis=0) - R / 2      # box centred
-    w = 0.38 * r                                                # cross: two bars of half-width w
+        return np.max([a * (dr - R / 4) + b * dc for a, b in n], axis=0) - R / 2  # box centred
+    w = 0.38 * r  # cross: two bars of half-width w
     return np.minimum(np.maximum(np.abs(dr) - r, np.abs(dc) - w), np.maximum(np.abs(dr) - w, np.abs(dc) - r))
 
 
-def shape_captions(n: int, seed: Any = 0, *, split: str = "seen", size: int = 48, noise: float = 0.03,
-                   held_out: tuple = HELD_OUT, max_objects: int = 3) -> ShapeCaptions:
+def shape_captions(
+    n: int,
+    seed: Any = 0,
+    *,
+    split: str = "seen",
+    size: int = 48,
+    noise: float = 0.03,
+    held_out: tuple = HELD_OUT,
+    max_objects: int = 3,
+) -> ShapeCaptions:
     """``n`` generated images and their captions (see the module docstring).
 
     Args:
@@ -172,8 +198,16 @@ def shape_captions(n: int, seed: Any = 0, *, split: str = "seen", size: int = 48
     return ShapeCaptions(images, captions, objects)
 
 
-def shape_captions_task(n_train: int = 6000, n_val: int = 500, n_test: int = 1000, seed: int = 0, *,
-                        size: int = 48, noise: float = 0.03, held_out: tuple = HELD_OUT) -> CaptionTask:
+def shape_captions_task(
+    n_train: int = 6000,
+    n_val: int = 500,
+    n_test: int = 1000,
+    seed: int = 0,
+    *,
+    size: int = 48,
+    noise: float = 0.03,
+    held_out: tuple = HELD_OUT,
+) -> CaptionTask:
     """Training and validation images without the held-out pairs, test images each with one
     (independent generators spawned from ``seed``), and the word vocabulary of the training captions."""
     s_train, s_val, s_test = np.random.SeedSequence(seed).spawn(3)

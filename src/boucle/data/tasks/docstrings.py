@@ -7,10 +7,11 @@ tests, XML) and splits them at random (seeded) into training and held-out texts.
 answer lies in the words ("message header" is e-mail, "widget" is tkinter), which is
 what word embeddings are for; class sizes differ (the majority class is the baseline).
 """
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 import numpy as np
 
@@ -27,6 +28,7 @@ PACKAGES = ("asyncio", "email", "importlib", "logging", "multiprocessing", "tkin
 @dataclass
 class DocstringTopics:
     """Training and held-out docstrings (``x_*``: texts) and their package ids (``y_*``)."""
+
     x_train: list[str]
     y_train: np.ndarray
     x_test: list[str]
@@ -39,8 +41,13 @@ class DocstringTopics:
         return float(np.mean(self.y_test == np.bincount(self.y_train).argmax()))
 
 
-def docstring_topics(packages: Sequence[str] = PACKAGES, test_fraction: float = 0.2, min_words: int = 3,
-                     seed: int = 0, passages: Sequence[Passage] | None = None) -> DocstringTopics:
+def docstring_topics(
+    packages: Sequence[str] = PACKAGES,
+    test_fraction: float = 0.2,
+    min_words: int = 3,
+    seed: int = 0,
+    passages: Sequence[Passage] | None = None,
+) -> DocstringTopics:
     """Docstrings of ``packages`` labelled by package, split at random (see the module docstring).
 
     Args:
@@ -50,8 +57,9 @@ def docstring_topics(packages: Sequence[str] = PACKAGES, test_fraction: float = 
     packages = list(packages)
     if len(packages) < 2 or len(set(packages)) != len(packages):
         raise BoucleError(f"packages: expected at least 2 distinct package names, got {packages!r}")
-    test_fraction = validators.real(test_fraction, "test_fraction", low=0.0, high=1.0, high_open=True,
-                                    want="a float in (0, 1)")
+    test_fraction = validators.real(
+        test_fraction, "test_fraction", low=0.0, high=1.0, high_open=True, want="a float in (0, 1)"
+    )
     min_words = validators.positive_int(min_words, "min_words")
     words = Tokenizer("words", True, WORDS_ONLY)
     corpus = stdlib_passages(kinds=("docstring",)) if passages is None else passages

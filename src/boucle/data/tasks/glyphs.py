@@ -10,6 +10,7 @@ pixel centre to the nearest segment, w the stroke half-width.
 Nothing is downloaded: 10,000 images take about a second. It stands in for MNIST in
 the tests, the examples and the docs (real MNIST-family files: :mod:`boucle.data.loaders.images`).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -54,22 +55,29 @@ _S_MAX = max(len(s) for s in _SEGS)
 def _render(a: np.ndarray, b: np.ndarray, half_width: np.ndarray) -> np.ndarray:
     """Images (N, 28, 28) of segments a -> b (N, S, 2) in pixel coordinates (unused ones far away)."""
     yy, xx = np.mgrid[0:SIZE, 0:SIZE]
-    p = np.stack([xx.ravel(), yy.ravel()], axis=1).astype(np.float32) + 0.5       # pixel centres (P, 2)
-    ab = (b - a).astype(np.float32)                                                # (N, S, 2)
-    len2 = np.maximum((ab * ab).sum(-1), 1e-9)                                     # (N, S)
-    ap_x = p[None, :, None, 0] - a[:, None, :, 0]                                  # (N, P, S)
+    p = np.stack([xx.ravel(), yy.ravel()], axis=1).astype(np.float32) + 0.5  # pixel centres (P, 2)
+    ab = (b - a).astype(np.float32)  # (N, S, 2)
+    len2 = np.maximum((ab * ab).sum(-1), 1e-9)  # (N, S)
+    ap_x = p[None, :, None, 0] - a[:, None, :, 0]  # (N, P, S)
     ap_y = p[None, :, None, 1] - a[:, None, :, 1]
     t = np.clip((ap_x * ab[:, None, :, 0] + ap_y * ab[:, None, :, 1]) / len2[:, None], 0.0, 1.0)
     dx = ap_x - t * ab[:, None, :, 0]
     dy = ap_y - t * ab[:, None, :, 1]
-    d = np.sqrt((dx * dx + dy * dy).min(axis=2))                                                    # (N, P)
+    d = np.sqrt((dx * dx + dy * dy).min(axis=2))  # (N, P)
     img = np.clip(half_width[:, None] + 0.5 - d, 0.0, 1.0)
     return img.reshape(-1, SIZE, SIZE)
 
 
-def glyphs(n: int, seed: int | np.random.Generator = 0, classes: int = 10, max_shift: float = 3.0,
-           max_rotation: float = 15.0, noise: float = 0.05, jitter: float = 0.04,
-           dtype: str = "float32") -> tuple[np.ndarray, np.ndarray]:
+def glyphs(
+    n: int,
+    seed: int | np.random.Generator = 0,
+    classes: int = 10,
+    max_shift: float = 3.0,
+    max_rotation: float = 15.0,
+    noise: float = 0.05,
+    jitter: float = 0.04,
+    dtype: str = "float32",
+) -> tuple[np.ndarray, np.ndarray]:
     """``n`` glyph images and their labels: ``x (n, 28, 28, 1)`` in [0, 1], ``y (n,)`` int64 in [0, classes).
 
     Args:
@@ -91,23 +99,23 @@ def glyphs(n: int, seed: int | np.random.Generator = 0, classes: int = 10, max_s
     y = rng.permutation(np.arange(n) % classes).astype(np.int64)
     segs = np.zeros((n, _S_MAX, 2, 2))
     for c in range(classes):
-        segs[y == c, :len(_SEGS[c])] = _SEGS[c]
-    segs = segs + rng.normal(0, jitter, segs.shape)                       # handwriting: jitter every point
+        segs[y == c, : len(_SEGS[c])] = _SEGS[c]
+    segs = segs + rng.normal(0, jitter, segs.shape)  # handwriting: jitter every point
     angle = np.radians(rng.uniform(-max_rotation, max_rotation, n))
-    scale = rng.uniform(0.8, 1.05, n) * 12.0                              # pixels per unit
+    scale = rng.uniform(0.8, 1.05, n) * 12.0  # pixels per unit
     shear = rng.uniform(-0.15, 0.15, n)
     cos, sin = np.cos(angle) * scale, np.sin(angle) * scale
-    M = np.stack([np.stack([cos, -sin + shear * cos], 1), np.stack([sin, cos + shear * sin], 1)], 1)   # (n, 2, 2)
+    M = np.stack([np.stack([cos, -sin + shear * cos], 1), np.stack([sin, cos + shear * sin], 1)], 1)  # (n, 2, 2)
     shift = rng.uniform(-max_shift, max_shift, (n, 2)) + SIZE / 2
     pts = (np.einsum("nij,nsej->nsei", M, segs) + shift[:, None, None, :]).astype(np.float32)  # (n, S, 2, 2) px
     half_width = rng.uniform(0.7, 1.6, n).astype(np.float32)
     contrast = rng.uniform(0.75, 1.0, n).astype(np.float32)
     out = np.empty((n, SIZE, SIZE), dtype=np.float32)
-    for c in range(classes):                                              # each class with its own segments
+    for c in range(classes):  # each class with its own segments
         idx = np.flatnonzero(y == c)
         S = len(_SEGS[c])
-        for s in range(0, len(idx), 512):                                 # ~40 MB of work arrays per chunk
-            i = idx[s:s + 512]
+        for s in range(0, len(idx), 512):  # ~40 MB of work arrays per chunk
+            i = idx[s : s + 512]
             out[i] = _render(pts[i, :S, 0], pts[i, :S, 1], half_width[i]) * contrast[i, None, None]
     if noise:
         out += rng.normal(0, noise, out.shape).astype(np.float32)

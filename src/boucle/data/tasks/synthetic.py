@@ -18,27 +18,43 @@
 Randomness only through the ``numpy.random.Generator`` made from ``seed``
 (:func:`boucle.backend.make_rng`): the same seed gives the same arrays.
 """
+
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
-from ...backend import floatx, make_rng, resolve_dtype
 from ... import validators
+from ...backend import floatx, make_rng, resolve_dtype
 from ...errors import BoucleError
 from ..padding import pad_sequences
 
-__all__ = ["adding_problem", "ADDING_BASELINE_MSE", "copy_task", "copy_baseline",
-           "REBER_SYMBOLS", "reber_string", "embedded_reber_string", "is_reber", "is_embedded_reber",
-           "reber_next_symbols", "embedded_reber", "sine_mixture", "MELODY_PATTERNS", "melodies"]
+__all__ = [
+    "adding_problem",
+    "ADDING_BASELINE_MSE",
+    "copy_task",
+    "copy_baseline",
+    "REBER_SYMBOLS",
+    "reber_string",
+    "embedded_reber_string",
+    "is_reber",
+    "is_embedded_reber",
+    "reber_next_symbols",
+    "embedded_reber",
+    "sine_mixture",
+    "MELODY_PATTERNS",
+    "melodies",
+]
 
 #: MSE of always predicting E[y] = 1 on the adding problem: Var(u1 + u2) = 2 * 1/12.
 ADDING_BASELINE_MSE = 1.0 / 6.0
 
 
 # ----------------------------------------------------------------------------- adding problem
+
 
 def adding_problem(n: int, T: int, seed: Any = None, dtype: Any = None) -> tuple[np.ndarray, np.ndarray]:
     """The adding problem: ``x (n, T, 2)``, ``y (n, 1)``.
@@ -52,22 +68,24 @@ def adding_problem(n: int, T: int, seed: Any = None, dtype: Any = None) -> tuple
     rng = make_rng(seed)
     dt = resolve_dtype(dtype)
     half = T // 2
-    u = rng.random((n, T))                                            # (n, T)
+    u = rng.random((n, T))  # (n, T)
     i = rng.integers(0, half, size=n)
     j = rng.integers(half, T, size=n)
     marks = np.zeros((n, T))
     rows = np.arange(n)
     marks[rows, i] = 1.0
     marks[rows, j] = 1.0
-    x = np.stack([u, marks], axis=-1).astype(dt)                      # (n, T, 2)
-    y = (u[rows, i] + u[rows, j]).reshape(n, 1).astype(dt)            # (n, 1)
+    x = np.stack([u, marks], axis=-1).astype(dt)  # (n, T, 2)
+    y = (u[rows, i] + u[rows, j]).reshape(n, 1).astype(dt)  # (n, 1)
     return x, y
 
 
 # ----------------------------------------------------------------------------- copy task
 
-def copy_task(n: int, length: int = 10, delay: int = 20, n_symbols: int = 8,
-              seed: Any = None) -> tuple[np.ndarray, np.ndarray]:
+
+def copy_task(
+    n: int, length: int = 10, delay: int = 20, n_symbols: int = 8, seed: Any = None
+) -> tuple[np.ndarray, np.ndarray]:
     """The copy/memory task as token ids: ``x, y`` both ``(n, length + delay + length)`` int64.
 
     Vocabulary: 0 = blank, 1..n_symbols = data symbols, n_symbols + 1 = "recall" marker.
@@ -77,7 +95,10 @@ def copy_task(n: int, length: int = 10, delay: int = 20, n_symbols: int = 8,
     The memoryless baseline is :func:`copy_baseline`.
     """
     n, length = validators.integer(n, "n", minimum=1), validators.integer(length, "length", minimum=1)
-    delay, n_symbols = validators.integer(delay, "delay", minimum=1), validators.integer(n_symbols, "n_symbols", minimum=1)
+    delay, n_symbols = (
+        validators.integer(delay, "delay", minimum=1),
+        validators.integer(n_symbols, "n_symbols", minimum=1),
+    )
     rng = make_rng(seed)
     T = length + delay + length
     s = rng.integers(1, n_symbols + 1, size=(n, length))
@@ -92,7 +113,11 @@ def copy_task(n: int, length: int = 10, delay: int = 20, n_symbols: int = 8,
 def copy_baseline(length: int = 10, delay: int = 20, n_symbols: int = 8) -> float:
     """Cross-entropy (nats per step) of the best memoryless strategy on :func:`copy_task`:
     blanks for ``length + delay`` steps, then a uniform guess: ``L log(K) / (2L + delay)``."""
-    length, delay, n_symbols = validators.integer(length, "length", minimum=1), validators.integer(delay, "delay", minimum=1), validators.integer(n_symbols, "n_symbols", minimum=1)
+    length, delay, n_symbols = (
+        validators.integer(length, "length", minimum=1),
+        validators.integer(delay, "delay", minimum=1),
+        validators.integer(n_symbols, "n_symbols", minimum=1),
+    )
     return length * math.log(n_symbols) / (2 * length + delay)
 
 
@@ -161,8 +186,15 @@ def is_reber(s: str) -> bool:
 
 def is_embedded_reber(s: str) -> bool:
     """True iff ``s = "B" + c + r + c + "E"`` with c ∈ {T, P} and ``is_reber(r)``."""
-    return (isinstance(s, str) and len(s) >= 9 and s[0] == "B" and s[-1] == "E" and s[1] in "TP"
-            and s[-2] == s[1] and is_reber(s[2:-2]))
+    return (
+        isinstance(s, str)
+        and len(s) >= 9
+        and s[0] == "B"
+        and s[-1] == "E"
+        and s[1] in "TP"
+        and s[-2] == s[1]
+        and is_reber(s[2:-2])
+    )
 
 
 def reber_next_symbols(prefix: str, embedded: bool = True) -> str:
@@ -187,14 +219,14 @@ def reber_next_symbols(prefix: str, embedded: bool = True) -> str:
         raise BoucleError(f"prefix: expected a prefix of an embedded Reber string, got {prefix!r}")
     inner = prefix[2:]
     end = inner.find("E")
-    if end < 0:                                       # inside the inner string
+    if end < 0:  # inside the inner string
         state = _reber_run(inner)
         if state is None:
             raise BoucleError(f"prefix: expected a prefix of an embedded Reber string, got {prefix!r}")
         return "".join(_REBER[state])
-    if _reber_run(inner[:end + 1]) != _ACCEPT:
+    if _reber_run(inner[: end + 1]) != _ACCEPT:
         raise BoucleError(f"prefix: expected a prefix of an embedded Reber string, got {prefix!r}")
-    tail = inner[end + 1:]
+    tail = inner[end + 1 :]
     if tail == "":
         return c
     if tail == c:
@@ -204,8 +236,9 @@ def reber_next_symbols(prefix: str, embedded: bool = True) -> str:
     raise BoucleError(f"prefix: expected a prefix of an embedded Reber string, got {prefix!r}")
 
 
-def embedded_reber(n: int, seed: Any = None, max_length: int | None = None,
-                   dtype: Any = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
+def embedded_reber(
+    n: int, seed: Any = None, max_length: int | None = None, dtype: Any = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
     """Next-symbol prediction on embedded Reber strings (Hochreiter & Schmidhuber 1997, exp. 1).
 
     Returns ``x (n, T, 7)`` one-hot of s[:-1], ``y (n, T, 7)`` multi-hot of the symbols
@@ -224,9 +257,10 @@ def embedded_reber(n: int, seed: Any = None, max_length: int | None = None,
     for _ in range(n):
         s = embedded_reber_string(rng, max_length)
         strings.append(s)
-        xs.append(eye[[index[ch] for ch in s[:-1]]])                           # (T_i, 7)
-        ys.append(np.stack([eye[[index[ch] for ch in reber_next_symbols(s[:t + 1])]].sum(axis=0)
-                            for t in range(len(s) - 1)]))                       # (T_i, 7)
+        xs.append(eye[[index[ch] for ch in s[:-1]]])  # (T_i, 7)
+        ys.append(
+            np.stack([eye[[index[ch] for ch in reber_next_symbols(s[: t + 1])]].sum(axis=0) for t in range(len(s) - 1)])
+        )  # (T_i, 7)
     x, mask = pad_sequences(xs, dtype=dt)
     y, _ = pad_sequences(ys, dtype=dt)
     return x, y, mask, strings
@@ -234,13 +268,18 @@ def embedded_reber(n: int, seed: Any = None, max_length: int | None = None,
 
 # ----------------------------------------------------------------------------- sine mixtures
 
-def sine_mixture(n_steps: int, components: int = 3, period_range: Sequence[float] = (8.0, 64.0),
-                 noise: float = 0.0, seed: Any = None) -> np.ndarray:
+
+def sine_mixture(
+    n_steps: int, components: int = 3, period_range: Sequence[float] = (8.0, 64.0), noise: float = 0.0, seed: Any = None
+) -> np.ndarray:
     """``(n_steps, 1)`` float64: ``Σ_k a_k sin(2π t / P_k + φ_k) + noise · N(0, 1)``.
 
     Periods P_k ~ U[period_range], phases φ_k ~ U[0, 2π), amplitudes a_k ~ U[0.5, 1].
     """
-    n_steps, components = validators.integer(n_steps, "n_steps", minimum=1), validators.integer(components, "components", minimum=1)
+    n_steps, components = (
+        validators.integer(n_steps, "n_steps", minimum=1),
+        validators.integer(components, "components", minimum=1),
+    )
     lo, hi = (float(v) for v in period_range)
     if not 0 < lo <= hi:
         raise BoucleError(f"period_range: expected 0 < low <= high, got {tuple(period_range)}")
@@ -250,7 +289,7 @@ def sine_mixture(n_steps: int, components: int = 3, period_range: Sequence[float
     P = rng.uniform(lo, hi, components)
     phi = rng.uniform(0, 2 * np.pi, components)
     a = rng.uniform(0.5, 1.0, components)
-    t = np.arange(n_steps)[:, None]                                             # (T, 1)
+    t = np.arange(n_steps)[:, None]  # (T, 1)
     s = (a * np.sin(2 * np.pi * t / P + phi)).sum(axis=1)
     if noise:
         s = s + noise * rng.standard_normal(n_steps)
@@ -268,8 +307,9 @@ MELODY_PATTERNS: dict[str, tuple[int, ...]] = {
 }
 
 
-def melodies(n: int, seed: Any = None, patterns: Sequence[str] | None = None,
-             descending: bool = True, dtype: Any = None) -> tuple[np.ndarray, np.ndarray, dict]:
+def melodies(
+    n: int, seed: Any = None, patterns: Sequence[str] | None = None, descending: bool = True, dtype: Any = None
+) -> tuple[np.ndarray, np.ndarray, dict]:
     """Conditioned melodies for one-to-many generation.
 
     Each example draws a key (root pitch class 0..11), a pattern from
@@ -293,8 +333,8 @@ def melodies(n: int, seed: Any = None, patterns: Sequence[str] | None = None,
     keys = rng.integers(0, 12, n)
     pid = rng.integers(0, len(names), n)
     dirs = rng.integers(0, 2, n) if descending else np.zeros(n, dtype=np.int64)
-    table = np.array([MELODY_PATTERNS[p] for p in names])                       # (P, 8)
-    y = keys[:, None] + table[pid]                                              # (n, 8)
+    table = np.array([MELODY_PATTERNS[p] for p in names])  # (P, 8)
+    y = keys[:, None] + table[pid]  # (n, 8)
     y = np.where(dirs[:, None] == 1, y[:, ::-1], y).astype(np.int64)
     c = np.zeros((n, 12 + len(names) + 2), dtype=dt)
     rows = np.arange(n)

@@ -23,6 +23,7 @@ the characters that *follow* it — the case for a bidirectional RNN (seed 000:
 The text source is any Python code; :func:`stdlib_sources` reads a fixed list of
 modules of the running Python's standard library.
 """
+
 from __future__ import annotations
 
 import io
@@ -30,26 +31,44 @@ import keyword
 import os
 import sysconfig
 import tokenize
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Iterable, Sequence
 
 import numpy as np
 
 from ... import validators
 from ...errors import BoucleError
 
-__all__ = ["TAG_CLASSES", "tag_python_source", "stdlib_sources", "DEFAULT_STDLIB_FILES", "char_vocabulary",
-           "TaggingData", "tagging_windows", "python_tagging_data"]
+__all__ = [
+    "TAG_CLASSES",
+    "tag_python_source",
+    "stdlib_sources",
+    "DEFAULT_STDLIB_FILES",
+    "char_vocabulary",
+    "TaggingData",
+    "tagging_windows",
+    "python_tagging_data",
+]
 
 #: class id -> name.
 TAG_CLASSES: tuple[str, ...] = ("space", "name", "keyword", "string", "comment", "number", "op")
 _SPACE, _NAME, _KEYWORD, _STRING, _COMMENT, _NUMBER, _OP = range(7)
 
 #: Stdlib modules read by :func:`stdlib_sources` (stable, present in every CPython 3.10+).
-DEFAULT_STDLIB_FILES: tuple[str, ...] = ("textwrap.py", "bisect.py", "heapq.py", "colorsys.py", "fnmatch.py",
-                                         "shlex.py", "string.py", "keyword.py", "graphlib.py", "numbers.py")
+DEFAULT_STDLIB_FILES: tuple[str, ...] = (
+    "textwrap.py",
+    "bisect.py",
+    "heapq.py",
+    "colorsys.py",
+    "fnmatch.py",
+    "shlex.py",
+    "string.py",
+    "keyword.py",
+    "graphlib.py",
+    "numbers.py",
+)
 
-_FSTRING_START = getattr(tokenize, "FSTRING_START", None)   # Python >= 3.12
+_FSTRING_START = getattr(tokenize, "FSTRING_START", None)  # Python >= 3.12
 _FSTRING_END = getattr(tokenize, "FSTRING_END", None)
 
 
@@ -71,7 +90,7 @@ def tag_python_source(text: str, source: str = "<text>") -> np.ndarray:
         row, col = pos
         return min(starts[row - 1] + col, len(text)) if row - 1 < len(starts) else len(text)
 
-    depth = 0                                        # nesting of f-strings (3.12+ splits them into tokens)
+    depth = 0  # nesting of f-strings (3.12+ splits them into tokens)
     try:
         for tok in tokenize.generate_tokens(io.StringIO(text).readline):
             kind = tok.type
@@ -81,7 +100,7 @@ def tag_python_source(text: str, source: str = "<text>") -> np.ndarray:
             if _FSTRING_END is not None and kind == _FSTRING_END:
                 depth -= 1
             if cls != _SPACE:
-                labels[offset(tok.start):offset(tok.end)] = cls
+                labels[offset(tok.start) : offset(tok.end)] = cls
     except (tokenize.TokenError, IndentationError, SyntaxError) as e:
         line = e.args[1][0] if isinstance(e, tokenize.TokenError) and len(e.args) > 1 else getattr(e, "lineno", "?")
         raise BoucleError(f"{source}:{line}: cannot tokenize as Python ({e.args[0]})") from None
@@ -102,11 +121,12 @@ def _class_of(tok: tokenize.TokenInfo) -> int:
         return _OP
     if kind == tokenize.ERRORTOKEN:
         return _SPACE if tok.string.isspace() else _OP
-    return _SPACE                                    # NEWLINE, NL, INDENT, DEDENT, ENDMARKER
+    return _SPACE  # NEWLINE, NL, INDENT, DEDENT, ENDMARKER
 
 
-def stdlib_sources(files: Sequence[str] = DEFAULT_STDLIB_FILES, max_chars: int | None = None,
-                   root: str | None = None) -> list[tuple[str, str]]:
+def stdlib_sources(
+    files: Sequence[str] = DEFAULT_STDLIB_FILES, max_chars: int | None = None, root: str | None = None
+) -> list[tuple[str, str]]:
     """``[(name, text), ...]`` of the given modules of the standard library, in order.
 
     ``root`` defaults to ``sysconfig.get_paths()["stdlib"]``; ``max_chars`` keeps the
@@ -117,7 +137,7 @@ def stdlib_sources(files: Sequence[str] = DEFAULT_STDLIB_FILES, max_chars: int |
     for name in files:
         path = os.path.join(root, name)
         package = os.path.join(root, name.removesuffix(".py"), "__init__.py")
-        if not os.path.isfile(path) and os.path.isfile(package):   # a module that became a package
+        if not os.path.isfile(path) and os.path.isfile(package):  # a module that became a package
             path = package
         try:
             with open(path, encoding="utf-8") as f:
@@ -134,7 +154,7 @@ def _cut(text: str, max_chars: int) -> str:
     """The longest prefix of whole lines, at most ``max_chars`` long, that tokenizes."""
     end = text.rfind("\n", 0, max_chars)
     while end > 0:
-        head = text[:end + 1]
+        head = text[: end + 1]
         try:
             list(tokenize.generate_tokens(io.StringIO(head).readline))
             return head
@@ -153,15 +173,19 @@ def char_vocabulary(texts: Iterable[str]) -> dict[str, int]:
 class TaggingData:
     """Windows of character ids and their token classes."""
 
-    x: np.ndarray              #: (N, T) int64 character ids (0 = padding)
-    y: np.ndarray              #: (N, T) int64 classes (:data:`TAG_CLASSES`)
-    mask: np.ndarray           #: (N, T) bool, False on the padding of a text's last window
+    x: np.ndarray  #: (N, T) int64 character ids (0 = padding)
+    y: np.ndarray  #: (N, T) int64 classes (:data:`TAG_CLASSES`)
+    mask: np.ndarray  #: (N, T) bool, False on the padding of a text's last window
     vocab: dict[str, int]
     classes: tuple[str, ...] = TAG_CLASSES
 
 
-def tagging_windows(texts: Sequence[tuple[str, str]] | Sequence[str], seq_len: int = 64,
-                    stride: int | None = None, vocab: dict[str, int] | None = None) -> TaggingData:
+def tagging_windows(
+    texts: Sequence[tuple[str, str]] | Sequence[str],
+    seq_len: int = 64,
+    stride: int | None = None,
+    vocab: dict[str, int] | None = None,
+) -> TaggingData:
     """Cut every text into windows of ``seq_len`` characters with their labels.
 
     Args:
@@ -191,7 +215,7 @@ def tagging_windows(texts: Sequence[tuple[str, str]] | Sequence[str], seq_len: i
             x = np.zeros(seq_len, dtype=np.int64)
             y = np.zeros(seq_len, dtype=np.int64)
             m = np.zeros(seq_len, dtype=bool)
-            x[:n], y[:n], m[:n] = ids[s:s + n], labels[s:s + n], True
+            x[:n], y[:n], m[:n] = ids[s : s + n], labels[s : s + n], True
             xs.append(x), ys.append(y), ms.append(m)
             if s + seq_len >= len(text):
                 break
@@ -200,8 +224,9 @@ def tagging_windows(texts: Sequence[tuple[str, str]] | Sequence[str], seq_len: i
     return TaggingData(np.stack(xs), np.stack(ys), np.stack(ms), vocab)
 
 
-def python_tagging_data(seq_len: int = 64, files: Sequence[str] = DEFAULT_STDLIB_FILES,
-                        max_chars: int | None = None, test_files: int = 1) -> tuple[TaggingData, TaggingData]:
+def python_tagging_data(
+    seq_len: int = 64, files: Sequence[str] = DEFAULT_STDLIB_FILES, max_chars: int | None = None, test_files: int = 1
+) -> tuple[TaggingData, TaggingData]:
     """Train and test windows from stdlib modules: the last ``test_files`` files are the test set
     (other code than the training code); the character vocabulary comes from the training files."""
     sources = stdlib_sources(files, max_chars)

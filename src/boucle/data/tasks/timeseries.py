@@ -14,22 +14,33 @@ shaped ``(T, features)`` as :mod:`boucle.reservoir` expects.
 - :func:`lorenz`: the Lorenz (1963) attractor, RK4.
 - :func:`to_forecasting`: ``(x_t, x_{t+h})`` pairs from one series.
 """
+
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
-from ...backend import make_rng
 from ... import validators
+from ...backend import make_rng
 from ...errors import BoucleError
 
 __all__ = ["mackey_glass", "narma10", "lorenz", "to_forecasting"]
 
 
-def mackey_glass(n_steps: int, tau: float = 17.0, a: float = 0.2, b: float = 0.1, n: float = 10.0,
-                 x0: float = 1.2, sample_step: float = 1.0, substeps: int = 10, discard: int = 0,
-                 seed: Any = None) -> np.ndarray:
+def mackey_glass(
+    n_steps: int,
+    tau: float = 17.0,
+    a: float = 0.2,
+    b: float = 0.1,
+    n: float = 10.0,
+    x0: float = 1.2,
+    sample_step: float = 1.0,
+    substeps: int = 10,
+    discard: int = 0,
+    seed: Any = None,
+) -> np.ndarray:
     """Mackey-Glass series ``(n_steps, 1)``, one sample per ``sample_step`` time units.
 
     ``tau / (sample_step / substeps)`` must be a whole number of integration steps.
@@ -50,12 +61,13 @@ def mackey_glass(n_steps: int, tau: float = 17.0, a: float = 0.2, b: float = 0.1
     # history on [-tau, 0]: x0 + U[-0.1, 0.1] at about one knot per sample, linear in between
     # (so the series does not depend on substeps)
     knots = max(2, int(round(tau / sample_step)) + 1)
-    x[: m + 1] = np.interp(np.linspace(-tau, 0.0, m + 1), np.linspace(-tau, 0.0, knots),
-                           x0 + 0.2 * (rng.random(knots) - 0.5))
+    x[: m + 1] = np.interp(
+        np.linspace(-tau, 0.0, m + 1), np.linspace(-tau, 0.0, knots), x0 + 0.2 * (rng.random(knots) - 0.5)
+    )
     xs = x.tolist()  # Python floats: the loop below is scalar
 
     def f(xt: float, xd: float) -> float:
-        return a * xd / (1.0 + xd ** n) - b * xt
+        return a * xd / (1.0 + xd**n) - b * xt
 
     for i in range(m, m + total):
         xt, d0, d1 = xs[i], xs[i - m], xs[i - m + 1]
@@ -65,7 +77,7 @@ def mackey_glass(n_steps: int, tau: float = 17.0, a: float = 0.2, b: float = 0.1
         k3 = f(xt + 0.5 * dt * k2, dh)
         k4 = f(xt + dt * k3, d1)
         xs[i + 1] = xt + dt / 6.0 * (k1 + 2.0 * k2 + 2.0 * k3 + k4)
-    x = np.asarray(xs[m:m + total:substeps])  # samples at t = 0, sample_step, ...
+    x = np.asarray(xs[m : m + total : substeps])  # samples at t = 0, sample_step, ...
     return x[discard:].reshape(-1, 1)
 
 
@@ -83,17 +95,25 @@ def narma10(n_steps: int, seed: Any = None, discard: int = 200) -> tuple[np.ndar
     u = make_rng(seed).uniform(0.0, 0.5, size=T)
     y = np.zeros(T + 1)
     for t in range(T):
-        past = y[max(0, t - 9): t + 1].sum()
+        past = y[max(0, t - 9) : t + 1].sum()
         u9 = u[t - 9] if t >= 9 else 0.0
         y[t + 1] = 0.3 * y[t] + 0.05 * y[t] * past + 1.5 * u9 * u[t] + 0.1
     if not np.isfinite(y).all() or np.abs(y).max() > 10.0:
         raise BoucleError(f"seed: NARMA-10 diverged for seed {seed!r}; use another seed")
-    return u[discard:].reshape(-1, 1), y[discard + 1:].reshape(-1, 1)
+    return u[discard:].reshape(-1, 1), y[discard + 1 :].reshape(-1, 1)
 
 
-def lorenz(n_steps: int, sample_step: float = 0.03, sigma: float = 10.0, rho: float = 28.0,
-           beta: float = 8.0 / 3.0, x0: Sequence[float] | None = None, substeps: int = 3, discard: int = 0,
-           seed: Any = None) -> np.ndarray:
+def lorenz(
+    n_steps: int,
+    sample_step: float = 0.03,
+    sigma: float = 10.0,
+    rho: float = 28.0,
+    beta: float = 8.0 / 3.0,
+    x0: Sequence[float] | None = None,
+    substeps: int = 3,
+    discard: int = 0,
+    seed: Any = None,
+) -> np.ndarray:
     """Lorenz attractor ``(n_steps, 3)``: ``x' = sigma (y - x)``, ``y' = x (rho - z) - y``, ``z' = x y - beta z``.
 
     RK4 with ``substeps`` steps per sample. ``x0=None`` starts near (1, 1, 1) with a

@@ -10,16 +10,16 @@
 Both come with their character vocabularies (:class:`boucle.data.vocab.Vocabulary`
 with the special tokens PAD, START, END, UNK).
 """
+
 from __future__ import annotations
 
 import datetime
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 import numpy as np
 
-from ... import backend
-from ... import validators
+from ... import backend, validators
 from ...errors import BoucleError
 from ..vocab import Vocabulary
 
@@ -29,6 +29,7 @@ __all__ = ["TextPairs", "dates_dataset", "format_date", "DATE_FORMATS", "additio
 @dataclass
 class TextPairs:
     """A generated task: training and held-out (source, target) strings and their vocabularies."""
+
     x_train: list[str]
     y_train: list[str]
     x_test: list[str]
@@ -38,13 +39,36 @@ class TextPairs:
 
 
 # ----------------------------------------------------------------------------- dates
-_MOIS = ("janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août", "septembre",
-         "octobre", "novembre", "décembre")
-_MOIS_ABR = ("janv.", "févr.", "mars", "avr.", "mai", "juin", "juil.", "août", "sept.", "oct.",
-             "nov.", "déc.")
+_MOIS = (
+    "janvier",
+    "février",
+    "mars",
+    "avril",
+    "mai",
+    "juin",
+    "juillet",
+    "août",
+    "septembre",
+    "octobre",
+    "novembre",
+    "décembre",
+)
+_MOIS_ABR = ("janv.", "févr.", "mars", "avr.", "mai", "juin", "juil.", "août", "sept.", "oct.", "nov.", "déc.")
 _JOURS = ("lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche")
-_MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September",
-           "October", "November", "December")
+_MONTHS = (
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+)
 _DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
 
@@ -59,21 +83,21 @@ def _ordinal(d: int) -> str:
 
 #: name -> format(date) (French first, then English; numeric dates are day first).
 DATE_FORMATS = {
-    "fr_long": lambda t: f"{_jour(t.day)} {_MOIS[t.month - 1]} {t.year}",            # 21 août 2017
+    "fr_long": lambda t: f"{_jour(t.day)} {_MOIS[t.month - 1]} {t.year}",  # 21 août 2017
     "fr_weekday": lambda t: f"{_JOURS[t.weekday()]} {_jour(t.day)} {_MOIS[t.month - 1]} {t.year}",
-    "fr_le": lambda t: f"le {_jour(t.day)} {_MOIS[t.month - 1]} {t.year}",          # le 3 mars 1999
+    "fr_le": lambda t: f"le {_jour(t.day)} {_MOIS[t.month - 1]} {t.year}",  # le 3 mars 1999
     "fr_le_weekday": lambda t: f"le {_JOURS[t.weekday()]} {_jour(t.day)} {_MOIS[t.month - 1]} {t.year}",
-    "fr_abbr": lambda t: f"{t.day} {_MOIS_ABR[t.month - 1]} {t.year}",               # 21 sept. 2017
-    "num_slash": lambda t: f"{t.day:02d}/{t.month:02d}/{t.year}",                    # 21/08/2017
-    "num_slash_short": lambda t: f"{t.day}/{t.month}/{t.year}",                      # 3/8/2017
-    "num_dot": lambda t: f"{t.day:02d}.{t.month:02d}.{t.year}",                      # 21.08.2017
-    "num_dash": lambda t: f"{t.day:02d}-{t.month:02d}-{t.year}",                     # 21-08-2017
-    "en_abbr": lambda t: f"{_MONTHS[t.month - 1][:3]} {t.day}, {t.year}",            # Aug 21, 2017
-    "en_long": lambda t: f"{_MONTHS[t.month - 1]} {t.day}, {t.year}",                # August 21, 2017
+    "fr_abbr": lambda t: f"{t.day} {_MOIS_ABR[t.month - 1]} {t.year}",  # 21 sept. 2017
+    "num_slash": lambda t: f"{t.day:02d}/{t.month:02d}/{t.year}",  # 21/08/2017
+    "num_slash_short": lambda t: f"{t.day}/{t.month}/{t.year}",  # 3/8/2017
+    "num_dot": lambda t: f"{t.day:02d}.{t.month:02d}.{t.year}",  # 21.08.2017
+    "num_dash": lambda t: f"{t.day:02d}-{t.month:02d}-{t.year}",  # 21-08-2017
+    "en_abbr": lambda t: f"{_MONTHS[t.month - 1][:3]} {t.day}, {t.year}",  # Aug 21, 2017
+    "en_long": lambda t: f"{_MONTHS[t.month - 1]} {t.day}, {t.year}",  # August 21, 2017
     "en_weekday": lambda t: f"{_DAYS[t.weekday()]}, {_MONTHS[t.month - 1]} {t.day}, {t.year}",
-    "en_ordinal": lambda t: f"{_MONTHS[t.month - 1]} {_ordinal(t.day)}, {t.year}",   # August 21st, 2017
-    "en_of": lambda t: f"{_ordinal(t.day)} of {_MONTHS[t.month - 1]} {t.year}",      # 21st of August 2017
-    "en_day_first": lambda t: f"{t.day} {_MONTHS[t.month - 1]} {t.year}",            # 21 August 2017
+    "en_ordinal": lambda t: f"{_MONTHS[t.month - 1]} {_ordinal(t.day)}, {t.year}",  # August 21st, 2017
+    "en_of": lambda t: f"{_ordinal(t.day)} of {_MONTHS[t.month - 1]} {t.year}",  # 21st of August 2017
+    "en_day_first": lambda t: f"{t.day} {_MONTHS[t.month - 1]} {t.year}",  # 21 August 2017
     "en_short_weekday": lambda t: f"{_DAYS[t.weekday()][:3]} {t.day} {_MONTHS[t.month - 1][:3]} {t.year}",
 }
 
@@ -99,8 +123,14 @@ _CASES = ("as_is", "lower", "upper", "capitalize")
 _CASE_P = (0.7, 0.1, 0.1, 0.1)
 
 
-def dates_dataset(n_train: int = 20000, n_test: int = 2000, seed: int = 0, years: tuple[int, int] = (1950, 2049),
-                  test_fraction: float = 0.1, formats: Sequence[str] | None = None) -> TextPairs:
+def dates_dataset(
+    n_train: int = 20000,
+    n_test: int = 2000,
+    seed: int = 0,
+    years: tuple[int, int] = (1950, 2049),
+    test_fraction: float = 0.1,
+    formats: Sequence[str] | None = None,
+) -> TextPairs:
     """Human-written dates → ISO dates, from one seed.
 
     The calendar dates of ``years`` (inclusive) are shuffled once; a fraction
@@ -141,13 +171,15 @@ def dates_dataset(n_train: int = 20000, n_test: int = 2000, seed: int = 0, years
     probe = [datetime.date(2001, m, d) for m in range(1, 13) for d in (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 20, 28)]
     chars = {ch for d in probe for f in DATE_FORMATS for c in _CASES for ch in format_date(d, f, c)}
     chars |= set("0123456789")
-    return TextPairs(x_train, y_train, x_test, y_test, Vocabulary(chars, specials=True),
-                     Vocabulary("0123456789-", specials=True))
+    return TextPairs(
+        x_train, y_train, x_test, y_test, Vocabulary(chars, specials=True), Vocabulary("0123456789-", specials=True)
+    )
 
 
 # ----------------------------------------------------------------------------- addition
-def addition_dataset(n_train: int = 50000, n_test: int = 5000, digits: int = 3, seed: int = 0,
-                     reverse: bool = False) -> TextPairs:
+def addition_dataset(
+    n_train: int = 50000, n_test: int = 5000, digits: int = 3, seed: int = 0, reverse: bool = False
+) -> TextPairs:
     """Questions "a+b" → answers str(a + b), as the Keras addition example.
 
     Each operand has a number of digits drawn uniformly in 1..``digits`` and then
@@ -161,14 +193,16 @@ def addition_dataset(n_train: int = 50000, n_test: int = 5000, digits: int = 3, 
     n_possible = sum(9 * 10 ** (k - 1) + (k == 1) for k in range(1, digits + 1)) ** 2
     total = n_train + n_test
     if total > 0.8 * n_possible:
-        raise BoucleError(f"n_train + n_test: expected at most {int(0.8 * n_possible)} unique questions "
-                          f"for {digits} digits, got {total}")
+        raise BoucleError(
+            f"n_train + n_test: expected at most {int(0.8 * n_possible)} unique questions "
+            f"for {digits} digits, got {total}"
+        )
     seen: dict[tuple[int, int], None] = {}
     while len(seen) < total:
         m = 2 * (total - len(seen)) + 16
         la, lb = rng.integers(1, digits + 1, size=(2, m))
-        a = rng.integers(0, 10 ** la)
-        b = rng.integers(0, 10 ** lb)
+        a = rng.integers(0, 10**la)
+        b = rng.integers(0, 10**lb)
         for pair in zip(a.tolist(), b.tolist()):
             seen.setdefault(pair)
             if len(seen) == total:
@@ -179,5 +213,11 @@ def addition_dataset(n_train: int = 50000, n_test: int = 5000, digits: int = 3, 
     ans = [str(pairs[i][0] + pairs[i][1]) for i in order]
     if reverse:
         qs = [q[::-1] for q in qs]
-    return TextPairs(qs[:n_train], ans[:n_train], qs[n_train:], ans[n_train:],
-                     Vocabulary("0123456789+", specials=True), Vocabulary("0123456789", specials=True))
+    return TextPairs(
+        qs[:n_train],
+        ans[:n_train],
+        qs[n_train:],
+        ans[n_train:],
+        Vocabulary("0123456789+", specials=True),
+        Vocabulary("0123456789", specials=True),
+    )
