@@ -439,6 +439,8 @@ def test_example_runs_with_small_settings_and_its_files_work_with_the_loader_and
     ex = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(ex)
     out = tmp_path / "run"
+    doc = tmp_path / "doc.md"
+    doc.write_text("before\n<!-- captions:small -->\nold\n<!-- /captions:small -->\nafter\n")
     res = ex.main(
         [
             "--n-train",
@@ -463,8 +465,19 @@ def test_example_runs_with_small_settings_and_its_files_work_with_the_loader_and
             str(out),
             "--export",
             str(out / "export"),
+            "--doc",
+            str(doc),
+            "--key",
+            "small",
         ]
     )
+    text = doc.read_text()  # the results block is the run's, between its markers
+    assert text.startswith("before\n<!-- captions:small -->\n`python examples/captions.py --n-train 64")
+    assert text.endswith("<!-- /captions:small -->\nafter\n") and "old" not in text
+    assert f"| held-out pairs (test), 16 | greedy | {res['unseen_exact_match_greedy']:.1%} |" in text
+    assert f"| seen pairs (validation), 16 | beam 2 | {res['seen_exact_match_beam2']:.1%} |" in text
+    with pytest.raises(SystemExit, match="expected the markers <!-- captions:none -->"):
+        ex.write_results(str(doc), "none", "block")
     assert res["epochs"] == 1 and res["input_feeding"] and 0.0 <= res["unseen_exact_match_greedy"] <= 1.0
     assert {"seen_bleu4_greedy", "unseen_bleu4_beam2"} <= set(res)
     assert (out / "captions_grid.png").stat().st_size > 1000 and (out / "captions_attention.png").stat().st_size > 1000
