@@ -204,7 +204,7 @@ def bad_cases(src, tmp, model):
         (["generate", str(model), "--top-k", "0"], "argument --top-k"),
         (["generate", str(tmp / "nothing.safetensors")], "no model file at"),
         (["generate", str(tmp / "corrupt.safetensors")], "corrupt.safetensors"),
-        (["generate", str(tmp / "seq.safetensors")], "holds a Sequential, not a character model"),
+        (["generate", str(tmp / "seq.safetensors")], "expected a character model file, got a Sequential"),
         (["evaluate", str(model), str(tmp / "accent.txt")], "'é' (U+00E9) not in the model's vocabulary"),
         (["evaluate", str(model)], "the following arguments are required: PATH"),
     ]

@@ -22,30 +22,15 @@ import numpy as np
 from ..data.loaders.image_files import read_image
 from ..diagnostics.captions import plot_caption_attention
 from ..errors import BoucleError
-from ..io import load
 from ..models.captioner import ImageCaptioner
-from ..models.decoding import MAX_BEAM, MAX_DECODE_LEN
-from .files import check_finite, check_output, model_path
-from .options import number
+from .files import check_output, load_model_of
+from .options import add_decoding_options
 
 __all__ = ["add_commands"]
 
-_beam = number(int, lambda v: 1 <= v <= MAX_BEAM, f"an int in [1, {MAX_BEAM}]")
-_max_len = number(int, lambda v: 1 <= v <= MAX_DECODE_LEN, f"an int in [1, {MAX_DECODE_LEN}]")
-_penalty = number(float, lambda v: 0 <= v < float("inf"), "a finite number >= 0")
-
-
-def _load_captioner(path: str) -> ImageCaptioner:
-    p = model_path(path)
-    model = load(p, compile=False)
-    if not isinstance(model, ImageCaptioner):
-        raise BoucleError(f"MODEL: expected an ImageCaptioner model file, got a {type(model).__name__} in {str(p)!r}")
-    check_finite(model, p)
-    return model
-
 
 def _caption(args: argparse.Namespace) -> int:
-    model = _load_captioner(args.model)
+    model = load_model_of(args.model, ImageCaptioner, "an ImageCaptioner model file")
     out = None
     if args.attention is not None:
         out = Path(args.attention)
@@ -77,23 +62,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
         help="a .safetensors file written by boucle.save, or a folder holding model.safetensors",
     )
     c.add_argument("image", metavar="IMAGE", nargs="+", help="image file(s)")
-    c.add_argument(
-        "--beam", type=_beam, default=1, metavar="K", help=f"beam width K (1 = greedy, the default; at most {MAX_BEAM})"
-    )
-    c.add_argument(
-        "--max-len",
-        type=_max_len,
-        default=None,
-        metavar="N",
-        help=f"longest caption, in words (default: the longest training caption; at most {MAX_DECODE_LEN})",
-    )
-    c.add_argument(
-        "--length-penalty",
-        type=_penalty,
-        default=1.0,
-        metavar="A",
-        help="beam score S/|y|^A (0 = raw log-probability; default 1)",
-    )
+    add_decoding_options(c, "words", "the longest training caption")
     c.add_argument(
         "--attention",
         metavar="OUT.png",

@@ -35,7 +35,7 @@ from ..models.sequential import Sequential
 from ..ops.recurrent import use_threads
 from ..optimizers import names as optimizer_names
 from ..training import History, TensorBoard
-from .files import MODEL_FILE, check_finite, check_memory, check_output, model_path
+from .files import MODEL_FILE, check_memory, check_output, load_model_of, model_path
 from .options import layer_count, nonneg_float, nonneg_int, positive_float, positive_int, text, top_p, unit_rate
 
 __all__ = ["add_commands", "DEFAULTS", "MODEL_FILE"]
@@ -316,13 +316,7 @@ def add_commands(sub) -> None:
 def load_model(path: str, name: str = "MODEL", compile: bool = False, finite: bool = False) -> CharModel:
     """A :class:`CharModel` from a file (or a folder holding ``model.safetensors``); with ``finite``,
     refused when its weights hold NaN or Inf."""
-    p = model_path(path)
-    model = boucle_io.load(p, compile=compile)
-    if not isinstance(model, CharModel):
-        raise BoucleError(f"{name}: {str(p)!r} holds a {type(model).__name__}, not a character model")
-    if finite:
-        check_finite(model, p, name)
-    return model
+    return load_model_of(path, CharModel, "a character model file", name=name, compile=compile, finite=finite)
 
 
 def _check_run(run: Any, ckpt: Path) -> dict:

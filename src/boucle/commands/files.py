@@ -26,6 +26,7 @@ import numpy as np
 
 from .. import allocation
 from ..errors import BoucleError, ModelFileError
+from ..io import load
 
 __all__ = [
     "MODEL_FILE",
@@ -44,6 +45,20 @@ def model_path(path: str) -> Path:
     """``path``, or ``path/model.safetensors`` when ``path`` is a folder (a run folder)."""
     p = Path(path)
     return p / MODEL_FILE if p.is_dir() else p
+
+
+def load_model_of(
+    path: str, cls: type, what: str, *, name: str = "MODEL", compile: bool = False, finite: bool = True
+) -> Any:
+    """The model in ``path`` (a file, or a folder holding ``model.safetensors``), refused unless it is a
+    ``cls`` (``what`` names it in the message); with ``finite``, refused when its weights hold NaN or Inf."""
+    p = model_path(path)
+    model = load(p, compile=compile)
+    if not isinstance(model, cls):
+        raise BoucleError(f"{name}: expected {what}, got a {type(model).__name__} in {str(p)!r}")
+    if finite:
+        check_finite(model, p, name)
+    return model
 
 
 def check_finite(model: Any, path: Path | str, name: str = "MODEL") -> None:

@@ -12,6 +12,8 @@ import argparse
 import math
 from collections.abc import Callable
 
+from ..models.decoding import MAX_BEAM, MAX_DECODE_LEN
+
 __all__ = [
     "number",
     "positive_int",
@@ -55,6 +57,30 @@ top_p = number(float, lambda v: 0 < v <= 1, "a number in (0, 1]")
 #: stacked recurrent layers of a model a command trains (each is a Python object: bounded).
 MAX_LAYERS = 1000
 layer_count = number(int, lambda v: 1 <= v <= MAX_LAYERS, f"an int in [1, {MAX_LAYERS}]")
+
+
+def add_decoding_options(parser, unit: str, longest: str) -> None:
+    """``--beam K``, ``--max-len N`` (in ``unit``; default ``longest``) and ``--length-penalty A``:
+    the decoding options of every encoder-decoder command (:mod:`boucle.models.decoding`)."""
+    beam = number(int, lambda v: 1 <= v <= MAX_BEAM, f"an int in [1, {MAX_BEAM}]")
+    max_len = number(int, lambda v: 1 <= v <= MAX_DECODE_LEN, f"an int in [1, {MAX_DECODE_LEN}]")
+    parser.add_argument(
+        "--beam", type=beam, default=1, metavar="K", help=f"beam width K (1 = greedy, the default; at most {MAX_BEAM})"
+    )
+    parser.add_argument(
+        "--max-len",
+        type=max_len,
+        default=None,
+        metavar="N",
+        help=f"longest output, in {unit} (default: {longest}; at most {MAX_DECODE_LEN})",
+    )
+    parser.add_argument(
+        "--length-penalty",
+        type=nonneg_float,
+        default=1.0,
+        metavar="A",
+        help="beam score S/|y|^A (0 = raw log-probability; default 1)",
+    )
 
 
 def text(value: str) -> str:

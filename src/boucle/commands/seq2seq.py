@@ -20,33 +20,21 @@ from pathlib import Path
 
 from .. import callbacks, optimizers
 from ..data.tasks.translation import addition_dataset, dates_dataset
-from ..errors import BoucleError, TrainingDiverged
-from ..io import load, save
+from ..errors import TrainingDiverged
+from ..io import save
 from ..locks import OutputLock
-from ..models.decoding import MAX_BEAM, MAX_DECODE_LEN, translate
+from ..models.decoding import translate
 from ..models.seq2seq import Seq2Seq
-from .files import check_finite, check_memory, check_output, model_path
-from .options import layer_count, nonneg_float, number, positive_float, positive_int, text
+from .files import check_memory, check_output, load_model_of
+from .options import add_decoding_options, layer_count, nonneg_float, number, positive_float, positive_int, text
 
 __all__ = ["add_commands"]
 
-_beam = number(int, lambda v: 1 <= v <= MAX_BEAM, f"an int in [1, {MAX_BEAM}]")
-_max_len = number(int, lambda v: 1 <= v <= MAX_DECODE_LEN, f"an int in [1, {MAX_DECODE_LEN}]")
 _pairs = number(int, lambda v: 1 <= v <= 10_000_000, "an int in [1, 10000000]")
-_penalty = number(float, lambda v: 0 <= v < float("inf"), "a finite number >= 0")
-
-
-def _load_seq2seq(path: str) -> Seq2Seq:
-    p = model_path(path)
-    model = load(p, compile=False)
-    if not isinstance(model, Seq2Seq):
-        raise BoucleError(f"MODEL: expected a Seq2Seq model file, got a {type(model).__name__} in {str(p)!r}")
-    check_finite(model, p)
-    return model
 
 
 def _translate(args: argparse.Namespace) -> int:
-    model = _load_seq2seq(args.model)
+    model = load_model_of(args.model, Seq2Seq, "a Seq2Seq model file")
     texts = args.text[0] if len(args.text) == 1 else list(args.text)
     out = translate(
         model,
@@ -143,23 +131,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
         help="a .safetensors file written by boucle.save / train-seq2seq, or a folder holding model.safetensors",
     )
     t.add_argument("text", metavar="TEXT", nargs="+", type=text, help='source text(s), e.g. "21 août 2017"')
-    t.add_argument(
-        "--beam", type=_beam, default=1, metavar="K", help=f"beam width K (1 = greedy, the default; at most {MAX_BEAM})"
-    )
-    t.add_argument(
-        "--max-len",
-        type=_max_len,
-        default=None,
-        metavar="N",
-        help=f"longest output, in tokens (default: the longest training target; at most {MAX_DECODE_LEN})",
-    )
-    t.add_argument(
-        "--length-penalty",
-        type=_penalty,
-        default=1.0,
-        metavar="A",
-        help="beam score S/|y|^A (0 = raw log-probability; default 1)",
-    )
+    add_decoding_options(t, "tokens", "the longest training target")
     t.add_argument(
         "--unknown",
         choices=["error", "unk"],

@@ -21,7 +21,6 @@ beam search (with the length penalty) are :mod:`boucle.models.decoding`'s;
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -161,14 +160,6 @@ class ImageCaptioner(EncoderDecoder):
         if self._dtype_arg is not None:
             cfg["dtype"] = self._dtype_arg
         return cfg
-
-    @classmethod
-    def from_config(cls, config: dict) -> ImageCaptioner:
-        known = set(inspect.signature(cls.__init__).parameters) - {"self"}
-        unknown = sorted(set(config) - known)
-        if unknown:
-            raise BoucleError(f"config: expected keys among {sorted(known)}, got unknown {unknown}")
-        return cls(**dict(config))
 
     def _summary_title(self) -> str:
         fh, fw, k = self.encoder.feature_shape

@@ -20,6 +20,7 @@ how they are batched (``fit``) and how they are saved (``get_config``).
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import numpy as np
@@ -101,6 +102,15 @@ class EncoderDecoder(LayerContainer):
     @property
     def n_states(self) -> int:
         return self.decoder.n_states
+
+    @classmethod
+    def from_config(cls, config: dict) -> EncoderDecoder:
+        """Rebuild from ``get_config()``: the keys are the constructor's arguments, any other is refused."""
+        known = set(inspect.signature(cls.__init__).parameters) - {"self"}
+        unknown = sorted(set(config) - known)
+        if unknown:
+            raise BoucleError(f"config: expected keys among {sorted(known)}, got unknown {unknown}")
+        return cls(**dict(config))
 
     # -- compiling ------------------------------------------------------------------------------
     def compile(self, optimizer: Any = "adam") -> None:

@@ -43,7 +43,6 @@ too). This module says what a Seq2Seq's inputs are, how its pairs are batched, a
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable
 from typing import Any
 
@@ -188,14 +187,6 @@ class Seq2Seq(EncoderDecoder):
         if self._dtype_arg is not None:
             cfg["dtype"] = self._dtype_arg
         return cfg
-
-    @classmethod
-    def from_config(cls, config: dict) -> Seq2Seq:
-        known = set(inspect.signature(cls.__init__).parameters) - {"self"}
-        unknown = sorted(set(config) - known)
-        if unknown:
-            raise BoucleError(f"config: expected keys among {sorted(known)}, got unknown {unknown}")
-        return cls(**dict(config))
 
     @classmethod
     def autoencoder(cls, vocab: Any, **kwargs) -> Seq2Seq:
