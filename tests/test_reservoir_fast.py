@@ -63,6 +63,37 @@ def test_compiled_loop_equals_reference_every_activation_batch_and_drive(rng, ac
             assert np.abs(ref).max() > 0.1  # the states are not trivially small
 
 
+def test_compiled_tanh_and_sigmoid_agree_with_numpy_to_a_few_ulps(rng):
+    """The loop's branch-free tanh (exp by Cody-Waite reduction and a Taylor series, 2^n from its bits)."""
+    from numba import njit
+
+    from boucle.reservoir import _fast
+
+    @njit
+    def both(x, t, s):
+        for k in range(x.shape[0]):
+            t[k] = _fast.tanh(x[k])
+            s[k] = 0.5 + 0.5 * _fast.tanh(0.5 * x[k])
+
+    x = np.concatenate(
+        [
+            2.0 * rng.standard_normal(20000),
+            1e-3 * rng.standard_normal(5000),
+            np.linspace(-25, 25, 20001),
+            [0.0, -0.0, 5e-324, -1e-300, 19.06, 20.0, 21.0, -40.0, 710.0, np.inf, -np.inf],
+        ]
+    )
+    t, s = np.empty_like(x), np.empty_like(x)
+    both(x, t, s)
+    ref = np.tanh(x)
+    assert np.all(np.abs(t - ref) <= 4.5e-16 * np.abs(ref) + 1e-320)
+    np.testing.assert_allclose(s, 1.0 / (1.0 + np.exp(-x)), rtol=0, atol=4e-16)
+    assert t[x == np.inf] == 1.0 and t[x == -np.inf] == -1.0 and np.signbit(t[np.signbit(x) & (x == 0)]).all()
+    nan = np.array([np.nan])
+    both(nan, t[:1], s[:1])
+    assert np.isnan(t[0]) and np.isnan(s[0])
+
+
 def test_compiled_loop_keeps_nan_visible(rng):
     res = Reservoir(30, activation="relu", seed=0, input_dim=1)
     u = rng.standard_normal((1, 5, 1))
