@@ -263,7 +263,8 @@ def main() -> None:
     warnings.simplefilter("ignore")  # spectral radius 1.25 warns (EchoStateWarning), as intended
     print(machine_line())
     print(f"boucle {boucle.__version__}, reservoirpy {reservoirpy.__version__}")
-    print(f"boucle state loop: {'compiled (numba)' if reservoir_module.FAST_ENABLED else 'reference (NumPy/SciPy)'}")
+    fast = getattr(reservoir_module, "FAST_ENABLED", False)  # absent before the compiled loop existed
+    print(f"boucle state loop: {'compiled (numba)' if fast else 'reference (NumPy/SciPy)'}")
     if not args.skip_accuracy:
         parity()
         name = args.backend or (
