@@ -5,6 +5,8 @@
 
 reservoirpy is a *bench* dependency only (``pip install reservoirpy==0.4.2`` in a
 separate virtualenv with boucle installed ``--no-deps``); boucle never imports it.
+Without numba in that virtualenv boucle runs its reference state loop; ``pip install
+numba`` there (boucle's ``fast`` extra) for the compiled one.
 
 1. Mackey-Glass one-step forecast (reservoirpy's README): 2000 steps, 20 % test
    (1599 train / 400 test pairs), 100 units, spectral radius 1.25, leak 0.3,
