@@ -5,6 +5,8 @@
 
 reservoirpy is a *bench* dependency only (``pip install reservoirpy==0.4.2`` in a
 separate virtualenv with boucle installed ``--no-deps``); boucle never imports it.
+Without numba in that virtualenv boucle runs its reference state loop; ``pip install
+numba`` there (boucle's ``fast`` extra) for the compiled one.
 
 1. Mackey-Glass one-step forecast (reservoirpy's README): 2000 steps, 20 % test
    (1599 train / 400 test pairs), 100 units, spectral radius 1.25, leak 0.3,
@@ -13,9 +15,12 @@ separate virtualenv with boucle installed ``--no-deps``); boucle never imports i
 2. 10- and 100-step-ahead forecasts (reservoirpy's tutorial 1): 2510 steps rescaled
    to [-1, 1], 2000 train pairs, 100 units, sr 1.25, leak 0.3, input connectivity
    0.2, ridge 1e-8, no warm-up; NRMSE normalised by max - min.
-3. Fit + predict wall time (task 1, model construction included: both libraries
+3. Fit + predict time (task 1, model construction included: both libraries
    draw the reservoir and rescale its spectral radius inside) for 100, 1000 and
-   5000 units, timed interleaved, medians.
+   5000 units, timed interleaved, medians: wall time with the BLAS threads as they
+   are, or with ``--cpu`` the process's CPU time on one BLAS thread (steadier on a
+   shared machine). boucle runs its compiled state loop when numba is importable
+   (the line "boucle state loop" says which), else the reference loop.
 
 Accuracy is averaged over ``--seeds`` seeds (the same seed drives the data and both
 reservoirs; the two libraries draw different matrices from it, from the same
@@ -45,6 +50,7 @@ import boucle  # noqa: E402
 from boucle.backend import blas_threads  # noqa: E402
 from boucle.data.tasks.timeseries import mackey_glass, to_forecasting  # noqa: E402
 from boucle.reservoir import ESN, nrmse, rmse, rsquare  # noqa: E402
+from boucle.reservoir import reservoir as reservoir_module  # noqa: E402
 from boucle.search.backends import SerialBackend, make_backend, map_ordered  # noqa: E402
 
 
@@ -215,8 +221,10 @@ def parity(seeds: int = 5) -> None:
     )
 
 
-def timing(sizes: list[int], reps: dict[int, tuple[int, int]]) -> None:
-    print("\n### Fit + predict wall time (MG one-step task, construction included; medians)\n")
+def timing(sizes: list[int], reps: dict[int, tuple[int, int]], cpu: bool = False) -> None:
+    clock = time.process_time if cpu else time.perf_counter
+    what = "CPU time, one BLAS thread" if cpu else "wall time"
+    print(f"\n### Fit + predict {what} (MG one-step task, construction included; medians)\n")
     print("| units | boucle | reservoirpy 0.4.2 | ratio boucle/reservoirpy | runs (boucle, reservoirpy) |")
     print("|---|---|---|---|---|")
     d = one_step_data(0, "boucle")
@@ -230,9 +238,9 @@ def timing(sizes: list[int], reps: dict[int, tuple[int, int]]) -> None:
             for who, fn in order:
                 if (who == "b" and i >= nb) or (who == "r" and i >= nr):
                     continue
-                t0 = time.perf_counter()
+                t0 = clock()
                 fn(d, units, i)
-                (tb if who == "b" else tr).append(time.perf_counter() - t0)
+                (tb if who == "b" else tr).append(clock() - t0)
         mb, mr = statistics.median(tb), statistics.median(tr)
         print(f"| {units} | {mb:.3f} s | {mr:.3f} s | {mb / mr:.3f}x | {nb}, {nr} |", flush=True)
 
@@ -244,6 +252,7 @@ def main() -> None:
     p.add_argument("--reps-small", type=int, default=21, help="timed runs per library at 100 units")
     p.add_argument("--reps-large", type=int, default=2, help="timed reservoirpy runs at 5000 units (~3 min each)")
     p.add_argument("--skip-accuracy", action="store_true")
+    p.add_argument("--cpu", action="store_true", help="time the process's CPU time on one BLAS thread")
     p.add_argument(
         "--backend",
         choices=["serial", "processes", "dask"],
@@ -256,6 +265,8 @@ def main() -> None:
     warnings.simplefilter("ignore")  # spectral radius 1.25 warns (EchoStateWarning), as intended
     print(machine_line())
     print(f"boucle {boucle.__version__}, reservoirpy {reservoirpy.__version__}")
+    fast = getattr(reservoir_module, "FAST_ENABLED", False)  # absent before the compiled loop existed
+    print(f"boucle state loop: {'compiled (numba)' if fast else 'reference (NumPy/SciPy)'}")
     if not args.skip_accuracy:
         parity()
         name = args.backend or (
@@ -265,7 +276,11 @@ def main() -> None:
             accuracy(args.seeds, backend)
     sizes = [int(s) for s in args.sizes.split(",") if s]
     reps = {100: (args.reps_small, args.reps_small), 1000: (7, 7), 5000: (3, args.reps_large)}
-    timing(sizes, reps)
+    if args.cpu:
+        with blas_threads(1):
+            timing(sizes, reps, cpu=True)
+    else:
+        timing(sizes, reps)
 
 
 if __name__ == "__main__":

@@ -30,8 +30,11 @@ has the same spectrum):
   default, as reservoirpy's ``bias=0``) gives no bias.
 
 Speed: the input projection ``u_t W_in + b`` of all steps is one GEMM before the
-loop; only the sparse recurrent product stays in the loop, and several sequences
-run together (one sparse mat-mat product per step).
+loop. With numba installed (``boucle[fast]``) the loop itself is one compiled call
+(:mod:`boucle.reservoir._fast`: sparse product, activation and leak fused per unit);
+otherwise, and with ``engine="reference"``, the reference loop below runs: one SciPy
+CSR product per step, several sequences together (one sparse mat-mat product per
+step). The two agree to rounding (tests: 1e-12 in float64).
 """
 
 from __future__ import annotations
@@ -43,15 +46,14 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-import scipy.linalg
 import scipy.sparse as sp
-from scipy.sparse.linalg import ArpackNoConvergence, eigs
 from scipy.special import expit
 
 from .. import allocation
 from ..backend import make_rng
 from ..errors import BoucleError
 from ._sequences import Sequences, to_batch
+from ._spectral import DENSE_EIG_MAX, spectral_radius
 
 try:  # scipy's CSR kernels, called directly: y += A @ x without temporaries or dispatch
     from scipy.sparse._sparsetools import csr_matvec as _csr_matvec
@@ -59,10 +61,19 @@ try:  # scipy's CSR kernels, called directly: y += A @ x without temporaries or 
 except ImportError:  # pragma: no cover - other scipy layouts fall back to the public API
     _csr_matvec = _csr_matvecs = None
 
-__all__ = ["Reservoir", "EchoStateWarning", "spectral_radius", "DENSE_EIG_MAX"]
+try:  # optional dependency: boucle[fast]
+    from . import _fast
+except ImportError:  # numba missing (or too old / too new for NumPy)
+    _fast = None
 
-#: Reservoirs up to this many units get their spectral radius from dense eigenvalues (ARPACK above).
-DENSE_EIG_MAX = 64
+#: numba could be imported: the compiled state loop (:mod:`boucle.reservoir._fast`) exists.
+FAST_AVAILABLE: bool = _fast is not None
+#: :meth:`Reservoir.forward` with ``engine="auto"`` runs the compiled loop (``BOUCLE_NO_NUMBA=1`` in the
+#: environment, or setting this to False, keeps it on the reference loop).
+FAST_ENABLED: bool = FAST_AVAILABLE and os.environ.get("BOUCLE_NO_NUMBA", "0") in ("", "0")
+ENGINES = ("auto", "reference", "compiled")
+
+__all__ = ["Reservoir", "EchoStateWarning", "spectral_radius", "DENSE_EIG_MAX", "FAST_AVAILABLE", "ENGINES"]
 
 
 class EchoStateWarning(UserWarning):
@@ -96,36 +107,6 @@ def _ufunc_linear(z: np.ndarray) -> None:
 
 #: activation name -> in-place f(z) (the loop applies f without allocating).
 ACTIVATIONS = {"tanh": _ufunc_tanh, "sigmoid": _ufunc_sigmoid, "relu": _ufunc_relu, "linear": _ufunc_linear}
-
-
-def spectral_radius(W: Any, seed: Any = 0) -> float:
-    """max |eigenvalue| of a square matrix (dense or scipy.sparse).
-
-    Dense ``scipy.linalg.eigvals`` up to :data:`DENSE_EIG_MAX` rows; above, ARPACK
-    (``scipy.sparse.linalg.eigs``, the 4 eigenvalues of largest modulus with a
-    wide Krylov space: random reservoirs have many eigenvalues near the largest
-    modulus, and ARPACK's default ``ncv`` can stop on a smaller one). ``seed``
-    fixes ARPACK's start vector, so the result is reproducible.
-    """
-    n = W.shape[0]
-    if W.ndim != 2 or W.shape[1] != n:
-        raise BoucleError(f"W: expected a square matrix, got shape {W.shape}")
-    if n <= DENSE_EIG_MAX:
-        dense = W.toarray() if sp.issparse(W) else np.asarray(W)
-        return float(np.abs(scipy.linalg.eigvals(dense.astype(np.float64))).max())
-    W = sp.csr_array(W, dtype=np.float64)
-    v0 = make_rng(seed).standard_normal(n)
-    k, ncv = 4, min(n - 1, 80)
-    for _attempt in range(3):
-        try:
-            vals = eigs(W, k=k, which="LM", ncv=ncv, tol=1e-10, v0=v0, maxiter=50 * n, return_eigenvectors=False)
-            return float(np.abs(vals).max())
-        except ArpackNoConvergence:
-            ncv = min(n - 1, 2 * ncv)
-    raise BoucleError(
-        f"W: ARPACK did not converge on the spectral radius of a {n}x{n} matrix; "
-        "try another seed or a denser connectivity"
-    )
 
 
 def _check_fraction(value: Any, name: str) -> float:
@@ -308,6 +289,12 @@ class Reservoir:
         WT = self.W.T.tocsr()
         WT.sort_indices()
         self._WT = WT
+        # the compiled loop's gathers on unsigned indices (zero-copy views; see boucle.reservoir._fast)
+        unsigned = {4: np.uint32, 8: np.uint64}
+        self._WT_unsigned = (
+            WT.indptr.view(unsigned[WT.indptr.dtype.itemsize]),
+            WT.indices.view(unsigned[WT.indices.dtype.itemsize]),
+        )
 
     def get_config(self) -> dict:
         return {
@@ -393,7 +380,9 @@ class Reservoir:
             raise BoucleError(f"{name}: expected finite values")
         return np.array(h)
 
-    def forward(self, u: np.ndarray, h0: np.ndarray, drive: np.ndarray | None = None) -> np.ndarray:
+    def forward(
+        self, u: np.ndarray, h0: np.ndarray, drive: np.ndarray | None = None, engine: str = "auto"
+    ) -> np.ndarray:
         """States ``(N, T, H)`` for a padded batch ``u (N, T, D)`` from ``h0 (N, H)``.
 
         ``P = u W_in + b (+ drive)`` for all steps in one GEMM; then per step
@@ -401,15 +390,27 @@ class Reservoir:
         ``z = f(z)`` in place and ``x_t = (1 - alpha) x_{t-1} + alpha z``.
         ``drive (N, T, H)``: an extra input term known in advance (the teacher-forced
         output feedback ``y_{t-1} W_fb`` of :class:`~boucle.reservoir.ESN`).
+        ``engine``: ``"auto"`` (the compiled loop when numba is installed and
+        :data:`FAST_ENABLED`), ``"reference"`` (the NumPy/SciPy loop) or ``"compiled"``.
         """
         N, T, D = u.shape
         H, a = self.units, self.leak_rate
+        if engine not in ENGINES:
+            raise BoucleError(f"engine: expected one of {list(ENGINES)}, got {engine!r}")
+        if engine == "compiled" and not FAST_AVAILABLE:
+            raise BoucleError("engine: 'compiled' needs numba (pip install 'boucle[fast]'), which is not installed")
         f = ACTIVATIONS[self.activation]
         WT = self._WT
         P = u.reshape(N * T, D).astype(self.dtype, copy=False) @ self.W_in  # (N*T, H)
         P += self.b
         if drive is not None:
             P += drive.reshape(N * T, H)
+        if engine == "compiled" or (engine == "auto" and FAST_ENABLED):
+            Z = P.reshape(N, T, H)  # becomes the states in place
+            s0 = np.ascontiguousarray(h0, dtype=self.dtype)
+            indptr, indices = self._WT_unsigned
+            _fast.echo_forward(indptr, indices, WT.data, Z, s0, float(a), _fast.CODES[self.activation])
+            return Z
         if N == 1:
             Z = P  # (T, H): becomes the states in place
             s = np.ascontiguousarray(h0[0])
