@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--units", type=int, default=128)
     p.add_argument("--filters", default=",".join(map(str, FILTERS)), help="filters of each conv block")
     p.add_argument("--no-input-feeding", action="store_true", help="do not feed h̃_{t-1} back (Luong et al. 2015)")
-    p.add_argument("--word-dropout", type=float, default=0.35, help="input-word noising rate (0: none)")
+    p.add_argument("--word-dropout", type=float, default=0.1, help="input-word noising rate (0: none)")
     p.add_argument("--word-noise", default="unigram", choices=["unigram", "unk"])
     p.add_argument(
         "--held-out",
@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--n-train", type=int, default=6000)
     p.add_argument("--n-val", type=int, default=300)
     p.add_argument("--n-test", type=int, default=1000)
-    p.add_argument("--epochs", type=int, default=28)
+    p.add_argument("--epochs", type=int, default=34)
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--decay", type=float, default=0.93, help="learning rate × this after each epoch")
