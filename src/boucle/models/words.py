@@ -52,6 +52,13 @@ def _embedding(vocab: Vocabulary, embedding: Any, dim: int, trainable: bool) -> 
     return Embedding.from_pretrained(w, trainable=trainable, mask_zero=True, name="embedding")
 
 
+def _recurrent(cell: str, units: int, **kwargs: Any):
+    """The recurrent layer of a word model: ``cell`` (a key of ``_CELLS``) with ``units`` units."""
+    if cell not in _CELLS:
+        raise BoucleError(f"cell: expected one of {list(_CELLS)}, got {cell!r}")
+    return _CELLS[cell](positive_int(units, "units"), **kwargs)
+
+
 def word_classifier(
     vocab: Vocabulary,
     n_classes: int,
@@ -65,12 +72,11 @@ def word_classifier(
     seed: int | None = None,
 ) -> Sequential:
     """A compiled many-to-one classifier of padded word ids (see the module docstring)."""
-    if cell not in _CELLS:
-        raise BoucleError(f"cell: expected one of {list(_CELLS)}, got {cell!r}")
+    rnn = _recurrent(cell, units)  # checked before the embedding is built, as before
     model = Sequential(
         [
             _embedding(vocab, embedding, dim, trainable),
-            _CELLS[cell](positive_int(units, "units")),
+            rnn,
             Dense(positive_int(n_classes, "n_classes"), activation="softmax"),
         ],
         name="word_classifier",
@@ -94,12 +100,11 @@ def word_language_model(
     seed: int | None = None,
 ) -> Sequential:
     """A compiled sentence-level language model: embedding → RNN (every step) → logits over the vocabulary."""
-    if cell not in _CELLS:
-        raise BoucleError(f"cell: expected one of {list(_CELLS)}, got {cell!r}")
+    rnn = _recurrent(cell, units, return_sequences=True)
     model = Sequential(
         [
             _embedding(vocab, embedding, dim, trainable),
-            _CELLS[cell](positive_int(units, "units"), return_sequences=True),
+            rnn,
             Dense(len(vocab)),
         ],
         name="word_lm",
