@@ -9,7 +9,8 @@ The same update as :meth:`boucle.reservoir.Reservoir.forward`'s reference loop,
 with ``P_t = u_t W_in + b (+ drive_t)`` formed beforehand by one GEMM, run for the whole
 sequence in one compiled call with no per-step Python call: per step the sparse products
 (row ``i`` of ``W^T`` in CSR, ``indices`` and ``data``, for unit ``i``), then the
-activation and the leak. The sparse dot product runs on four accumulators (the reference adds the
+activation and the leak (:func:`spmv_add`, also the product of the spectral radius's Krylov
+method, :func:`matvec`). The sparse dot product runs on four accumulators (the reference adds the
 terms one by one), so the two loops agree to rounding, not bit for bit; the tests hold
 them equal in float64 to 1e-12.
 
@@ -109,6 +110,36 @@ def activate(z, prev, act, alpha, leaky):  # pragma: no cover - compiled
             z[i] = np.float64(z[i]) * alpha + np.float64(prev[i]) * c
 
 
+@njit(inline="always", boundscheck=False, error_model="numpy")
+def spmv_add(indptr, indices, data, x, y):  # pragma: no cover - compiled
+    """``y[i] += sum_j data[j] x[indices[j]]`` over row ``i``'s entries ``j`` (CSR), on four accumulators."""
+    for i in range(y.shape[0]):
+        a0 = 0.0
+        a1 = 0.0
+        a2 = 0.0
+        a3 = 0.0
+        j = np.int64(indptr[i])  # signed: uint64 + int would be a float
+        end = np.int64(indptr[i + 1])
+        while j + 4 <= end:
+            a0 += data[j] * x[indices[j]]
+            a1 += data[j + 1] * x[indices[j + 1]]
+            a2 += data[j + 2] * x[indices[j + 2]]
+            a3 += data[j + 3] * x[indices[j + 3]]
+            j += 4
+        while j < end:
+            a0 += data[j] * x[indices[j]]
+            j += 1
+        y[i] = y[i] + ((a0 + a1) + (a2 + a3))
+
+
+@njit(**_JIT)
+def matvec(indptr, indices, data, x):  # pragma: no cover - compiled
+    """``A x`` for ``A`` in CSR (``indptr``/``indices`` unsigned, as for :func:`echo_forward`): ARPACK's product."""
+    y = np.zeros(indptr.shape[0] - 1)
+    spmv_add(indptr, indices, data, x, y)
+    return y
+
+
 @njit(**_JIT)
 def echo_forward(indptr, indices, data, Z, s0, alpha, act):  # pragma: no cover - compiled
     """States of ``N`` sequences in place: ``Z (N, T, H)`` holds ``P`` on entry, ``x_t`` on return.
@@ -122,22 +153,6 @@ def echo_forward(indptr, indices, data, Z, s0, alpha, act):  # pragma: no cover 
         prev = s0[n]
         for t in range(T):
             z = Z[n, t]
-            for i in range(H):
-                a0 = 0.0
-                a1 = 0.0
-                a2 = 0.0
-                a3 = 0.0
-                j = indptr[i]
-                end = indptr[i + 1]
-                while j + 4 <= end:
-                    a0 += data[j] * prev[indices[j]]
-                    a1 += data[j + 1] * prev[indices[j + 1]]
-                    a2 += data[j + 2] * prev[indices[j + 2]]
-                    a3 += data[j + 3] * prev[indices[j + 3]]
-                    j += 4
-                while j < end:
-                    a0 += data[j] * prev[indices[j]]
-                    j += 1
-                z[i] = z[i] + ((a0 + a1) + (a2 + a3))
+            spmv_add(indptr, indices, data, prev, z)
             activate(z, prev, act, alpha, leaky)
             prev = z

@@ -22,7 +22,7 @@ has the same spectrum):
 - ``W``: exactly ``round(connectivity * H^2)`` non-zero entries at uniformly drawn
   positions, values N(0, 1), then rescaled so that max |eigenvalue| equals
   ``spectral_radius`` (dense eigenvalues up to :data:`DENSE_EIG_MAX` units,
-  ``scipy.sparse.linalg.eigs`` above);
+  the Krylov–Schur method above: :func:`spectral_radius`);
 - ``W_in``: ``round(input_connectivity * D * H)`` non-zero entries, values +-1
   with probability 1/2, times ``input_scaling`` (a scalar or one value per input
   feature);
@@ -253,7 +253,7 @@ class Reservoir:
         indptr = np.zeros(H + 1, dtype=idt)
         np.cumsum(np.bincount(pos // H, minlength=H), out=indptr[1:])
         W = sp.csr_array((vals, (pos % H).astype(idt), indptr), shape=(H, H))
-        rho = spectral_radius(W, seed=w_rng)
+        rho = spectral_radius(W, seed=w_rng, compiled=FAST_ENABLED)
         if rho < 1e-12:
             raise BoucleError(
                 f"connectivity: the drawn {H}x{H} recurrent matrix ({nnz} non-zeros) has spectral "
