@@ -247,7 +247,13 @@ class Reservoir:
         w_rng, in_rng, b_rng = rng.spawn(3)
         # W: exact number of non-zeros at uniform positions, N(0, 1) values, rows sorted
         nnz = self.nnz
-        pos = np.sort(w_rng.choice(H * H, size=nnz, replace=False))
+        pos = w_rng.choice(H * H, size=nnz, replace=False)
+        if H * H <= 1 << 26:  # sorted by a mask of all positions (faster than np.sort; the same array)
+            mask = np.zeros(H * H, dtype=bool)
+            mask[pos] = True
+            pos = np.flatnonzero(mask)
+        else:
+            pos = np.sort(pos)
         vals = w_rng.standard_normal(nnz)
         idt = _index_dtype(nnz, H)
         indptr = np.zeros(H + 1, dtype=idt)
