@@ -33,7 +33,7 @@ __all__ = ["spectral_radius", "DENSE_EIG_MAX"]
 #: Reservoirs up to this many units get their spectral radius from dense eigenvalues (ARPACK above).
 DENSE_EIG_MAX = 64
 #: The relative residual at which the eigenvalues of largest modulus count as converged.
-TOL = 1e-9
+TOL = 1e-8
 
 
 class _CSROperator(LinearOperator):

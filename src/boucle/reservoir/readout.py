@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 import scipy.linalg
-from scipy.linalg.lapack import dlamch, dlange, dpocon, dpotrf, dpotrs
+from scipy.linalg.lapack import dlamch, dpocon, dpotrf, dpotrs
 
 from .. import allocation
 from ..errors import BoucleError
@@ -61,8 +61,8 @@ def _pos_solve(G: np.ndarray, R: np.ndarray, ridge: float, n: int, F: int) -> np
         f"ridge: the readout's normal equations are singular (ridge={ridge:g}, {n} samples, "
         f"{F} features); use a larger ridge, e.g. ridge={hint}"
     )
+    anorm = float(np.abs(G).sum(axis=0).max())  # the 1-norm (LAPACK's dlange, unvectorised, is slower)
     Gf = G.T  # G is symmetric: its transpose is the Fortran-ordered array LAPACK factorises in place
-    anorm = dlange("1", Gf)
     c, info = dpotrf(Gf, lower=False, overwrite_a=True, clean=False)
     if info != 0:
         raise singular
