@@ -170,6 +170,25 @@ def test_compiled_matvec_is_the_csr_product(index_dtype):
     np.testing.assert_allclose(got, W @ x, rtol=0, atol=1e-13)
 
 
+def test_compiled_arnoldi_equals_the_reference():
+    """The Krylov-Schur method's Arnoldi steps, compiled and plain, from an empty basis and from a restart."""
+    from boucle.reservoir import _fast, _krylov
+
+    rng = np.random.default_rng(1)
+    W = sp.csr_array(sp.random(300, 300, density=0.07, random_state=rng, format="csr", data_rvs=rng.standard_normal))
+    op = spectral_module._CompiledOperator(W)
+    V0 = np.zeros((41, 300))
+    V0[:11] = np.linalg.qr(rng.standard_normal((300, 11)))[0].T  # an orthonormal basis of 11 rows
+    S0 = np.zeros((41, 40))
+    S0[:11, :10] = rng.standard_normal((11, 10))
+    for start in (0, 10):
+        V1, S1, V2, S2 = V0.copy(), S0.copy(), V0.copy(), S0.copy()
+        assert _fast.arnoldi(*op._csr, V1, S1, start) and _krylov.arnoldi(lambda x: W @ x, V2, S2, start)
+        np.testing.assert_allclose(V1, V2, rtol=0, atol=1e-11)
+        np.testing.assert_allclose(S1, S2, rtol=0, atol=1e-11)
+        np.testing.assert_allclose(V1[:41] @ V1[:41].T, np.eye(41), rtol=0, atol=1e-13)  # orthonormal
+
+
 @pytest.mark.parametrize("units", [reservoir_module.DENSE_EIG_MAX + 1, 300])
 def test_arpack_fallback_through_the_direct_csr_operator_is_eigs_on_the_matrix_bit_for_bit(units):
     """The operator only skips SciPy's dispatch: the same products, the same ARPACK run, the same float."""

@@ -9,10 +9,10 @@ The same update as :meth:`boucle.reservoir.Reservoir.forward`'s reference loop,
 with ``P_t = u_t W_in + b (+ drive_t)`` formed beforehand by one GEMM, run for the whole
 sequence in one compiled call with no per-step Python call: per step the sparse products
 (row ``i`` of ``W^T`` in CSR, ``indices`` and ``data``, for unit ``i``), then the
-activation and the leak (:func:`spmv_add`, also the product of the spectral radius's Krylov
-method, :func:`matvec`). The sparse dot product runs on four accumulators (the reference adds the
-terms one by one), so the two loops agree to rounding, not bit for bit; the tests hold
-them equal in float64 to 1e-12.
+activation and the leak (:func:`spmv_add`; also the product of the spectral radius's Krylov
+method, :func:`arnoldi`, and of its ARPACK fallback, :func:`matvec`). The sparse dot product
+runs on four accumulators (the reference adds the terms one by one), so the two loops agree
+to rounding, not bit for bit; the tests hold them equal in float64 to 1e-12.
 
 ``indptr``/``indices`` are given unsigned (a zero-copy view of the CSR's non-negative
 int32/int64 indices): numba then skips the negative-index wrap-around on every gather,
@@ -138,6 +138,33 @@ def matvec(indptr, indices, data, x):  # pragma: no cover - compiled
     y = np.zeros(indptr.shape[0] - 1)
     spmv_add(indptr, indices, data, x, y)
     return y
+
+
+@njit(**_JIT)
+def arnoldi(indptr, indices, data, V, S, start):  # pragma: no cover - compiled
+    """:func:`boucle.reservoir._krylov.arnoldi` compiled, ``A`` in CSR (``indptr``/``indices`` unsigned):
+    the Arnoldi steps ``j = start .. m - 1`` in place; False at a breakdown."""
+    m = S.shape[1]
+    n = V.shape[1]
+    for j in range(start, m):
+        w = np.zeros(n)
+        spmv_add(indptr, indices, data, V[j], w)
+        norm0 = math.sqrt(np.dot(w, w))
+        Vj = V[: j + 1]
+        h = np.dot(Vj, w)
+        w -= np.dot(h, Vj)
+        beta = math.sqrt(np.dot(w, w))
+        if beta < 0.717 * norm0:
+            h2 = np.dot(Vj, w)
+            w -= np.dot(h2, Vj)
+            h += h2
+            beta = math.sqrt(np.dot(w, w))
+        if not beta > 1e-12 * norm0:
+            return False
+        S[: j + 1, j] = h
+        S[j + 1, j] = beta
+        V[j + 1] = w / beta
+    return True
 
 
 @njit(**_JIT)

@@ -30,7 +30,7 @@ from collections.abc import Callable
 import numpy as np
 from scipy.linalg.lapack import dgees, dtrsen
 
-__all__ = ["largest_moduli"]
+__all__ = ["largest_moduli", "arnoldi"]
 
 
 def _no_sort(re: float, im: float) -> int:
@@ -52,8 +52,33 @@ def _top(wr: np.ndarray, wi: np.ndarray, count: int) -> np.ndarray:
     return sel
 
 
+def arnoldi(matvec: Callable[[np.ndarray], np.ndarray], V: np.ndarray, S: np.ndarray, start: int) -> bool:
+    """The Arnoldi steps ``j = start .. m - 1`` in place: ``v_{j+1}`` and column ``j`` of ``S (m + 1, m)``
+    from ``A v_j`` orthogonalised against the rows ``V[:j + 1]`` of ``V (m + 1, n)``; False at a
+    breakdown (an invariant subspace, or nan). The compiled twin: :func:`boucle.reservoir._fast.arnoldi`."""
+    m = S.shape[1]
+    for j in range(start, m):
+        w = matvec(V[j])
+        Vj = V[: j + 1]
+        norm0 = math.sqrt(w @ w)
+        h = Vj @ w
+        w -= h @ Vj
+        beta = math.sqrt(w @ w)
+        if beta < 0.717 * norm0:  # cancellation: orthogonalise again (DGKS)
+            h2 = Vj @ w
+            w -= h2 @ Vj
+            h += h2
+            beta = math.sqrt(w @ w)
+        if not beta > 1e-12 * norm0:
+            return False
+        S[: j + 1, j] = h
+        S[j + 1, j] = beta
+        V[j + 1] = w / beta
+    return True
+
+
 def largest_moduli(
-    matvec: Callable[[np.ndarray], np.ndarray],
+    expand: Callable[[np.ndarray, np.ndarray, int], bool],
     v0: np.ndarray,
     k: int = 4,
     m: int = 60,
@@ -61,32 +86,18 @@ def largest_moduli(
     tol: float = 1e-9,
     max_restarts: int = 60,
 ) -> np.ndarray | None:
-    """Moduli of the ``k`` (or ``k + 1``, a pair completed) eigenvalues of largest modulus of the
-    ``n x n`` operator ``matvec`` (``x (n,) -> A x (n,)``), from the start vector ``v0 (n,)``;
-    ``k < p < m < n``. None when it cannot answer (see the module docstring)."""
+    """Moduli of the ``k`` (or ``k + 1``, a pair completed) eigenvalues of largest modulus of an
+    ``n x n`` matrix ``A``, from the start vector ``v0 (n,)``; ``k < p < m < n``. ``expand(V, S,
+    start)``: the Arnoldi steps of ``A`` (:func:`arnoldi` with ``A``'s product, or its compiled
+    twin). None when it cannot answer (see the module docstring)."""
     n = v0.shape[0]
     V = np.zeros((m + 1, n))
     S = np.zeros((m + 1, m))  # S[:m, :m] = S_m; S[m, :m] = b
     V[0] = v0 / math.sqrt(v0 @ v0)
     start = 0
     for _restart in range(max_restarts):
-        for j in range(start, m):  # Arnoldi: v_{j+1} from A v_j
-            w = matvec(V[j])
-            Vj = V[: j + 1]
-            norm0 = math.sqrt(w @ w)
-            h = Vj @ w
-            w -= h @ Vj
-            beta = math.sqrt(w @ w)
-            if beta < 0.717 * norm0:  # cancellation: orthogonalise again (DGKS)
-                h2 = Vj @ w
-                w -= h2 @ Vj
-                h += h2
-                beta = math.sqrt(w @ w)
-            if not beta > 1e-12 * norm0:  # an invariant subspace (or nan): not this method's case
-                return None
-            S[: j + 1, j] = h
-            S[j + 1, j] = beta
-            V[j + 1] = w / beta
+        if not expand(V, S, start):  # an invariant subspace (or nan): not this method's case
+            return None
         b = S[m].copy()
         T, _, wr, wi, Z, _, info = dgees(_no_sort, S[:m], overwrite_a=False)
         if info != 0:

@@ -16,7 +16,7 @@ from scipy.sparse.linalg import ArpackNoConvergence, LinearOperator, eigs
 
 from ..backend import make_rng
 from ..errors import BoucleError
-from ._krylov import largest_moduli
+from ._krylov import arnoldi, largest_moduli
 
 try:  # scipy's CSR kernel, called directly (no dispatch per product)
     from scipy.sparse._sparsetools import csr_matvec as _csr_matvec
@@ -70,10 +70,6 @@ class _CompiledOperator(LinearOperator):
 
     matvec = _matvec
 
-    def matvec_1d(self, x: np.ndarray) -> np.ndarray:
-        """The product of a 1-D float64 vector (the Krylov loop's calls: no reshaping)."""
-        return _fast.matvec(*self._csr, x)
-
 
 def _use_compiled() -> bool:
     """The compiled product is used when numba imports and ``BOUCLE_NO_NUMBA`` is unset (as the state loop)."""
@@ -110,13 +106,20 @@ def spectral_radius(W: Any, seed: Any = 0, compiled: bool | None = None) -> floa
         raise BoucleError("compiled: True needs numba (pip install 'boucle[fast]'), which is not installed")
     if compiled:
         op = _CompiledOperator(W)
-        product = op.matvec_1d
+        ip, ix, data = op._csr
+
+        def expand(V: np.ndarray, S: np.ndarray, start: int) -> bool:
+            return _fast.arnoldi(ip, ix, data, V, S, start)
     else:
         op = _CSROperator(W) if _csr_matvec is not None else W
-        product = op.matvec
+        product = op.matvec if _csr_matvec is not None else W.__matmul__
+
+        def expand(V: np.ndarray, S: np.ndarray, start: int) -> bool:
+            return arnoldi(product, V, S, start)
+
     v0 = make_rng(seed).standard_normal(n)
     m = min(n - 1, 40 if n <= 500 else 60)  # the Krylov space: wider for larger reservoirs
-    moduli = largest_moduli(product, v0, k=4, m=m, p=m // 3, tol=TOL)
+    moduli = largest_moduli(expand, v0, k=4, m=m, p=m // 3, tol=TOL)
     if moduli is not None:
         return float(moduli.max())
     return _arpack(op, v0)
