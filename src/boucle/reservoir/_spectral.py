@@ -71,6 +71,13 @@ class _CompiledOperator(LinearOperator):
     matvec = _matvec
 
 
+def krylov_size(n: int) -> int:
+    """The Krylov space of the spectral radius for ``n`` units: wider for larger reservoirs, whose
+    eigenvalues crowd the edge of their disk more (at 5000 units a space of 60 can converge on a
+    pair 0.2 % inside the largest; 80 finds it, as ARPACK's 80 does)."""
+    return 40 if n <= 500 else 60 if n <= 1500 else 80
+
+
 def _use_compiled() -> bool:
     """The compiled product is used when numba imports and ``BOUCLE_NO_NUMBA`` is unset (as the state loop)."""
     return _fast is not None and os.environ.get("BOUCLE_NO_NUMBA", "0") in ("", "0")
@@ -81,8 +88,8 @@ def spectral_radius(W: Any, seed: Any = 0, compiled: bool | None = None) -> floa
 
     Dense ``scipy.linalg.eigvals`` up to :data:`DENSE_EIG_MAX` rows. Above, the 4
     eigenvalues of largest modulus by the Krylov–Schur method
-    (:func:`boucle.reservoir._krylov.largest_moduli`: Krylov spaces of 40 vectors up to
-    500 units, 60 above, a third kept at each restart), converged to a relative residual
+    (:func:`boucle.reservoir._krylov.largest_moduli`: Krylov spaces of 40 to 80 vectors,
+    :func:`krylov_size`, a third kept at each restart), converged to a relative residual
     of :data:`TOL` (tests: within 1e-8, relative, of dense eigenvalues); ARPACK
     (``scipy.sparse.linalg.eigs``, ``ncv`` 80) answers where that method cannot (an
     invariant subspace found, no convergence). Random reservoirs have many eigenvalues
@@ -118,7 +125,7 @@ def spectral_radius(W: Any, seed: Any = 0, compiled: bool | None = None) -> floa
             return arnoldi(product, V, S, start)
 
     v0 = make_rng(seed).standard_normal(n)
-    m = min(n - 1, 40 if n <= 500 else 60)  # the Krylov space: wider for larger reservoirs
+    m = min(n - 1, krylov_size(n))
     moduli = largest_moduli(expand, v0, k=4, m=m, p=m // 3, tol=TOL)
     if moduli is not None:
         return float(moduli.max())
