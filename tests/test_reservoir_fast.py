@@ -1,5 +1,6 @@
-"""The reservoir's compiled state loop (boucle.reservoir._fast, numba) equals the reference loop, and the
-spectral radius through SciPy's CSR kernel called directly is the one of ``eigs`` on the matrix, bit for bit.
+"""The reservoir's compiled state loop (boucle.reservoir._fast, numba) equals the reference loop; the
+spectral radius's compiled product is the CSR product; its ARPACK fallback through SciPy's CSR kernel
+called directly is ``eigs`` on the matrix, bit for bit.
 
 numba is a test dependency: without it this module fails (it never skips)."""
 
@@ -25,7 +26,10 @@ from boucle.backend import make_rng  # noqa: E402
 from boucle.data.tasks.timeseries import mackey_glass, to_forecasting  # noqa: E402
 from boucle.errors import BoucleError  # noqa: E402
 from boucle.reservoir import ESN, DeepESN, Reservoir, rmse, spectral_radius  # noqa: E402
+from boucle.reservoir import _spectral as spectral_module  # noqa: E402
 from boucle.reservoir import reservoir as reservoir_module  # noqa: E402
+
+_ARPACK = spectral_module._arpack
 
 pytestmark = pytest.mark.filterwarnings("ignore::boucle.reservoir.EchoStateWarning")
 
@@ -153,16 +157,71 @@ def test_boucle_no_numba_keeps_the_reference_loop():
     assert out.stdout.split() == ["True", "False"]
 
 
+@pytest.mark.parametrize("index_dtype", [np.int32, np.int64])
+def test_compiled_matvec_is_the_csr_product(index_dtype):
+    """The spectral radius's compiled product: rows of every length mod 4 (the four accumulators and the
+    tail), empty rows, both index widths."""
+    rng = np.random.default_rng(0)
+    W = sp.random(130, 130, density=0.04, random_state=rng, format="csr", data_rvs=rng.standard_normal)
+    W = sp.csr_array((W.data, W.indices.astype(index_dtype), W.indptr.astype(index_dtype)), shape=W.shape)
+    assert {int(r) % 4 for r in np.diff(W.indptr)} == {0, 1, 2, 3} and (np.diff(W.indptr) == 0).any()
+    x = rng.standard_normal(130)
+    got = spectral_module._CompiledOperator(W).matvec(x)
+    np.testing.assert_allclose(got, W @ x, rtol=0, atol=1e-13)
+
+
+def test_compiled_arnoldi_equals_the_reference():
+    """The Krylov-Schur method's Arnoldi steps, compiled and plain, from an empty basis and from a restart."""
+    from boucle.reservoir import _fast, _krylov
+
+    rng = np.random.default_rng(1)
+    W = sp.csr_array(sp.random(300, 300, density=0.07, random_state=rng, format="csr", data_rvs=rng.standard_normal))
+    op = spectral_module._CompiledOperator(W)
+    V0 = np.zeros((41, 300))
+    V0[:11] = np.linalg.qr(rng.standard_normal((300, 11)))[0].T  # an orthonormal basis of 11 rows
+    S0 = np.zeros((41, 40))
+    S0[:11, :10] = rng.standard_normal((11, 10))
+    for start in (0, 10):
+        V1, S1, V2, S2 = V0.copy(), S0.copy(), V0.copy(), S0.copy()
+        assert _fast.arnoldi(*op._csr, V1, S1, start) and _krylov.arnoldi(lambda x: W @ x, V2, S2, start)
+        np.testing.assert_allclose(V1, V2, rtol=0, atol=1e-11)
+        np.testing.assert_allclose(S1, S2, rtol=0, atol=1e-11)
+        np.testing.assert_allclose(V1[:41] @ V1[:41].T, np.eye(41), rtol=0, atol=1e-13)  # orthonormal
+
+
 @pytest.mark.parametrize("units", [reservoir_module.DENSE_EIG_MAX + 1, 300])
-def test_spectral_radius_through_the_direct_csr_operator_is_eigs_on_the_matrix_bit_for_bit(units):
+def test_arpack_fallback_through_the_direct_csr_operator_is_eigs_on_the_matrix_bit_for_bit(units):
     """The operator only skips SciPy's dispatch: the same products, the same ARPACK run, the same float."""
     rng = np.random.default_rng(units)
     W = sp.random(units, units, density=0.1, random_state=rng, format="csr", data_rvs=rng.standard_normal)
-    got = spectral_radius(W, seed=5)
     v0 = make_rng(5).standard_normal(units)
+    got = spectral_module._arpack(spectral_module._CSROperator(sp.csr_array(W)), v0)
     ncv = min(units - 1, 80)
     with warnings.catch_warnings():
-        vals = eigs(W, k=4, which="LM", ncv=ncv, tol=1e-10, v0=v0, maxiter=50 * units, return_eigenvectors=False)
+        vals = eigs(
+            W, k=4, which="LM", ncv=ncv, tol=spectral_module.TOL, v0=v0, maxiter=50 * units, return_eigenvectors=False
+        )
     assert got == float(np.abs(vals).max())
     dense = float(np.abs(np.linalg.eigvals(W.toarray())).max())
-    assert abs(got - dense) < 1e-11 * dense
+    assert abs(got - dense) < 1e-8 * dense
+    assert abs(spectral_radius(W, seed=5) - dense) < 1e-8 * dense  # Krylov-Schur, compiled product
+
+
+def test_arpack_answers_where_krylov_schur_finds_an_invariant_subspace(monkeypatch):
+    """A matrix of rank 6 in 80 dimensions: the Krylov space stops growing after 7 vectors."""
+    rng = np.random.default_rng(3)
+    W = np.zeros((80, 80))
+    W[:6, :6] = rng.standard_normal((6, 6))
+    calls = []
+    monkeypatch.setattr(spectral_module, "_arpack", lambda op, v0: calls.append(1) or _ARPACK(op, v0))
+    got = spectral_radius(sp.csr_array(W), seed=0)
+    assert calls == [1]
+    dense = float(np.abs(np.linalg.eigvals(W)).max())
+    assert abs(got - dense) < 1e-8 * dense
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_reservoir_spectral_radius_with_and_without_the_compiled_product(monkeypatch, enabled):
+    monkeypatch.setattr(reservoir_module, "FAST_ENABLED", enabled)
+    res = Reservoir(300, spectral_radius=0.9, connectivity=0.1, seed=7, input_dim=1)
+    assert abs(float(np.abs(np.linalg.eigvals(res.W.toarray())).max()) - 0.9) < 1e-9

@@ -12,7 +12,8 @@ every sequence (the reservoir's transient) before learning.
 
       W_out = argmin ||S_c W - Y_c||^2 + ridge ||W||^2,   b_out = mean(Y) - mean(S) W_out
 
-  solved with a Cholesky factorisation (``scipy.linalg.solve(assume_a="pos")``,
+  solved with a Cholesky factorisation (LAPACK ``potrf``/``potrs`` with the
+  condition estimate ``pocon``, as ``scipy.linalg.solve(assume_a="pos")``;
   never an explicit inverse), in the primal ``(S_c^T S_c + ridge I) W = S_c^T Y_c``
   when there are at least as many samples as features, else in the dual
   ``W = S_c^T (S_c S_c^T + ridge I)^{-1} Y_c`` (same solution, an n x n system).
@@ -34,6 +35,7 @@ from typing import Any
 
 import numpy as np
 import scipy.linalg
+from scipy.linalg.lapack import dlamch, dpocon, dpotrf, dpotrs
 
 from .. import allocation
 from ..errors import BoucleError
@@ -42,6 +44,8 @@ from .reservoir import _user_stacklevel
 
 __all__ = ["Ridge", "RLS", "READOUTS", "solve_ridge"]
 
+_EPS = float(dlamch("E"))  # LAPACK's relative machine precision: scipy.linalg.solve's ill-conditioning bound
+
 
 def _suggest(diag_mean: float) -> str:
     v = max(diag_mean, 1e-300) * 1e-6
@@ -49,22 +53,26 @@ def _suggest(diag_mean: float) -> str:
 
 
 def _pos_solve(G: np.ndarray, R: np.ndarray, ridge: float, n: int, F: int) -> np.ndarray:
-    """Solve ``G X = R`` for symmetric positive definite ``G`` (Cholesky); singular -> one-line error."""
+    """Solve ``G X = R`` for symmetric positive definite ``G`` (overwritten): Cholesky (LAPACK ``potrf``),
+    the condition estimate ``pocon``, then ``potrs``; singular -> one-line error, ill-conditioned
+    (``rcond`` below the machine epsilon, as ``scipy.linalg.solve``) -> a warning, or an error at ridge 0."""
     hint = _suggest(float(np.trace(G)) / G.shape[0])
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", scipy.linalg.LinAlgWarning)
-        try:
-            X = scipy.linalg.solve(G, R, assume_a="pos", overwrite_a=True, check_finite=False)
-        except (np.linalg.LinAlgError, ValueError):
-            raise BoucleError(
-                f"ridge: the readout's normal equations are singular (ridge={ridge:g}, {n} samples, "
-                f"{F} features); use a larger ridge, e.g. ridge={hint}"
-            ) from None
-    ill = [w for w in caught if issubclass(w.category, scipy.linalg.LinAlgWarning)]
-    for w in caught:
-        if w not in ill:
-            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-    if ill:
+    singular = BoucleError(
+        f"ridge: the readout's normal equations are singular (ridge={ridge:g}, {n} samples, "
+        f"{F} features); use a larger ridge, e.g. ridge={hint}"
+    )
+    anorm = float(np.abs(G).sum(axis=0).max())  # the 1-norm (LAPACK's dlange, unvectorised, is slower)
+    Gf = G.T  # G is symmetric: its transpose is the Fortran-ordered array LAPACK factorises in place
+    c, info = dpotrf(Gf, lower=False, overwrite_a=True, clean=False)
+    if info != 0:
+        raise singular
+    rcond, info = dpocon(c, anorm)
+    if info != 0 or rcond == 0:
+        raise singular
+    X, info = dpotrs(c, R, lower=False)
+    if info != 0:  # pragma: no cover - only illegal arguments
+        raise singular
+    if not rcond >= _EPS:  # nan included
         if ridge == 0.0:
             raise BoucleError(
                 f"ridge: the readout's normal equations are singular to working precision (ridge=0, "

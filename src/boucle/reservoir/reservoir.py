@@ -22,7 +22,7 @@ has the same spectrum):
 - ``W``: exactly ``round(connectivity * H^2)`` non-zero entries at uniformly drawn
   positions, values N(0, 1), then rescaled so that max |eigenvalue| equals
   ``spectral_radius`` (dense eigenvalues up to :data:`DENSE_EIG_MAX` units,
-  ``scipy.sparse.linalg.eigs`` above);
+  the Krylov–Schur method above: :func:`spectral_radius`);
 - ``W_in``: ``round(input_connectivity * D * H)`` non-zero entries, values +-1
   with probability 1/2, times ``input_scaling`` (a scalar or one value per input
   feature);
@@ -247,13 +247,19 @@ class Reservoir:
         w_rng, in_rng, b_rng = rng.spawn(3)
         # W: exact number of non-zeros at uniform positions, N(0, 1) values, rows sorted
         nnz = self.nnz
-        pos = np.sort(w_rng.choice(H * H, size=nnz, replace=False))
+        pos = w_rng.choice(H * H, size=nnz, replace=False)
+        if H * H <= 1 << 26:  # sorted by a mask of all positions (faster than np.sort; the same array)
+            mask = np.zeros(H * H, dtype=bool)
+            mask[pos] = True
+            pos = np.flatnonzero(mask)
+        else:
+            pos = np.sort(pos)
         vals = w_rng.standard_normal(nnz)
         idt = _index_dtype(nnz, H)
         indptr = np.zeros(H + 1, dtype=idt)
         np.cumsum(np.bincount(pos // H, minlength=H), out=indptr[1:])
         W = sp.csr_array((vals, (pos % H).astype(idt), indptr), shape=(H, H))
-        rho = spectral_radius(W, seed=w_rng)
+        rho = spectral_radius(W, seed=w_rng, compiled=FAST_ENABLED)
         if rho < 1e-12:
             raise BoucleError(
                 f"connectivity: the drawn {H}x{H} recurrent matrix ({nnz} non-zeros) has spectral "
