@@ -38,6 +38,7 @@ def build(
     *,
     units: int = 128,
     filters=FILTERS,
+    pools=None,
     input_feeding: bool = True,
     seed: int = 0,
     image_shape=(48, 48, 3),
@@ -47,6 +48,7 @@ def build(
         vocab,
         image_shape,
         filters=filters,
+        pools=pools,
         units=units,
         attention=attention,
         input_feeding=attention is not None and input_feeding,
@@ -59,6 +61,7 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--attention", default="general", choices=["none", "dot", "general", "additive"])
     p.add_argument("--units", type=int, default=128)
     p.add_argument("--filters", default=",".join(map(str, FILTERS)), help="filters of each conv block")
+    p.add_argument("--pools", default=None, help="pooling size of each conv block (default 2 each; 1: none)")
     p.add_argument("--no-input-feeding", action="store_true", help="do not feed h̃_{t-1} back (Luong et al. 2015)")
     p.add_argument("--word-dropout", type=float, default=0.1, help="input-word noising rate (0: none)")
     p.add_argument("--word-noise", default="unigram", choices=["unigram", "unk"])
@@ -97,6 +100,7 @@ def main(argv: list[str] | None = None) -> dict:
         attention,
         units=args.units,
         filters=tuple(int(f) for f in args.filters.split(",")),
+        pools=None if args.pools is None else tuple(int(k) for k in args.pools.split(",")),
         input_feeding=not args.no_input_feeding,
         seed=args.seed,
     )

@@ -33,6 +33,7 @@ CONFIGS = [
     dict(attention="dot", units=6, filters=(4,)),  # dot: H = K + 2 coordinates
     dict(attention="general", input_feeding=True),  # h̃_{t-1} fed back: BPTT through it
     dict(attention="additive", input_feeding=True, cell="gru", num_layers=2, init_state="mean"),
+    dict(attention="general", filters=(3, 4, 2), pools=(2, 1, 1)),  # blocks without pooling: 4x5 slots
 ]
 
 
@@ -70,6 +71,15 @@ def test_whole_image_encoder_decoder_gradients(kw, rng):
         num = numerical_gradient(loss, p, 1e-5, idx).reshape(-1)[idx]
         assert relative_error(analytic[k].reshape(-1)[idx], num) < 1e-6, k
     assert all(np.abs(analytic[k]).max() > 1e-4 for k in ("conv_0/W", "conv_0/b"))  # the image gets its gradient
+
+
+def test_a_block_without_pooling_widens_the_view_and_keeps_the_map(rng):
+    m = _random_model(rng, attention="general", filters=(3, 4, 2), pools=(2, 1, 1))
+    assert m.encoder.feature_shape == (4, 5, 2) and m.encoder.positions == 20
+    assert [layer.name for layer in m.encoder.convs] == ["conv_0", "pool_0", "conv_1", "conv_2"]
+    assert m.get_config()["pools"] == [2, 1, 1]
+    default = _random_model(rng, filters=(3, 4))
+    assert default.pools == (2, 2) and default.encoder.feature_shape == (2, 3, 4)
 
 
 def test_attention_weights_sum_to_one_over_the_spatial_positions(rng):
@@ -302,6 +312,9 @@ def test_bad_input_gets_one_line_errors(rng, tmp_path):
         (lambda: m.caption(x, beam_width=0), "beam_width"),
         (lambda: ImageCaptioner(VOCAB, (8, 10)), "image_shape"),
         (lambda: ImageCaptioner(VOCAB, (8, 10, 3), filters=()), "filters"),
+        (lambda: ImageCaptioner(VOCAB, (8, 10, 3), filters=(3, 4), pools=(2,)), r"pools: expected 2 pooling sizes"),
+        (lambda: ImageCaptioner(VOCAB, (8, 10, 3), filters=(3,), pools=(0,)), r"pools\[0\]"),
+        (lambda: ImageCaptioner(VOCAB, (8, 10, 3), filters=(3,), pools="2"), "pools"),
         (lambda: ImageCaptioner(Vocabulary.words("a b", specials=False), (8, 10, 3)), "special tokens"),
         (lambda: ImageCaptioner(VOCAB, (8, 10, 3), attention="dot"), "dot"),
         (lambda: ImageCaptioner(VOCAB, (8, 10, 3), init_state="max"), "init_state"),
@@ -383,8 +396,9 @@ def test_cli_caption(rng, tmp_path, capsys):
         dict(attention="additive", init_state="mean", num_layers=2),
         dict(cell="rnn", coords=False),
         dict(attention="general", input_feeding=True),
+        dict(attention="general", filters=(3, 4, 2), pools=(1, 2, 1)),
     ],
-    ids=["general", "additive-mean-2", "rnn-no-attention", "input-feeding"],
+    ids=["general", "additive-mean-2", "rnn-no-attention", "input-feeding", "unpooled-blocks"],
 )
 def test_torch_twin_gives_the_same_loss_and_gradients(kw, rng):
     """The same network written in PyTorch (boucle.interop.torch_captioner), float64: the loss and every
@@ -401,8 +415,11 @@ def test_torch_twin_gives_the_same_loss_and_gradients(kw, rng):
     assert abs(loss.item() - fwd.loss) < 1e-10
     g = m.grads
     kind = m.cell
-    pairs = [
-        (g["conv_0/W"], twin.cnn[0].weight.grad.numpy().transpose(2, 3, 1, 0)),
+    convs = [c for c in twin.cnn if isinstance(c, torch.nn.Conv2d)]
+    assert len(convs) == len(m.filters)
+    pairs = [(g[f"conv_{i}/W"], c.weight.grad.numpy().transpose(2, 3, 1, 0)) for i, c in enumerate(convs)]
+    pairs += [(g[f"conv_{i}/b"], c.bias.grad.numpy()) for i, c in enumerate(convs)]
+    pairs += [
         (g["dec_embedding/E"], twin.embedding.weight.grad.numpy()),
         (g["output/W"], twin.output.weight.grad.numpy().T),
         (g["output/b"], twin.output.bias.grad.numpy()),

@@ -66,7 +66,9 @@ class ImageCaptioner(EncoderDecoder):
     Args:
         vocab: the caption :class:`~boucle.data.vocab.Vocabulary` (with the special tokens) or its config.
         image_shape: (H, W, C) of the images.
-        filters: one block Conv2D(f, ``kernel_size``, relu, same) → MaxPooling2D(2) per entry.
+        filters: one block Conv2D(f, ``kernel_size``, relu, same) → MaxPooling2D(pool) per entry.
+        pools: each block's pooling size (default 2 for every block; 1: no pooling — a block that
+            widens what each memory slot sees without shrinking the map).
         units, embed_dim, cell, num_layers: the decoder (as ``Seq2Seq``'s).
         attention: None (show and tell) or ``"dot"``, ``"general"``, ``"additive"`` (show, attend and tell).
         input_feeding: feed the previous attentional vector to the decoder (:mod:`boucle.models.decoder`).
@@ -81,6 +83,7 @@ class ImageCaptioner(EncoderDecoder):
         image_shape: Any,
         *,
         filters: Any = (16, 32, 64),
+        pools: Any = None,
         kernel_size: int = 3,
         units: int = 128,
         embed_dim: int = 32,
@@ -109,6 +112,13 @@ class ImageCaptioner(EncoderDecoder):
         ):
             raise BoucleError(f"filters: expected 1 to {MAX_BLOCKS} filter counts (one per block), got {filters!r}")
         self.filters = tuple(positive_int(f, f"filters[{i}]") for i, f in enumerate(filters))
+        if pools is None:
+            pools = (2,) * len(self.filters)
+        if isinstance(pools, (str, bytes)) or not isinstance(pools, (tuple, list)) or len(pools) != len(self.filters):
+            raise BoucleError(
+                f"pools: expected {len(self.filters)} pooling sizes (one per block of filters), got {pools!r}"
+            )
+        self.pools = tuple(positive_int(k, f"pools[{i}]") for i, k in enumerate(pools))
         self.kernel_size = positive_int(kernel_size, "kernel_size")
         self.units = positive_int(units, "units")
         self.embed_dim = positive_int(embed_dim, "embed_dim")
@@ -123,7 +133,9 @@ class ImageCaptioner(EncoderDecoder):
         self.name, self.seed = name, seed
         self._dtype_arg = None if dtype is None else backend.resolve_dtype(dtype).name
         kw = {} if self._dtype_arg is None else {"dtype": self._dtype_arg}
-        encoder = ImageEncoder(self.image_shape, self.filters, self.kernel_size, self.coords, self.init_state, kw)
+        encoder = ImageEncoder(
+            self.image_shape, self.filters, self.kernel_size, self.coords, self.init_state, kw, pools=self.pools
+        )
         decoder = Decoder(
             self.vocab_size,
             self.units,
@@ -145,6 +157,7 @@ class ImageCaptioner(EncoderDecoder):
             "vocab": self.vocab.get_config(),
             "image_shape": list(self.image_shape),
             "filters": list(self.filters),
+            "pools": list(self.pools),
             "kernel_size": self.kernel_size,
             "units": self.units,
             "embed_dim": self.embed_dim,
