@@ -11,14 +11,14 @@ import boucle
 from boucle.cli import main as cli
 from boucle.data.loaders import load_captions, read_caption_file, read_image, write_image
 from boucle.data.tasks.captions import COLOURS, HELD_OUT, SHAPES, shape_captions, shape_captions_task
-from boucle.data.vocab import Vocabulary
+from boucle.data.vocab import END, PAD, START, Vocabulary
 from boucle.diagnostics.captions import attention_overlay, plot_caption_attention, plot_caption_grid, upsample
 from boucle.diagnostics.gradcheck import numerical_gradient, relative_error
 from boucle.errors import BoucleError
 from boucle.interop.torch import _PERM, gates_to_course
 from boucle.interop.torch_captioner import captioner_to_torch
 from boucle.models.captioner import ImageCaptioner
-from boucle.models.decoding import beam_search, greedy_decode
+from boucle.models.decoding import Guided, beam_search, greedy_decode
 from boucle.text_metrics import bleu_scores, corpus_bleu, exact_match
 
 #: exact match of the reduced composition run on the held-out pairs (measured 0.343 greedy, 0.327 beam 3).
@@ -130,6 +130,67 @@ def test_greedy_equals_beam_width_one_and_beam_finds_the_best_of_a_tiny_space(fe
     np.testing.assert_allclose(b_scores, g_scores, atol=1e-12)
     wide, w_scores = beam_search(m, x, len(VOCAB) ** 3, 2, length_penalty=0.0)
     assert np.all(w_scores >= g_scores - 1e-12)  # the widest beam is never worse than greedy
+
+
+def _log_softmax(z):
+    z = z - z.max(-1, keepdims=True)
+    return z - np.log(np.exp(z).sum(-1, keepdims=True))
+
+
+@pytest.mark.parametrize("feeding", [False, True], ids=["plain", "input-feeding"])
+def test_guided_decoding_is_greedy_on_the_guided_log_probabilities(feeding, rng):
+    """guidance=w: greedy decoding on log softmax((1 + w) log P(.|image) - w log P(.|null image)), written
+    out here with two plain decoders; w = 0 is plain decoding; guided beam width 1 = guided greedy."""
+    m = _random_model(rng, attention="general", input_feeding=feeding, max_target_len=5)
+    x, w = rng.random((4, 8, 10, 3)), 0.8
+    assert m.caption(x, guidance=0.0) == m.caption(x)
+    memory, _, states, _ = m.encode(x)
+    null_memory, _, null_states, _ = m.encode(np.zeros((4, 8, 10, 3)))
+    tokens, done, want = np.full(4, START), np.zeros(4, dtype=bool), []
+    for _ in range(6):
+        lc, states, _ = m.decode_step(tokens, states, memory, None)
+        lu, null_states, _ = m.decode_step(tokens, null_states, null_memory, None)
+        z = _log_softmax((1 + w) * lc - w * lu)
+        z[:, [PAD, START]] = -np.inf
+        tokens = np.where(done, PAD, z.argmax(-1))
+        want.append(tokens)
+        done |= tokens == END
+    want = np.stack(want, 1)
+    got, scores, _ = greedy_decode(Guided(m, w, np.zeros((1, 8, 10, 3))), x, 5)
+    for g, row in zip(got, want):
+        ends = np.flatnonzero(row == END)
+        assert list(g) == list(row[: ends[0] if len(ends) else len(row)])
+    assert m.caption(x, guidance=w) == [m.vocab.decode(g) for g in got]
+    assert m.caption(x, guidance=w, beam_width=1) == m.caption(x, guidance=w)
+    beam1, b_scores = beam_search(Guided(m, w, np.zeros((1, 8, 10, 3))), x, 1, 5, length_penalty=0.0)
+    assert [list(a) for a in beam1] == [list(g) for g in got]
+    np.testing.assert_allclose(b_scores, scores, atol=1e-12)
+    assert len(m.caption(x, guidance=w, beam_width=3)) == 4
+
+
+def test_image_dropout_trains_on_null_images_reproducibly(rng):
+    """fit(image_dropout=r) replaces each training image by the null image with probability r, from the
+    model's generator: the same seed gives the same weights, and r > 0 trains something else than r = 0."""
+    x = rng.random((12, 8, 10, 3))
+    caps = [CAPS[i % 3] for i in range(12)]
+
+    def trained(r):
+        m = _random_model(np.random.default_rng(0), attention="general")
+        m.compile("adam")
+        m.fit(x, caps, epochs=2, batch_size=4, verbose=0, image_dropout=r)
+        return m
+
+    a, b, plain = trained(0.5), trained(0.5), trained(0.0)
+    for k in a.params:
+        np.testing.assert_array_equal(a.params[k], b.params[k])
+    assert any(not np.array_equal(a.params[k], plain.params[k]) for k in a.params)
+    m = _random_model(rng)
+    m.rng = np.random.default_rng(3)
+    xb = m._null_some(x.copy(), 0.5)
+    null = (xb == 0).all(axis=(1, 2, 3))
+    assert 0 < null.sum() < len(x) and np.array_equal(xb[~null], x[~null])
+    m.compile("adam")
+    _one_line(lambda: m.fit(x, caps, verbose=0, image_dropout=1.0), r"image_dropout: expected a float in \[0, 1\)")
 
 
 def test_save_load_gives_the_same_captions(rng, tmp_path):
@@ -310,6 +371,8 @@ def test_bad_input_gets_one_line_errors(rng, tmp_path):
         (lambda: m.caption_ids(["a", []], 2), r"captions\[1\]: expected a caption or a non-empty list"),
         (lambda: m.caption_ids(["a", ""], 2), r"captions\[1\]: expected a text with at least one token"),
         (lambda: m.caption(x, beam_width=0), "beam_width"),
+        (lambda: m.caption(x, guidance=-1.0), "guidance: expected a finite float >= 0"),
+        (lambda: m.evaluate(x, ["a red circle"] * len(x), guidance=float("nan")), "guidance"),
         (lambda: ImageCaptioner(VOCAB, (8, 10)), "image_shape"),
         (lambda: ImageCaptioner(VOCAB, (8, 10, 3), filters=()), "filters"),
         (lambda: ImageCaptioner(VOCAB, (8, 10, 3), filters=(3, 4), pools=(2,)), r"pools: expected 2 pooling sizes"),
