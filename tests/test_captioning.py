@@ -535,6 +535,8 @@ def test_example_runs_with_small_settings_and_its_files_work_with_the_loader_and
             "16",
             "--filters",
             "4,8",
+            "--pools",
+            "2,1",
             "--beam",
             "2",
             "--verbose",
