@@ -430,6 +430,8 @@ def test_cli_caption(rng, tmp_path, capsys):
     assert cli(["caption", str(model), files[0], "--beam", "3", "--attention", str(tmp_path / "att.png")]) == 0
     assert capsys.readouterr().out.splitlines() == [m.caption(x8[0], beam_width=3)]
     assert (tmp_path / "att.png").stat().st_size > 1000
+    assert cli(["caption", str(model), *files, "--guidance", "0.7"]) == 0
+    assert capsys.readouterr().out.splitlines() == m.caption(x8, guidance=0.7)
     write_image(tmp_path / "small.png", x[0, :6])
     write_image(tmp_path / "grey.png", x[0, ..., 0])
     (tmp_path / "x.gif").write_bytes(b"GIF89a\x01\x00\x01\x00\x00\x00\x00;")
@@ -442,6 +444,7 @@ def test_cli_caption(rng, tmp_path, capsys):
         ([str(model), files[0], "--attention", str(tmp_path / "att.png")], "already exists; pass --force"),
         ([str(model), files[0], "--attention", str(tmp_path / "att.jpg")], "expected a .png"),
         ([str(model), files[0], "--beam", "0"], "argument --beam"),
+        ([str(model), files[0], "--guidance", "-1"], "guidance: expected a finite float >= 0"),
         ([str(tmp_path / "seq.safetensors"), files[0]], "expected an ImageCaptioner"),
         ([str(tmp_path / "none.safetensors"), files[0]], "no model file"),
     ]
