@@ -230,8 +230,8 @@ def test_learns_to_describe_one_object_on_a_small_generated_set():
 
 @pytest.mark.slow
 def test_composition_held_out_colour_shape_pairs_with_attention():
-    """The default example, reduced (2500 images, 12 epochs): held-out colour–shape pairs are described,
-    and beam search is not worse than greedy decoding on BLEU-4."""
+    """A reduced composition run (the two-block encoder, 2500 images, 12 epochs): held-out colour–shape
+    pairs are described, and beam search is not worse than greedy decoding on BLEU-4."""
     task = shape_captions_task(2500, 200, 300, seed=3)
     m = ImageCaptioner(task.vocab, (48, 48, 3), filters=(32, 64), attention="general", input_feeding=True, seed=0)
     m.compile(boucle.optimizers.Adam(2e-3, clipnorm=5.0))
