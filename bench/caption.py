@@ -2,8 +2,9 @@
 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python bench/caption.py [--threads 1|2] [--rounds 5]
 
-The model is ``examples/captions.py``'s default (``build``): 48×48×3 images → Conv2D(32, then 64;
-3×3, relu, same) → MaxPooling2D(2), twice → 12×12 slots of 64 features (+ 2 coordinates); LSTM(128)
+The model is ``examples/captions.py``'s default (``build``): 48×48×3 images → Conv2D(32, 64, 64;
+3×3, relu, same), each of the first two followed by MaxPooling2D(2) → 12×12 slots of 64 features
+(+ 2 coordinates); LSTM(128)
 decoder, embedding 32, general attention with input feeding (and, second row, the same model
 without attention: one scan); batch 32 of captions from the generated set, float32, Adam.
 boucle's step is ``boucle.training.train_step`` (forward, masked cross-entropy, backward, Adam;

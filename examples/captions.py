@@ -28,8 +28,10 @@ from boucle.diagnostics.captions import plot_caption_attention, plot_caption_gri
 from boucle.models.captioner import ImageCaptioner
 from boucle.schedules import ExponentialDecay
 
-#: the default encoder: two blocks, a 12×12 map of 64 features (+ 2 coordinates) for 48×48 images.
-FILTERS = (32, 64)
+#: the default encoder: three blocks, the last without pooling — a 12×12 map of 64 features (+ 2
+#: coordinates) for 48×48 images, each position seeing 18×18 pixels (a whole large object).
+FILTERS = (32, 64, 64)
+POOLS = (2, 2, 1)
 
 
 def build(
@@ -38,6 +40,7 @@ def build(
     *,
     units: int = 128,
     filters=FILTERS,
+    pools=POOLS,
     input_feeding: bool = True,
     seed: int = 0,
     image_shape=(48, 48, 3),
@@ -47,6 +50,7 @@ def build(
         vocab,
         image_shape,
         filters=filters,
+        pools=pools,
         units=units,
         attention=attention,
         input_feeding=attention is not None and input_feeding,
@@ -59,8 +63,9 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--attention", default="general", choices=["none", "dot", "general", "additive"])
     p.add_argument("--units", type=int, default=128)
     p.add_argument("--filters", default=",".join(map(str, FILTERS)), help="filters of each conv block")
+    p.add_argument("--pools", default=",".join(map(str, POOLS)), help="pooling size of each conv block (1: none)")
     p.add_argument("--no-input-feeding", action="store_true", help="do not feed h̃_{t-1} back (Luong et al. 2015)")
-    p.add_argument("--word-dropout", type=float, default=0.1, help="input-word noising rate (0: none)")
+    p.add_argument("--word-dropout", type=float, default=0.25, help="input-word noising rate (0: none)")
     p.add_argument("--word-noise", default="unigram", choices=["unigram", "unk"])
     p.add_argument(
         "--held-out",
@@ -70,10 +75,12 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--n-train", type=int, default=6000)
     p.add_argument("--n-val", type=int, default=300)
     p.add_argument("--n-test", type=int, default=1000)
-    p.add_argument("--epochs", type=int, default=34)
+    p.add_argument("--epochs", type=int, default=50)
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--lr", type=float, default=2e-3)
-    p.add_argument("--decay", type=float, default=0.93, help="learning rate × this after each epoch")
+    p.add_argument("--decay", type=float, default=0.95, help="learning rate × this after each epoch")
+    p.add_argument("--image-dropout", type=float, default=0.0, help="rate of null images in training (for --guidance)")
+    p.add_argument("--guidance", type=float, default=0.0, help="guided decoding's weight w (0: plain decoding)")
     p.add_argument("--beam", type=int, default=3)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default=None, help="save the trained model here (.safetensors)")
@@ -97,6 +104,7 @@ def main(argv: list[str] | None = None) -> dict:
         attention,
         units=args.units,
         filters=tuple(int(f) for f in args.filters.split(",")),
+        pools=tuple(int(k) for k in args.pools.split(",")),
         input_feeding=not args.no_input_feeding,
         seed=args.seed,
     )
@@ -112,11 +120,13 @@ def main(argv: list[str] | None = None) -> dict:
         validation_data=(task.val.images, task.val.captions),
         word_dropout=args.word_dropout,
         word_noise=args.word_noise,
+        image_dropout=args.image_dropout,
     )
     result = {
         "attention": args.attention,
         "input_feeding": model.input_feeding,
         "word_dropout": args.word_dropout,
+        "guidance": (args.image_dropout, args.guidance),
         "held_out": held,
         "train_seconds": round(time.perf_counter() - start, 1),
         "train_cpu_seconds": round(time.process_time() - cpu, 1),
@@ -125,7 +135,7 @@ def main(argv: list[str] | None = None) -> dict:
     }
     for split, data in (("seen", task.val), ("unseen", task.test)):
         for k in (1, args.beam):
-            logs = model.evaluate(data.images, data.captions, beam_width=k)
+            logs = model.evaluate(data.images, data.captions, beam_width=k, guidance=args.guidance)
             name = "greedy" if k == 1 else f"beam{k}"
             result[f"{split}_exact_match_{name}"] = round(logs["exact_match"], 4)
             for n in range(1, 5):
@@ -133,7 +143,7 @@ def main(argv: list[str] | None = None) -> dict:
     print(result)
     if args.doc:
         write_results(args.doc, args.key or args.attention, results_block(result, args, argv, task))
-    caps = model.caption(task.test.images[:12])
+    caps = model.caption(task.test.images[:12], guidance=args.guidance)
     for c, refs in zip(caps[:6], task.test.captions[:6]):
         print(f"  {'ok ' if c in refs else 'NO '} {c}   |  {refs[0]}")
     if args.out:
@@ -179,7 +189,9 @@ def results_block(result: dict, args: argparse.Namespace, argv: list[str] | None
         f"`{cmd}`",
         "",
         f"{result['params']:,} parameters; attention {result['attention']}, input feeding "
-        f"{'on' if result['input_feeding'] else 'off'}, input-word noising {result['word_dropout']}; "
+        f"{'on' if result['input_feeding'] else 'off'}, input-word noising {result['word_dropout']}"
+        + ("; null images {}, guidance {}".format(*result["guidance"]) if any(result["guidance"]) else "")
+        + "; "
         f"held-out pairs: {held}. {len(task.train.images):,} training images, {result['epochs']} epochs "
         f"in {result['train_seconds']:.0f} s wall ({result['train_cpu_seconds']:.0f} s CPU; "
         f"{os.cpu_count()} cores, {platform.machine()}, NumPy {np.__version__}).",

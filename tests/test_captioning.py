@@ -11,14 +11,14 @@ import boucle
 from boucle.cli import main as cli
 from boucle.data.loaders import load_captions, read_caption_file, read_image, write_image
 from boucle.data.tasks.captions import COLOURS, HELD_OUT, SHAPES, shape_captions, shape_captions_task
-from boucle.data.vocab import Vocabulary
+from boucle.data.vocab import END, PAD, START, Vocabulary
 from boucle.diagnostics.captions import attention_overlay, plot_caption_attention, plot_caption_grid, upsample
 from boucle.diagnostics.gradcheck import numerical_gradient, relative_error
 from boucle.errors import BoucleError
 from boucle.interop.torch import _PERM, gates_to_course
 from boucle.interop.torch_captioner import captioner_to_torch
 from boucle.models.captioner import ImageCaptioner
-from boucle.models.decoding import beam_search, greedy_decode
+from boucle.models.decoding import Guided, beam_search, greedy_decode
 from boucle.text_metrics import bleu_scores, corpus_bleu, exact_match
 
 #: exact match of the reduced composition run on the held-out pairs (measured 0.343 greedy, 0.327 beam 3).
@@ -33,6 +33,7 @@ CONFIGS = [
     dict(attention="dot", units=6, filters=(4,)),  # dot: H = K + 2 coordinates
     dict(attention="general", input_feeding=True),  # h̃_{t-1} fed back: BPTT through it
     dict(attention="additive", input_feeding=True, cell="gru", num_layers=2, init_state="mean"),
+    dict(attention="general", filters=(3, 4, 2), pools=(2, 1, 1)),  # blocks without pooling: 4x5 slots
 ]
 
 
@@ -70,6 +71,15 @@ def test_whole_image_encoder_decoder_gradients(kw, rng):
         num = numerical_gradient(loss, p, 1e-5, idx).reshape(-1)[idx]
         assert relative_error(analytic[k].reshape(-1)[idx], num) < 1e-6, k
     assert all(np.abs(analytic[k]).max() > 1e-4 for k in ("conv_0/W", "conv_0/b"))  # the image gets its gradient
+
+
+def test_a_block_without_pooling_widens_the_view_and_keeps_the_map(rng):
+    m = _random_model(rng, attention="general", filters=(3, 4, 2), pools=(2, 1, 1))
+    assert m.encoder.feature_shape == (4, 5, 2) and m.encoder.positions == 20
+    assert [layer.name for layer in m.encoder.convs] == ["conv_0", "pool_0", "conv_1", "conv_2"]
+    assert m.get_config()["pools"] == [2, 1, 1]
+    default = _random_model(rng, filters=(3, 4))
+    assert default.pools == (2, 2) and default.encoder.feature_shape == (2, 3, 4)
 
 
 def test_attention_weights_sum_to_one_over_the_spatial_positions(rng):
@@ -122,6 +132,67 @@ def test_greedy_equals_beam_width_one_and_beam_finds_the_best_of_a_tiny_space(fe
     assert np.all(w_scores >= g_scores - 1e-12)  # the widest beam is never worse than greedy
 
 
+def _log_softmax(z):
+    z = z - z.max(-1, keepdims=True)
+    return z - np.log(np.exp(z).sum(-1, keepdims=True))
+
+
+@pytest.mark.parametrize("feeding", [False, True], ids=["plain", "input-feeding"])
+def test_guided_decoding_is_greedy_on_the_guided_log_probabilities(feeding, rng):
+    """guidance=w: greedy decoding on log softmax((1 + w) log P(.|image) - w log P(.|null image)), written
+    out here with two plain decoders; w = 0 is plain decoding; guided beam width 1 = guided greedy."""
+    m = _random_model(rng, attention="general", input_feeding=feeding, max_target_len=5)
+    x, w = rng.random((4, 8, 10, 3)), 0.8
+    assert m.caption(x, guidance=0.0) == m.caption(x)
+    memory, _, states, _ = m.encode(x)
+    null_memory, _, null_states, _ = m.encode(np.zeros((4, 8, 10, 3)))
+    tokens, done, want = np.full(4, START), np.zeros(4, dtype=bool), []
+    for _ in range(6):
+        lc, states, _ = m.decode_step(tokens, states, memory, None)
+        lu, null_states, _ = m.decode_step(tokens, null_states, null_memory, None)
+        z = _log_softmax((1 + w) * lc - w * lu)
+        z[:, [PAD, START]] = -np.inf
+        tokens = np.where(done, PAD, z.argmax(-1))
+        want.append(tokens)
+        done |= tokens == END
+    want = np.stack(want, 1)
+    got, scores, _ = greedy_decode(Guided(m, w, np.zeros((1, 8, 10, 3))), x, 5)
+    for g, row in zip(got, want):
+        ends = np.flatnonzero(row == END)
+        assert list(g) == list(row[: ends[0] if len(ends) else len(row)])
+    assert m.caption(x, guidance=w) == [m.vocab.decode(g) for g in got]
+    assert m.caption(x, guidance=w, beam_width=1) == m.caption(x, guidance=w)
+    beam1, b_scores = beam_search(Guided(m, w, np.zeros((1, 8, 10, 3))), x, 1, 5, length_penalty=0.0)
+    assert [list(a) for a in beam1] == [list(g) for g in got]
+    np.testing.assert_allclose(b_scores, scores, atol=1e-12)
+    assert len(m.caption(x, guidance=w, beam_width=3)) == 4
+
+
+def test_image_dropout_trains_on_null_images_reproducibly(rng):
+    """fit(image_dropout=r) replaces each training image by the null image with probability r, from the
+    model's generator: the same seed gives the same weights, and r > 0 trains something else than r = 0."""
+    x = rng.random((12, 8, 10, 3))
+    caps = [CAPS[i % 3] for i in range(12)]
+
+    def trained(r):
+        m = _random_model(np.random.default_rng(0), attention="general")
+        m.compile("adam")
+        m.fit(x, caps, epochs=2, batch_size=4, verbose=0, image_dropout=r)
+        return m
+
+    a, b, plain = trained(0.5), trained(0.5), trained(0.0)
+    for k in a.params:
+        np.testing.assert_array_equal(a.params[k], b.params[k])
+    assert any(not np.array_equal(a.params[k], plain.params[k]) for k in a.params)
+    m = _random_model(rng)
+    m.rng = np.random.default_rng(3)
+    xb = m._null_some(x.copy(), 0.5)
+    null = (xb == 0).all(axis=(1, 2, 3))
+    assert 0 < null.sum() < len(x) and np.array_equal(xb[~null], x[~null])
+    m.compile("adam")
+    _one_line(lambda: m.fit(x, caps, verbose=0, image_dropout=1.0), r"image_dropout: expected a float in \[0, 1\)")
+
+
 def test_save_load_gives_the_same_captions(rng, tmp_path):
     m = _random_model(rng, attention="general", max_target_len=6)
     m.compile("adam")
@@ -159,8 +230,8 @@ def test_learns_to_describe_one_object_on_a_small_generated_set():
 
 @pytest.mark.slow
 def test_composition_held_out_colour_shape_pairs_with_attention():
-    """The default example, reduced (2500 images, 12 epochs): held-out colour–shape pairs are described,
-    and beam search is not worse than greedy decoding on BLEU-4."""
+    """A reduced composition run (the two-block encoder, 2500 images, 12 epochs): held-out colour–shape
+    pairs are described, and beam search is not worse than greedy decoding on BLEU-4."""
     task = shape_captions_task(2500, 200, 300, seed=3)
     m = ImageCaptioner(task.vocab, (48, 48, 3), filters=(32, 64), attention="general", input_feeding=True, seed=0)
     m.compile(boucle.optimizers.Adam(2e-3, clipnorm=5.0))
@@ -300,8 +371,13 @@ def test_bad_input_gets_one_line_errors(rng, tmp_path):
         (lambda: m.caption_ids(["a", []], 2), r"captions\[1\]: expected a caption or a non-empty list"),
         (lambda: m.caption_ids(["a", ""], 2), r"captions\[1\]: expected a text with at least one token"),
         (lambda: m.caption(x, beam_width=0), "beam_width"),
+        (lambda: m.caption(x, guidance=-1.0), "guidance: expected a finite float >= 0"),
+        (lambda: m.evaluate(x, ["a red circle"] * len(x), guidance=float("nan")), "guidance"),
         (lambda: ImageCaptioner(VOCAB, (8, 10)), "image_shape"),
         (lambda: ImageCaptioner(VOCAB, (8, 10, 3), filters=()), "filters"),
+        (lambda: ImageCaptioner(VOCAB, (8, 10, 3), filters=(3, 4), pools=(2,)), r"pools: expected 2 pooling sizes"),
+        (lambda: ImageCaptioner(VOCAB, (8, 10, 3), filters=(3,), pools=(0,)), r"pools\[0\]"),
+        (lambda: ImageCaptioner(VOCAB, (8, 10, 3), filters=(3,), pools="2"), "pools"),
         (lambda: ImageCaptioner(Vocabulary.words("a b", specials=False), (8, 10, 3)), "special tokens"),
         (lambda: ImageCaptioner(VOCAB, (8, 10, 3), attention="dot"), "dot"),
         (lambda: ImageCaptioner(VOCAB, (8, 10, 3), init_state="max"), "init_state"),
@@ -354,6 +430,8 @@ def test_cli_caption(rng, tmp_path, capsys):
     assert cli(["caption", str(model), files[0], "--beam", "3", "--attention", str(tmp_path / "att.png")]) == 0
     assert capsys.readouterr().out.splitlines() == [m.caption(x8[0], beam_width=3)]
     assert (tmp_path / "att.png").stat().st_size > 1000
+    assert cli(["caption", str(model), *files, "--guidance", "0.7"]) == 0
+    assert capsys.readouterr().out.splitlines() == m.caption(x8, guidance=0.7)
     write_image(tmp_path / "small.png", x[0, :6])
     write_image(tmp_path / "grey.png", x[0, ..., 0])
     (tmp_path / "x.gif").write_bytes(b"GIF89a\x01\x00\x01\x00\x00\x00\x00;")
@@ -366,6 +444,7 @@ def test_cli_caption(rng, tmp_path, capsys):
         ([str(model), files[0], "--attention", str(tmp_path / "att.png")], "already exists; pass --force"),
         ([str(model), files[0], "--attention", str(tmp_path / "att.jpg")], "expected a .png"),
         ([str(model), files[0], "--beam", "0"], "argument --beam"),
+        ([str(model), files[0], "--guidance", "-1"], "guidance: expected a finite float >= 0"),
         ([str(tmp_path / "seq.safetensors"), files[0]], "expected an ImageCaptioner"),
         ([str(tmp_path / "none.safetensors"), files[0]], "no model file"),
     ]
@@ -383,8 +462,9 @@ def test_cli_caption(rng, tmp_path, capsys):
         dict(attention="additive", init_state="mean", num_layers=2),
         dict(cell="rnn", coords=False),
         dict(attention="general", input_feeding=True),
+        dict(attention="general", filters=(3, 4, 2), pools=(1, 2, 1)),
     ],
-    ids=["general", "additive-mean-2", "rnn-no-attention", "input-feeding"],
+    ids=["general", "additive-mean-2", "rnn-no-attention", "input-feeding", "unpooled-blocks"],
 )
 def test_torch_twin_gives_the_same_loss_and_gradients(kw, rng):
     """The same network written in PyTorch (boucle.interop.torch_captioner), float64: the loss and every
@@ -401,8 +481,11 @@ def test_torch_twin_gives_the_same_loss_and_gradients(kw, rng):
     assert abs(loss.item() - fwd.loss) < 1e-10
     g = m.grads
     kind = m.cell
-    pairs = [
-        (g["conv_0/W"], twin.cnn[0].weight.grad.numpy().transpose(2, 3, 1, 0)),
+    convs = [c for c in twin.cnn if isinstance(c, torch.nn.Conv2d)]
+    assert len(convs) == len(m.filters)
+    pairs = [(g[f"conv_{i}/W"], c.weight.grad.numpy().transpose(2, 3, 1, 0)) for i, c in enumerate(convs)]
+    pairs += [(g[f"conv_{i}/b"], c.bias.grad.numpy()) for i, c in enumerate(convs)]
+    pairs += [
         (g["dec_embedding/E"], twin.embedding.weight.grad.numpy()),
         (g["output/W"], twin.output.weight.grad.numpy().T),
         (g["output/b"], twin.output.bias.grad.numpy()),
@@ -455,6 +538,8 @@ def test_example_runs_with_small_settings_and_its_files_work_with_the_loader_and
             "16",
             "--filters",
             "4,8",
+            "--pools",
+            "2,1",
             "--beam",
             "2",
             "--verbose",

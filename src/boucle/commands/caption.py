@@ -1,7 +1,7 @@
 """The captioning command of ``boucle``: ``caption``.
 
     boucle caption MODEL IMAGE [IMAGE ...] [--beam K] [--max-len N] [--length-penalty A]
-                   [--attention OUT.png [--force]]
+                   [--guidance W] [--attention OUT.png [--force]]
 
 Prints one caption per image, in order. Images are PNG, PPM/PGM or JPEG files
 (:mod:`boucle.data.loaders.image_files`, Pillow) of the model's size and channel count.
@@ -41,7 +41,10 @@ def _caption(args: argparse.Namespace) -> int:
         check_output(out, "--attention", folder=False, force=args.force)
     H, W, C = model.image_shape
     images = np.stack([read_image(p, size=(H, W), channels=C, name="IMAGE") for p in args.image])
-    for line in model.caption(images, beam_width=args.beam, max_len=args.max_len, length_penalty=args.length_penalty):
+    captions = model.caption(
+        images, beam_width=args.beam, max_len=args.max_len, length_penalty=args.length_penalty, guidance=args.guidance
+    )
+    for line in captions:
         print(line)
     if out is not None:
         plot_caption_attention(images, model.attention_maps(images, max_len=args.max_len), out)
@@ -63,6 +66,13 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     )
     c.add_argument("image", metavar="IMAGE", nargs="+", help="image file(s)")
     add_decoding_options(c, "words", "the longest training caption")
+    c.add_argument(
+        "--guidance",
+        metavar="W",
+        type=float,
+        default=0.0,
+        help="guided decoding against the null image with weight W (a model trained with image_dropout; 0: none)",
+    )
     c.add_argument(
         "--attention",
         metavar="OUT.png",

@@ -5,7 +5,7 @@
 teacher-forced pass, and ``loss(images, y)`` the masked mean cross-entropy of right-padded
 targets — as ``model.forward`` / ``model.train_forward`` compute them:
 
-- each block ``Conv2d(padding=k//2)`` → ReLU → ``MaxPool2d(2, ceil_mode=True)`` (Keras's "same"
+- each block ``Conv2d(padding=k//2)`` → ReLU → ``MaxPool2d(pool, ceil_mode=True)`` (none for pool 1; Keras's "same"
   for odd kernels and stride-1 convolutions; the pool's missing row/column is ignored, as
   Keras pads it with −∞); kernels (kh, kw, C, O) → (O, C, kh, kw);
 - the feature map back in channels-last order, so that vec(F), the memory slots p = i·W′ + j
@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import BoucleError
+from ..layers import MaxPooling2D
 from ..models.captioner import ImageCaptioner
 from .torch import _torch, to_torch
 
@@ -47,13 +48,16 @@ def captioner_to_torch(model: ImageCaptioner) -> Any:
         def __init__(self):
             super().__init__()
             blocks = []
-            for conv in enc.convs[::2]:
-                W = conv.params["W"]  # (kh, kw, C, O)
+            for layer in enc.convs:
+                if isinstance(layer, MaxPooling2D):
+                    blocks.append(nn.MaxPool2d(layer.pool_size, ceil_mode=True))
+                    continue
+                W = layer.params["W"]  # (kh, kw, C, O)
                 c = nn.Conv2d(W.shape[2], W.shape[3], W.shape[:2], padding=W.shape[0] // 2, dtype=dtype)
                 with torch.no_grad():
                     c.weight.copy_(t(W.transpose(3, 2, 0, 1)))
-                    c.bias.copy_(t(conv.params["b"]))
-                blocks += [c, nn.ReLU(), nn.MaxPool2d(2, ceil_mode=True)]
+                    c.bias.copy_(t(layer.params["b"]))
+                blocks += [c, nn.ReLU()]
             self.cnn = nn.Sequential(*blocks)
             self.bridges = nn.ModuleList([self._linear(b) for row in enc.bridges for b in row])
             self.embedding = nn.Embedding(*dec.embedding.params["E"].shape, dtype=dtype)

@@ -32,10 +32,10 @@ from ..errors import BoucleError
 from ..ops import attention as attn_ops
 from ..text_metrics import bleu_scores, exact_match
 from ..training import History, fit
-from ..validators import boolean, one_of, positive_int, probability, rate
+from ..validators import boolean, one_of, positive_int, probability, rate, real
 from .base import register_model
 from .decoder import Decoder
-from .decoding import _check, decode_ids, greedy_decode
+from .decoding import Guided, _check, decode_ids, greedy_decode
 from .encoder_decoder import EncoderDecoder, check_choice, check_vocab
 from .encoders import CELLS, ImageEncoder
 
@@ -66,7 +66,9 @@ class ImageCaptioner(EncoderDecoder):
     Args:
         vocab: the caption :class:`~boucle.data.vocab.Vocabulary` (with the special tokens) or its config.
         image_shape: (H, W, C) of the images.
-        filters: one block Conv2D(f, ``kernel_size``, relu, same) → MaxPooling2D(2) per entry.
+        filters: one block Conv2D(f, ``kernel_size``, relu, same) → MaxPooling2D(pool) per entry.
+        pools: each block's pooling size (default 2 for every block; 1: no pooling — a block that
+            widens what each memory slot sees without shrinking the map).
         units, embed_dim, cell, num_layers: the decoder (as ``Seq2Seq``'s).
         attention: None (show and tell) or ``"dot"``, ``"general"``, ``"additive"`` (show, attend and tell).
         input_feeding: feed the previous attentional vector to the decoder (:mod:`boucle.models.decoder`).
@@ -81,6 +83,7 @@ class ImageCaptioner(EncoderDecoder):
         image_shape: Any,
         *,
         filters: Any = (16, 32, 64),
+        pools: Any = None,
         kernel_size: int = 3,
         units: int = 128,
         embed_dim: int = 32,
@@ -109,6 +112,13 @@ class ImageCaptioner(EncoderDecoder):
         ):
             raise BoucleError(f"filters: expected 1 to {MAX_BLOCKS} filter counts (one per block), got {filters!r}")
         self.filters = tuple(positive_int(f, f"filters[{i}]") for i, f in enumerate(filters))
+        if pools is None:
+            pools = (2,) * len(self.filters)
+        if isinstance(pools, (str, bytes)) or not isinstance(pools, (tuple, list)) or len(pools) != len(self.filters):
+            raise BoucleError(
+                f"pools: expected {len(self.filters)} pooling sizes (one per block of filters), got {pools!r}"
+            )
+        self.pools = tuple(positive_int(k, f"pools[{i}]") for i, k in enumerate(pools))
         self.kernel_size = positive_int(kernel_size, "kernel_size")
         self.units = positive_int(units, "units")
         self.embed_dim = positive_int(embed_dim, "embed_dim")
@@ -123,7 +133,9 @@ class ImageCaptioner(EncoderDecoder):
         self.name, self.seed = name, seed
         self._dtype_arg = None if dtype is None else backend.resolve_dtype(dtype).name
         kw = {} if self._dtype_arg is None else {"dtype": self._dtype_arg}
-        encoder = ImageEncoder(self.image_shape, self.filters, self.kernel_size, self.coords, self.init_state, kw)
+        encoder = ImageEncoder(
+            self.image_shape, self.filters, self.kernel_size, self.coords, self.init_state, kw, pools=self.pools
+        )
         decoder = Decoder(
             self.vocab_size,
             self.units,
@@ -145,6 +157,7 @@ class ImageCaptioner(EncoderDecoder):
             "vocab": self.vocab.get_config(),
             "image_shape": list(self.image_shape),
             "filters": list(self.filters),
+            "pools": list(self.pools),
             "kernel_size": self.kernel_size,
             "units": self.units,
             "embed_dim": self.embed_dim,
@@ -235,6 +248,7 @@ class ImageCaptioner(EncoderDecoder):
         scheduled_sampling: float | Callable[[int], float] = 0.0,
         word_dropout: float | Callable[[int], float] = 0.0,
         word_noise: str = "unk",
+        image_dropout: float = 0.0,
         time_budget: float | None = None,
     ) -> History:
         """Train on images and their captions (one string per image, or a list of them).
@@ -246,8 +260,11 @@ class ImageCaptioner(EncoderDecoder):
         decoder input word (after START) is replaced — by ``<unk>`` (``word_noise="unk"``, Bowman et
         al. 2016) or by a word drawn from the training captions' word frequencies (``"unigram"``,
         Xie et al. 2017) — so that the next word is read from the image more than from the words
-        before it. The other arguments are ``Seq2Seq.fit``'s; training goes through
-        :func:`boucle.training.fit`.
+        before it. ``image_dropout`` (a rate in [0, 1)): the probability that a training image is
+        replaced by the null image (all zeros), so that the decoder also learns its captions'
+        language model P(y_t | y_<t, ∅) — what decoding with ``guidance=`` subtracts
+        (:mod:`boucle.models.decoding`). The other arguments are ``Seq2Seq.fit``'s; training goes
+        through :func:`boucle.training.fit`.
         """
         if self.optimizer is None:
             raise BoucleError("model: call compile(optimizer) before fit")
@@ -261,6 +278,7 @@ class ImageCaptioner(EncoderDecoder):
             x_val = self.images(validation_data[0], "validation images")
             self.caption_ids(validation_data[1], len(x_val), "validation captions")
         one_of(word_noise, ("unk", "unigram"), "word_noise")
+        image_dropout = rate(image_dropout, "image_dropout")
         unigram = None
         if word_noise == "unigram":  # the training captions' word frequencies
             counts = np.bincount(np.concatenate([r for caps in ids for r in caps]), minlength=self.vocab_size)
@@ -276,7 +294,10 @@ class ImageCaptioner(EncoderDecoder):
             pick = [caps[int(self.rng.integers(len(caps)))] if len(caps) > 1 else caps[0] for caps in ids]
             lengths = np.array([len(r) for r in pick])
             order = bucket_batches(lengths, batch_size, self.rng, shuffle=shuffle, bucket_width=2)
-            return [(x[idx], self._pad([pick[i] for i in idx]), p, q, unigram) for idx in order]
+            return [
+                (self._null_some(x[idx], image_dropout), self._pad([pick[i] for i in idx]), p, q, unigram)
+                for idx in order
+            ]
 
         def validate() -> dict:
             return self.evaluate(validation_data[0], validation_data[1], bleu=False)
@@ -291,6 +312,17 @@ class ImageCaptioner(EncoderDecoder):
             validate=None if validation_data is None else validate,
         )
 
+    def _null_some(self, xb: np.ndarray, rate_: float) -> np.ndarray:
+        """The batch ``xb`` (a copy) with each image replaced, with probability ``rate_``, by the null image."""
+        if rate_ > 0:
+            xb[self.rng.random(len(xb)) < rate_] = 0.0
+        return xb
+
+    def _decoder_for(self, guidance: Any) -> Any:
+        """This model, or it guided against the null image (:class:`~boucle.models.decoding.Guided`)."""
+        w = real(guidance, "guidance", low=0.0, low_open=False, want="a finite float >= 0")
+        return self if w == 0 else Guided(self, w, np.zeros((1, *self.image_shape), dtype=self.dtype))
+
     # -- evaluation and decoding -------------------------------------------------------------------
     def evaluate(
         self,
@@ -301,24 +333,27 @@ class ImageCaptioner(EncoderDecoder):
         beam_width: int = 1,
         max_len: int | None = None,
         length_penalty: float = 1.0,
+        guidance: float = 0.0,
         bleu: bool = True,
     ) -> dict[str, float]:
         """``loss`` and per-token ``accuracy`` (teacher forced, over every (image, caption) pair),
         ``exact_match`` (the decoded caption equals one of the image's captions, token for token) and,
-        with ``bleu``, corpus ``bleu_1``..``bleu_4`` of the decoded captions against all of them."""
+        with ``bleu``, corpus ``bleu_1``..``bleu_4`` of the decoded captions against all of them;
+        ``guidance``: as in :meth:`caption`."""
         x = self.images(images)
         ids = self.caption_ids(captions, len(x))
         refs = self.references(captions, len(x))
         batch_size = positive_int(batch_size, "batch_size")
         longest = max(self.max_target_len or 0, max(len(r) for caps in ids for r in caps))
         K, max_len, alpha = _check(beam_width, max_len if max_len is not None else longest, length_penalty, self)
+        decoder = self._decoder_for(guidance)
         loss = correct = tokens = 0.0
         for s in range(0, len(x), batch_size):
             rows = [(i, r) for i in range(s, min(s + batch_size, len(x))) for r in ids[i]]
             xb = x[[i for i, _ in rows]]
             l, c, n = self.teacher_forced_sums(xb, self._pad([r for _, r in rows]))
             loss, correct, tokens = loss + l, correct + c, tokens + n
-        hyps = [self.vocab.ids_to_tokens(o) for o in decode_ids(self, x, K, max_len, alpha, batch_size)]
+        hyps = [self.vocab.ids_to_tokens(o) for o in decode_ids(decoder, x, K, max_len, alpha, batch_size)]
         logs = {"loss": loss / tokens, "accuracy": correct / tokens, "exact_match": exact_match(hyps, refs)}
         if bleu:
             logs.update(bleu_scores(hyps, refs))
@@ -331,16 +366,19 @@ class ImageCaptioner(EncoderDecoder):
         beam_width: int = 1,
         max_len: int | None = None,
         length_penalty: float = 1.0,
+        guidance: float = 0.0,
         batch_size: int = 128,
     ) -> str | list[str]:
         """The caption of each image (greedy, or beam search with ``beam_width`` > 1): a string for one
-        image (H, W, C), else a list."""
+        image (H, W, C), else a list. ``guidance`` w > 0: each step's log-probabilities are
+        (1 + w) log P(· | image) − w log P(· | null image), renormalised (for a model trained with
+        ``fit(image_dropout=)``; :mod:`boucle.models.decoding`)."""
         single = np.ndim(images) == 3
         x = self.images(np.asarray(images)[None] if single else images)
         K, max_len, alpha = _check(beam_width, max_len, length_penalty, self)
-        out = [
-            self.vocab.decode(o) for o in decode_ids(self, x, K, max_len, alpha, positive_int(batch_size, "batch_size"))
-        ]
+        decoder = self._decoder_for(guidance)
+        batch_size = positive_int(batch_size, "batch_size")
+        out = [self.vocab.decode(o) for o in decode_ids(decoder, x, K, max_len, alpha, batch_size)]
         return out[0] if single else out
 
     def attention_maps(self, images: Any, *, max_len: int | None = None) -> list[CaptionAttention]:

@@ -20,6 +20,17 @@ for each source independently but all sources of a batch at once (B·K decoder r
     hypothesis with the highest S / |y|^α  (|y| counts END; α = ``length_penalty``,
     0 = raw log-probability, 1 = mean log-probability per token).
 
+**Guidance** (classifier-free guidance, Ho & Salimans 2022, applied to a decoder's words as in
+Sanchez et al. 2023): with weight w > 0 every step scores the tokens by
+
+    log P_w(k | y_<t, x) = log softmax_k( (1 + w) log P(k | y_<t, x) − w log P(k | y_<t, ∅) )
+
+where ∅ is a null input (for images: the all-zero image) that the model was trained to read
+now and then (``ImageCaptioner.fit(image_dropout=)``), so that P(· | y_<t, ∅) is the
+decoder's own language model: the words the input supports gain over those the preceding
+words alone predict. The conditional and the null rows run side by side (their states in one
+list, so beam search reorders both); w = 0 is plain decoding.
+
 PAD and START are never emitted (their log-probability is set to −∞); with
 K = 1 beam search is exactly greedy decoding (the argmax extension, ties broken by
 the lowest token id in both). ``max_len`` counts the target's tokens without END
@@ -44,6 +55,7 @@ __all__ = [
     "decode_ids",
     "translate",
     "attention_map",
+    "Guided",
     "MAX_DECODE_LEN",
     "MAX_BEAM",
 ]
@@ -71,6 +83,37 @@ def _step(model: Any, tokens, states, memory, src_mask):
     logp, states, alpha = model.decode_step(tokens, states, memory, src_mask)
     logp[:, [PAD, START]] = -np.inf
     return logp, states, alpha
+
+
+class Guided:
+    """``model`` decoded with guidance weight ``w`` against the null input ``null`` (one prepared input,
+    batch 1): :meth:`encode` and :meth:`decode_step` as the model's, the null rows' states appended to
+    the conditional ones (see the module docstring)."""
+
+    def __init__(self, model: Any, w: float, null: np.ndarray):
+        self.model, self.w, self.null = model, float(w), null
+        self.max_target_len = model.max_target_len
+        self.prepare = model.prepare
+
+    def encode(self, x):
+        memory, mask, states, cache = self.model.encode(x)
+        self._null_memory, null_mask, null_states, _ = self.model.encode(self.null)
+        if null_mask is not None:  # pragma: no cover - the null input of a padded source would need its own mask
+            raise BoucleError("guidance: needs an encoder without a memory mask (images)")
+        self._split = len(states)
+        null_states = [[np.repeat(s, len(x), axis=0) for s in layer] for layer in null_states]
+        return memory, mask, states + null_states, cache
+
+    def decode_step(self, tokens, states: list, memory, mem_mask):
+        n = len(tokens)
+        cond, null = states[: self._split], states[self._split :]
+        logp, cond, alpha = self.model.decode_step(tokens, cond, memory, mem_mask)
+        null_logp, null, _ = self.model.decode_step(tokens, null, np.repeat(self._null_memory, n, axis=0), None)
+        self._split = len(cond)  # the decoder may add a state after its first step (input feeding)
+        z = (1.0 + self.w) * logp - self.w * null_logp
+        z -= z.max(axis=-1, keepdims=True)
+        z -= np.log(np.exp(z).sum(axis=-1, keepdims=True))
+        return z, cond + null, alpha
 
 
 def _strip(row: np.ndarray) -> np.ndarray:

@@ -26,6 +26,8 @@ Two implementations:
   "Show and tell")::
 
       F = CNN(x)                                  conv 3×3 (same, relu) → max-pool 2, per block
+                                                  (pool 1: no pooling — the block widens each
+                                                  position's view without shrinking the map)
       m_p = [F_p, r_p, c_p],  p = i·W′ + j        memory slot of position (i, j); r, c ∈ [−1, 1]
                                                   its row and column (``coords=True``), so that
                                                   the context Σ_p α_p m_p says where it looked
@@ -199,7 +201,8 @@ class ImageEncoder(Encoder):
 
     Args:
         image_shape: (H, W, C) of every image the model reads.
-        filters: the filters of each block Conv2D(f, ``kernel_size``, relu, same) → MaxPooling2D(2).
+        filters: the filters of each block Conv2D(f, ``kernel_size``, relu, same) → MaxPooling2D(pool).
+        pools: each block's pooling size (1: no pooling layer).
         coords: append each slot's row and column in [−1, 1] to its features.
         init_state: ``"flatten"`` (z = vec(F)) or ``"mean"`` (z = the mean of the slots' features).
     """
@@ -212,8 +215,10 @@ class ImageEncoder(Encoder):
         coords: bool,
         init_state: str,
         kw: dict,
+        pools: tuple[int, ...] | None = None,
     ):
         self.image_shape, self.filters, self.kernel_size = tuple(image_shape), tuple(filters), kernel_size
+        self.pools = (2,) * len(self.filters) if pools is None else tuple(pools)
         self.coords, self.init_state, self.kw = coords, init_state, kw
         self.layers: list[Layer] = []
 
@@ -221,14 +226,16 @@ class ImageEncoder(Encoder):
         kw, shape = self.kw, self.image_shape
         self.convs: list[Layer] = []
         shapes = []
-        for i, f in enumerate(self.filters):
+        for i, (f, k) in enumerate(zip(self.filters, self.pools)):
             conv = Conv2D(f, self.kernel_size, padding="same", activation="relu", name=f"conv_{i}", **kw)
-            pool = MaxPooling2D(2, padding="same", name=f"pool_{i}", **kw)
             shapes += [(conv, shape)]
             shape = conv.compute_output_shape(shape)
-            shapes += [(pool, shape)]
-            shape = pool.compute_output_shape(shape)
-            self.convs += [conv, pool]
+            self.convs.append(conv)
+            if k > 1:
+                pool = MaxPooling2D(k, padding="same", name=f"pool_{i}", **kw)
+                shapes += [(pool, shape)]
+                shape = pool.compute_output_shape(shape)
+                self.convs.append(pool)
         self.feature_shape = tuple(shape)  # (H', W', K)
         Hf, Wf, K = self.feature_shape
         self.memory_size = K + 2 * self.coords
