@@ -24,6 +24,7 @@ from boucle.reservoir import (
     rsquare,
     spectral_radius,
 )
+from boucle.reservoir.readout import solve_ridge
 from boucle.reservoir.reservoir import DENSE_EIG_MAX
 
 pytestmark = pytest.mark.filterwarnings("ignore::boucle.reservoir.EchoStateWarning")  # sr 1.25 as reservoirpy
@@ -377,6 +378,11 @@ def test_bad_data_and_singular_system(mg):
         (lambda: esn.predict(xtr[:10]), "not fitted"),
         (lambda: ESN(30, ridge=0.0, seed=0).fit(xtr[:20], ytr[:20]), r"ridge: .*singular.*use .*ridge=\de-\d+"),
         (lambda: Ridge(0.0).fit(np.ones((50, 3)), np.ones((50, 1))), r"singular.*ridge="),
+        (lambda: solve_ridge(np.full((50, 3), np.nan), np.ones((50, 1)), 1e-6), "S: expected finite features"),
+        (
+            lambda: solve_ridge(np.array([[1e200, -1e200, 0], [-1e200, 1e200, 1]]), np.ones((2, 1)), 1e-6),
+            "S: expected finite",
+        ),
         (lambda: Ridge(-1.0), "ridge: expected a non-negative"),
         (lambda: Reservoir(2, connectivity=0.25, seed=3, input_dim=1), "connectivity: .*spectral radius 0"),
     ]

@@ -56,7 +56,10 @@ def _pos_solve(G: np.ndarray, R: np.ndarray, ridge: float, n: int, F: int) -> np
     """Solve ``G X = R`` for symmetric positive definite ``G`` (overwritten): Cholesky (LAPACK ``potrf``),
     the condition estimate ``pocon``, then ``potrs``; singular -> one-line error, ill-conditioned
     (``rcond`` below the machine epsilon, as ``scipy.linalg.solve``) -> a warning, or an error at ridge 0."""
-    hint = _suggest(float(np.trace(G)) / G.shape[0])
+    diag_mean = float(np.trace(G)) / G.shape[0]
+    if not math.isfinite(diag_mean):
+        raise BoucleError("S: expected finite features, got NaN or Inf (or values whose squares overflow)")
+    hint = _suggest(diag_mean)
     singular = BoucleError(
         f"ridge: the readout's normal equations are singular (ridge={ridge:g}, {n} samples, "
         f"{F} features); use a larger ridge, e.g. ridge={hint}"
