@@ -53,10 +53,11 @@ class CaptionAttention(NamedTuple):
     alpha: np.ndarray  #: (len(words), H′, W′): word t's attention over the feature map (rows sum to 1)
 
 
-def _shape(value: Any) -> tuple[int, int, int]:
-    if isinstance(value, (str, bytes)) or not isinstance(value, (tuple, list)) or len(value) != 3:
-        raise BoucleError(f"image_shape: expected (height, width, channels), got {value!r}")
-    return tuple(positive_int(v, f"image_shape[{i}]") for i, v in enumerate(value))
+def _positive_ints(value: Any, name: str, lengths: range, want: str) -> tuple[int, ...]:
+    """A list or tuple of positive ints whose length is in ``lengths``; else one line naming ``name``."""
+    if isinstance(value, (str, bytes)) or not isinstance(value, (tuple, list)) or len(value) not in lengths:
+        raise BoucleError(f"{name}: expected {want}, got {value!r}")
+    return tuple(positive_int(v, f"{name}[{i}]") for i, v in enumerate(value))
 
 
 @register_model
@@ -104,21 +105,17 @@ class ImageCaptioner(EncoderDecoder):
             raise BoucleError(
                 f"vocab: expected a Vocabulary with the special tokens (captions are text), got {vocab!r}"
             )
-        self.image_shape = _shape(image_shape)
-        if (
-            isinstance(filters, (str, bytes))
-            or not isinstance(filters, (tuple, list))
-            or not 1 <= len(filters) <= MAX_BLOCKS
-        ):
-            raise BoucleError(f"filters: expected 1 to {MAX_BLOCKS} filter counts (one per block), got {filters!r}")
-        self.filters = tuple(positive_int(f, f"filters[{i}]") for i, f in enumerate(filters))
-        if pools is None:
-            pools = (2,) * len(self.filters)
-        if isinstance(pools, (str, bytes)) or not isinstance(pools, (tuple, list)) or len(pools) != len(self.filters):
-            raise BoucleError(
-                f"pools: expected {len(self.filters)} pooling sizes (one per block of filters), got {pools!r}"
-            )
-        self.pools = tuple(positive_int(k, f"pools[{i}]") for i, k in enumerate(pools))
+        self.image_shape = _positive_ints(image_shape, "image_shape", range(3, 4), "(height, width, channels)")
+        self.filters = _positive_ints(
+            filters, "filters", range(1, MAX_BLOCKS + 1), f"1 to {MAX_BLOCKS} filter counts (one per block)"
+        )
+        n = len(self.filters)
+        self.pools = _positive_ints(
+            (2,) * n if pools is None else pools,
+            "pools",
+            range(n, n + 1),
+            f"{n} pooling sizes (one per block of filters)",
+        )
         self.kernel_size = positive_int(kernel_size, "kernel_size")
         self.units = positive_int(units, "units")
         self.embed_dim = positive_int(embed_dim, "embed_dim")
